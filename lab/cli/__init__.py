@@ -1,0 +1,73 @@
+"""The ``tcplab`` command: a Click group with one module per command family.
+
+Command modules are imported only when their command runs: pyroute2 and
+Scapy are slow to import, and ``tcplab --help`` must stay fast. Errors the
+user can act on leave as one line on stderr with the documented exit code.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import click
+
+from lab import __version__
+from lab.errors import EXIT_ENVIRONMENT, LabError
+
+# name -> (module, attribute, one-line help shown by `tcplab --help`)
+COMMANDS = {
+    "demo": ("lab.cli.demo", "demo", "Play a real handshake and close against the kernel, step by step."),
+    "doctor": ("lab.cli.doctor", "doctor", "Check that this machine can run the lab, and how."),
+    "topo": ("lab.cli.topo", "topo", "Build, list, tear down and clean up lab topologies."),
+}
+EXIT_SIGINT = 130
+EXIT_SIGTERM = 143
+
+
+class LazyGroup(click.Group):
+    """A group that imports a command's module only when the command is used."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in COMMANDS:
+            return None
+        module, attribute, _ = COMMANDS[name]
+        return getattr(importlib.import_module(module), attribute)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, COMMANDS[name][2]) for name in self.list_commands(ctx)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+    def invoke(self, ctx: click.Context):
+        from netns import NamespaceError, Terminated, raise_on_sigterm
+
+        raise_on_sigterm()
+        try:
+            return super().invoke(ctx)
+        except LabError as error:
+            click.echo(f"tcplab: {error}", err=True)
+            sys.exit(error.exit_code)
+        except NamespaceError as error:
+            click.echo(f"tcplab: {error.strerror}; run with sudo, or in a container with CAP_SYS_ADMIN "
+                       "and CAP_NET_ADMIN", err=True)
+            sys.exit(EXIT_ENVIRONMENT)
+        except KeyboardInterrupt:
+            click.echo("tcplab: interrupted; everything the run made was removed", err=True)
+            sys.exit(EXIT_SIGINT)
+        except Terminated:
+            click.echo("tcplab: terminated; everything the run made was removed", err=True)
+            sys.exit(EXIT_SIGTERM)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="tcplab")
+def main() -> None:
+    """tcplab: drive real TCP handshakes against the Linux kernel, in namespaces of its own.
+
+    Run as root (sudo), or as a plain user where unprivileged user namespaces
+    are allowed. Exit codes: 0 pass, 1 mismatch, 2 bad input, 3 environment.
+    """

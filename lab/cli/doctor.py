@@ -1,0 +1,30 @@
+"""``tcplab doctor``: can the lab run here? Exit 0 if so, 3 with the fix if not."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from lab.errors import EXIT_ENVIRONMENT
+
+
+@click.command()
+def doctor() -> None:
+    """Privileges, kernel, a fresh namespace's TCP sysctls, offload state."""
+    from lab.doctor import examine
+
+    report = examine()
+    click.echo(f"kernel      {report.kernel}")
+    click.echo(f"python      {report.python}")
+    if report.problem:
+        click.echo(f"tcplab: the lab cannot run here: {report.problem}", err=True)
+        sys.exit(EXIT_ENVIRONMENT)
+    click.echo(f"privileges  {report.privileges}")
+    click.echo("a fresh namespace starts with:")
+    for key, value in report.sysctls.items():
+        click.echo(f"  {key} = {value}")
+    for end, features in report.offloads.items():
+        state = ", ".join(f"{name} {'on' if enabled else 'off'}" for name, enabled in features.items())
+        click.echo(f"offloads on the {end}: {state}")
+    click.echo("ok: the lab can run")

@@ -1,0 +1,36 @@
+"""Errors a user can act on, each with the exit code the CLI documents.
+
+0 pass, 1 mismatch, 2 bad input or usage, 3 environment (no privileges, no
+namespaces). The CLI prints ``str(error)`` as one line; never a traceback.
+"""
+
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_MISMATCH = 1
+EXIT_BAD_INPUT = 2
+EXIT_ENVIRONMENT = 3
+
+
+class LabError(Exception):
+    """Base: a message for the user and an exit code."""
+
+    exit_code = EXIT_BAD_INPUT
+
+
+class BadInput(LabError):
+    """The user's input is wrong: what, where (file:line), what to do."""
+
+    exit_code = EXIT_BAD_INPUT
+
+
+class EnvironmentProblem(LabError):
+    """The machine cannot run the lab: no privileges, no namespaces."""
+
+    exit_code = EXIT_ENVIRONMENT
+
+
+class Mismatch(LabError):
+    """The kernel did something other than what was expected."""
+
+    exit_code = EXIT_MISMATCH

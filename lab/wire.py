@@ -1,0 +1,66 @@
+"""The lab's port on the wire: a layer-2 packet socket on the lab's veth end.
+
+The socket is opened inside the lab namespace and bound to the veth end, so
+Scapy's process-wide interface and routing tables never come into play: the
+lab builds whole Ethernet frames, writes them, and reads every frame that
+crosses the link in both directions (its own outgoing frames included), which
+is also what the recorder keeps.
+"""
+
+from __future__ import annotations
+
+import select
+import socket
+import time
+from dataclasses import dataclass
+
+from netns import inside
+
+ETH_P_ALL = 0x0003
+PACKET_OUTGOING = 4
+SNAPLEN = 65535
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One frame seen on the link: when, which way, and its bytes."""
+
+    time: float  # time.monotonic() when the lab read it
+    outgoing: bool  # True for frames the lab side sent
+    data: bytes
+
+
+class Wire:
+    """Send and receive raw frames on ``ifname`` inside namespace ``ns``."""
+
+    def __init__(self, ns: str, ifname: str):
+        with inside(ns):
+            self._sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
+        self._sock.bind((ifname, 0))
+        self._sock.setblocking(False)
+        self.frames: list[Frame] = []
+
+    def __enter__(self) -> Wire:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._sock.close()
+
+    def fileno(self) -> int:
+        return self._sock.fileno()
+
+    def send(self, frame: bytes) -> None:
+        self._sock.send(frame)
+
+    def receive(self, timeout: float) -> Frame | None:
+        """The next frame from the link (either direction), or None after ``timeout``."""
+        ready, _, _ = select.select([self._sock], [], [], max(timeout, 0.0))
+        if not ready:
+            return None
+        data, address = self._sock.recvfrom(SNAPLEN)
+        frame = Frame(time.monotonic(), address[2] == PACKET_OUTGOING, data)
+        self.frames.append(frame)
+        return frame

@@ -1,0 +1,43 @@
+"""Offloads off, so captured segments are wire-true.
+
+With veth defaults the kernel hands over segments with unfilled checksums and
+up to 64 KB long (TSO/GSO). Switching off tx checksumming, segmentation and
+GRO (pyroute2's ethtool ioctl, inside the namespace) gives MSS-sized segments
+with valid checksums, as a real NIC would put on the wire.
+"""
+
+from __future__ import annotations
+
+from pyroute2.ethtool import Ethtool
+
+from .namespace import inside
+
+WIRE_TRUE_OFF = (
+    "tx-checksum-ip-generic",
+    "tx-checksum-ipv4",
+    "tx-checksum-ipv6",
+    "tx-tcp-segmentation",
+    "tx-tcp6-segmentation",
+    "tx-tcp-ecn-segmentation",
+    "tx-tcp-mangleid-segmentation",
+    "tx-generic-segmentation",
+    "rx-gro",
+)
+REPORTED = ("tx-checksum-ip-generic", "tx-tcp-segmentation", "tx-generic-segmentation", "rx-gro")
+
+
+def disable_offloads(ns: str, ifname: str) -> None:
+    """Switch off checksum and segmentation offloads of ``ifname`` in ``ns``."""
+    with inside(ns), Ethtool() as ethtool:
+        features = ethtool.get_features(ifname)
+        for name in WIRE_TRUE_OFF:
+            if name in features.features:
+                features.features[name].enable = False
+        ethtool.set_features(ifname, features)
+
+
+def offload_state(ns: str, ifname: str) -> dict[str, bool]:
+    """The offloads that matter for captures, as the kernel reports them now."""
+    with inside(ns), Ethtool() as ethtool:
+        features = ethtool.get_features(ifname).features
+    return {name: features[name].enable for name in REPORTED if name in features}

@@ -1,0 +1,184 @@
+"""Topologies: the namespaces a lab run needs, built on entry, removed on exit.
+
+``VethTopology`` (drive mode): namespaces "kernel" and "lab" joined by a veth
+pair whose ends are created directly inside their namespaces. The kernel end
+holds 198.18.0.1/24 and 2001:db8::1/64; the lab end holds no address, and the
+kernel side reaches the lab's 198.18.0.2 / 2001:db8::2 through permanent
+neighbour entries. The lab namespace's own stack therefore never answers a
+segment (no stray RSTs); the lab plays its endpoint at layer 2.
+
+``VethTopology(observe=True)``: the lab end holds 198.18.0.2 / 2001:db8::2 so a
+real client socket can live there; neighbours are permanent both ways, so no
+ARP or ND frame shows up in a capture.
+
+``LoopbackTopology``: one namespace with ``lo`` up, for 127.0.0.1 / ::1.
+"""
+
+from __future__ import annotations
+
+from pyroute2 import IPRoute
+from pyroute2.netlink.rtnl.ifaddrmsg import IFA_F_NODAD
+
+from . import namespace
+from .addresses import KERNEL, LAB, LOOPBACK, Endpoint, check_allowed
+from .names import TopologyNames
+from .offload import disable_offloads
+from .signals import deferred_signals
+
+NUD_PERMANENT = 0x80
+DEFAULT_MTU = 1500
+IPV6_MTU = 1520  # as the kernel selftests' packetdrill runner: mss 1460 holds for IPv6 too
+
+
+class Topology:
+    """Namespaces made by this object; removed on exit, also on errors and signals."""
+
+    def __init__(self, sysctls: dict[str, object] | None = None):
+        self.names = TopologyNames.allocate()
+        self.sysctls = dict(sysctls or {})
+        self.namespaces: list[str] = []
+
+    def __enter__(self):
+        try:
+            with deferred_signals():
+                self._build()
+                for key, value in self.sysctls.items():
+                    self.set_sysctl(key, value)
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Remove every namespace this topology made (idempotent)."""
+        with deferred_signals():
+            while self.namespaces:
+                namespace.remove(self.namespaces.pop())
+
+    def _new_namespace(self, role: str) -> str:
+        name = self.names.netns(role)
+        namespace.create(name)
+        self.namespaces.append(name)
+        return name
+
+    def _build(self) -> None:
+        raise NotImplementedError
+
+    @property
+    def kernel_ns(self) -> str:
+        """The namespace whose kernel the lab examines."""
+        return self.namespaces[0]
+
+    def set_sysctl(self, key: str, value: object) -> None:
+        namespace.write_sysctl(self.kernel_ns, key, value)
+
+    def sysctl(self, key: str) -> str:
+        return namespace.read_sysctl(self.kernel_ns, key)
+
+
+def _link_up(ipr: IPRoute, ifname: str, mtu: int | None = None) -> int:
+    index = ipr.link_lookup(ifname=ifname)[0]
+    if mtu is None:
+        ipr.link("set", index=index, state="up")
+    else:
+        ipr.link("set", index=index, state="up", mtu=mtu)
+    return index
+
+
+def _add_addresses(ipr: IPRoute, index: int, endpoint: Endpoint) -> None:
+    ipr.addr("add", index=index, address=check_allowed(endpoint.ipv4), prefixlen=endpoint.prefix4)
+    ipr.addr(
+        "add",
+        index=index,
+        address=check_allowed(endpoint.ipv6),
+        prefixlen=endpoint.prefix6,
+        flags=IFA_F_NODAD,
+    )
+
+
+def _add_permanent_neighbours(ipr: IPRoute, index: int, endpoint: Endpoint, lladdr: str) -> None:
+    for address in (endpoint.ipv4, endpoint.ipv6):
+        ipr.neigh("add", dst=check_allowed(address), lladdr=lladdr, ifindex=index, state=NUD_PERMANENT)
+
+
+class VethTopology(Topology):
+    """lab <-veth-> kernel; see the module docstring for the two variants."""
+
+    def __init__(
+        self,
+        *,
+        observe: bool = False,
+        mtu: int = DEFAULT_MTU,
+        sysctls: dict[str, object] | None = None,
+    ):
+        super().__init__(sysctls)
+        self.observe = observe
+        self.mtu = mtu
+        self.kernel = KERNEL
+        self.lab = LAB
+        self.kernel_if = self.names.link("kernel")
+        self.lab_if = self.names.link("lab")
+        self.kernel_mac = ""
+        self.lab_mac = ""
+
+    @property
+    def lab_ns(self) -> str:
+        return self.namespaces[1]
+
+    def _build(self) -> None:
+        kernel_ns = self._new_namespace("kernel")
+        lab_ns = self._new_namespace("lab")
+        with IPRoute() as ipr:
+            ipr.link(
+                "add",
+                ifname=self.kernel_if,
+                kind="veth",
+                net_ns_fd=kernel_ns,
+                peer={"ifname": self.lab_if, "net_ns_fd": lab_ns},
+            )
+        if not self.observe:
+            # The lab plays its endpoint at layer 2: its own stack stays silent,
+            # IPv6 included (no MLD, no router solicitations, no ICMPv6 errors).
+            namespace.write_sysctl(lab_ns, "net.ipv6.conf.all.disable_ipv6", 1)
+            namespace.write_sysctl(lab_ns, "net.ipv6.conf.default.disable_ipv6", 1)
+        lab_addresses = self.lab if self.observe else None
+        self.lab_mac = self._configure(lab_ns, self.lab_if, lab_addresses)
+        self.kernel_mac = self._configure(kernel_ns, self.kernel_if, self.kernel, (self.lab, self.lab_mac))
+        if self.observe:
+            with namespace.inside(lab_ns), IPRoute() as ipr:
+                index = ipr.link_lookup(ifname=self.lab_if)[0]
+                _add_permanent_neighbours(ipr, index, self.kernel, self.kernel_mac)
+        disable_offloads(kernel_ns, self.kernel_if)
+        disable_offloads(lab_ns, self.lab_if)
+
+    def _configure(
+        self,
+        ns: str,
+        ifname: str,
+        addresses: Endpoint | None,
+        neighbour: tuple[Endpoint, str] | None = None,
+    ) -> str:
+        """Bring ``lo`` and the veth end up, add addresses and permanent
+        neighbour entries; return the end's MAC address."""
+        with namespace.inside(ns), IPRoute() as ipr:
+            _link_up(ipr, "lo")
+            index = _link_up(ipr, ifname, self.mtu)
+            if addresses is not None:
+                _add_addresses(ipr, index, addresses)
+            if neighbour is not None:
+                _add_permanent_neighbours(ipr, index, *neighbour)
+            return ipr.get_links(index)[0].get("IFLA_ADDRESS")
+
+
+class LoopbackTopology(Topology):
+    """One namespace with ``lo`` up: kernel-to-kernel traffic on 127.0.0.1 / ::1."""
+
+    endpoint = LOOPBACK
+
+    def _build(self) -> None:
+        ns = self._new_namespace("loop")
+        with namespace.inside(ns), IPRoute() as ipr:
+            _link_up(ipr, "lo")

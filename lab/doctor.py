@@ -7,12 +7,11 @@ offload state of the veth ends. Nothing is assumed from the host's values.
 
 from __future__ import annotations
 
-import os
 import platform
 from dataclasses import dataclass, field
 
 from .errors import LabError
-from .privileges import ensure_lab_privileges
+from . import privileges
 
 TCP_SYSCTLS = (
     "net.ipv4.tcp_keepalive_time",
@@ -51,9 +50,9 @@ def examine() -> Report:
 
     report = Report()
     try:
-        report.privileges = ensure_lab_privileges()
+        report.privileges = privileges.ensure_lab_privileges()
         if report.privileges == "rootless":
-            report.privileges = f"rootless (uid {os.getuid()} mapped to root in a user namespace)"
+            report.privileges = f"rootless (uid {privileges.host_uid} mapped to root in a user namespace)"
         with VethTopology() as topology:
             for key in TCP_SYSCTLS:
                 try:

@@ -30,6 +30,7 @@ USERNS_FIX = (
 
 _libc = ctypes.CDLL(None, use_errno=True)
 _mode: str | None = None
+host_uid = os.getuid()  # the user tcplab was started as, before any user namespace
 
 
 def _fail(what: str) -> EnvironmentProblem:
@@ -44,7 +45,7 @@ def _write(path: str, text: str) -> None:
 
 def enter_rootless() -> None:
     """Become root of a fresh user namespace with private mounts and /run."""
-    uid, gid = os.getuid(), os.getgid()
+    uid, gid = host_uid, os.getgid()
     if threading.active_count() > 1:
         raise EnvironmentProblem("tcplab: rootless mode must start before any thread; run tcplab from its CLI")
     if _libc.unshare(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWNET) != 0:

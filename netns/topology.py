@@ -33,6 +33,9 @@ IPV6_MTU = 1520  # as the kernel selftests' packetdrill runner: mss 1460 holds f
 class Topology:
     """Namespaces made by this object; removed on exit, also on errors and signals."""
 
+    kernel_ns: str  # the namespace whose kernel the lab examines
+    lab_ns: str  # the namespace the lab's own endpoint lives in
+
     def __init__(self, sysctls: dict[str, object] | None = None):
         self.names = TopologyNames.allocate()
         self.sysctls = dict(sysctls or {})
@@ -58,19 +61,12 @@ class Topology:
             while self.namespaces:
                 namespace.remove(self.namespaces.pop())
 
-    def _new_namespace(self, role: str) -> str:
-        name = self.names.netns(role)
+    def _create_namespace(self, name: str) -> None:
         namespace.create(name)
         self.namespaces.append(name)
-        return name
 
     def _build(self) -> None:
         raise NotImplementedError
-
-    @property
-    def kernel_ns(self) -> str:
-        """The namespace whose kernel the lab examines."""
-        return self.namespaces[0]
 
     def set_sysctl(self, key: str, value: object) -> None:
         namespace.write_sysctl(self.kernel_ns, key, value)
@@ -115,6 +111,8 @@ class VethTopology(Topology):
         sysctls: dict[str, object] | None = None,
     ):
         super().__init__(sysctls)
+        self.kernel_ns = self.names.netns("kernel")
+        self.lab_ns = self.names.netns("lab")
         self.observe = observe
         self.mtu = mtu
         self.kernel = KERNEL
@@ -124,13 +122,10 @@ class VethTopology(Topology):
         self.kernel_mac = ""
         self.lab_mac = ""
 
-    @property
-    def lab_ns(self) -> str:
-        return self.namespaces[1]
-
     def _build(self) -> None:
-        kernel_ns = self._new_namespace("kernel")
-        lab_ns = self._new_namespace("lab")
+        kernel_ns, lab_ns = self.kernel_ns, self.lab_ns
+        self._create_namespace(kernel_ns)
+        self._create_namespace(lab_ns)
         with IPRoute() as ipr:
             ipr.link(
                 "add",
@@ -178,7 +173,11 @@ class LoopbackTopology(Topology):
 
     endpoint = LOOPBACK
 
+    def __init__(self, sysctls: dict[str, object] | None = None):
+        super().__init__(sysctls)
+        self.kernel_ns = self.lab_ns = self.names.netns("loop")
+
     def _build(self) -> None:
-        ns = self._new_namespace("loop")
-        with namespace.inside(ns), IPRoute() as ipr:
+        self._create_namespace(self.kernel_ns)
+        with namespace.inside(self.kernel_ns), IPRoute() as ipr:
             _link_up(ipr, "lo")

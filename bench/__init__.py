@@ -1,0 +1,1 @@
+"""Benchmarks: printed figures with medians, not pass/fail timing tests."""

@@ -1,0 +1,31 @@
+"""Shared fixtures: every test runs against the real kernel in real namespaces.
+
+As root the suite uses the machine's /run/netns; as a plain user it first moves
+itself into a user namespace of its own (tcplab's rootless mode), before any
+thread exists. After each test no namespace of the lab may be left over.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from lab.privileges import ensure_lab_privileges
+
+ensure_lab_privileges()
+
+from netns.namespace import listed, remove  # noqa: E402  (after the privilege switch)
+
+
+def _ours() -> set[str]:
+    return {name for name in listed() if name.startswith("tcplab-")}
+
+
+@pytest.fixture(autouse=True)
+def no_leftover_namespaces():
+    """Fail a test that leaves a tcplab namespace behind (and remove it)."""
+    before = _ours()
+    yield
+    leftovers = _ours() - before
+    for name in leftovers:
+        remove(name)
+    assert not leftovers, f"namespaces left behind: {sorted(leftovers)}"

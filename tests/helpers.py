@@ -1,0 +1,61 @@
+"""Helpers for tests that run the ``tcplab`` command in a child process."""
+
+from __future__ import annotations
+
+import os
+import select
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+TCPLAB = str(Path(sys.executable).with_name("tcplab"))
+NOBODY = 65534
+BLOCK_USERNS = str(Path(__file__).with_name("block_userns.py"))
+
+
+def tcplab(*args: str, timeout: float = 60, **kwargs) -> subprocess.CompletedProcess:
+    """Run ``tcplab ARGS`` and capture its output."""
+    return subprocess.run([TCPLAB, *args], capture_output=True, text=True, timeout=timeout, **kwargs)
+
+
+def as_nobody(*args: str, block_userns: bool = False, timeout: float = 60) -> subprocess.CompletedProcess:
+    """Run ``tcplab ARGS`` as uid 65534; optionally where user namespaces are forbidden."""
+    drop = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups"]
+    if block_userns:
+        # Inside the helper's user namespace nobody could not reach the Python
+        # interpreter under /root; the ambient capability lets it traverse.
+        caps = "+dac_read_search"
+        drop = [sys.executable, BLOCK_USERNS, "/usr/bin/setpriv", *drop[1:], f"--inh-caps={caps}", f"--ambient-caps={caps}"]
+    return subprocess.run([*drop, TCPLAB, *args], capture_output=True, text=True, timeout=timeout)
+
+
+def in_unprivileged_container(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
+    """Run ``tcplab ARGS`` as root of a user namespace: root, but no rights over the host's mounts."""
+    return subprocess.run([sys.executable, BLOCK_USERNS, TCPLAB, *args], capture_output=True, text=True,
+                          timeout=timeout)
+
+
+class Held:
+    """A ``tcplab topo up`` process holding a topology until signalled."""
+
+    def __init__(self, *args: str):
+        self.proc = subprocess.Popen([TCPLAB, "topo", "up", *args], stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, text=True)
+        self.namespaces = self._wait_ready()
+
+    def _wait_ready(self, timeout: float = 20) -> list[str]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([self.proc.stderr], [], [], deadline - time.monotonic())
+            if ready and "ready" in self.proc.stderr.readline():
+                out = os.read(self.proc.stdout.fileno(), 65536).decode()
+                return [line.split()[1] for line in out.splitlines() if line.startswith("namespace ")]
+            if self.proc.poll() is not None:
+                break
+        self.proc.kill()
+        raise AssertionError(f"tcplab topo up did not become ready: {self.proc.stderr.read()}")
+
+    def stop(self, signum: int, timeout: float = 20) -> int:
+        self.proc.send_signal(signum)
+        return self.proc.wait(timeout)

@@ -1,0 +1,50 @@
+"""Teardown guarantees: SIGINT, SIGTERM and SIGKILL, live runs left alone."""
+
+from __future__ import annotations
+
+import signal
+
+import pytest
+
+from helpers import Held, tcplab
+from netns.namespace import listed
+
+
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_signal_mid_run_leaves_nothing(signum, code):
+    held = Held("--sysctl", "net.ipv4.tcp_fin_timeout=5")
+    assert len(held.namespaces) == 2 and set(held.namespaces) <= set(listed())
+    assert held.stop(signum) == code
+    assert not set(held.namespaces) & set(listed())
+    assert "Traceback" not in held.proc.stderr.read()
+
+
+def test_cleanup_removes_a_killed_run_and_spares_a_live_one():
+    killed = Held()
+    assert killed.stop(signal.SIGKILL) == -signal.SIGKILL
+    assert set(killed.namespaces) <= set(listed()), "SIGKILL cannot be caught: its namespaces remain"
+    live = Held("--loopback")
+    try:
+        listing = tcplab("topo", "ls").stdout
+        assert f"pid {killed.proc.pid}" in listing and "dead" in listing
+        result = tcplab("topo", "cleanup")
+        assert result.returncode == 0, result.stderr
+        assert not set(killed.namespaces) & set(listed())
+        assert set(live.namespaces) <= set(listed())
+    finally:
+        assert live.stop(signal.SIGINT) == 130
+    assert not set(live.namespaces) & set(listed())
+
+
+def test_topo_down_stops_a_live_run():
+    held = Held("--observe")
+    result = tcplab("topo", "down", str(held.proc.pid))
+    assert result.returncode == 0, result.stderr
+    assert held.proc.wait(10) == 143
+    assert not set(held.namespaces) & set(listed())
+
+
+def test_topo_down_needs_a_target():
+    result = tcplab("topo", "down")
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and "topo ls" in result.stderr

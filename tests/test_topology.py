@@ -1,0 +1,149 @@
+"""Topologies against the real kernel: what they build, and that they leave nothing."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+from pyroute2 import IPRoute
+
+from netns import IPV6_MTU, LoopbackTopology, SysctlError, VethTopology, check_allowed, inside
+from netns.namespace import listed
+from netns.offload import offload_state
+
+NUD_PERMANENT = 0x80
+
+
+def _links(ns: str | None = None) -> dict[str, dict]:
+    def dump():
+        with IPRoute() as ipr:
+            return {link.get("IFLA_IFNAME"): link for link in ipr.get_links()}
+
+    if ns is None:
+        return dump()
+    with inside(ns):
+        return dump()
+
+
+def _addresses(ns: str, ifname: str) -> set[str]:
+    with inside(ns), IPRoute() as ipr:
+        index = ipr.link_lookup(ifname=ifname)[0]
+        return {
+            f"{a.get('IFA_ADDRESS')}/{a['prefixlen']}"
+            for a in ipr.get_addr(index=index)
+            if not a.get("IFA_ADDRESS", "").startswith("fe80")
+        }
+
+
+def _routes(ns: str) -> list[dict]:
+    with inside(ns), IPRoute() as ipr:
+        return [r for family in (socket.AF_INET, socket.AF_INET6) for r in ipr.get_routes(family=family)]
+
+
+def test_up_and_down_leave_nothing():
+    with VethTopology() as topo:
+        names = list(topo.namespaces)
+        assert all(name in listed() for name in names)
+        assert all("tcplab" in name for name in names + [topo.kernel_if, topo.lab_if])
+    assert not set(names) & set(listed())
+    assert not [name for name in _links() if name and "tcplab" in name]
+
+
+def test_drive_mode_addresses_and_neighbours():
+    with VethTopology() as topo:
+        assert _addresses(topo.kernel_ns, topo.kernel_if) == {"198.18.0.1/24", "2001:db8::1/64"}
+        assert _addresses(topo.lab_ns, topo.lab_if) == set()
+        with inside(topo.kernel_ns), IPRoute() as ipr:
+            neighbours = {
+                n.get("NDA_DST"): (n.get("NDA_LLADDR"), n["state"])
+                for n in ipr.get_neighbours(ifindex=ipr.link_lookup(ifname=topo.kernel_if)[0])
+            }
+        assert neighbours["198.18.0.2"] == (topo.lab_mac, NUD_PERMANENT)
+        assert neighbours["2001:db8::2"] == (topo.lab_mac, NUD_PERMANENT)
+        assert _links(topo.lab_ns)[topo.lab_if].get("IFLA_ADDRESS") == topo.lab_mac
+
+
+def test_observe_mode_gives_the_lab_end_its_addresses():
+    with VethTopology(observe=True) as topo:
+        assert _addresses(topo.lab_ns, topo.lab_if) == {"198.18.0.2/24", "2001:db8::2/64"}
+        # A real client in the lab namespace reaches a real listener in the kernel namespace.
+        with inside(topo.kernel_ns):
+            listener = socket.create_server(("198.18.0.1", 8080))
+        with inside(topo.lab_ns):
+            client = socket.create_connection(("198.18.0.1", 8080), timeout=2)
+        with listener, client:
+            accepted, peer = listener.accept()
+            accepted.close()
+        assert peer[0] == "198.18.0.2"
+
+
+@pytest.mark.parametrize("observe", [False, True])
+def test_no_default_route_and_only_lab_addresses(observe):
+    with VethTopology(observe=observe) as topo:
+        for ns in topo.namespaces:
+            for route in _routes(ns):
+                assert route["dst_len"] != 0 or route.get("RTA_DST") is not None, f"default route in {ns}"
+                destination = route.get("RTA_DST")
+                if destination and not destination.startswith(("fe80", "ff", "127.", "::1")):
+                    check_allowed(destination)
+
+
+def test_address_guard_refuses_private_and_public_addresses():
+    for address in ("10.0.0.1", "172.16.0.1", "192.168.1.1", "8.8.8.8", "2001:4860::1"):
+        with pytest.raises(ValueError, match="outside the lab's address plan"):
+            check_allowed(address)
+    assert check_allowed("198.19.255.254") == "198.19.255.254"
+
+
+def test_offloads_are_off_on_both_ends():
+    with VethTopology() as topo:
+        for ns, ifname in ((topo.kernel_ns, topo.kernel_if), (topo.lab_ns, topo.lab_if)):
+            state = offload_state(ns, ifname)
+            assert state and not any(state.values()), state
+
+
+def test_mtu_for_ipv6_runs():
+    with VethTopology(mtu=IPV6_MTU) as topo:
+        assert _links(topo.kernel_ns)[topo.kernel_if].get("IFLA_MTU") == 1520
+        assert _links(topo.lab_ns)[topo.lab_if].get("IFLA_MTU") == 1520
+
+
+def test_sysctl_stays_inside_the_namespace():
+    with open("/proc/sys/net/ipv4/tcp_fin_timeout") as host:
+        host_value = host.read().strip()
+    new_value = "7" if host_value != "7" else "8"
+    with VethTopology(sysctls={"net.ipv4.tcp_fin_timeout": new_value}) as topo:
+        assert topo.sysctl("net.ipv4.tcp_fin_timeout") == new_value
+        with open("/proc/sys/net/ipv4/tcp_fin_timeout") as host:
+            assert host.read().strip() == host_value
+    with VethTopology() as fresh:
+        assert fresh.sysctl("net.ipv4.tcp_fin_timeout") == "60"  # a fresh namespace: kernel default
+
+
+@pytest.mark.parametrize("key", ["kernel.hostname", "net.ipv4.no_such_setting", "net.ipv4/../../kernel/x"])
+def test_bad_sysctl_is_refused_and_nothing_is_left(key):
+    before = set(listed())
+    with pytest.raises(SysctlError):
+        with VethTopology(sysctls={key: "1"}):
+            pass
+    assert set(listed()) == before
+
+
+def test_two_topologies_at_once_do_not_collide():
+    with VethTopology() as first, VethTopology() as second:
+        assert not set(first.namespaces) & set(second.namespaces)
+        assert first.kernel_if != second.kernel_if
+        first.set_sysctl("net.ipv4.tcp_fin_timeout", 11)
+        assert second.sysctl("net.ipv4.tcp_fin_timeout") == "60"
+
+
+def test_loopback_topology():
+    with LoopbackTopology(sysctls={"net.ipv4.tcp_fin_timeout": 9}) as topo:
+        assert len(topo.namespaces) == 1
+        assert topo.sysctl("net.ipv4.tcp_fin_timeout") == "9"
+        with inside(topo.kernel_ns):
+            listener = socket.create_server(("127.0.0.1", 8080))
+            client = socket.create_connection(("127.0.0.1", 8080), timeout=2)
+        with listener, client:
+            listener.accept()[0].close()
+    assert topo.kernel_ns not in listed()

@@ -1,0 +1,174 @@
+"""What a parsed script is made of: timed events, one class per kind of event.
+
+The parser builds these; the runner executes them. Nothing here knows about
+sockets, namespaces or terminals.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Timing:
+    """When an event happens, in seconds of script time.
+
+    ``relative`` times count from the previous event; ``any_time`` is ``*``;
+    ``high`` is the upper end of a range (``+0~+.04``); ``end`` is the return
+    time of a blocking syscall (``+.1...0.2``), relative like the start.
+    """
+
+    start: float
+    relative: bool = False
+    any_time: bool = False
+    high: float | None = None
+    end: float | None = None
+
+
+@dataclass(frozen=True)
+class Option:
+    """One TCP option as written in a script: ``mss 1460``, ``TS val 1 ecr 0``, ``sack 1:2 3:4``."""
+
+    kind: str  # nop, eol, mss, wscale, sackOK, sack, TS
+    values: tuple = ()
+
+    def __str__(self) -> str:
+        if self.kind == "TS":
+            return f"TS val {self.values[0]} ecr {self.values[1]}"
+        if self.kind == "sack":
+            return "sack " + " ".join(f"{a}:{b}" for a, b in self.values)
+        return " ".join([self.kind, *map(str, self.values)])
+
+
+@dataclass(frozen=True)
+class Event:
+    line: int
+    timing: Timing
+    text: str  # the script line, as written, for reports
+
+
+@dataclass(frozen=True)
+class PacketEvent(Event):
+    """``<`` a segment the lab injects; ``>`` a segment the kernel must send."""
+
+    inbound: bool  # True for "<" (lab -> kernel)
+    flags: str
+    seq: int
+    end_seq: int
+    length: int
+    ack: int | None = None
+    window: int | None = None
+    options: tuple[Option, ...] | None = ()  # None: "<...>", options not checked
+
+
+@dataclass(frozen=True)
+class Ellipsis_:
+    """``...`` in a syscall: the address, buffer or length the lab fills in."""
+
+    def __str__(self) -> str:
+        return "..."
+
+
+ELLIPSIS = Ellipsis_()
+
+
+@dataclass(frozen=True)
+class Name:
+    """A symbolic constant (SOCK_STREAM, SO_LINGER) or a struct field name."""
+
+    name: str
+
+    def __str__(self) -> str:
+        return self.name
+
+
+@dataclass(frozen=True)
+class BitOr:
+    """``O_RDWR|O_NONBLOCK``."""
+
+    parts: tuple
+
+    def __str__(self) -> str:
+        return "|".join(map(str, self.parts))
+
+
+@dataclass(frozen=True)
+class ListValue:
+    """``[1]``: a value passed by pointer."""
+
+    items: tuple
+
+    def __str__(self) -> str:
+        return "[" + ", ".join(map(str, self.items)) + "]"
+
+
+@dataclass(frozen=True)
+class StructValue:
+    """``{l_onoff=1, l_linger=0}``."""
+
+    fields: tuple[tuple[str, object], ...]
+
+    def get(self, name: str, default=None):
+        return dict(self.fields).get(name, default)
+
+    def __str__(self) -> str:
+        return "{" + ", ".join(f"{k}={v}" for k, v in self.fields) + "}"
+
+
+@dataclass(frozen=True)
+class Call:
+    """``htons(8080)``, ``inet_addr("192.0.2.1")``."""
+
+    name: str
+    args: tuple
+
+    def __str__(self) -> str:
+        return f"{self.name}(" + ", ".join(map(str, self.args)) + ")"
+
+
+@dataclass(frozen=True)
+class SyscallEvent(Event):
+    """A call the kernel-side application makes, and what it must return."""
+
+    name: str
+    args: tuple
+    result: object  # int, or ELLIPSIS for "don't care"
+    errno: str | None = None
+    end_line: int = 0
+
+
+@dataclass(frozen=True)
+class CodeEvent(Event):
+    """``%{ assert tcpi_... }%``: assertions over the connection's tcp_info."""
+
+    code: str
+
+
+@dataclass(frozen=True)
+class CommandEvent(Event):
+    """A backtick line: sysctl settings, or shell that needs ``--allow-shell``."""
+
+    command: str
+    sysctls: tuple[tuple[str, str], ...] | None  # parsed when the line is only sysctl settings
+
+
+@dataclass(frozen=True)
+class StateEvent(Event):
+    """tcplab extension: the kernel's TCP state of the connection, from sock_diag.
+
+    ``state TIME_WAIT timer time_wait 55~60`` also checks the pending timer
+    and the seconds it has left; ``state LISTEN port 8080`` looks at a listener.
+    """
+
+    state: str
+    timer: str | None = None
+    left_low: float | None = None
+    left_high: float | None = None
+    port: int | None = None
+
+
+@dataclass
+class Script:
+    path: str
+    options: dict[str, str] = field(default_factory=dict)
+    events: list[Event] = field(default_factory=list)

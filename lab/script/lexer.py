@@ -1,0 +1,169 @@
+"""Tokens of the packetdrill script language, each with its file, line and column.
+
+The lexer knows nothing of events: it turns text into numbers, words,
+punctuation, backtick commands and ``%{ }%`` code blocks, and drops comments
+(``//`` to the end of the line, ``/* */``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from lab.errors import BadInput
+
+PUNCTUATION = ("...", "<", ">", "(", ")", "[", "]", "{", "}", ",", ":", "=", "~", "+", "-", "*", ".", "|", "!", "/", "&")
+
+
+@dataclass(frozen=True)
+class Position:
+    path: str
+    line: int
+    column: int
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}:{self.column}"
+
+
+@dataclass(frozen=True)
+class Token:
+    kind: str  # "number", "word", "string", "command", "code", "option", "punct", "eof"
+    text: str
+    position: Position
+
+    def __str__(self) -> str:
+        return "end of file" if self.kind == "eof" else repr(self.text)
+
+
+class ScriptSyntaxError(BadInput):
+    """A script that does not parse: where, what was expected, what was found."""
+
+    def __init__(self, position: Position, message: str):
+        super().__init__(f"{position}: {message}")
+        self.position = position
+
+
+def _is_word_start(char: str) -> bool:
+    return char.isalpha() or char == "_"
+
+
+def _is_word_char(char: str) -> bool:
+    return char.isalnum() or char == "_"
+
+
+class Lexer:
+    def __init__(self, text: str, path: str):
+        self.text = text
+        self.path = path
+        self.index = 0
+        self.line = 1
+        self.line_start = 0
+
+    def position(self) -> Position:
+        return Position(self.path, self.line, self.index - self.line_start + 1)
+
+    def _advance(self, count: int) -> str:
+        chunk = self.text[self.index : self.index + count]
+        for offset, char in enumerate(chunk):
+            if char == "\n":
+                self.line += 1
+                self.line_start = self.index + offset + 1
+        self.index += count
+        return chunk
+
+    def _until(self, closing: str, start: Position, what: str) -> str:
+        end = self.text.find(closing, self.index)
+        if end < 0:
+            raise ScriptSyntaxError(start, f"unterminated {what}: no closing {closing!r}")
+        body = self._advance(end - self.index)
+        self._advance(len(closing))
+        return body
+
+    def tokens(self) -> list[Token]:
+        out: list[Token] = []
+        text = self.text
+        while True:
+            self._skip_space_and_comments()
+            start = self.position()
+            if self.index >= len(text):
+                out.append(Token("eof", "", start))
+                return out
+            char = text[self.index]
+            if text.startswith("--", self.index) and not text[self.line_start : self.index].strip():
+                end = text.find("\n", self.index)
+                line = self._advance((len(text) if end < 0 else end) - self.index)
+                out.append(Token("option", line[2:].strip(), start))
+            elif text.startswith("%{", self.index):
+                self._advance(2)
+                out.append(Token("code", self._until("}%", start, "%{ code block"), start))
+            elif char == "`":
+                self._advance(1)
+                out.append(Token("command", self._until("`", start, "backtick command"), start))
+            elif char == '"':
+                self._advance(1)
+                out.append(Token("string", self._string(start), start))
+            elif char.isdigit() or (char == "." and self.index + 1 < len(text) and text[self.index + 1].isdigit()):
+                out.append(Token("number", self._number(), start))
+            elif _is_word_start(char):
+                begin = self.index
+                while self.index < len(text) and _is_word_char(text[self.index]):
+                    self._advance(1)
+                out.append(Token("word", text[begin : self.index], start))
+            else:
+                for punct in PUNCTUATION:
+                    if text.startswith(punct, self.index):
+                        self._advance(len(punct))
+                        out.append(Token("punct", punct, start))
+                        break
+                else:
+                    raise ScriptSyntaxError(start, f"unexpected character {char!r}")
+
+    def _skip_space_and_comments(self) -> None:
+        text = self.text
+        while self.index < len(text):
+            if text[self.index].isspace():
+                self._advance(1)
+            elif text.startswith("//", self.index):
+                end = text.find("\n", self.index)
+                self._advance((len(text) if end < 0 else end) - self.index)
+            elif text.startswith("/*", self.index):
+                start = self.position()
+                self._advance(2)
+                self._until("*/", start, "comment")
+            else:
+                return
+
+    def _string(self, start: Position) -> str:
+        chars = []
+        while self.index < len(self.text):
+            char = self._advance(1)
+            if char == '"':
+                return "".join(chars)
+            if char == "\\" and self.index < len(self.text):
+                escaped = self._advance(1)
+                chars.append({"n": "\n", "t": "\t", "0": "\0"}.get(escaped, escaped))
+            elif char == "\n":
+                break
+            else:
+                chars.append(char)
+        raise ScriptSyntaxError(start, "unterminated string: no closing '\"'")
+
+    def _number(self) -> str:
+        text = self.text
+        begin = self.index
+        if text.startswith(("0x", "0X"), self.index):
+            self._advance(2)
+            while self.index < len(text) and text[self.index] in "0123456789abcdefABCDEF":
+                self._advance(1)
+            return text[begin : self.index]
+        while self.index < len(text) and text[self.index].isdigit():
+            self._advance(1)
+        # A fraction, but not the start of "..." (as in "+.1...0.2").
+        if text.startswith(".", self.index) and not text.startswith("...", self.index):
+            self._advance(1)
+            while self.index < len(text) and text[self.index].isdigit():
+                self._advance(1)
+        return text[begin : self.index]
+
+
+def tokenize(text: str, path: str = "<script>") -> list[Token]:
+    return Lexer(text, path).tokens()

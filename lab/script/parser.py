@@ -1,0 +1,419 @@
+"""Parse packetdrill-dialect scripts into events.
+
+Grammar (packetdrill's, plus tcplab's ``state`` lines)::
+
+    script   := option* (command | event)*
+    option   := --name=value                      (at the start of a line)
+    event    := time (packet | syscall | code | command | state)
+    time     := '*' | ['+'] num ['~' ['+'] num] ['...' num]
+    packet   := ('<' | '>') flags seq ['ack' num] ['win' num] [options]
+    seq      := num ':' num '(' num ')'
+    options  := '<' '...' '>' | '<' option (',' option)* '>'
+    syscall  := name '(' [expr (',' expr)*] ')' '=' result [ERRNO ['(' text ')']]
+    state    := 'state' STATE ['timer' NAME [num ['~' num]]] ['port' num]
+"""
+
+from __future__ import annotations
+
+import re
+
+from .events import (
+    ELLIPSIS,
+    BitOr,
+    Call,
+    CodeEvent,
+    CommandEvent,
+    Event,
+    ListValue,
+    Name,
+    Option,
+    PacketEvent,
+    Script,
+    StateEvent,
+    StructValue,
+    SyscallEvent,
+    Timing,
+)
+from lab.errors import BadInput
+
+from .lexer import Position, ScriptSyntaxError, Token, tokenize
+
+FLAG_CHARS = set("SFRPEWU.")
+SIMPLE_OPTIONS = {"nop", "eol", "sackOK"}
+VALUE_OPTIONS = {"mss", "wscale"}
+TCP_STATES = {
+    "ESTABLISHED", "SYN_SENT", "SYN_RECV", "FIN_WAIT1", "FIN_WAIT2", "TIME_WAIT", "CLOSE", "CLOSED",
+    "CLOSE_WAIT", "LAST_ACK", "LISTEN", "CLOSING",
+}
+TIMERS = {"none", "retransmit", "keepalive", "time_wait", "probe"}
+
+
+def parse_sysctl_command(command: str) -> tuple[tuple[str, str], ...] | None:
+    """The settings of a line holding only ``sysctl -q k=v ...`` commands, else None."""
+    parts = [part for part in re.split(r";|&&|\n", command) if part.strip()]
+    settings: list[tuple[str, str]] = []
+    for part in parts:
+        words = part.split()
+        if not words or words[0] != "sysctl":
+            return None
+        for word in words[1:]:
+            if word in ("-q", "-w"):
+                continue
+            key, sep, value = word.partition("=")
+            if not sep or not re.fullmatch(r"[\w.]+", key) or not value:
+                return None
+            settings.append((key, value.strip("'\"")))
+    return tuple(settings) if settings else None
+
+
+class Parser:
+    def __init__(self, text: str, path: str):
+        self.path = path
+        self.lines = text.splitlines()
+        self.tokens = tokenize(text, path)
+        self.index = 0
+
+    # -- token helpers -------------------------------------------------
+    @property
+    def token(self) -> Token:
+        return self.tokens[self.index]
+
+    def peek(self, offset: int = 1) -> Token:
+        return self.tokens[min(self.index + offset, len(self.tokens) - 1)]
+
+    def take(self) -> Token:
+        token = self.token
+        self.index += 1
+        return token
+
+    def error(self, expected: str, token: Token | None = None) -> ScriptSyntaxError:
+        token = token or self.token
+        return ScriptSyntaxError(token.position, f"expected {expected}, found {token}")
+
+    def is_punct(self, text: str, token: Token | None = None) -> bool:
+        token = token or self.token
+        return token.kind == "punct" and token.text == text
+
+    def expect_punct(self, text: str, what: str | None = None) -> Token:
+        if not self.is_punct(text):
+            raise self.error(what or repr(text))
+        return self.take()
+
+    def is_word(self, text: str) -> bool:
+        return self.token.kind == "word" and self.token.text == text
+
+    def expect_word(self, text: str | None = None, what: str | None = None) -> Token:
+        if self.token.kind != "word" or (text is not None and self.token.text != text):
+            raise self.error(what or (repr(text) if text else "a name"))
+        return self.take()
+
+    def integer(self, what: str = "a number") -> int:
+        negative = False
+        if self.is_punct("-"):
+            self.take()
+            negative = True
+        token = self.token
+        if token.kind != "number" or "." in token.text:
+            raise self.error(what)
+        self.take()
+        value = int(token.text, 0)
+        return -value if negative else value
+
+    def number(self, what: str = "a number") -> float:
+        token = self.token
+        if token.kind != "number":
+            raise self.error(what)
+        self.take()
+        return float(int(token.text, 16)) if token.text.lower().startswith("0x") else float(token.text)
+
+    def line_text(self, line: int) -> str:
+        return self.lines[line - 1].strip() if 0 < line <= len(self.lines) else ""
+
+    # -- script ----------------------------------------------------------
+    def parse(self) -> Script:
+        script = Script(self.path)
+        while self.token.kind == "option":
+            name, sep, value = self.token.text.partition("=")
+            if not sep or not name:
+                raise ScriptSyntaxError(self.token.position, f"expected --name=value, found --{self.token.text}")
+            script.options[name.strip()] = value.strip()
+            self.take()
+        while self.token.kind != "eof":
+            if self.token.kind == "command":  # an untimed command runs before everything
+                script.events.append(self.command(self.token.position.line, Timing(0.0)))
+            else:
+                script.events.append(self.event())
+        return script
+
+    def event(self) -> Event:
+        line = self.token.position.line
+        timing = self.timing()
+        token = self.token
+        if self.is_punct("<") or self.is_punct(">"):
+            return self.packet(line, timing)
+        if token.kind == "code":
+            self.take()
+            return CodeEvent(line, timing, self.line_text(line), token.text)
+        if token.kind == "command":
+            return self.command(line, timing)
+        if token.kind == "word" and token.text == "state" and not self.is_punct("(", self.peek()):
+            return self.state(line, timing)
+        if token.kind == "word" and self.is_punct("(", self.peek()):
+            return self.syscall(line, timing)
+        raise self.error("a packet ('<' or '>'), a syscall, a %{ }% block, a `command` or a state line")
+
+    def timing(self) -> Timing:
+        if self.is_punct("*"):
+            self.take()
+            return Timing(0.0, relative=True, any_time=True)
+        relative = False
+        if self.is_punct("+"):
+            self.take()
+            relative = True
+        start = self.number("a time (0.100, +.1 or *)")
+        high = None
+        end = None
+        if self.is_punct("~"):
+            self.take()
+            if self.is_punct("+"):
+                self.take()
+            high = self.number("the upper end of a time range")
+            if high < start:
+                raise ScriptSyntaxError(self.tokens[self.index - 1].position, "time range ends before it starts")
+        if self.is_punct("..."):
+            self.take()
+            end = self.number("the end time of a blocking call")
+            if end < start:
+                raise ScriptSyntaxError(self.tokens[self.index - 1].position, "blocking call ends before it starts")
+        return Timing(start, relative=relative, high=high, end=end)
+
+    def command(self, line: int, timing: Timing) -> CommandEvent:
+        token = self.take()
+        return CommandEvent(line, timing, self.line_text(line), token.text, parse_sysctl_command(token.text))
+
+    # -- packets ---------------------------------------------------------
+    def packet(self, line: int, timing: Timing) -> PacketEvent:
+        inbound = self.take().text == "<"
+        flags = self.flags()
+        start = self.integer("the sequence range start:end(length)")
+        self.expect_punct(":", "':' in start:end(length)")
+        end = self.integer("the sequence range end")
+        self.expect_punct("(", "'(' in start:end(length)")
+        length = self.integer("the payload length")
+        self.expect_punct(")", "')' in start:end(length)")
+        if length < 0 or (end - start) % 2**32 != length:
+            raise ScriptSyntaxError(self.tokens[self.index - 1].position,
+                                    f"sequence range {start}:{end} does not hold {length} bytes")
+        ack = window = None
+        options: tuple[Option, ...] | None = ()
+        while True:
+            if self.is_word("ack"):
+                self.take()
+                ack = self.integer("the acknowledgement number")
+            elif self.is_word("win"):
+                self.take()
+                window = self.integer("the window")
+            elif self.is_punct("<"):
+                options = self.options()
+            else:
+                break
+        return PacketEvent(line, timing, self.line_text(line), inbound, flags, start % 2**32, end % 2**32,
+                           length, ack, window, options)
+
+    def flags(self) -> str:
+        """Flag letters written as one word: ``S``, ``S.``, ``F.``, ``.``, ``P.``, ``R.``."""
+        first = self.token
+        text = ""
+        previous = None
+        while (self.token.kind in ("word", "punct") and self.token.text
+               and set(self.token.text) <= FLAG_CHARS
+               and (previous is None or self._adjacent(previous, self.token))):
+            previous = self.take()
+            text += previous.text
+        if not text:
+            raise self.error("TCP flags (S, ., F, R, P, E, W, U)", first)
+        return text
+
+    @staticmethod
+    def _adjacent(left: Token, right: Token) -> bool:
+        return (left.position.line == right.position.line
+                and left.position.column + len(left.text) == right.position.column)
+
+    def options(self) -> tuple[Option, ...] | None:
+        self.expect_punct("<")
+        if self.is_punct("..."):
+            self.take()
+            self.expect_punct(">", "'>' after '<...'")
+            return None
+        options = []
+        while True:
+            options.append(self.option())
+            if self.is_punct(","):
+                self.take()
+                continue
+            self.expect_punct(">", "',' or '>' in the TCP options")
+            return tuple(options)
+
+    def option(self) -> Option:
+        token = self.expect_word(what="a TCP option (mss, sackOK, sack, TS, nop, wscale, eol)")
+        kind = token.text
+        if kind in SIMPLE_OPTIONS:
+            return Option(kind)
+        if kind in VALUE_OPTIONS:
+            return Option(kind, (self.integer(f"the {kind} value"),))
+        if kind == "TS":
+            self.expect_word("val")
+            val = self.integer("the TS val")
+            self.expect_word("ecr")
+            return Option(kind, (val, self.integer("the TS ecr")))
+        if kind == "sack":
+            blocks = []
+            while self.token.kind == "number":
+                left = self.integer()
+                self.expect_punct(":", "':' in a sack block")
+                blocks.append((left, self.integer("the end of a sack block")))
+            return Option(kind, tuple(blocks))
+        raise ScriptSyntaxError(token.position, f"unsupported TCP option {kind!r} "
+                                "(supported: mss, sackOK, sack, TS, nop, wscale, eol)")
+
+    # -- syscalls --------------------------------------------------------
+    def syscall(self, line: int, timing: Timing) -> SyscallEvent:
+        name = self.take().text
+        self.expect_punct("(")
+        args = self.arguments(")")
+        self.expect_punct("=", "'=' and the expected return value")
+        if self.is_punct("..."):
+            self.take()
+            result: object = ELLIPSIS
+        else:
+            result = self.integer("the expected return value")
+        errno = None
+        if self.token.kind == "word" and self.token.text.startswith("E") and self.token.text.isupper():
+            errno = self.take().text
+            if self.is_punct("("):
+                self.skip_balanced()
+        end_line = self.tokens[self.index - 1].position.line
+        return SyscallEvent(line, timing, self.line_text(line), name, args, result, errno, end_line)
+
+    def skip_balanced(self) -> None:
+        """Skip an errno's explanation, ``(Connection reset by peer)``."""
+        start = self.expect_punct("(")
+        depth = 1
+        while depth:
+            if self.token.kind == "eof":
+                raise ScriptSyntaxError(start.position, "unclosed '(' after the errno")
+            if self.is_punct("("):
+                depth += 1
+            elif self.is_punct(")"):
+                depth -= 1
+            self.take()
+
+    def arguments(self, closing: str) -> tuple:
+        args = []
+        if self.is_punct(closing):
+            self.take()
+            return ()
+        while True:
+            args.append(self.expression())
+            if self.is_punct(","):
+                self.take()
+                continue
+            self.expect_punct(closing, f"',' or {closing!r} in the argument list")
+            return tuple(args)
+
+    def expression(self):
+        value = self.term()
+        if self.is_punct("|"):
+            parts = [value]
+            while self.is_punct("|"):
+                self.take()
+                parts.append(self.term())
+            return BitOr(tuple(parts))
+        return value
+
+    def term(self):
+        token = self.token
+        if self.is_punct("..."):
+            self.take()
+            return ELLIPSIS
+        if token.kind == "number" or self.is_punct("-"):
+            return self.integer()
+        if token.kind == "string":
+            self.take()
+            return token.text
+        if self.is_punct("["):
+            self.take()
+            return ListValue(self.arguments("]"))
+        if self.is_punct("{"):
+            self.take()
+            return self.struct()
+        if token.kind == "word":
+            self.take()
+            if self.is_punct("("):
+                self.take()
+                return Call(token.text, self.arguments(")"))
+            return Name(token.text)
+        raise self.error("an argument (a number, a NAME, '...', [value] or {field=value})")
+
+    def struct(self) -> StructValue:
+        fields = []
+        while not self.is_punct("}"):
+            name = self.expect_word(what="a struct field name").text
+            self.expect_punct("=", "'=' after the field name")
+            fields.append((name, self.expression()))
+            if self.is_punct(","):
+                self.take()
+            elif not self.is_punct("}"):
+                raise self.error("',' or '}' in the struct")
+        self.take()
+        return StructValue(tuple(fields))
+
+    # -- tcplab's state lines -----------------------------------------------
+    def state(self, line: int, timing: Timing) -> StateEvent:
+        self.take()
+        token = self.expect_word(what="a TCP state (ESTABLISHED, TIME_WAIT, ...)")
+        if token.text not in TCP_STATES:
+            raise ScriptSyntaxError(token.position, f"unknown TCP state {token.text!r}; one of: "
+                                    + ", ".join(sorted(TCP_STATES)))
+        timer = low = high = port = None
+        while True:
+            if self.is_word("timer"):
+                self.take()
+                timer_token = self.expect_word(what="a timer name")
+                if timer_token.text not in TIMERS:
+                    raise ScriptSyntaxError(timer_token.position, f"unknown timer {timer_token.text!r}; one of: "
+                                            + ", ".join(sorted(TIMERS)))
+                timer = timer_token.text
+                if self.token.kind == "number":
+                    low = high = self.number()
+                    if self.is_punct("~"):
+                        self.take()
+                        high = self.number("the upper end of the time left")
+            elif self.is_word("port"):
+                self.take()
+                port = self.integer("a port number")
+            else:
+                break
+        state = "CLOSED" if token.text == "CLOSE" else token.text
+        return StateEvent(line, timing, self.line_text(line), state, timer, low, high, port)
+
+
+def parse(text: str, path: str = "<script>") -> Script:
+    """Parse a script; raise ScriptSyntaxError (file:line:column, what was expected)."""
+    return Parser(text, path).parse()
+
+
+def parse_file(path: str) -> Script:
+    """Read and parse a script file; every problem is a one-line BadInput."""
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read()
+    except OSError as error:
+        raise BadInput(f"{path}: cannot read the script ({error.strerror}); give a .pkt file") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = data[: error.start].count(b"\n") + 1
+        column = error.start - (data.rfind(b"\n", 0, error.start) + 1) + 1
+        raise ScriptSyntaxError(Position(path, line, column), "not a text script (invalid UTF-8)") from None
+    return parse(text, path)

@@ -34,6 +34,11 @@ def _scapy():
     return Ether, IP, IPv6, TCP
 
 
+def preload_scapy() -> None:
+    """Import Scapy now, outside any timed section."""
+    _scapy()
+
+
 @dataclass(frozen=True)
 class Segment:
     """A TCP segment with the fields the lab checks."""

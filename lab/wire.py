@@ -3,8 +3,9 @@
 The socket is opened inside the lab namespace and bound to the veth end, so
 Scapy's process-wide interface and routing tables never come into play: the
 lab builds whole Ethernet frames, writes them, and reads every frame that
-crosses the link in both directions (its own outgoing frames included), which
-is also what the recorder keeps.
+crosses the link. The kernel does not loop a packet socket's own frames back
+to it, so ``send`` records them itself: ``frames`` holds both directions, in
+order, which is what the recorder keeps.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ class Frame:
     """One frame seen on the link: when, which way, and its bytes."""
 
     time: float  # time.monotonic() when the lab read it
-    outgoing: bool  # True for frames the lab side sent
+    outgoing: bool  # True for frames the lab sent
     data: bytes
 
 
@@ -52,8 +53,11 @@ class Wire:
     def fileno(self) -> int:
         return self._sock.fileno()
 
-    def send(self, frame: bytes) -> None:
-        self._sock.send(frame)
+    def send(self, data: bytes) -> Frame:
+        self._sock.send(data)
+        frame = Frame(time.monotonic(), True, data)
+        self.frames.append(frame)
+        return frame
 
     def receive(self, timeout: float) -> Frame | None:
         """The next frame from the link (either direction), or None after ``timeout``."""

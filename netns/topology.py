@@ -7,6 +7,10 @@ kernel side reaches the lab's 198.18.0.2 / 2001:db8::2 through permanent
 neighbour entries. The lab namespace's own stack therefore never answers a
 segment (no stray RSTs); the lab plays its endpoint at layer 2.
 
+``kernel_altname`` gives the kernel end a second name: scripts written for
+packetdrill's tun device (``tc qdisc add dev tun0 ...`` in defaults.sh) then
+find it, while its real name still says tcplab.
+
 ``VethTopology(observe=True)``: the lab end holds 198.18.0.2 / 2001:db8::2 so a
 real client socket can live there; neighbours are permanent both ways, so no
 ARP or ND frame shows up in a capture.
@@ -109,8 +113,10 @@ class VethTopology(Topology):
         observe: bool = False,
         mtu: int = DEFAULT_MTU,
         sysctls: dict[str, object] | None = None,
+        kernel_altname: str | None = None,
     ):
         super().__init__(sysctls)
+        self.kernel_altname = kernel_altname
         self.kernel_ns = self.names.netns("kernel")
         self.lab_ns = self.names.netns("lab")
         self.observe = observe
@@ -142,6 +148,10 @@ class VethTopology(Topology):
         lab_addresses = self.lab if self.observe else None
         self.lab_mac = self._configure(lab_ns, self.lab_if, lab_addresses)
         self.kernel_mac = self._configure(kernel_ns, self.kernel_if, self.kernel, (self.lab, self.lab_mac))
+        if self.kernel_altname:
+            with namespace.inside(kernel_ns), IPRoute() as ipr:
+                index = ipr.link_lookup(ifname=self.kernel_if)[0]
+                ipr.link("property_add", index=index, altname=self.kernel_altname)
         if self.observe:
             with namespace.inside(lab_ns), IPRoute() as ipr:
                 index = ipr.link_lookup(ifname=self.lab_if)[0]

@@ -16,6 +16,7 @@ Grammar (packetdrill's, plus tcplab's ``state`` lines)::
 from __future__ import annotations
 
 import re
+import shlex
 
 from .events import (
     ELLIPSIS,
@@ -50,19 +51,23 @@ TIMERS = {"none", "retransmit", "keepalive", "time_wait", "probe"}
 
 def parse_sysctl_command(command: str) -> tuple[tuple[str, str], ...] | None:
     """The settings of a line holding only ``sysctl -q k=v ...`` commands, else None."""
-    parts = [part for part in re.split(r";|&&|\n", command) if part.strip()]
     settings: list[tuple[str, str]] = []
-    for part in parts:
-        words = part.split()
-        if not words or words[0] != "sysctl":
+    for part in re.split(r";|&&|\n", command):
+        try:
+            words = shlex.split(part)
+        except ValueError:
+            return None
+        if not words:
+            continue
+        if words[0] != "sysctl":
             return None
         for word in words[1:]:
             if word in ("-q", "-w"):
                 continue
             key, sep, value = word.partition("=")
-            if not sep or not re.fullmatch(r"[\w.]+", key) or not value:
+            if not sep or not re.fullmatch(r"[\w.]+", key):
                 return None
-            settings.append((key, value.strip("'\"")))
+            settings.append((key, value))
     return tuple(settings) if settings else None
 
 

@@ -1,0 +1,417 @@
+"""Run one parsed script in a fresh topology, one address family, and verify it.
+
+The timeline: every event has a script time (absolute, or relative to the
+previous event) mapped onto live time. When the kernel's segment for a ``>``
+line arrives, the live clock is re-anchored on its arrival, as packetdrill
+does, so later relative times count from what really happened. Tolerance is
+max(tolerance_usecs, tolerance_percent of the gap to the previous event).
+
+Boxes: the injector is the lab's Wire; the kernel app runs syscalls in
+threads; the observer reads sock_diag; the recorder keeps every frame both
+ways and writes a pcapng annotated with the script lines.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import socket
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+
+from lab.errors import BadInput
+from lab.observer import Observer
+from lab.packets import Segment, build_frame, parse_frame, preload_scapy, text_to_flags
+from lab.script.events import (
+    ELLIPSIS,
+    CodeEvent,
+    CommandEvent,
+    Event,
+    PacketEvent,
+    Script,
+    StateEvent,
+    SyscallEvent,
+)
+from lab.wire import Frame, Wire
+from netns import IPV6_MTU, SysctlError, VethTopology, inside
+from netns.topology import DEFAULT_MTU
+
+from . import tcpinfo
+from .kernelapp import KernelApp, validate_syscall
+from .numbering import Numbering
+from .recorder import write_pcapng
+from .report import Failure, RunResult, Step
+from .verify import Observed, coalesce, differences, observe, scapy_options
+
+KERNEL_PORT = 8080
+TUN_ALTNAME = "tun0"  # what packetdrill scripts' shell lines call the device
+ANY_TIME_WAIT = 10.0  # seconds a "*" line waits for its segment
+BLOCKED_GRACE = 0.25  # extra seconds before a call that should return at once counts as blocked
+DEFAULT_WINDOW = 65535
+RECENT = 6
+
+
+@dataclass
+class Settings:
+    tolerance_usecs: int = 4000
+    tolerance_percent: float = 12.5
+    allow_shell: bool = False
+    absolute: bool = False
+    pcap: str | None = None  # where to write the capture; None: a temporary file
+
+    def for_script(self, script: Script) -> Settings:
+        """Option lines at the top of a script override the defaults, not explicit CLI flags."""
+        merged = Settings(**vars(self))
+        for name, value in script.options.items():
+            if name in ("tolerance_usecs", "tolerance_percent"):
+                try:
+                    setattr(merged, name, type(getattr(merged, name))(value))
+                except ValueError:
+                    raise BadInput(f"{script.path}: option --{name}={value}: not a number") from None
+        return merged
+
+
+def preflight(script: Script, settings: Settings) -> None:
+    """Reject what cannot run before any namespace exists: shell without the flag, bad syscalls, bad code."""
+    for event in script.events:
+        where = f"{script.path}:{event.line}"
+        if isinstance(event, CommandEvent) and event.sysctls is None and not settings.allow_shell:
+            raise BadInput(f"{where}: shell command `{event.command}` needs --allow-shell "
+                           "(scripts are untrusted: only `sysctl -q net.x=y` lines run without it)")
+        if isinstance(event, CommandEvent) and event.sysctls:
+            for key, _ in event.sysctls:
+                if not key.startswith("net."):
+                    raise BadInput(f"{where}: sysctl {key}: only namespaced net.* settings can be changed")
+        if isinstance(event, SyscallEvent):
+            validate_syscall(event, script.path)
+        if isinstance(event, CodeEvent):
+            tcpinfo.check_code(event.code, where)
+
+
+class ScriptRun:
+    """One script, one family, one fresh topology."""
+
+    def __init__(self, script: Script, family: int, settings: Settings):
+        self.script = script
+        self.family = family
+        self.settings = settings.for_script(script)
+        self.numbering = Numbering()
+        self.lab_port = random.randint(40000, 60000)
+        self.kernel_port = KERNEL_PORT
+        self.kernel_port_learnt = False
+        self.pending_segments: list[tuple[Frame, Segment]] = []
+        self.blocking: list[tuple[SyscallEvent, float, float, object, list]] = []  # event, start, end, thread, outcome
+        self.comments: dict[int, str] = {}  # id(frame) -> the script line it matched
+        self.steps: list[Step] = []
+
+    # -- clock -------------------------------------------------------------
+    def _script_time(self, event: Event) -> float:
+        timing = event.timing
+        return self.previous + timing.start if timing.relative else timing.start
+
+    def _live(self, script_time: float) -> float:
+        return self.t0 + script_time + self.shift
+
+    def _now_script(self) -> float:
+        return time.monotonic() - self.t0 - self.shift
+
+    def _tolerance(self, gap: float) -> float:
+        return max(self.settings.tolerance_usecs / 1e6, self.settings.tolerance_percent / 100 * max(gap, 0.0))
+
+    @staticmethod
+    def _sleep_until(live: float) -> None:
+        delay = live - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+
+    # -- entry -----------------------------------------------------------
+    def execute(self) -> RunResult:
+        preflight(self.script, self.settings)
+        started = time.monotonic()
+        failure = None
+        mtu = IPV6_MTU if self.family == 6 else DEFAULT_MTU
+        with VethTopology(mtu=mtu, kernel_altname=TUN_ALTNAME) as topology:
+            self.topology = topology
+            self.lab_address = topology.lab.address(self.family)
+            self.kernel_address = topology.kernel.address(self.family)
+            self.wire = Wire(topology.lab_ns, topology.lab_if)
+            self.observer = Observer(topology.kernel_ns)
+            self.app = KernelApp(topology.kernel_ns, self.family, self.kernel_address, KERNEL_PORT,
+                                 self.lab_address, self.lab_port, self.script.path)
+            try:
+                failure = self._play()
+                self._drain(0.0)  # the capture holds the script's frames, not the teardown's
+            finally:
+                self.wire.close()
+                self.app.close()
+                self.observer.close()
+        pcap = self._write_capture()
+        return RunResult(self.script.path, self.family, failure, pcap, time.monotonic() - started, self.steps)
+
+    def _play(self) -> Failure | None:
+        preload_scapy()  # ~0.3 s on first use: not inside the script's timeline
+        self.t0 = time.monotonic()
+        self.shift = 0.0
+        self.previous = 0.0
+        events = self.script.events
+        index = 0
+        try:
+            while index < len(events):
+                event = events[index]
+                script_time = self._script_time(event)
+                self._settle_blocking(before=script_time)
+                if isinstance(event, PacketEvent) and not event.inbound:
+                    index += self._expect(events, index, script_time)
+                    continue
+                self._sleep_until(self._live(script_time))
+                if isinstance(event, PacketEvent):
+                    self._inject(event)
+                elif isinstance(event, SyscallEvent):
+                    self._syscall(event, script_time)
+                elif isinstance(event, CodeEvent):
+                    self._assert_tcp_info(event)
+                elif isinstance(event, StateEvent):
+                    self._assert_state(event, script_time)
+                elif isinstance(event, CommandEvent):
+                    self._command(event)
+                self.previous = script_time
+                index += 1
+            self._settle_blocking(before=None)
+            self._check_no_unexpected()
+        except Failure as failure:
+            return failure
+        return None
+
+    # -- segments ----------------------------------------------------------
+    def _inject(self, event: PacketEvent) -> None:
+        ack = self.numbering.kernel_live(event.ack) if event.ack is not None and "." in event.flags else 0
+        segment = Segment(
+            self.lab_address, self.kernel_address, self.lab_port, self.kernel_port,
+            text_to_flags(event.flags), self.numbering.lab_live(event.seq), ack,
+            event.window if event.window is not None else DEFAULT_WINDOW,
+            b"\0" * event.length, scapy_options(event.options, self.numbering),
+        )
+        frame = self.wire.send(build_frame(self.topology.lab_mac, self.topology.kernel_mac, segment))
+        self.comments[id(frame)] = f"{self.script.path}:{event.line} {event.text}"
+        self._record_step(frame, segment, inbound=True, line=event.line)
+
+    def _drain(self, timeout: float) -> None:
+        """Read frames until none arrives for ``timeout``; queue the kernel's TCP segments."""
+        deadline = time.monotonic() + timeout
+        while (frame := self.wire.receive(max(deadline - time.monotonic(), 0.0))) is not None:
+            self._take(frame)
+
+    def _take(self, frame: Frame) -> None:
+        segment = parse_frame(frame.data)
+        if segment is not None and segment.dst == self.lab_address:
+            self.pending_segments.append((frame, segment))
+
+    def _record_step(self, frame: Frame, segment: Segment, inbound: bool, line: int | None = None) -> None:
+        text = observe(segment, self.numbering, inbound).render(self.settings.absolute)
+        self.steps.append(Step(frame.time - self.t0, inbound, text, line))
+
+    def _next_kernel_segment(self, until: float) -> tuple[Frame, Segment] | None:
+        while not self.pending_segments:
+            frame = self.wire.receive(until - time.monotonic())
+            if frame is None:
+                return None
+            self._take(frame)
+        return self.pending_segments.pop(0)
+
+    def _expect(self, events: list[Event], index: int, script_time: float) -> int:
+        """Match the kernel's next segment to the ``>`` line at ``index``; return lines consumed."""
+        event = events[index]
+        timing = event.timing
+        gap = script_time - self.previous
+        high = script_time + (timing.high - timing.start if timing.high is not None else 0.0)
+        tolerance = self._tolerance(gap)
+        until = time.monotonic() + ANY_TIME_WAIT if timing.any_time else self._live(high) + tolerance
+        received = self._next_kernel_segment(until)
+        if received is None:
+            raise self._failure(event, "the kernel sent nothing; expected this segment "
+                                f"by {high + tolerance:.3f} s")
+        frame, segment = received
+        self._learn(event, segment)
+        actual = observe(segment, self.numbering, inbound=False)
+        consumed, diffs = self._match(events, index, actual)
+        arrived = frame.time - self.t0 - self.shift
+        if diffs:
+            self._record_step(frame, segment, inbound=False)
+            raise self._failure(event, "the kernel's segment differs from the script", actual, diffs)
+        if not timing.any_time and not (script_time - tolerance <= arrived <= high + tolerance):
+            self._record_step(frame, segment, inbound=False)
+            window = f"{script_time:.3f}" + (f"~{high:.3f}" if high != script_time else "")
+            raise self._failure(event, f"timing: the segment arrived at {arrived:.3f} s, expected at {window} s "
+                                f"(tolerance {tolerance * 1000:.1f} ms)", actual)
+        lines = events[index:index + consumed]
+        self.comments[id(frame)] = " + ".join(f"{self.script.path}:{e.line} {e.text}" for e in lines)
+        self._record_step(frame, segment, inbound=False, line=event.line)
+        anchored = arrived if timing.any_time else min(max(arrived, script_time), high)
+        self.shift += arrived - anchored
+        self.previous = anchored
+        return consumed
+
+    def _learn(self, event: PacketEvent, segment: Segment) -> None:
+        if "S" in segment.flag_text:
+            self.numbering.learn_kernel_isn(segment.seq, event.seq)
+            if not self.kernel_port_learnt:
+                self.kernel_port, self.kernel_port_learnt = segment.sport, True
+        ts = segment.option("Timestamp")
+        expected_ts = [o for o in event.options or () if o.kind == "TS"]
+        if ts and expected_ts:
+            self.numbering.learn_kernel_ts(ts[0], expected_ts[0].values[0])
+
+    @staticmethod
+    def _match(events: list[Event], index: int, actual: Observed) -> tuple[int, list[str]]:
+        """Lines the segment matches: the one at ``index``, or several coalesced into it."""
+        first = events[index]
+        diffs = differences(first, actual)
+        if not diffs:
+            return 1, []
+        run = [first]
+        for event in events[index + 1:]:
+            if not (isinstance(event, PacketEvent) and not event.inbound):
+                break
+            run.append(event)
+            if not differences(coalesce(run), actual):
+                return len(run), []
+        return 1, diffs
+
+    def _check_no_unexpected(self) -> None:
+        self._drain(0.0)
+        end = time.monotonic()
+        for frame, segment in self.pending_segments:
+            if frame.time <= end:
+                actual = observe(segment, self.numbering, inbound=False)
+                self._record_step(frame, segment, inbound=False)
+                last = self.script.events[-1] if self.script.events else None
+                raise Failure(last.line if last else 0, "the kernel sent a segment the script does not expect",
+                              actual=actual.render(self.settings.absolute), recent=self._recent())
+
+    # -- syscalls ----------------------------------------------------------
+    def _syscall(self, event: SyscallEvent, script_time: float) -> None:
+        thread, box = self.app.start(event)
+        if event.timing.end is not None:
+            end = self.previous + event.timing.end if event.timing.relative else event.timing.end
+            self.blocking.append((event, script_time, end, thread, box))
+            return
+        thread.join(self._tolerance(0.0) + BLOCKED_GRACE)
+        if not box:
+            raise self._failure(event, f"{event.name}() blocked; the script expects it to return at once "
+                                "(write the time as start...end for a blocking call)")
+        self._check_outcome(event, box[0])
+
+    def _settle_blocking(self, before: float | None) -> None:
+        """Check blocking calls whose end time lies before ``before`` (all when None)."""
+        for item in list(self.blocking):
+            event, start, end, thread, box = item
+            if before is not None and end >= before:
+                continue
+            self.blocking.remove(item)
+            tolerance = self._tolerance(end - start)
+            thread.join(max(self._live(end) + tolerance + BLOCKED_GRACE - time.monotonic(), 0.0))
+            if not box:
+                raise self._failure(event, f"{event.name}() was still blocked after its end time {end:.3f} s")
+            returned = box[0].returned_at - self.t0 - self.shift
+            if abs(returned - end) > tolerance:
+                raise self._failure(event, f"timing: {event.name}() returned at {returned:.3f} s, expected at "
+                                    f"{end:.3f} s (tolerance {tolerance * 1000:.1f} ms)")
+            self._check_outcome(event, box[0])
+
+    def _check_outcome(self, event: SyscallEvent, outcome) -> None:
+        if outcome.bad_input is not None:
+            raise outcome.bad_input
+        expected = "..." if event.result is ELLIPSIS else str(event.result)
+        if event.errno:
+            expected += f" {event.errno}"
+        actual = str(outcome.result) + (f" {outcome.errno}" if outcome.errno else "")
+        result_ok = event.result is ELLIPSIS or event.result == outcome.result
+        errno_ok = event.errno == outcome.errno if (event.errno or outcome.errno) and event.result != ELLIPSIS else True
+        if not (result_ok and errno_ok):
+            field = "errno" if result_ok else "return value"
+            raise self._failure(event, f"{event.name}() returned {actual}, expected {expected}",
+                                fields=[f"{field}: expected {expected}, got {actual}"])
+        if outcome.detail:
+            raise self._failure(event, f"{event.name}(): {outcome.detail}", fields=[outcome.detail])
+
+    # -- assertions and commands -------------------------------------------
+    def _assert_tcp_info(self, event: CodeEvent) -> None:
+        sock = self.app.last_connection
+        if sock is None:
+            raise self._failure(event, "no connected socket to read tcp_info from (accept or connect first)")
+        statements = tcpinfo.check_code(event.code, f"{self.script.path}:{event.line}")
+        problem = tcpinfo.failed_assertion(statements, tcpinfo.tcp_info(sock))
+        if problem:
+            raise self._failure(event, problem, fields=[problem])
+
+    def _assert_state(self, event: StateEvent, script_time: float) -> None:
+        af = socket.AF_INET6 if self.family == 6 else socket.AF_INET
+        local = event.port if event.port is not None else self.kernel_port
+        remote = 0 if event.port is not None else self.lab_port
+        deadline = time.monotonic() + self._tolerance(script_time - self.previous)
+        while True:
+            info = self.observer.connection(af, local, remote)
+            problem = self._state_problem(event, info)
+            if problem is None:
+                return
+            if time.monotonic() >= deadline:
+                raise self._failure(event, problem, fields=[problem])
+            time.sleep(0.0005)
+
+    @staticmethod
+    def _state_problem(event: StateEvent, info) -> str | None:
+        state = info.state if info else "CLOSED"
+        if state != event.state:
+            return f"state: expected {event.state}, the kernel reports {state}"
+        if event.timer is None or info is None:
+            return None
+        timer = info.timer or "none"
+        if timer != event.timer:
+            return f"timer: expected {event.timer}, the kernel reports {timer}"
+        left = info.expires_ms / 1000
+        if event.left_low is not None and not (event.left_low <= left <= event.left_high):
+            return f"timer: {left:.3f} s left, expected {event.left_low:g}~{event.left_high:g} s"
+        return None
+
+    def _command(self, event: CommandEvent) -> None:
+        where = f"{self.script.path}:{event.line}"
+        if event.sysctls:
+            for key, value in event.sysctls:
+                try:
+                    self.topology.set_sysctl(key, value)
+                except SysctlError as error:
+                    raise BadInput(f"{where}: {error}") from None
+            return
+        folder = os.path.dirname(os.path.abspath(self.script.path))
+        with inside(self.topology.kernel_ns):
+            done = subprocess.run(["/bin/sh", "-c", event.command], cwd=folder, capture_output=True, text=True)
+        if done.returncode != 0:
+            last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+            raise self._failure(event, f"command exited with status {done.returncode}: {last}")
+
+    # -- reports and capture -------------------------------------------------
+    def _recent(self) -> list[str]:
+        return [f"{step.time:8.4f}  {step.text}" for step in self.steps[-RECENT:]]
+
+    def _failure(self, event: Event, message: str, actual: Observed | None = None,
+                 fields: list[str] | None = None) -> Failure:
+        recent = self._recent()
+        if actual is not None and recent:
+            recent = recent[:-1]  # the actual segment is shown on its own line
+        return Failure(event.line, message, expected=event.text,
+                       actual=actual.render(self.settings.absolute) if actual else "",
+                       fields=fields or [], recent=recent)
+
+    def _write_capture(self) -> str:
+        path = self.settings.pcap
+        if path is None:
+            handle, path = tempfile.mkstemp(prefix="tcplab-", suffix=f"-ipv{self.family}.pcapng")
+            os.close(handle)
+        write_pcapng(path, self.wire.frames, self.comments)
+        return path
+
+
+def run_script(script: Script, family: int, settings: Settings) -> RunResult:
+    return ScriptRun(script, family, settings).execute()

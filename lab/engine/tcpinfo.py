@@ -1,0 +1,137 @@
+"""tcp_info of a socket, and a restricted evaluator for ``%{ assert ... }%``.
+
+The struct layout is Linux's ``struct tcp_info`` (include/uapi/linux/tcp.h).
+Script code is untrusted: it is parsed with ``ast`` and interpreted node by
+node; only assertions over comparisons, arithmetic and boolean logic on
+``tcpi_*`` values, ``TCP_*`` constants and numbers are allowed. Nothing is
+passed to ``eval`` or ``exec``.
+"""
+
+from __future__ import annotations
+
+import ast
+import operator
+import socket
+import struct
+
+from lab.errors import BadInput
+
+_U8 = ("state", "ca_state", "retransmits", "probes", "backoff", "options")
+_U32_A = ("rto", "ato", "snd_mss", "rcv_mss", "unacked", "sacked", "lost", "retrans", "fackets",
+          "last_data_sent", "last_ack_sent", "last_data_recv", "last_ack_recv", "pmtu", "rcv_ssthresh",
+          "rtt", "rttvar", "snd_ssthresh", "snd_cwnd", "advmss", "reordering", "rcv_rtt", "rcv_space",
+          "total_retrans")
+_U64_A = ("pacing_rate", "max_pacing_rate", "bytes_acked", "bytes_received")
+_U32_B = ("segs_out", "segs_in", "notsent_bytes", "min_rtt", "data_segs_in", "data_segs_out")
+_U64_B = ("delivery_rate", "busy_time", "rwnd_limited", "sndbuf_limited")
+_U32_C = ("delivered", "delivered_ce")
+_U64_C = ("bytes_sent", "bytes_retrans")
+_U32_D = ("dsack_dups", "reord_seen", "rcv_ooopack", "snd_wnd", "rcv_wnd", "rehash")
+_U16_E = ("total_rto", "total_rto_recoveries")
+_U32_E = ("total_rto_time",)
+
+_LAYOUT = [("6B", _U8), ("2B", ("_wscale", "_bits")), ("24I", _U32_A), ("4Q", _U64_A), ("6I", _U32_B),
+           ("4Q", _U64_B), ("2I", _U32_C), ("2Q", _U64_C), ("6I", _U32_D), ("2H", _U16_E), ("I", _U32_E)]
+_FORMAT = "=" + "".join(fmt for fmt, _ in _LAYOUT)
+_NAMES = [name for _, names in _LAYOUT for name in names]
+
+CONSTANTS = {
+    "TCP_ESTABLISHED": 1, "TCP_SYN_SENT": 2, "TCP_SYN_RECV": 3, "TCP_FIN_WAIT1": 4, "TCP_FIN_WAIT2": 5,
+    "TCP_TIME_WAIT": 6, "TCP_CLOSE": 7, "TCP_CLOSE_WAIT": 8, "TCP_LAST_ACK": 9, "TCP_LISTEN": 10,
+    "TCP_CLOSING": 11, "TCP_CA_Open": 0, "TCP_CA_Disorder": 1, "TCP_CA_CWR": 2, "TCP_CA_Recovery": 3,
+    "TCP_CA_Loss": 4, "TCPI_OPT_TIMESTAMPS": 1, "TCPI_OPT_SACK": 2, "TCPI_OPT_WSCALE": 4,
+    "TCPI_OPT_ECN": 8, "TCPI_OPT_ECN_SEEN": 16, "TCPI_OPT_SYN_DATA": 32,
+}
+
+
+def tcp_info(sock: socket.socket) -> dict[str, int]:
+    """The socket's tcp_info as ``tcpi_*`` names (fields this kernel lacks read as 0)."""
+    raw = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, struct.calcsize(_FORMAT))
+    raw = raw.ljust(struct.calcsize(_FORMAT), b"\0")
+    values = dict(zip(_NAMES, struct.unpack(_FORMAT, raw), strict=True))
+    wscale = values.pop("_wscale")
+    bits = values.pop("_bits")
+    values["snd_wscale"] = wscale & 0x0F
+    values["rcv_wscale"] = wscale >> 4
+    values["delivery_rate_app_limited"] = bits & 1
+    values["fastopen_client_fail"] = (bits >> 1) & 3
+    return {f"tcpi_{name}": value for name, value in values.items()}
+
+
+_BINARY = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
+           ast.FloorDiv: operator.floordiv, ast.Mod: operator.mod, ast.BitAnd: operator.and_,
+           ast.BitOr: operator.or_, ast.LShift: operator.lshift, ast.RShift: operator.rshift}
+_COMPARE = {ast.Eq: operator.eq, ast.NotEq: operator.ne, ast.Lt: operator.lt, ast.LtE: operator.le,
+            ast.Gt: operator.gt, ast.GtE: operator.ge}
+_UNARY = {ast.USub: operator.neg, ast.UAdd: operator.pos, ast.Not: operator.not_, ast.Invert: operator.invert}
+
+
+class CodeError(BadInput):
+    """Script code outside the allowed subset."""
+
+
+def check_code(code: str, where: str) -> list[ast.Assert]:
+    """Parse a %{ }% block; only ``assert`` statements over allowed expressions pass."""
+    try:
+        tree = ast.parse(code.strip())
+    except SyntaxError as error:
+        raise CodeError(f"{where}: %{{ }}% block is not valid: {error.msg}") from None
+    for statement in tree.body:
+        if not isinstance(statement, ast.Assert):
+            raise CodeError(f"{where}: only 'assert' statements are allowed in %{{ }}% blocks")
+        for node in ast.walk(statement):
+            if isinstance(node, (ast.Assert, ast.Load, ast.Compare, ast.BinOp, ast.UnaryOp, ast.BoolOp,
+                                 ast.And, ast.Or, *_BINARY, *_COMPARE, *_UNARY)):
+                continue
+            if isinstance(node, ast.Constant) and isinstance(node.value, (int, float, str)):
+                continue
+            if isinstance(node, ast.Name) and (node.id.startswith("tcpi_") or node.id in CONSTANTS):
+                continue
+            name = getattr(node, "id", type(node).__name__)
+            raise CodeError(f"{where}: {name!r} is not allowed in %{{ }}% blocks "
+                            "(only tcpi_* values, TCP_* constants, numbers, comparisons and arithmetic)")
+    return list(tree.body)
+
+
+def _evaluate(node: ast.AST, names: dict[str, int]):
+    if isinstance(node, ast.Constant):
+        return node.value
+    if isinstance(node, ast.Name):
+        if node.id in CONSTANTS:
+            return CONSTANTS[node.id]
+        if node.id not in names:
+            raise KeyError(node.id)
+        return names[node.id]
+    if isinstance(node, ast.BinOp):
+        return _BINARY[type(node.op)](_evaluate(node.left, names), _evaluate(node.right, names))
+    if isinstance(node, ast.UnaryOp):
+        return _UNARY[type(node.op)](_evaluate(node.operand, names))
+    if isinstance(node, ast.BoolOp):
+        values = (_evaluate(value, names) for value in node.values)
+        return all(values) if isinstance(node.op, ast.And) else any(values)
+    if isinstance(node, ast.Compare):
+        left = _evaluate(node.left, names)
+        for op, comparator in zip(node.ops, node.comparators, strict=True):
+            right = _evaluate(comparator, names)
+            if not _COMPARE[type(op)](left, right):
+                return False
+            left = right
+        return True
+    raise TypeError(type(node).__name__)  # unreachable after check_code
+
+
+def failed_assertion(statements: list[ast.Assert], names: dict[str, int]) -> str | None:
+    """The first assertion that does not hold, described with its values; None if all hold."""
+    for statement in statements:
+        try:
+            holds = _evaluate(statement.test, names)
+        except KeyError as missing:
+            return f"{missing.args[0]} is not a tcp_info field of this kernel"
+        if not holds:
+            used = sorted({n.id for n in ast.walk(statement.test) if isinstance(n, ast.Name) and n.id in names})
+            values = ", ".join(f"{name}={names[name]}" for name in used)
+            message = f"assert {ast.unparse(statement.test)} failed ({values})"
+            if statement.msg is not None:
+                message += f": {_evaluate(statement.msg, names)}"
+            return message
+    return None

@@ -1,0 +1,144 @@
+"""Segments in script terms: convert live segments, write them, compare them.
+
+A live segment is turned into the script's relative numbers (``Observed``)
+and written in the script's own syntax, so a mismatch report shows expected
+and actual side by side. The kernel's TS val is learnt, not checked; every
+other field a script line names is compared exactly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from lab.packets import Segment
+from lab.script.events import Option, PacketEvent
+
+from .numbering import Numbering
+
+_FROM_SCAPY = {"NOP": "nop", "EOL": "eol", "MSS": "mss", "WScale": "wscale", "SAckOK": "sackOK",
+               "SAck": "sack", "Timestamp": "TS"}
+_TO_SCAPY = {v: k for k, v in _FROM_SCAPY.items()}
+
+
+@dataclass(frozen=True)
+class Observed:
+    """A live segment with the script's relative numbers."""
+
+    inbound: bool
+    flags: str
+    seq: int
+    end_seq: int
+    length: int
+    ack: int | None
+    window: int
+    options: tuple[Option, ...]
+    live: Segment
+
+    def render(self, absolute: bool = False) -> str:
+        text = f"{'<' if self.inbound else '>'} {self.flags} {self.seq}:{self.end_seq}({self.length})"
+        if self.ack is not None:
+            text += f" ack {self.ack}"
+        text += f" win {self.window}"
+        if self.options:
+            text += " <" + ",".join(map(str, self.options)) + ">"
+        if absolute:
+            text += f"  [absolute seq {self.live.seq}"
+            text += f" ack {self.live.ack}]" if self.ack is not None else "]"
+        return text
+
+
+def canonical_flags(flags: str) -> str:
+    """Flags in packetdrill's print order, so ``.S`` and ``S.`` compare equal."""
+    return "".join(letter for letter in "FSRP.UEW" if letter in flags)
+
+
+def observe(segment: Segment, numbering: Numbering, inbound: bool) -> Observed:
+    """``segment`` in script numbers; inbound segments are the lab's own."""
+    own_seq = numbering.lab_script if inbound else numbering.kernel_script
+    peer_seq = numbering.kernel_script if inbound else numbering.lab_script
+    options = []
+    for name, value in segment.options:
+        kind = _FROM_SCAPY.get(name)
+        if kind is None:
+            options.append(Option(str(name).lower()))
+        elif kind in ("mss", "wscale"):
+            options.append(Option(kind, (value,)))
+        elif kind == "TS":
+            val = value[0] if inbound else numbering.kernel_ts_script(value[0])
+            ecr = numbering.kernel_ts_script(value[1]) if inbound and value[1] else value[1]
+            options.append(Option(kind, (val, ecr)))
+        elif kind == "sack":
+            edges = [peer_seq(edge) for edge in value]
+            options.append(Option(kind, tuple(zip(edges[::2], edges[1::2], strict=False))))
+        else:
+            options.append(Option(kind))
+    seq = own_seq(segment.seq)
+    flags = canonical_flags(segment.flag_text)
+    return Observed(inbound, flags, seq, (seq + segment.length) % 2**32, segment.length,
+                    peer_seq(segment.ack) if "." in flags else None, segment.window, tuple(options), segment)
+
+
+def scapy_options(options: tuple[Option, ...], numbering: Numbering) -> tuple:
+    """A script's options for a segment the lab injects, in Scapy's form."""
+    out = []
+    for option in options or ():
+        name = _TO_SCAPY[option.kind]
+        if option.kind in ("mss", "wscale"):
+            out.append((name, option.values[0]))
+        elif option.kind == "TS":
+            val, ecr = option.values
+            out.append((name, (val, numbering.kernel_ts_live(ecr) if ecr else 0)))
+        elif option.kind == "sack":
+            out.append((name, tuple(numbering.kernel_live(edge) for block in option.values for edge in block)))
+        elif option.kind == "sackOK":
+            out.append((name, b""))
+        else:
+            out.append((name, None))
+    return tuple(out)
+
+
+def _options_match(expected: tuple[Option, ...], actual: tuple[Option, ...]) -> bool:
+    if len(expected) != len(actual):
+        return False
+    for want, got in zip(expected, actual, strict=True):
+        if want.kind != got.kind:
+            return False
+        if want.kind == "TS":
+            if want.values[1] != got.values[1]:  # TS val is learnt, ecr must match
+                return False
+        elif want.values != got.values:
+            return False
+    return True
+
+
+def differences(expected: PacketEvent, actual: Observed) -> list[str]:
+    """Each field the script names that the live segment does not match."""
+    diffs = []
+    if canonical_flags(expected.flags) != actual.flags:
+        diffs.append(f"flags: expected {canonical_flags(expected.flags)}, got {actual.flags}")
+    if expected.seq != actual.seq:
+        diffs.append(f"seq: expected {expected.seq}, got {actual.seq}")
+    if expected.length != actual.length:
+        diffs.append(f"length: expected {expected.length}, got {actual.length}")
+    if expected.ack is not None and expected.ack != actual.ack:
+        diffs.append(f"ack: expected {expected.ack}, got {actual.ack}")
+    if expected.window is not None and expected.window != actual.window:
+        diffs.append(f"win: expected {expected.window}, got {actual.window}")
+    if expected.options is not None and not _options_match(expected.options, actual.options):
+        want = ",".join(map(str, expected.options))
+        got = ",".join(map(str, actual.options))
+        diffs.append(f"options: expected <{want}>, got <{got}>")
+    return diffs
+
+
+def coalesce(lines: list[PacketEvent]) -> PacketEvent:
+    """What one segment carrying several consecutive expected segments looks like.
+
+    The kernel may send in one segment what a script writes as two (an ACK
+    riding on a FIN, two writes in one segment): flags are united, the
+    sequence range spans all of them, ack, window and options are the last's.
+    """
+    first, last = lines[0], lines[-1]
+    flags = canonical_flags("".join(line.flags for line in lines))
+    return PacketEvent(first.line, first.timing, first.text, False, flags, first.seq, last.end_seq,
+                       (last.end_seq - first.seq) % 2**32, last.ack, last.window, last.options)

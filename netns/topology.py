@@ -7,7 +7,8 @@ kernel side reaches the lab's 198.18.0.2 / 2001:db8::2 through permanent
 neighbour entries. The lab namespace's own stack therefore never answers a
 segment (no stray RSTs); the lab plays its endpoint at layer 2.
 
-``kernel_altname`` gives the kernel end a second name: scripts written for
+``link_mtu`` runs the veth at a larger MTU than the path MTU ``mtu`` (see
+``_path_mtu_routes``). ``kernel_altname`` gives the kernel end a second name: scripts written for
 packetdrill's tun device (``tc qdisc add dev tun0 ...`` in defaults.sh) then
 find it, while its real name still says tcplab.
 
@@ -114,9 +115,11 @@ class VethTopology(Topology):
         mtu: int = DEFAULT_MTU,
         sysctls: dict[str, object] | None = None,
         kernel_altname: str | None = None,
+        link_mtu: int | None = None,
     ):
         super().__init__(sysctls)
         self.kernel_altname = kernel_altname
+        self.link_mtu = link_mtu
         self.kernel_ns = self.names.netns("kernel")
         self.lab_ns = self.names.netns("lab")
         self.observe = observe
@@ -148,16 +151,30 @@ class VethTopology(Topology):
         lab_addresses = self.lab if self.observe else None
         self.lab_mac = self._configure(lab_ns, self.lab_if, lab_addresses)
         self.kernel_mac = self._configure(kernel_ns, self.kernel_if, self.kernel, (self.lab, self.lab_mac))
-        if self.kernel_altname:
+        if self.kernel_altname or self.link_mtu:
             with namespace.inside(kernel_ns), IPRoute() as ipr:
                 index = ipr.link_lookup(ifname=self.kernel_if)[0]
-                ipr.link("property_add", index=index, altname=self.kernel_altname)
+                if self.kernel_altname:
+                    ipr.link("property_add", index=index, altname=self.kernel_altname)
+                if self.link_mtu:
+                    self._path_mtu_routes(ipr, index)
         if self.observe:
             with namespace.inside(lab_ns), IPRoute() as ipr:
                 index = ipr.link_lookup(ifname=self.lab_if)[0]
                 _add_permanent_neighbours(ipr, index, self.kernel, self.kernel_mac)
         disable_offloads(kernel_ns, self.kernel_if)
         disable_offloads(lab_ns, self.lab_if)
+
+    def _path_mtu_routes(self, ipr: IPRoute, index: int) -> None:
+        """Host routes to the lab's addresses that carry the path MTU and MSS.
+
+        The links run at ``link_mtu`` so the lab can inject segments larger
+        than the path MTU (as packetdrill's tun device allows); the kernel
+        still sends and advertises as if the link had ``mtu``.
+        """
+        for address, prefix, header in ((self.lab.ipv4, 32, 40), (self.lab.ipv6, 128, 60)):
+            ipr.route("add", dst=f"{check_allowed(address)}/{prefix}", oif=index,
+                      metrics={"mtu": self.mtu, "advmss": self.mtu - header})
 
     def _configure(
         self,
@@ -170,7 +187,7 @@ class VethTopology(Topology):
         neighbour entries; return the end's MAC address."""
         with namespace.inside(ns), IPRoute() as ipr:
             _link_up(ipr, "lo")
-            index = _link_up(ipr, ifname, self.mtu)
+            index = _link_up(ipr, ifname, self.link_mtu or self.mtu)
             if addresses is not None:
                 _add_addresses(ipr, index, addresses)
             if neighbour is not None:

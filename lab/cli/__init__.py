@@ -19,6 +19,7 @@ from lab.errors import EXIT_ENVIRONMENT, LabError
 COMMANDS = {
     "demo": ("lab.cli.demo", "demo", "Play a real handshake and close against the kernel, step by step."),
     "doctor": ("lab.cli.doctor", "doctor", "Check that this machine can run the lab, and how."),
+    "run": ("lab.cli.run", "run", "Run packetdrill-dialect scripts against the real kernel."),
     "topo": ("lab.cli.topo", "topo", "Build, list, tear down and clean up lab topologies."),
 }
 EXIT_SIGINT = 130

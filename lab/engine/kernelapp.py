@@ -161,11 +161,12 @@ class KernelApp:
         level, option = value_of(event.args[1], where), value_of(event.args[2], where)
         value = event.args[3]
         if isinstance(value, StructValue):
-            if value.get("l_onoff") is not None:
-                packed = struct.pack("ii", value_of(value.get("l_onoff"), where), value_of(value.get("l_linger", 0), where))
-            else:
-                raise BadInput(f"{where}: unsupported struct {value}")
-            sock.setsockopt(level, option, packed)
+            # struct linger: packetdrill writes {onoff=1, linger=0}; the C names work too.
+            onoff = value.get("onoff", value.get("l_onoff"))
+            if onoff is None:
+                raise BadInput(f"{where}: unsupported struct {value} (only struct linger: {{onoff=1, linger=0}})")
+            linger = value.get("linger", value.get("l_linger", 0))
+            sock.setsockopt(level, option, struct.pack("ii", value_of(onoff, where), value_of(linger, where)))
         else:
             sock.setsockopt(level, option, value_of(value, where))
         return 0, ""

@@ -44,6 +44,7 @@ class RunResult:
     pcap: str | None
     duration: float
     steps: list[Step] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
     @property
     def passed(self) -> bool:

@@ -43,34 +43,44 @@ from .kernelapp import KernelApp, validate_syscall
 from .numbering import Numbering
 from .recorder import write_pcapng
 from .report import Failure, RunResult, Step
-from .verify import Observed, coalesce, differences, observe, scapy_options
+from .verify import Observed, canonical_flags, coalesce, differences, observe, scapy_options
 
 KERNEL_PORT = 8080
 TUN_ALTNAME = "tun0"  # what packetdrill scripts' shell lines call the device
+LINK_MTU = 65535  # the lab may inject segments larger than the path MTU, as through packetdrill's tun
 ANY_TIME_WAIT = 10.0  # seconds a "*" line waits for its segment
 BLOCKED_GRACE = 0.25  # extra seconds before a call that should return at once counts as blocked
 DEFAULT_WINDOW = 65535
 RECENT = 6
 
 
+DEFAULT_TOLERANCE_USECS = 4000
+DEFAULT_TOLERANCE_PERCENT = 12.5
+
+
 @dataclass
 class Settings:
-    tolerance_usecs: int = 4000
-    tolerance_percent: float = 12.5
+    """How to run scripts. Tolerances left None come from the script's option
+    lines, else packetdrill's defaults; a value given here (a CLI flag) wins."""
+
+    tolerance_usecs: int | None = None
+    tolerance_percent: float | None = None
     allow_shell: bool = False
     absolute: bool = False
     pcap: str | None = None  # where to write the capture; None: a temporary file
 
     def for_script(self, script: Script) -> Settings:
-        """Option lines at the top of a script override the defaults, not explicit CLI flags."""
-        merged = Settings(**vars(self))
-        for name, value in script.options.items():
-            if name in ("tolerance_usecs", "tolerance_percent"):
-                try:
-                    setattr(merged, name, type(getattr(merged, name))(value))
-                except ValueError:
-                    raise BadInput(f"{script.path}: option --{name}={value}: not a number") from None
-        return merged
+        resolved = Settings(**vars(self))
+        defaults = {"tolerance_usecs": DEFAULT_TOLERANCE_USECS, "tolerance_percent": DEFAULT_TOLERANCE_PERCENT}
+        for name, default in defaults.items():
+            if getattr(resolved, name) is not None:
+                continue
+            value = script.options.get(name)
+            try:
+                setattr(resolved, name, type(default)(value) if value is not None else default)
+            except ValueError:
+                raise BadInput(f"{script.path}:1: option --{name}={value}: not a number") from None
+        return resolved
 
 
 def preflight(script: Script, settings: Settings) -> None:
@@ -102,9 +112,11 @@ class ScriptRun:
         self.kernel_port = KERNEL_PORT
         self.kernel_port_learnt = False
         self.pending_segments: list[tuple[Frame, Segment]] = []
-        self.blocking: list[tuple[SyscallEvent, float, float, object, list]] = []  # event, start, end, thread, outcome
+        # event, start and end (script time), end (live time, fixed when the call starts), thread, outcome
+        self.blocking: list[tuple[SyscallEvent, float, float, float, object, list]] = []
         self.comments: dict[int, str] = {}  # id(frame) -> the script line it matched
         self.steps: list[Step] = []
+        self.notes: list[str] = []
 
     # -- clock -------------------------------------------------------------
     def _script_time(self, event: Event) -> float:
@@ -132,7 +144,7 @@ class ScriptRun:
         started = time.monotonic()
         failure = None
         mtu = IPV6_MTU if self.family == 6 else DEFAULT_MTU
-        with VethTopology(mtu=mtu, kernel_altname=TUN_ALTNAME) as topology:
+        with VethTopology(mtu=mtu, kernel_altname=TUN_ALTNAME, link_mtu=LINK_MTU) as topology:
             self.topology = topology
             self.lab_address = topology.lab.address(self.family)
             self.kernel_address = topology.kernel.address(self.family)
@@ -142,24 +154,29 @@ class ScriptRun:
                                  self.lab_address, self.lab_port, self.script.path)
             try:
                 failure = self._play()
-                self._drain(0.0)  # the capture holds the script's frames, not the teardown's
             finally:
                 self.wire.close()
                 self.app.close()
                 self.observer.close()
         pcap = self._write_capture()
-        return RunResult(self.script.path, self.family, failure, pcap, time.monotonic() - started, self.steps)
+        return RunResult(self.script.path, self.family, failure, pcap, time.monotonic() - started, self.steps,
+                         self.notes)
 
     def _play(self) -> Failure | None:
         preload_scapy()  # ~0.3 s on first use: not inside the script's timeline
         self.t0 = time.monotonic()
         self.shift = 0.0
+        self.deferred_late = 0.0
         self.previous = 0.0
         events = self.script.events
         index = 0
         try:
             while index < len(events):
                 event = events[index]
+                inbound = isinstance(event, PacketEvent) and event.inbound
+                if not inbound:
+                    self.shift += self.deferred_late  # see _reanchor
+                self.deferred_late = 0.0
                 script_time = self._script_time(event)
                 self._settle_blocking(before=script_time)
                 if isinstance(event, PacketEvent) and not event.inbound:
@@ -176,13 +193,27 @@ class ScriptRun:
                     self._assert_state(event, script_time)
                 elif isinstance(event, CommandEvent):
                     self._command(event)
-                self.previous = script_time
+                self._reanchor(script_time, inbound)
                 index += 1
             self._settle_blocking(before=None)
-            self._check_no_unexpected()
+            self._note_trailing()
         except Failure as failure:
             return failure
         return None
+
+    def _reanchor(self, script_time: float, inbound: bool) -> None:
+        """Count later relative times from when this event really finished.
+
+        As packetdrill does: the next ``+x`` counts from the wall time after
+        this event, except that an injected segment followed by another keeps
+        the scripted spacing (so the lateness of a burst does not add up).
+        """
+        late = max(self._now_script() - script_time, 0.0)
+        if inbound:
+            self.deferred_late = late
+        else:
+            self.shift += late
+        self.previous = script_time
 
     # -- segments ----------------------------------------------------------
     def _inject(self, event: PacketEvent) -> None:
@@ -234,8 +265,12 @@ class ScriptRun:
                                 f"by {high + tolerance:.3f} s")
         frame, segment = received
         self._learn(event, segment)
+        frames = [frame]
         actual = observe(segment, self.numbering, inbound=False)
         consumed, diffs = self._match(events, index, actual)
+        if diffs and actual.length < event.length:
+            frames, actual = self._aggregate(frames, actual, event.length, until)
+            consumed, diffs = self._match(events, index, actual)
         arrived = frame.time - self.t0 - self.shift
         if diffs:
             self._record_step(frame, segment, inbound=False)
@@ -246,12 +281,35 @@ class ScriptRun:
             raise self._failure(event, f"timing: the segment arrived at {arrived:.3f} s, expected at {window} s "
                                 f"(tolerance {tolerance * 1000:.1f} ms)", actual)
         lines = events[index:index + consumed]
-        self.comments[id(frame)] = " + ".join(f"{self.script.path}:{e.line} {e.text}" for e in lines)
-        self._record_step(frame, segment, inbound=False, line=event.line)
-        anchored = arrived if timing.any_time else min(max(arrived, script_time), high)
-        self.shift += arrived - anchored
-        self.previous = anchored
+        comment = " + ".join(f"{self.script.path}:{e.line} {e.text}" for e in lines)
+        for part in frames:
+            self.comments[id(part)] = comment
+            self._record_step(part, parse_frame(part.data), inbound=False, line=event.line)
+        if timing.any_time:
+            script_time = arrived
+        # The next "+x" counts from this segment's arrival.
+        self.shift = frames[-1].time - self.t0 - script_time
+        self.previous = script_time
         return consumed
+
+    def _aggregate(self, frames: list[Frame], first: Observed, wanted: int, until: float) -> tuple[list[Frame], Observed]:
+        """Several kernel segments in a row that together carry one line's payload (as packetdrill allows)."""
+        total, last = first.length, first
+        while total < wanted:
+            received = self._next_kernel_segment(until)
+            if received is None:
+                break
+            part = observe(received[1], self.numbering, inbound=False)
+            if part.seq != (first.seq + total) % 2**32 or part.length == 0:
+                self.pending_segments.insert(0, received)
+                break
+            frames.append(received[0])
+            total += part.length
+            last = part
+        flags = canonical_flags(first.flags + last.flags)
+        merged = Observed(False, flags, first.seq, (first.seq + total) % 2**32, total, last.ack, last.window,
+                          first.options, first.live)
+        return frames, merged
 
     def _learn(self, event: PacketEvent, segment: Segment) -> None:
         if "S" in segment.flag_text:
@@ -279,23 +337,21 @@ class ScriptRun:
                 return len(run), []
         return 1, diffs
 
-    def _check_no_unexpected(self) -> None:
+    def _note_trailing(self) -> None:
+        """Segments the kernel sent that no line read: shown, not failed (as in packetdrill)."""
         self._drain(0.0)
-        end = time.monotonic()
         for frame, segment in self.pending_segments:
-            if frame.time <= end:
-                actual = observe(segment, self.numbering, inbound=False)
-                self._record_step(frame, segment, inbound=False)
-                last = self.script.events[-1] if self.script.events else None
-                raise Failure(last.line if last else 0, "the kernel sent a segment the script does not expect",
-                              actual=actual.render(self.settings.absolute), recent=self._recent())
+            self._record_step(frame, segment, inbound=False)
+            self.notes.append("the kernel also sent, after the script's last expected segment: "
+                              + self.steps[-1].text)
+        self.pending_segments.clear()
 
     # -- syscalls ----------------------------------------------------------
     def _syscall(self, event: SyscallEvent, script_time: float) -> None:
         thread, box = self.app.start(event)
         if event.timing.end is not None:
             end = self.previous + event.timing.end if event.timing.relative else event.timing.end
-            self.blocking.append((event, script_time, end, thread, box))
+            self.blocking.append((event, script_time, end, self._live(end), thread, box))
             return
         thread.join(self._tolerance(0.0) + BLOCKED_GRACE)
         if not box:
@@ -306,15 +362,15 @@ class ScriptRun:
     def _settle_blocking(self, before: float | None) -> None:
         """Check blocking calls whose end time lies before ``before`` (all when None)."""
         for item in list(self.blocking):
-            event, start, end, thread, box = item
+            event, start, end, end_live, thread, box = item
             if before is not None and end >= before:
                 continue
             self.blocking.remove(item)
             tolerance = self._tolerance(end - start)
-            thread.join(max(self._live(end) + tolerance + BLOCKED_GRACE - time.monotonic(), 0.0))
+            thread.join(max(end_live + tolerance + BLOCKED_GRACE - time.monotonic(), 0.0))
             if not box:
                 raise self._failure(event, f"{event.name}() was still blocked after its end time {end:.3f} s")
-            returned = box[0].returned_at - self.t0 - self.shift
+            returned = end + box[0].returned_at - end_live
             if abs(returned - end) > tolerance:
                 raise self._failure(event, f"timing: {event.name}() returned at {returned:.3f} s, expected at "
                                     f"{end:.3f} s (tolerance {tolerance * 1000:.1f} ms)")

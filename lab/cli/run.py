@@ -1,0 +1,69 @@
+"""``tcplab run``: run packetdrill-dialect scripts against the real kernel."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+from lab.errors import EXIT_MISMATCH
+from lab.privileges import ensure_lab_privileges
+
+FAMILIES = {"4": (4,), "6": (6,), "both": (4, 6)}
+
+
+def _pcap_path(template: str | None, script_path: str, family: int, many: bool) -> str | None:
+    if template is None or not many:
+        return template
+    stem, suffix = os.path.splitext(template)
+    name = os.path.splitext(os.path.basename(script_path))[0]
+    return f"{stem}-{name}-ipv{family}{suffix or '.pcapng'}"
+
+
+@click.command()
+@click.argument("scripts", nargs=-1, required=True, metavar="FILE.pkt...")
+@click.option("--ip-version", "ip_version", type=click.Choice(sorted(FAMILIES)), default="both", show_default=True,
+              help="Address family to run each script in.")
+@click.option("--tolerance_usecs", "--tolerance-usecs", "tolerance_usecs", type=click.IntRange(0),
+              help="Timing tolerance floor in microseconds (default 4000, or the script's option line).")
+@click.option("--tolerance_percent", "--tolerance-percent", "tolerance_percent", type=click.FloatRange(0),
+              help="Timing tolerance as a percentage of the gap between events (default 12.5).")
+@click.option("--allow-shell", is_flag=True, help="Let backtick lines run shell (/bin/sh in the kernel namespace).")
+@click.option("--absolute", is_flag=True, help="Show absolute sequence numbers beside relative ones.")
+@click.option("--pcap", type=click.Path(dir_okay=False, writable=True),
+              help="Write the capture here (default: a temporary file, printed on failure).")
+def run(scripts, ip_version, tolerance_usecs, tolerance_percent, allow_shell, absolute, pcap):
+    """Run each script in a fresh topology per address family; exit 0 when every line matched.
+
+    Every file is parsed and checked before anything runs: a syntax error, or
+    a shell line without --allow-shell, stops the run with exit code 2.
+    """
+    from lab.engine.report import render_failure
+    from lab.engine.runner import ScriptRun, Settings, preflight
+    from lab.script.parser import parse_file
+
+    settings = Settings(tolerance_usecs, tolerance_percent, allow_shell, absolute)
+    parsed = [parse_file(path) for path in scripts]
+    for script in parsed:
+        preflight(script, settings)
+    ensure_lab_privileges()
+    families = FAMILIES[ip_version]
+    many = len(parsed) * len(families) > 1
+    failed = 0
+    for script in parsed:
+        for family in families:
+            settings.pcap = _pcap_path(pcap, script.path, family, many)
+            result = ScriptRun(script, family, settings).execute()
+            if result.passed:
+                click.echo(f"PASS {result.name}  {result.duration * 1000:.0f} ms")
+                for note in result.notes:
+                    click.echo(f"  note: {note}")
+            else:
+                failed += 1
+                click.echo(f"FAIL {result.name}")
+                click.echo(render_failure(result))
+    total = len(parsed) * len(families)
+    click.echo(f"{total - failed} passed, {failed} failed")
+    if failed:
+        sys.exit(EXIT_MISMATCH)

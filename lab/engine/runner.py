@@ -49,6 +49,7 @@ KERNEL_PORT = 8080
 TUN_ALTNAME = "tun0"  # what packetdrill scripts' shell lines call the device
 LINK_MTU = 65535  # the lab may inject segments larger than the path MTU, as through packetdrill's tun
 ANY_TIME_WAIT = 10.0  # seconds a "*" line waits for its segment
+BLOCKING_WAIT = 1.0  # seconds a syscall waits for a blocking one in progress
 BLOCKED_GRACE = 0.25  # extra seconds before a call that should return at once counts as blocked
 DEFAULT_WINDOW = 65535
 RECENT = 6
@@ -83,12 +84,17 @@ class Settings:
         return resolved
 
 
+def _one_line(text: str, width: int = 60) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= width else flat[: width - 3] + "..."
+
+
 def preflight(script: Script, settings: Settings) -> None:
     """Reject what cannot run before any namespace exists: shell without the flag, bad syscalls, bad code."""
     for event in script.events:
         where = f"{script.path}:{event.line}"
         if isinstance(event, CommandEvent) and event.sysctls is None and not settings.allow_shell:
-            raise BadInput(f"{where}: shell command `{event.command}` needs --allow-shell "
+            raise BadInput(f"{where}: shell command `{_one_line(event.command)}` needs --allow-shell "
                            "(scripts are untrusted: only `sysctl -q net.x=y` lines run without it)")
         if isinstance(event, CommandEvent) and event.sysctls:
             for key, _ in event.sysctls:
@@ -348,6 +354,10 @@ class ScriptRun:
 
     # -- syscalls ----------------------------------------------------------
     def _syscall(self, event: SyscallEvent, script_time: float) -> None:
+        # As packetdrill: a call waits (up to 1 s) for a blocking call still in
+        # progress, so "accept() = 4" has made fd 4 before "read(4, ...)" runs.
+        for _, _, _, _, thread, _ in self.blocking:
+            thread.join(BLOCKING_WAIT)
         thread, box = self.app.start(event)
         if event.timing.end is not None:
             end = self.previous + event.timing.end if event.timing.relative else event.timing.end

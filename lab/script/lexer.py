@@ -42,12 +42,16 @@ class ScriptSyntaxError(BadInput):
         self.position = position
 
 
+def _is_digit(char: str) -> bool:
+    return "0" <= char <= "9"  # ASCII only: str.isdigit() accepts '¹' and friends
+
+
 def _is_word_start(char: str) -> bool:
     return char.isalpha() or char == "_"
 
 
 def _is_word_char(char: str) -> bool:
-    return char.isalnum() or char == "_"
+    return char.isalnum() or char == "_"  # a digit in a word is a word character
 
 
 class Lexer:
@@ -101,7 +105,7 @@ class Lexer:
             elif char == '"':
                 self._advance(1)
                 out.append(Token("string", self._string(start), start))
-            elif char.isdigit() or (char == "." and self.index + 1 < len(text) and text[self.index + 1].isdigit()):
+            elif _is_digit(char) or (char == "." and self.index + 1 < len(text) and _is_digit(text[self.index + 1])):
                 out.append(Token("number", self._number(), start))
             elif _is_word_start(char):
                 begin = self.index
@@ -155,12 +159,12 @@ class Lexer:
             while self.index < len(text) and text[self.index] in "0123456789abcdefABCDEF":
                 self._advance(1)
             return text[begin : self.index]
-        while self.index < len(text) and text[self.index].isdigit():
+        while self.index < len(text) and _is_digit(text[self.index]):
             self._advance(1)
         # A fraction, but not the start of "..." (as in "+.1...0.2").
         if text.startswith(".", self.index) and not text.startswith("...", self.index):
             self._advance(1)
-            while self.index < len(text) and text[self.index].isdigit():
+            while self.index < len(text) and _is_digit(text[self.index]):
                 self._advance(1)
         return text[begin : self.index]
 

@@ -71,6 +71,15 @@ def parse_sysctl_command(command: str) -> tuple[tuple[str, str], ...] | None:
     return tuple(settings) if settings else None
 
 
+def _to_int(token: Token) -> int:
+    """A decimal or 0x-hex integer token."""
+    text = token.text
+    try:
+        return int(text[2:], 16) if text.lower().startswith("0x") else int(text, 10)
+    except ValueError:
+        raise ScriptSyntaxError(token.position, f"malformed number {text!r}") from None
+
+
 class Parser:
     def __init__(self, text: str, path: str):
         self.path = path
@@ -121,7 +130,7 @@ class Parser:
         if token.kind != "number" or "." in token.text:
             raise self.error(what)
         self.take()
-        value = int(token.text, 0)
+        value = _to_int(token)
         return -value if negative else value
 
     def number(self, what: str = "a number") -> float:
@@ -129,7 +138,7 @@ class Parser:
         if token.kind != "number":
             raise self.error(what)
         self.take()
-        return float(int(token.text, 16)) if token.text.lower().startswith("0x") else float(token.text)
+        return float(_to_int(token)) if token.text.lower().startswith("0x") else float(token.text)
 
     def line_text(self, line: int) -> str:
         return self.lines[line - 1].strip() if 0 < line <= len(self.lines) else ""

@@ -1,0 +1,106 @@
+"""The trace engine against the real kernel: our scripts pass, wrong expectations fail.
+
+Every check the engine makes has a test here that changes one expectation of
+a passing script and asserts the run fails at that line, naming the field.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from lab.engine.runner import Settings, run_script
+from lab.script.parser import parse, parse_file
+
+SCRIPTS = Path(__file__).with_name("scripts")
+ALL_SCRIPTS = sorted(SCRIPTS.glob("*.pkt"))
+
+
+@pytest.mark.parametrize("family", [4, 6])
+@pytest.mark.parametrize("path", ALL_SCRIPTS, ids=lambda p: p.stem)
+def test_our_scripts_pass(path, family):
+    result = run_script(parse_file(str(path)), family, Settings())
+    assert result.passed, result.failure and f"line {result.failure.line}: {result.failure.message}"
+
+
+def run_mutated(name: str, old: str, new: str, family: int = 4):
+    """Run scripts/NAME with one line changed; return (the failure, the changed (last) line's number)."""
+    path = SCRIPTS / name
+    text = path.read_text()
+    assert text.count(old) == 1, f"{old!r} must occur once in {name}"
+    mutated = text.replace(old, new)
+    line = mutated[: mutated.index(new) + len(new)].count("\n") + 1
+    result = run_script(parse(mutated, str(path)), family, Settings())
+    assert not result.passed, "the changed expectation should have failed"
+    return result.failure, line
+
+
+MUTATIONS = [
+    # (script, original text, wrong expectation, what the report must say)
+    ("passive_open.pkt", "> S. 0:0(0) ack 1 <mss 1460", "> S 0:0(0) ack 1 <mss 1460", "flags: expected S, got S."),
+    ("passive_open.pkt", "+0 > . 1:1(0) ack 1001", "+0 > . 2:2(0) ack 1001", "seq: expected 2, got 1"),
+    ("passive_open.pkt", "+0 > . 1:1(0) ack 1001", "+0 > . 1:1(0) ack 1000", "ack: expected 1000, got 1001"),
+    ("passive_open.pkt", "+0 > . 1:1(0) ack 1001", "+0 > . 1:1(0) ack 1001 win 7", "win: expected 7, got"),
+    ("active_open.pkt", "> P. 1:1001(1000) ack 1", "> P. 1:1201(1200) ack 1", "length: expected 1200, got 1000"),
+    ("passive_open.pkt", "<mss 1460,nop,nop,sackOK,nop,wscale 8>", "<mss 1400,nop,nop,sackOK,nop,wscale 8>",
+     "options: expected <mss 1400"),
+    ("passive_open.pkt", "<mss 1460,nop,nop,sackOK,nop,wscale 8>", "<mss 1460,nop,nop,sackOK,nop,wscale 9>",
+     "got <mss 1460,nop,nop,sackOK,nop,wscale 8>"),
+    ("passive_open.pkt", "<mss 1460,nop,nop,sackOK,nop,wscale 8>", "<mss 1460,nop,nop,nop,nop,wscale 8>",
+     "options: expected <mss 1460,nop,nop,nop,nop,wscale 8>"),
+    ("timestamps.pkt", "<mss 1460,sackOK,TS val 5000 ecr 100,nop,wscale 10>", "<mss 1460,sackOK,nop,nop,nop,wscale 10>",
+     "got <mss 1460,sackOK,TS val"),
+    ("sack.pkt", "<nop,nop,sack 1001:2001>", "<nop,nop,sack 1001:1501>", "got <nop,nop,sack 1001:2001>"),
+    ("passive_open.pkt", "+.04 > . 1:1(0) ack 1002", "+.2 > . 1:1(0) ack 1002", "timing: the segment arrived at"),
+    ("passive_open.pkt", "recv(4, ..., 1000, 0) = 1000", "recv(4, ..., 1000, 0) = 999",
+     "recv() returned 1000, expected 999"),
+    ("reset_by_peer.pkt", "= -1 ECONNRESET", "= -1 ETIMEDOUT", "errno: expected -1 ETIMEDOUT, got -1 ECONNRESET"),
+    ("passive_open.pkt", "+0 state CLOSE_WAIT", "+0 state LAST_ACK",
+     "state: expected LAST_ACK, the kernel reports CLOSE_WAIT"),
+    ("active_open.pkt", "timer time_wait 59~60", "timer time_wait 10~20", "s left, expected 10~20 s"),
+    ("socket_options.pkt", "timer keepalive 29~30", "timer retransmit", "timer: expected retransmit"),
+    ("timestamps.pkt", "%{ assert tcpi_options & TCPI_OPT_TIMESTAMPS }%", "%{ assert tcpi_snd_mss == 1 }%",
+     "assert tcpi_snd_mss == 1 failed (tcpi_snd_mss="),
+    ("reset_by_peer.pkt", "+0 write(4, ..., 100) = -1 EPIPE (Broken pipe)",
+     "+0 write(4, ..., 100) = -1 EPIPE (Broken pipe)\n   +0 > F. 1:1(0) ack 1", "the kernel sent nothing"),
+    ("blocking_read.pkt", "+0...0.050 read(4, ..., 2000) = 2000", "+0 read(4, ..., 2000) = 2000",
+     "read() blocked; the script expects it to return at once"),
+    ("blocking_read.pkt", "+0...0.050 read(4, ..., 2000) = 2000", "+0...0.020 read(4, ..., 2000) = 2000",
+     "read() was still blocked after its end time"),
+    ("blocking_read.pkt", "+0...0.050 read(4, ..., 2000) = 2000", "+0...0.080 read(4, ..., 2000) = 2000",
+     "timing: read() returned at"),
+    ("socket_options.pkt", "getsockopt(3, IPPROTO_TCP, TCP_KEEPIDLE, [30], [4])",
+     "getsockopt(3, IPPROTO_TCP, TCP_KEEPIDLE, [31], [4])", "optval is [30], expected [31]"),
+]
+
+
+@pytest.mark.parametrize(("name", "old", "new", "message"), MUTATIONS,
+                         ids=[f"{m[0]}:{m[3].split(':')[0]}" for m in MUTATIONS])
+def test_a_wrong_expectation_fails_at_its_line(name, old, new, message):
+    failure, line = run_mutated(name, old, new)
+    report = " | ".join([failure.message, *failure.fields])
+    assert message in report
+    assert failure.line == line
+
+
+def test_mismatch_report_shows_actual_in_script_syntax_and_history():
+    failure, _ = run_mutated("passive_open.pkt", "+0 > . 1:1(0) ack 1001", "+0 > . 1:1(0) ack 1000")
+    assert failure.expected == "+0 > . 1:1(0) ack 1000"
+    assert failure.actual.startswith("> . 1:1(0) ack 1001 win ")
+    assert any(line.strip().endswith("< P. 1:1001(1000) ack 1 win 257") for line in failure.recent)
+
+
+def test_coalesced_segment_matches_two_lines():
+    """Nagle makes the kernel send the two small writes as one 200-byte segment."""
+    result = run_script(parse_file(str(SCRIPTS / "coalesce.pkt")), 4, Settings())
+    assert result.passed
+    last = [step for step in result.steps if not step.inbound][-1]
+    assert last.text.startswith("> P. 101:301(200) ack 1")
+
+
+def test_tolerance_from_option_line_and_cli_flag():
+    script = parse("--tolerance_usecs=20000\n0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n", "x.pkt")
+    assert Settings().for_script(script).tolerance_usecs == 20000
+    assert Settings(tolerance_usecs=1000).for_script(script).tolerance_usecs == 1000
+    assert Settings().for_script(parse("", "y.pkt")).tolerance_usecs == 4000

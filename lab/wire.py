@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import select
 import socket
+import threading
 import time
 from dataclasses import dataclass
 
@@ -35,9 +36,12 @@ class Wire:
     """Send and receive raw frames on ``ifname`` inside namespace ``ns``."""
 
     def __init__(self, ns: str, ifname: str):
+        # Protocol 0 at creation and ETH_P_ALL at bind: the kernel hooks the
+        # socket in once, instead of hooking, unhooking (an RCU grace period,
+        # ~3 ms) and hooking again.
         with inside(ns):
-            self._sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
-        self._sock.bind((ifname, 0))
+            self._sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
+        self._sock.bind((ifname, ETH_P_ALL))
         self._sock.setblocking(False)
         self.frames: list[Frame] = []
 
@@ -48,7 +52,9 @@ class Wire:
         self.close()
 
     def close(self) -> None:
-        self._sock.close()
+        """Close in the background: releasing a packet socket waits for an RCU
+        grace period (~10 ms here) that the run has no reason to wait for."""
+        threading.Thread(target=self._sock.close, name="close wire", daemon=True).start()
 
     def fileno(self) -> int:
         return self._sock.fileno()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import select
 import socket
+import struct
 import threading
 import time
 from dataclasses import dataclass
@@ -20,7 +21,9 @@ from netns import inside
 
 ETH_P_ALL = 0x0003
 PACKET_OUTGOING = 4
-SNAPLEN = 65535
+SNAPLEN = 65535 + 14
+SO_TIMESTAMPNS = 35  # asm-generic/socket.h; the stamp is CLOCK_REALTIME
+TIMESPEC = struct.Struct("@qq")
 
 
 @dataclass(frozen=True)
@@ -42,7 +45,9 @@ class Wire:
         with inside(ns):
             self._sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
         self._sock.bind((ifname, ETH_P_ALL))
+        self._sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
         self._sock.setblocking(False)
+        self._realtime_offset = time.time() - time.monotonic()
         self.frames: list[Frame] = []
 
     def __enter__(self) -> Wire:
@@ -65,12 +70,24 @@ class Wire:
         self.frames.append(frame)
         return frame
 
+    def _arrival(self, ancillary) -> float:
+        """When the kernel took the frame in (SO_TIMESTAMPNS), on the monotonic clock.
+
+        The kernel's stamp, not the moment Python got round to reading it, so
+        timing checks measure the kernel and not the lab's own latency.
+        """
+        for level, kind, payload in ancillary:
+            if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(payload) >= TIMESPEC.size:
+                seconds, nanoseconds = TIMESPEC.unpack_from(payload)
+                return seconds + nanoseconds / 1e9 - self._realtime_offset
+        return time.monotonic()
+
     def receive(self, timeout: float) -> Frame | None:
         """The next frame from the link (either direction), or None after ``timeout``."""
         ready, _, _ = select.select([self._sock], [], [], max(timeout, 0.0))
         if not ready:
             return None
-        data, address = self._sock.recvfrom(SNAPLEN)
-        frame = Frame(time.monotonic(), address[2] == PACKET_OUTGOING, data)
+        data, ancillary, _, address = self._sock.recvmsg(SNAPLEN, TIMESPEC.size + 64)
+        frame = Frame(self._arrival(ancillary), address[2] == PACKET_OUTGOING, data)
         self.frames.append(frame)
         return frame

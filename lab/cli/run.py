@@ -33,7 +33,8 @@ def _pcap_path(template: str | None, script_path: str, family: int, many: bool) 
 @click.option("--absolute", is_flag=True, help="Show absolute sequence numbers beside relative ones.")
 @click.option("--pcap", type=click.Path(dir_okay=False, writable=True),
               help="Write the capture here (default: a temporary file, printed on failure).")
-def run(scripts, ip_version, tolerance_usecs, tolerance_percent, allow_shell, absolute, pcap):
+@click.option("-v", "--verbose", is_flag=True, help="Print every segment with the kernel's state after it.")
+def run(scripts, ip_version, tolerance_usecs, tolerance_percent, allow_shell, absolute, pcap, verbose):
     """Run each script in a fresh topology per address family; exit 0 when every line matched.
 
     Every file is parsed and checked before anything runs: a syntax error, or
@@ -55,6 +56,10 @@ def run(scripts, ip_version, tolerance_usecs, tolerance_percent, allow_shell, ab
         for family in families:
             settings.pcap = _pcap_path(pcap, script.path, family, many)
             result = ScriptRun(script, family, settings).execute()
+            if verbose:
+                for step in result.steps:
+                    line = f"line {step.line}" if step.line else "unmatched"
+                    click.echo(f"  {step.time:8.4f}  {step.text:<72} kernel {step.kernel_state:<12} ({line})")
             if result.passed:
                 click.echo(f"PASS {result.name}  {result.duration * 1000:.0f} ms")
                 for note in result.notes:

@@ -185,6 +185,7 @@ class ScriptRun:
                 self.deferred_late = 0.0
                 script_time = self._script_time(event)
                 self._settle_blocking(before=script_time)
+                self._sample_kernel_state()
                 if isinstance(event, PacketEvent) and not event.inbound:
                     index += self._expect(events, index, script_time)
                     continue
@@ -203,6 +204,7 @@ class ScriptRun:
                 index += 1
             self._settle_blocking(before=None)
             self._note_trailing()
+            self._sample_kernel_state()
         except Failure as failure:
             return failure
         return None
@@ -248,6 +250,20 @@ class ScriptRun:
     def _record_step(self, frame: Frame, segment: Segment, inbound: bool, line: int | None = None) -> None:
         text = observe(segment, self.numbering, inbound).render(self.settings.absolute)
         self.steps.append(Step(frame.time - self.t0, inbound, text, line))
+
+    def _sample_kernel_state(self) -> None:
+        """Give the segments since the last sample the kernel's state after them.
+
+        Sampled before the next event runs, so the kernel has processed what
+        the lab injected; reports and ladders show the kernel's own word.
+        """
+        unsampled = [step for step in self.steps if not step.kernel_state]
+        if not unsampled:
+            return
+        af = socket.AF_INET6 if self.family == 6 else socket.AF_INET
+        state = self.observer.state(af, self.kernel_port, self.lab_port)
+        for step in unsampled:
+            step.kernel_state = state
 
     def _next_kernel_segment(self, until: float) -> tuple[Frame, Segment] | None:
         while not self.pending_segments:

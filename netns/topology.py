@@ -196,15 +196,22 @@ class VethTopology(Topology):
 
 
 class LoopbackTopology(Topology):
-    """One namespace with ``lo`` up: kernel-to-kernel traffic on 127.0.0.1 / ::1."""
+    """One namespace with ``lo`` up: kernel-to-kernel traffic on 127.0.0.1 / ::1.
+
+    With ``mtu``, lo runs at that MTU with segmentation offloads off, so a
+    trace over loopback has the same segments as one over the veth.
+    """
 
     endpoint = LOOPBACK
 
-    def __init__(self, sysctls: dict[str, object] | None = None):
+    def __init__(self, sysctls: dict[str, object] | None = None, mtu: int | None = None):
         super().__init__(sysctls)
         self.kernel_ns = self.lab_ns = self.names.netns("loop")
+        self.mtu = mtu
 
     def _build(self) -> None:
         self._create_namespace(self.kernel_ns)
         with namespace.inside(self.kernel_ns), IPRoute() as ipr:
-            _link_up(ipr, "lo")
+            _link_up(ipr, "lo", self.mtu)
+        if self.mtu is not None:  # a loopback that behaves like the veth: MTU-sized, offloads off
+            disable_offloads(self.kernel_ns, "lo")

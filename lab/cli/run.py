@@ -41,7 +41,7 @@ def run(scripts, ip_version, tolerance_usecs, tolerance_percent, allow_shell, ab
     a shell line without --allow-shell, stops the run with exit code 2.
     """
     from lab.engine.report import render_failure
-    from lab.engine.runner import ScriptRun, Settings, preflight
+    from lab.engine.runner import Settings, preflight, run_script
     from lab.script.parser import parse_file
 
     settings = Settings(tolerance_usecs, tolerance_percent, allow_shell, absolute)
@@ -55,11 +55,12 @@ def run(scripts, ip_version, tolerance_usecs, tolerance_percent, allow_shell, ab
     for script in parsed:
         for family in families:
             settings.pcap = _pcap_path(pcap, script.path, family, many)
-            result = ScriptRun(script, family, settings).execute()
+            result = run_script(script, family, settings)
             if verbose:
                 for step in result.steps:
                     line = f"line {step.line}" if step.line else "unmatched"
-                    click.echo(f"  {step.time:8.4f}  {step.text:<72} kernel {step.kernel_state:<12} ({line})")
+                    states = "  ".join(f"{name} {state:<11}" for name, state in step.states.items())
+                    click.echo(f"  {step.time:8.4f}  {step.text:<72} {states} ({line})")
             if result.passed:
                 click.echo(f"PASS {result.name}  {result.duration * 1000:.0f} ms")
                 for note in result.notes:

@@ -3,8 +3,8 @@
 Sockets are created inside the kernel namespace; the script's file
 descriptor numbers (``socket(...) = 3``) are names for them. Every call runs in
 a thread of its own, so a blocking call blocks only itself while the script's
-timeline goes on. Addresses written ``...`` are the lab's plan: bind() takes
-the kernel's address and port 8080, connect() goes to the lab's endpoint.
+timeline goes on. Addresses written ``...`` are the lab's plan, given by the
+runner: what bind() takes and where connect() goes.
 """
 
 from __future__ import annotations
@@ -92,12 +92,12 @@ class Outcome:
 class KernelApp:
     """Runs syscalls for one script run in the kernel namespace."""
 
-    def __init__(self, ns: str, family: int, kernel_address: str, kernel_port: int, lab_address: str,
-                 lab_port: int, path: str):
+    def __init__(self, ns: str, family: int, bind_address: tuple[str, int], connect_address: tuple[str, int],
+                 path: str):
         self.ns = ns
         self.af = socket.AF_INET6 if family == 6 else socket.AF_INET
-        self.bind_address = (kernel_address, kernel_port)
-        self.connect_address = (lab_address, lab_port)
+        self.bind_address = bind_address
+        self.connect_address = connect_address
         self.path = path
         self.fds: dict[int, socket.socket] = {}
         self.last_connection: socket.socket | None = None

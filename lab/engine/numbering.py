@@ -1,13 +1,13 @@
-"""Script numbers <-> live numbers: sequence spaces and timestamps.
+"""Script numbers <-> live numbers: one sequence space and one TS clock per side.
 
-A script writes every number relative to its side's ISN. The lab's side is
-mapped onto a random live ISN chosen per run; the kernel's ISN is learnt from
-its first SYN or SYN-ACK (before that, kernel numbers are taken as absolute,
-as for a RST answering a SYN to a closed port). The kernel's TS vals are learnt
-as they arrive: each ``>`` line's script TS val is remembered with the live
-value it matched, and a script's TS ecr in an injected segment is replaced by
-the live val of that line (packetdrill's rule); an ecr the script never saw
-is placed relative to the first learnt timestamp.
+A script writes every number relative to its side's ISN. A side the lab
+plays (drive mode) gets a random live ISN per run; a real side's ISN is
+learnt from its first SYN or SYN-ACK (before that its numbers are taken as
+absolute, as for a RST answering a SYN to a closed port). TS vals of a real
+side are learnt as they arrive: each script TS val is remembered with the live
+value it matched, and a TS ecr the lab injects is replaced by the live val of
+that line (packetdrill's rule); a value never seen is placed relative to the
+first learnt timestamp.
 """
 
 from __future__ import annotations
@@ -19,40 +19,37 @@ MOD = 2**32
 
 
 @dataclass
-class Numbering:
-    lab_offset: int = field(default_factory=lambda: random.getrandbits(32))
-    kernel_offset: int | None = None
-    kernel_ts_offset: int | None = None
-    kernel_ts_seen: dict[int, int] = field(default_factory=dict)  # script TS val -> live TS val
+class Side:
+    """One endpoint's sequence space and timestamp clock."""
 
-    # lab sequence space (the lab's seq, the kernel's ack)
-    def lab_live(self, script_value: int) -> int:
-        return (script_value + self.lab_offset) % MOD
+    offset: int | None = None
+    ts_offset: int | None = None
+    ts_seen: dict[int, int] = field(default_factory=dict)  # script TS val -> live TS val
 
-    def lab_script(self, live_value: int) -> int:
-        return (live_value - self.lab_offset) % MOD
+    @classmethod
+    def played(cls) -> Side:
+        """A side the lab plays: its live ISN is chosen at random."""
+        return cls(offset=random.getrandbits(32), ts_offset=0)
 
-    # kernel sequence space (the kernel's seq, the lab's ack)
-    def learn_kernel_isn(self, live_seq: int, script_seq: int) -> None:
-        if self.kernel_offset is None:
-            self.kernel_offset = (live_seq - script_seq) % MOD
+    def learn(self, live_seq: int, script_seq: int) -> None:
+        if self.offset is None:
+            self.offset = (live_seq - script_seq) % MOD
 
-    def kernel_live(self, script_value: int) -> int:
-        return (script_value + (self.kernel_offset or 0)) % MOD
+    def live(self, script_value: int) -> int:
+        return (script_value + (self.offset or 0)) % MOD
 
-    def kernel_script(self, live_value: int) -> int:
-        return (live_value - (self.kernel_offset or 0)) % MOD
+    def script(self, live_value: int) -> int:
+        return (live_value - (self.offset or 0)) % MOD
 
-    # the kernel's timestamps
-    def learn_kernel_ts(self, live_val: int, script_val: int) -> None:
-        if self.kernel_ts_offset is None:
-            self.kernel_ts_offset = (live_val - script_val) % MOD
-        self.kernel_ts_seen[script_val] = live_val
+    def learn_ts(self, live_val: int, script_val: int) -> None:
+        if self.ts_offset is None:
+            self.ts_offset = (live_val - script_val) % MOD
+        self.ts_seen[script_val] = live_val
 
-    def kernel_ts_live(self, script_value: int) -> int:
-        if script_value in self.kernel_ts_seen:
-            return self.kernel_ts_seen[script_value]
-        return (script_value + (self.kernel_ts_offset or 0)) % MOD
+    def ts_live(self, script_value: int) -> int:
+        if script_value in self.ts_seen:
+            return self.ts_seen[script_value]
+        return (script_value + (self.ts_offset or 0)) % MOD
 
-    def kernel_ts_script(self, live_value: int) -> int:
-        return (live_value - (self.kernel_ts_offset or 0)) % MOD
+    def ts_script(self, live_value: int) -> int:
+        return (live_value - (self.ts_offset or 0)) % MOD

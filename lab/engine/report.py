@@ -30,10 +30,10 @@ class Step:
     """One segment on the wire, in script terms, for ladders and reports."""
 
     time: float  # seconds since the script's start
-    inbound: bool  # lab -> kernel
+    from_left: bool  # sent by the left endpoint (lab or client) to the right one (kernel or server)
     text: str  # the segment in script syntax
     line: int | None  # the script line it matched, if any
-    kernel_state: str = ""
+    states: dict[str, str] = field(default_factory=dict)  # endpoint -> TCP state after the segment
 
 
 @dataclass
@@ -45,6 +45,8 @@ class RunResult:
     duration: float
     steps: list[Step] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    left: str = "lab"  # the endpoint drawn on the left: lab or client
+    right: str = "kernel"  # kernel or server
 
     @property
     def passed(self) -> bool:

@@ -1,29 +1,29 @@
 """Run one parsed script in a fresh topology, one address family, and verify it.
 
 The timeline: every event has a script time (absolute, or relative to the
-previous event) mapped onto live time. When the kernel's segment for a ``>``
-line arrives, the live clock is re-anchored on its arrival, as packetdrill
-does, so later relative times count from what really happened. Tolerance is
+previous event) mapped onto live time. As in packetdrill, the next ``+x``
+counts from when the previous event really happened: a segment's arrival
+(the kernel's receive timestamp), a syscall's start. Tolerance is
 max(tolerance_usecs, tolerance_percent of the gap to the previous event).
 
-Boxes: the injector is the lab's Wire; the kernel app runs syscalls in
-threads; the observer reads sock_diag; the recorder keeps every frame both
-ways and writes a pcapng annotated with the script lines.
+``Run`` holds what both modes share: the clock, the endpoints' syscalls,
+state and tcp_info checks, commands, matching expected segments, reports and
+the capture. ``DriveRun`` (lab/engine/drive.py) injects the lab's segments;
+``ObserveRun`` (lab/engine/observe_mode.py) watches two real endpoints.
 """
 
 from __future__ import annotations
 
 import os
-import random
 import socket
 import subprocess
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from lab.errors import BadInput
 from lab.observer import Observer
-from lab.packets import Segment, build_frame, parse_frame, preload_scapy, text_to_flags
+from lab.packets import Segment, parse_frame, preload_scapy
 from lab.script.events import (
     ELLIPSIS,
     CodeEvent,
@@ -35,26 +35,20 @@ from lab.script.events import (
     SyscallEvent,
 )
 from lab.wire import Frame, Wire
-from netns import IPV6_MTU, SysctlError, VethTopology, inside
-from netns.topology import DEFAULT_MTU
+from netns import SysctlError, Topology, inside
 
 from . import tcpinfo
 from .kernelapp import KernelApp, validate_syscall
-from .numbering import Numbering
+from .numbering import Side
 from .recorder import write_pcapng
 from .report import Failure, RunResult, Step
-from .verify import Observed, canonical_flags, coalesce, differences, observe, scapy_options
+from .verify import Observed, canonical_flags, coalesce, differences, observe
 
-KERNEL_PORT = 8080
-TUN_ALTNAME = "tun0"  # what packetdrill scripts' shell lines call the device
-LINK_MTU = 65535  # the lab may inject segments larger than the path MTU, as through packetdrill's tun
+SERVER_PORT = 8080  # what bind(fd, ..., ...) takes, as in packetdrill
 ANY_TIME_WAIT = 10.0  # seconds a "*" line waits for its segment
 BLOCKING_WAIT = 1.0  # seconds a syscall waits for a blocking one in progress
 BLOCKED_GRACE = 0.25  # extra seconds before a call that should return at once counts as blocked
-DEFAULT_WINDOW = 65535
 RECENT = 6
-
-
 DEFAULT_TOLERANCE_USECS = 4000
 DEFAULT_TOLERANCE_PERCENT = 12.5
 
@@ -69,6 +63,7 @@ class Settings:
     allow_shell: bool = False
     absolute: bool = False
     pcap: str | None = None  # where to write the capture; None: a temporary file
+    loopback: bool = False  # observe mode: both endpoints in one namespace on 127.0.0.1 / ::1
 
     def for_script(self, script: Script) -> Settings:
         resolved = Settings(**vars(self))
@@ -106,23 +101,66 @@ def preflight(script: Script, settings: Settings) -> None:
             tcpinfo.check_code(event.code, where)
 
 
-class ScriptRun:
-    """One script, one family, one fresh topology."""
+@dataclass
+class Endpoint:
+    """One side of the connection under test, as the run knows it."""
 
-    def __init__(self, script: Script, family: int, settings: Settings):
-        self.script = script
-        self.family = family
-        self.settings = settings.for_script(script)
-        self.numbering = Numbering()
-        self.lab_port = random.randint(40000, 60000)
-        self.kernel_port = KERNEL_PORT
-        self.kernel_port_learnt = False
-        self.pending_segments: list[tuple[Frame, Segment]] = []
-        # event, start and end (script time), end (live time, fixed when the call starts), thread, outcome
-        self.blocking: list[tuple[SyscallEvent, float, float, float, object, list]] = []
-        self.comments: dict[int, str] = {}  # id(frame) -> the script line it matched
-        self.steps: list[Step] = []
-        self.notes: list[str] = []
+    name: str  # "lab", "kernel", "client", "server"
+    address: str
+    port: int  # 0 until learnt from the endpoint's first SYN
+    side: Side  # its sequence space and TS clock
+    app: KernelApp | None = None  # real sockets (None for the side the lab plays)
+    observer: Observer | None = None  # sock_diag in its namespace
+    peer: str = ""
+
+    def close(self) -> None:
+        if self.app:
+            self.app.close()
+        if self.observer:
+            self.observer.close()
+
+
+@dataclass
+class Run:
+    """Shared machinery of one run; subclasses build the topology and the endpoints."""
+
+    script: Script
+    family: int
+    settings: Settings
+    ends: dict[str, Endpoint] = field(default_factory=dict)
+    left: str = ""  # the endpoint drawn on the left of a ladder (lab or client)
+    pending_segments: list[tuple[Frame, Segment]] = field(default_factory=list)
+    # Blocking calls in progress: [event, start and end (script time), end (live time, fixed when the
+    # timeline reaches the end time, None before), thread, outcome].
+    blocking: list[list] = field(default_factory=list)
+    comments: dict[int, str] = field(default_factory=dict)  # id(frame) -> the script line it matched
+    steps: list[Step] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.settings = self.settings.for_script(self.script)
+        self.af = socket.AF_INET6 if self.family == 6 else socket.AF_INET
+
+    # -- what a mode provides ----------------------------------------------
+    def topology(self) -> Topology:
+        raise NotImplementedError
+
+    def setup(self, topology: Topology) -> Wire:
+        """Create the endpoints and open the capture; return the wire to read."""
+        raise NotImplementedError
+
+    def inject(self, event: PacketEvent) -> None:
+        raise BadInput(f"{self.script.path}:{event.line}: an observe-mode script cannot inject segments")
+
+    def sender_of(self, frame: Frame, segment: Segment) -> str | None:
+        """Which endpoint sent a captured segment; None to ignore the frame."""
+        raise NotImplementedError
+
+    def expected_sender(self, event: PacketEvent) -> str:
+        return event.endpoint or "kernel"
+
+    def prefix(self, sender: str) -> str:
+        return f"{sender} >"
 
     # -- clock -------------------------------------------------------------
     def _script_time(self, event: Event) -> float:
@@ -149,27 +187,21 @@ class ScriptRun:
         preflight(self.script, self.settings)
         started = time.monotonic()
         failure = None
-        mtu = IPV6_MTU if self.family == 6 else DEFAULT_MTU
-        with VethTopology(mtu=mtu, kernel_altname=TUN_ALTNAME, link_mtu=LINK_MTU) as topology:
-            self.topology = topology
-            self.lab_address = topology.lab.address(self.family)
-            self.kernel_address = topology.kernel.address(self.family)
-            self.wire = Wire(topology.lab_ns, topology.lab_if)
-            self.observer = Observer(topology.kernel_ns)
-            self.app = KernelApp(topology.kernel_ns, self.family, self.kernel_address, KERNEL_PORT,
-                                 self.lab_address, self.lab_port, self.script.path)
+        with self.topology() as topology:
+            self.wire = self.setup(topology)
             try:
-                failure = self._play()
+                failure = self._play(topology)
             finally:
                 self.wire.close()
-                self.app.close()
-                self.observer.close()
+                for end in self.ends.values():
+                    end.close()
         pcap = self._write_capture()
         return RunResult(self.script.path, self.family, failure, pcap, time.monotonic() - started, self.steps,
-                         self.notes)
+                         self.notes, self.left, [name for name in self.ends if name != self.left][0])
 
-    def _play(self) -> Failure | None:
+    def _play(self, topology: Topology) -> Failure | None:
         preload_scapy()  # ~0.3 s on first use: not inside the script's timeline
+        self.topology_in_use = topology
         self.t0 = time.monotonic()
         self.shift = 0.0
         self.deferred_late = 0.0
@@ -184,14 +216,15 @@ class ScriptRun:
                     self.shift += self.deferred_late  # see _reanchor
                 self.deferred_late = 0.0
                 script_time = self._script_time(event)
+                self._fix_blocking_ends(script_time)
                 self._settle_blocking(before=script_time)
-                self._sample_kernel_state()
+                self._sample_states()
                 if isinstance(event, PacketEvent) and not event.inbound:
                     index += self._expect(events, index, script_time)
                     continue
                 self._sleep_until(self._live(script_time))
                 if isinstance(event, PacketEvent):
-                    self._inject(event)
+                    self.inject(event)
                 elif isinstance(event, SyscallEvent):
                     self._syscall(event, script_time)
                 elif isinstance(event, CodeEvent):
@@ -204,7 +237,7 @@ class ScriptRun:
                 index += 1
             self._settle_blocking(before=None)
             self._note_trailing()
-            self._sample_kernel_state()
+            self._sample_states()
         except Failure as failure:
             return failure
         return None
@@ -223,49 +256,45 @@ class ScriptRun:
             self.shift += late
         self.previous = script_time
 
-    # -- segments ----------------------------------------------------------
-    def _inject(self, event: PacketEvent) -> None:
-        ack = self.numbering.kernel_live(event.ack) if event.ack is not None and "." in event.flags else 0
-        segment = Segment(
-            self.lab_address, self.kernel_address, self.lab_port, self.kernel_port,
-            text_to_flags(event.flags), self.numbering.lab_live(event.seq), ack,
-            event.window if event.window is not None else DEFAULT_WINDOW,
-            b"\0" * event.length, scapy_options(event.options, self.numbering),
-        )
-        frame = self.wire.send(build_frame(self.topology.lab_mac, self.topology.kernel_mac, segment))
-        self.comments[id(frame)] = f"{self.script.path}:{event.line} {event.text}"
-        self._record_step(frame, segment, inbound=True, line=event.line)
-
+    # -- captured segments ---------------------------------------------------
     def _drain(self, timeout: float) -> None:
-        """Read frames until none arrives for ``timeout``; queue the kernel's TCP segments."""
+        """Read frames until none arrives for ``timeout``; queue the segments of the connection."""
         deadline = time.monotonic() + timeout
         while (frame := self.wire.receive(max(deadline - time.monotonic(), 0.0))) is not None:
             self._take(frame)
 
     def _take(self, frame: Frame) -> None:
         segment = parse_frame(frame.data)
-        if segment is not None and segment.dst == self.lab_address:
+        if segment is not None and self.sender_of(frame, segment) is not None:
             self.pending_segments.append((frame, segment))
 
-    def _record_step(self, frame: Frame, segment: Segment, inbound: bool, line: int | None = None) -> None:
-        text = observe(segment, self.numbering, inbound).render(self.settings.absolute)
-        self.steps.append(Step(frame.time - self.t0, inbound, text, line))
+    def _observed(self, segment: Segment, sender: str) -> Observed:
+        end = self.ends[sender]
+        return observe(segment, end.side, self.ends[end.peer].side, self.prefix(sender))
 
-    def _sample_kernel_state(self) -> None:
-        """Give the segments since the last sample the kernel's state after them.
+    def _record_step(self, frame: Frame, segment: Segment, sender: str, line: int | None = None) -> None:
+        text = self._observed(segment, sender).render(self.settings.absolute)
+        self.steps.append(Step(frame.time - self.t0, sender == self.left, text, line))
+
+    def _sample_states(self) -> None:
+        """Give the segments since the last sample each endpoint's state after them.
 
         Sampled before the next event runs, so the kernel has processed what
-        the lab injected; reports and ladders show the kernel's own word.
+        just crossed the wire; reports and ladders show the kernel's own word.
         """
-        unsampled = [step for step in self.steps if not step.kernel_state]
+        unsampled = [step for step in self.steps if not step.states]
         if not unsampled:
             return
-        af = socket.AF_INET6 if self.family == 6 else socket.AF_INET
-        state = self.observer.state(af, self.kernel_port, self.lab_port)
+        states = {name: self._state_of(end) for name, end in self.ends.items() if end.observer}
         for step in unsampled:
-            step.kernel_state = state
+            step.states = states
 
-    def _next_kernel_segment(self, until: float) -> tuple[Frame, Segment] | None:
+    def _state_of(self, end: Endpoint) -> str:
+        if not end.port:
+            return "CLOSED"
+        return end.observer.state(self.af, end.port, self.ends[end.peer].port)
+
+    def _next_segment(self, until: float) -> tuple[Frame, Segment] | None:
         while not self.pending_segments:
             frame = self.wire.receive(until - time.monotonic())
             if frame is None:
@@ -273,32 +302,48 @@ class ScriptRun:
             self._take(frame)
         return self.pending_segments.pop(0)
 
+    def _learn(self, sender: str, event: PacketEvent, segment: Segment) -> None:
+        end = self.ends[sender]
+        if "S" in segment.flag_text:
+            end.side.learn(segment.seq, event.seq)
+            if not end.port:
+                end.port = segment.sport
+        ts = segment.option("Timestamp")
+        expected_ts = [o for o in event.options or () if o.kind == "TS"]
+        if ts and expected_ts:
+            end.side.learn_ts(ts[0], expected_ts[0].values[0])
+
     def _expect(self, events: list[Event], index: int, script_time: float) -> int:
-        """Match the kernel's next segment to the ``>`` line at ``index``; return lines consumed."""
+        """Match the next captured segment to the ``>`` line at ``index``; return lines consumed."""
         event = events[index]
         timing = event.timing
         gap = script_time - self.previous
         high = script_time + (timing.high - timing.start if timing.high is not None else 0.0)
         tolerance = self._tolerance(gap)
         until = time.monotonic() + ANY_TIME_WAIT if timing.any_time else self._live(high) + tolerance
-        received = self._next_kernel_segment(until)
+        received = self._next_segment(until)
+        wanted = self.expected_sender(event)
         if received is None:
-            raise self._failure(event, "the kernel sent nothing; expected this segment "
-                                f"by {high + tolerance:.3f} s")
+            raise self._failure(event, f"the {wanted} sent nothing; expected this segment by {high + tolerance:.3f} s")
         frame, segment = received
-        self._learn(event, segment)
+        sender = self.sender_of(frame, segment)
+        if sender != wanted:
+            self._record_step(frame, segment, sender)
+            raise self._failure(event, f"the {sender} sent a segment where the script expects the {wanted}'s",
+                                self._observed(segment, sender))
+        self._learn(sender, event, segment)
         frames = [frame]
-        actual = observe(segment, self.numbering, inbound=False)
+        actual = self._observed(segment, sender)
         consumed, diffs = self._match(events, index, actual)
         if diffs and actual.length < event.length:
-            frames, actual = self._aggregate(frames, actual, event.length, until)
+            frames, actual = self._aggregate(sender, frames, actual, event.length, until)
             consumed, diffs = self._match(events, index, actual)
         arrived = frame.time - self.t0 - self.shift
         if diffs:
-            self._record_step(frame, segment, inbound=False)
-            raise self._failure(event, "the kernel's segment differs from the script", actual, diffs)
+            self._record_step(frame, segment, sender)
+            raise self._failure(event, f"the {sender}'s segment differs from the script", actual, diffs)
         if not timing.any_time and not (script_time - tolerance <= arrived <= high + tolerance):
-            self._record_step(frame, segment, inbound=False)
+            self._record_step(frame, segment, sender)
             window = f"{script_time:.3f}" + (f"~{high:.3f}" if high != script_time else "")
             raise self._failure(event, f"timing: the segment arrived at {arrived:.3f} s, expected at {window} s "
                                 f"(tolerance {tolerance * 1000:.1f} ms)", actual)
@@ -306,7 +351,7 @@ class ScriptRun:
         comment = " + ".join(f"{self.script.path}:{e.line} {e.text}" for e in lines)
         for part in frames:
             self.comments[id(part)] = comment
-            self._record_step(part, parse_frame(part.data), inbound=False, line=event.line)
+            self._record_step(part, parse_frame(part.data), sender, line=event.line)
         if timing.any_time:
             script_time = arrived
         # The next "+x" counts from this segment's arrival.
@@ -314,34 +359,26 @@ class ScriptRun:
         self.previous = script_time
         return consumed
 
-    def _aggregate(self, frames: list[Frame], first: Observed, wanted: int, until: float) -> tuple[list[Frame], Observed]:
-        """Several kernel segments in a row that together carry one line's payload (as packetdrill allows)."""
+    def _aggregate(self, sender: str, frames: list[Frame], first: Observed, wanted: int,
+                   until: float) -> tuple[list[Frame], Observed]:
+        """Several segments in a row that together carry one line's payload (as packetdrill allows)."""
         total, last = first.length, first
         while total < wanted:
-            received = self._next_kernel_segment(until)
+            received = self._next_segment(until)
             if received is None:
                 break
-            part = observe(received[1], self.numbering, inbound=False)
-            if part.seq != (first.seq + total) % 2**32 or part.length == 0:
+            part = self._observed(received[1], sender)
+            if (self.sender_of(*received) != sender or part.seq != (first.seq + total) % 2**32
+                    or part.length == 0):
                 self.pending_segments.insert(0, received)
                 break
             frames.append(received[0])
             total += part.length
             last = part
         flags = canonical_flags(first.flags + last.flags)
-        merged = Observed(False, flags, first.seq, (first.seq + total) % 2**32, total, last.ack, last.window,
-                          first.options, first.live)
+        merged = Observed(first.prefix, flags, first.seq, (first.seq + total) % 2**32, total, last.ack,
+                          last.window, first.options, first.live)
         return frames, merged
-
-    def _learn(self, event: PacketEvent, segment: Segment) -> None:
-        if "S" in segment.flag_text:
-            self.numbering.learn_kernel_isn(segment.seq, event.seq)
-            if not self.kernel_port_learnt:
-                self.kernel_port, self.kernel_port_learnt = segment.sport, True
-        ts = segment.option("Timestamp")
-        expected_ts = [o for o in event.options or () if o.kind == "TS"]
-        if ts and expected_ts:
-            self.numbering.learn_kernel_ts(ts[0], expected_ts[0].values[0])
 
     @staticmethod
     def _match(events: list[Event], index: int, actual: Observed) -> tuple[int, list[str]]:
@@ -352,7 +389,7 @@ class ScriptRun:
             return 1, []
         run = [first]
         for event in events[index + 1:]:
-            if not (isinstance(event, PacketEvent) and not event.inbound):
+            if not (isinstance(event, PacketEvent) and not event.inbound and event.endpoint == first.endpoint):
                 break
             run.append(event)
             if not differences(coalesce(run), actual):
@@ -360,30 +397,44 @@ class ScriptRun:
         return 1, diffs
 
     def _note_trailing(self) -> None:
-        """Segments the kernel sent that no line read: shown, not failed (as in packetdrill)."""
+        """Segments no line read: shown, not failed (as in packetdrill)."""
         self._drain(0.0)
         for frame, segment in self.pending_segments:
-            self._record_step(frame, segment, inbound=False)
-            self.notes.append("the kernel also sent, after the script's last expected segment: "
+            sender = self.sender_of(frame, segment)
+            self._record_step(frame, segment, sender)
+            self.notes.append(f"the {sender} also sent, after the script's last expected segment: "
                               + self.steps[-1].text)
         self.pending_segments.clear()
 
     # -- syscalls ----------------------------------------------------------
+    def _app(self, event: Event) -> KernelApp:
+        return self.ends[event.endpoint or "kernel"].app
+
     def _syscall(self, event: SyscallEvent, script_time: float) -> None:
         # As packetdrill: a call waits (up to 1 s) for a blocking call still in
         # progress, so "accept() = 4" has made fd 4 before "read(4, ...)" runs.
         for _, _, _, _, thread, _ in self.blocking:
             thread.join(BLOCKING_WAIT)
-        thread, box = self.app.start(event)
+        thread, box = self._app(event).start(event)
         if event.timing.end is not None:
             end = self.previous + event.timing.end if event.timing.relative else event.timing.end
-            self.blocking.append((event, script_time, end, self._live(end), thread, box))
+            self.blocking.append([event, script_time, end, None, thread, box])
             return
         thread.join(self._tolerance(0.0) + BLOCKED_GRACE)
         if not box:
             raise self._failure(event, f"{event.name}() blocked; the script expects it to return at once "
                                 "(write the time as start...end for a blocking call)")
         self._check_outcome(event, box[0])
+
+    def _fix_blocking_ends(self, reached: float) -> None:
+        """Fix a blocking call's return time on the live clock once the timeline reaches it.
+
+        Not at the call's start: what makes the call return (a segment the
+        lab injects at the end time) happens on the clock as it stands then.
+        """
+        for item in self.blocking:
+            if item[3] is None and item[2] <= reached:
+                item[3] = self._live(item[2])
 
     def _settle_blocking(self, before: float | None) -> None:
         """Check blocking calls whose end time lies before ``before`` (all when None)."""
@@ -392,6 +443,8 @@ class ScriptRun:
             if before is not None and end >= before:
                 continue
             self.blocking.remove(item)
+            if end_live is None:
+                end_live = self._live(end)
             tolerance = self._tolerance(end - start)
             thread.join(max(end_live + tolerance + BLOCKED_GRACE - time.monotonic(), 0.0))
             if not box:
@@ -412,15 +465,15 @@ class ScriptRun:
         result_ok = event.result is ELLIPSIS or event.result == outcome.result
         errno_ok = event.errno == outcome.errno if (event.errno or outcome.errno) and event.result != ELLIPSIS else True
         if not (result_ok and errno_ok):
-            field = "errno" if result_ok else "return value"
+            field_name = "errno" if result_ok else "return value"
             raise self._failure(event, f"{event.name}() returned {actual}, expected {expected}",
-                                fields=[f"{field}: expected {expected}, got {actual}"])
+                                fields=[f"{field_name}: expected {expected}, got {actual}"])
         if outcome.detail:
             raise self._failure(event, f"{event.name}(): {outcome.detail}", fields=[outcome.detail])
 
     # -- assertions and commands -------------------------------------------
     def _assert_tcp_info(self, event: CodeEvent) -> None:
-        sock = self.app.last_connection
+        sock = self._app(event).last_connection
         if sock is None:
             raise self._failure(event, "no connected socket to read tcp_info from (accept or connect first)")
         statements = tcpinfo.check_code(event.code, f"{self.script.path}:{event.line}")
@@ -429,12 +482,12 @@ class ScriptRun:
             raise self._failure(event, problem, fields=[problem])
 
     def _assert_state(self, event: StateEvent, script_time: float) -> None:
-        af = socket.AF_INET6 if self.family == 6 else socket.AF_INET
-        local = event.port if event.port is not None else self.kernel_port
-        remote = 0 if event.port is not None else self.lab_port
+        end = self.ends[event.endpoint or "kernel"]
+        local = event.port if event.port is not None else end.port
+        remote = 0 if event.port is not None else self.ends[end.peer].port
         deadline = time.monotonic() + self._tolerance(script_time - self.previous)
         while True:
-            info = self.observer.connection(af, local, remote)
+            info = end.observer.connection(self.af, local, remote) if local else None
             problem = self._state_problem(event, info)
             if problem is None:
                 return
@@ -459,15 +512,16 @@ class ScriptRun:
 
     def _command(self, event: CommandEvent) -> None:
         where = f"{self.script.path}:{event.line}"
+        topology = self.topology_in_use
         if event.sysctls:
             for key, value in event.sysctls:
                 try:
-                    self.topology.set_sysctl(key, value)
+                    topology.set_sysctl(key, value)
                 except SysctlError as error:
                     raise BadInput(f"{where}: {error}") from None
             return
         folder = os.path.dirname(os.path.abspath(self.script.path))
-        with inside(self.topology.kernel_ns):
+        with inside(topology.kernel_ns):
             done = subprocess.run(["/bin/sh", "-c", event.command], cwd=folder, capture_output=True, text=True)
         if done.returncode != 0:
             last = (done.stderr.strip().splitlines() or ["no output"])[-1]
@@ -496,4 +550,11 @@ class ScriptRun:
 
 
 def run_script(script: Script, family: int, settings: Settings) -> RunResult:
-    return ScriptRun(script, family, settings).execute()
+    """Run ``script`` in the mode it is written for."""
+    if script.observe:
+        from .observe_mode import ObserveRun
+
+        return ObserveRun(script, family, settings).execute()
+    from .drive import DriveRun
+
+    return DriveRun(script, family, settings).execute()

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from lab.packets import Segment
 from lab.script.events import Option, PacketEvent
 
-from .numbering import Numbering
+from .numbering import Side
 
 _FROM_SCAPY = {"NOP": "nop", "EOL": "eol", "MSS": "mss", "WScale": "wscale", "SAckOK": "sackOK",
                "SAck": "sack", "Timestamp": "TS"}
@@ -25,7 +25,7 @@ _TO_SCAPY = {v: k for k, v in _FROM_SCAPY.items()}
 class Observed:
     """A live segment with the script's relative numbers."""
 
-    inbound: bool
+    prefix: str  # how a script line names its sender: "<", ">", "client >", "server >"
     flags: str
     seq: int
     end_seq: int
@@ -36,7 +36,7 @@ class Observed:
     live: Segment
 
     def render(self, absolute: bool = False) -> str:
-        text = f"{'<' if self.inbound else '>'} {self.flags} {self.seq}:{self.end_seq}({self.length})"
+        text = f"{self.prefix} {self.flags} {self.seq}:{self.end_seq}({self.length})"
         if self.ack is not None:
             text += f" ack {self.ack}"
         text += f" win {self.window}"
@@ -53,10 +53,8 @@ def canonical_flags(flags: str) -> str:
     return "".join(letter for letter in "FSRP.UEW" if letter in flags)
 
 
-def observe(segment: Segment, numbering: Numbering, inbound: bool) -> Observed:
-    """``segment`` in script numbers; inbound segments are the lab's own."""
-    own_seq = numbering.lab_script if inbound else numbering.kernel_script
-    peer_seq = numbering.kernel_script if inbound else numbering.lab_script
+def observe(segment: Segment, sender: Side, receiver: Side, prefix: str) -> Observed:
+    """``segment`` in script numbers: seq in the sender's space, ack and SACK in the receiver's."""
     options = []
     for name, value in segment.options:
         kind = _FROM_SCAPY.get(name)
@@ -65,22 +63,24 @@ def observe(segment: Segment, numbering: Numbering, inbound: bool) -> Observed:
         elif kind in ("mss", "wscale"):
             options.append(Option(kind, (value,)))
         elif kind == "TS":
-            val = value[0] if inbound else numbering.kernel_ts_script(value[0])
-            ecr = numbering.kernel_ts_script(value[1]) if inbound and value[1] else value[1]
-            options.append(Option(kind, (val, ecr)))
+            ecr = receiver.ts_script(value[1]) if value[1] else 0
+            options.append(Option(kind, (sender.ts_script(value[0]), ecr)))
         elif kind == "sack":
-            edges = [peer_seq(edge) for edge in value]
+            edges = [receiver.script(edge) for edge in value]
             options.append(Option(kind, tuple(zip(edges[::2], edges[1::2], strict=False))))
         else:
             options.append(Option(kind))
-    seq = own_seq(segment.seq)
+    seq = sender.script(segment.seq)
     flags = canonical_flags(segment.flag_text)
-    return Observed(inbound, flags, seq, (seq + segment.length) % 2**32, segment.length,
-                    peer_seq(segment.ack) if "." in flags else None, segment.window, tuple(options), segment)
+    return Observed(prefix, flags, seq, (seq + segment.length) % 2**32, segment.length,
+                    receiver.script(segment.ack) if "." in flags else None, segment.window, tuple(options), segment)
 
 
-def scapy_options(options: tuple[Option, ...], numbering: Numbering) -> tuple:
-    """A script's options for a segment the lab injects, in Scapy's form."""
+def scapy_options(options: tuple[Option, ...], receiver: Side) -> tuple:
+    """A script's options for a segment the lab injects, in Scapy's form.
+
+    TS ecr and SACK blocks refer to the receiver's (the kernel's) numbers.
+    """
     out = []
     for option in options or ():
         name = _TO_SCAPY[option.kind]
@@ -88,9 +88,9 @@ def scapy_options(options: tuple[Option, ...], numbering: Numbering) -> tuple:
             out.append((name, option.values[0]))
         elif option.kind == "TS":
             val, ecr = option.values
-            out.append((name, (val, numbering.kernel_ts_live(ecr) if ecr else 0)))
+            out.append((name, (val, receiver.ts_live(ecr) if ecr else 0)))
         elif option.kind == "sack":
-            out.append((name, tuple(numbering.kernel_live(edge) for block in option.values for edge in block)))
+            out.append((name, tuple(receiver.live(edge) for block in option.values for edge in block)))
         elif option.kind == "sackOK":
             out.append((name, b""))
         else:
@@ -141,4 +141,5 @@ def coalesce(lines: list[PacketEvent]) -> PacketEvent:
     first, last = lines[0], lines[-1]
     flags = canonical_flags("".join(line.flags for line in lines))
     return PacketEvent(first.line, first.timing, first.text, False, flags, first.seq, last.end_seq,
-                       (last.end_seq - first.seq) % 2**32, last.ack, last.window, last.options)
+                       (last.end_seq - first.seq) % 2**32, last.ack, last.window, last.options,
+                       endpoint=first.endpoint)

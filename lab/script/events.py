@@ -40,11 +40,16 @@ class Option:
         return " ".join([self.kind, *map(str, self.values)])
 
 
+ENDPOINTS = ("client", "server")
+
+
 @dataclass(frozen=True)
 class Event:
     line: int
     timing: Timing
     text: str  # the script line, as written, for reports
+    # Observe mode: which real endpoint sends the segment, makes the call or is asked its state.
+    endpoint: str | None = field(default=None, kw_only=True)
 
 
 @dataclass(frozen=True)
@@ -172,3 +177,8 @@ class Script:
     path: str
     options: dict[str, str] = field(default_factory=dict)
     events: list[Event] = field(default_factory=list)
+
+    @property
+    def observe(self) -> bool:
+        """Observe mode: two real endpoints, named on every line (``client > S ...``)."""
+        return any(event.endpoint for event in self.events)

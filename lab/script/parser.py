@@ -15,11 +15,13 @@ Grammar (packetdrill's, plus tcplab's ``state`` lines)::
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import shlex
 
 from .events import (
     ELLIPSIS,
+    ENDPOINTS,
     BitOr,
     Call,
     CodeEvent,
@@ -162,6 +164,16 @@ class Parser:
     def event(self) -> Event:
         line = self.token.position.line
         timing = self.timing()
+        if self.token.kind == "word" and self.token.text in ENDPOINTS and not self.is_punct("(", self.peek()):
+            endpoint_token = self.take()
+            event = self.action(line, timing)
+            if isinstance(event, CommandEvent) or (isinstance(event, PacketEvent) and event.inbound):
+                raise ScriptSyntaxError(endpoint_token.position, f"after {endpoint_token.text!r} expected "
+                                        "'>' and the segment it sends, a syscall, or a state line")
+            return dataclasses.replace(event, endpoint=endpoint_token.text)
+        return self.action(line, timing)
+
+    def action(self, line: int, timing: Timing) -> Event:
         token = self.token
         if self.is_punct("<") or self.is_punct(">"):
             return self.packet(line, timing)
@@ -414,7 +426,13 @@ class Parser:
 
 def parse(text: str, path: str = "<script>") -> Script:
     """Parse a script; raise ScriptSyntaxError (file:line:column, what was expected)."""
-    return Parser(text, path).parse()
+    script = Parser(text, path).parse()
+    if script.observe:
+        for event in script.events:
+            if event.endpoint is None and not isinstance(event, CommandEvent):
+                raise ScriptSyntaxError(Position(path, event.line, 1), "an observe-mode script names the endpoint "
+                                        "on every line but backtick commands: client ... or server ...")
+    return script
 
 
 def parse_file(path: str) -> Script:

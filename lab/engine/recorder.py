@@ -11,6 +11,7 @@ import time
 
 from lab.wire import Frame
 
+LINKTYPE_ETHERNET = 1
 PCAPNG_INBOUND = 1
 PCAPNG_OUTBOUND = 2
 
@@ -22,6 +23,7 @@ def write_pcapng(path: str, frames: list[Frame], comments: dict[int, str]) -> No
 
     wall_offset = time.time() - time.monotonic()
     with PcapNgWriter(path) as writer:
+        writer.linktype = LINKTYPE_ETHERNET  # a valid file even when no frame crossed
         for frame in frames:
             packet = Ether(frame.data)
             packet.time = frame.time + wall_offset

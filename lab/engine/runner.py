@@ -14,6 +14,8 @@ the capture. ``DriveRun`` (lab/engine/drive.py) injects the lab's segments;
 
 from __future__ import annotations
 
+import bisect
+import math
 import os
 import socket
 import subprocess
@@ -130,9 +132,8 @@ class Run:
     ends: dict[str, Endpoint] = field(default_factory=dict)
     left: str = ""  # the endpoint drawn on the left of a ladder (lab or client)
     pending_segments: list[tuple[Frame, Segment]] = field(default_factory=list)
-    # Blocking calls in progress: [event, start and end (script time), end (live time, fixed when the
-    # timeline reaches the end time, None before), thread, outcome].
-    blocking: list[list] = field(default_factory=list)
+    # Blocking calls in progress: (event, start and end in script time, thread, outcome box).
+    blocking: list[tuple] = field(default_factory=list)
     comments: dict[int, str] = field(default_factory=dict)  # id(frame) -> the script line it matched
     steps: list[Step] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
@@ -166,6 +167,20 @@ class Run:
     def _script_time(self, event: Event) -> float:
         timing = event.timing
         return self.previous + timing.start if timing.relative else timing.start
+
+    @property
+    def shift(self) -> float:
+        """Live time minus script time: how far the run's clock has moved from the script's."""
+        return self.shifts[-1][1]
+
+    @shift.setter
+    def shift(self, value: float) -> None:
+        self.shifts.append((time.monotonic(), value))
+
+    def _script_time_at(self, live: float) -> float:
+        """The script time at live moment ``live``, with the clock as it stood then."""
+        shift = self.shifts[bisect.bisect_right(self.shifts, (live, math.inf)) - 1][1]
+        return live - self.t0 - shift
 
     def _live(self, script_time: float) -> float:
         return self.t0 + script_time + self.shift
@@ -203,7 +218,7 @@ class Run:
         preload_scapy()  # ~0.3 s on first use: not inside the script's timeline
         self.topology_in_use = topology
         self.t0 = time.monotonic()
-        self.shift = 0.0
+        self.shifts = [(self.t0, 0.0)]  # (live time of the change, shift)
         self.deferred_late = 0.0
         self.previous = 0.0
         events = self.script.events
@@ -216,7 +231,6 @@ class Run:
                     self.shift += self.deferred_late  # see _reanchor
                 self.deferred_late = 0.0
                 script_time = self._script_time(event)
-                self._fix_blocking_ends(script_time)
                 self._settle_blocking(before=script_time)
                 self._sample_states()
                 if isinstance(event, PacketEvent) and not event.inbound:
@@ -312,6 +326,8 @@ class Run:
         expected_ts = [o for o in event.options or () if o.kind == "TS"]
         if ts and expected_ts:
             end.side.learn_ts(ts[0], expected_ts[0].values[0])
+        elif ts and end.side.ts_offset is None:
+            end.side.learn_ts(ts[0], 0)  # "<...>": its first TS val reads as 0 in reports
 
     def _expect(self, events: list[Event], index: int, script_time: float) -> int:
         """Match the next captured segment to the ``>`` line at ``index``; return lines consumed."""
@@ -413,12 +429,12 @@ class Run:
     def _syscall(self, event: SyscallEvent, script_time: float) -> None:
         # As packetdrill: a call waits (up to 1 s) for a blocking call still in
         # progress, so "accept() = 4" has made fd 4 before "read(4, ...)" runs.
-        for _, _, _, _, thread, _ in self.blocking:
+        for _, _, _, thread, _ in self.blocking:
             thread.join(BLOCKING_WAIT)
         thread, box = self._app(event).start(event)
         if event.timing.end is not None:
             end = self.previous + event.timing.end if event.timing.relative else event.timing.end
-            self.blocking.append([event, script_time, end, None, thread, box])
+            self.blocking.append((event, script_time, end, thread, box))
             return
         thread.join(self._tolerance(0.0) + BLOCKED_GRACE)
         if not box:
@@ -426,30 +442,23 @@ class Run:
                                 "(write the time as start...end for a blocking call)")
         self._check_outcome(event, box[0])
 
-    def _fix_blocking_ends(self, reached: float) -> None:
-        """Fix a blocking call's return time on the live clock once the timeline reaches it.
-
-        Not at the call's start: what makes the call return (a segment the
-        lab injects at the end time) happens on the clock as it stands then.
-        """
-        for item in self.blocking:
-            if item[3] is None and item[2] <= reached:
-                item[3] = self._live(item[2])
-
     def _settle_blocking(self, before: float | None) -> None:
-        """Check blocking calls whose end time lies before ``before`` (all when None)."""
+        """Check blocking calls whose end time lies before ``before`` (all when None).
+
+        The return time is read on the script's clock as it stood when the
+        call returned: what makes a call return (a segment the lab injects at
+        its end time) happens on that clock, lateness of the lab included.
+        """
         for item in list(self.blocking):
-            event, start, end, end_live, thread, box = item
+            event, start, end, thread, box = item
             if before is not None and end >= before:
                 continue
             self.blocking.remove(item)
-            if end_live is None:
-                end_live = self._live(end)
             tolerance = self._tolerance(end - start)
-            thread.join(max(end_live + tolerance + BLOCKED_GRACE - time.monotonic(), 0.0))
+            thread.join(max(self._live(end) + tolerance + BLOCKED_GRACE - time.monotonic(), 0.0))
             if not box:
                 raise self._failure(event, f"{event.name}() was still blocked after its end time {end:.3f} s")
-            returned = end + box[0].returned_at - end_live
+            returned = self._script_time_at(box[0].returned_at)
             if abs(returned - end) > tolerance:
                 raise self._failure(event, f"timing: {event.name}() returned at {returned:.3f} s, expected at "
                                     f"{end:.3f} s (tolerance {tolerance * 1000:.1f} ms)")

@@ -19,7 +19,9 @@ from lab.errors import EXIT_ENVIRONMENT, LabError
 COMMANDS = {
     "demo": ("lab.cli.demo", "demo", "Play a real handshake and close against the kernel, step by step."),
     "doctor": ("lab.cli.doctor", "doctor", "Check that this machine can run the lab, and how."),
-    "run": ("lab.cli.run", "run", "Run packetdrill-dialect scripts against the real kernel."),
+    "explain": ("lab.cli.catalogue", "explain", "Explain an exercise: the claim, the segments, the states."),
+    "list": ("lab.cli.catalogue", "list_exercises", "List the exercises and the claims they test."),
+    "run": ("lab.cli.run", "run", "Run exercises or packetdrill-dialect scripts against the real kernel."),
     "topo": ("lab.cli.topo", "topo", "Build, list, tear down and clean up lab topologies."),
 }
 EXIT_SIGINT = 130

@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from lab.errors import EXIT_MISMATCH
+from lab.errors import EXIT_MISMATCH, BadInput
 from lab.privileges import ensure_lab_privileges
 
 FAMILIES = {"4": (4,), "6": (6,), "both": (4, 6)}
@@ -21,8 +21,21 @@ def _pcap_path(template: str | None, script_path: str, family: int, many: bool) 
     return f"{stem}-{name}-ipv{family}{suffix or '.pcapng'}"
 
 
+def _resolve(names: tuple[str, ...], every: bool) -> list[str]:
+    """Script paths for the arguments: a file, else an exercise of the catalogue."""
+    from lab.catalogue import exercises, find
+
+    if every:
+        return [str(exercise.script) for exercise in exercises()]
+    if not names:
+        raise BadInput("run: name a script file or an exercise (see `tcplab list`), or pass --all")
+    return [name if os.path.exists(name) else str(find(name).script) for name in names]
+
+
 @click.command()
-@click.argument("scripts", nargs=-1, required=True, metavar="FILE.pkt...")
+@click.argument("scripts", nargs=-1, metavar="NAME|FILE.pkt...")
+@click.option("--all", "every", is_flag=True, help="Run every exercise of the catalogue.")
+@click.option("--loopback", is_flag=True, help="Observe-mode scripts: both endpoints on 127.0.0.1 / ::1.")
 @click.option("--ip-version", "ip_version", type=click.Choice(sorted(FAMILIES)), default="both", show_default=True,
               help="Address family to run each script in.")
 @click.option("--tolerance_usecs", "--tolerance-usecs", "tolerance_usecs", type=click.IntRange(0),
@@ -34,8 +47,9 @@ def _pcap_path(template: str | None, script_path: str, family: int, many: bool) 
 @click.option("--pcap", type=click.Path(dir_okay=False, writable=True),
               help="Write the capture here (default: a temporary file, printed on failure).")
 @click.option("-v", "--verbose", is_flag=True, help="Print every segment with the kernel's state after it.")
-def run(scripts, ip_version, tolerance_usecs, tolerance_percent, allow_shell, absolute, pcap, verbose):
-    """Run each script in a fresh topology per address family; exit 0 when every line matched.
+def run(scripts, every, loopback, ip_version, tolerance_usecs, tolerance_percent, allow_shell, absolute, pcap,
+        verbose):
+    """Run exercises or scripts, a fresh topology per script and family; exit 0 when every line matched.
 
     Every file is parsed and checked before anything runs: a syntax error, or
     a shell line without --allow-shell, stops the run with exit code 2.
@@ -44,8 +58,8 @@ def run(scripts, ip_version, tolerance_usecs, tolerance_percent, allow_shell, ab
     from lab.engine.runner import Settings, preflight, run_script
     from lab.script.parser import parse_file
 
-    settings = Settings(tolerance_usecs, tolerance_percent, allow_shell, absolute)
-    parsed = [parse_file(path) for path in scripts]
+    settings = Settings(tolerance_usecs, tolerance_percent, allow_shell, absolute, loopback=loopback)
+    parsed = [parse_file(path) for path in _resolve(scripts, every)]
     for script in parsed:
         preflight(script, settings)
     ensure_lab_privileges()

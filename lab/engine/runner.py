@@ -427,10 +427,12 @@ class Run:
         return self.ends[event.endpoint or "kernel"].app
 
     def _syscall(self, event: SyscallEvent, script_time: float) -> None:
-        # As packetdrill: a call waits (up to 1 s) for a blocking call still in
-        # progress, so "accept() = 4" has made fd 4 before "read(4, ...)" runs.
-        for _, _, _, thread, _ in self.blocking:
-            thread.join(BLOCKING_WAIT)
+        # As packetdrill: a call waits (up to 1 s) for a blocking call of the
+        # same application still in progress, so "accept() = 4" has made fd 4
+        # before "read(4, ...)" runs. Two endpoints' applications run apart.
+        for blocked, _, _, thread, _ in self.blocking:
+            if blocked.endpoint == event.endpoint:
+                thread.join(BLOCKING_WAIT)
         thread, box = self._app(event).start(event)
         if event.timing.end is not None:
             end = self.previous + event.timing.end if event.timing.relative else event.timing.end

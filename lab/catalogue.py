@@ -1,0 +1,53 @@
+"""The exercise catalogue: scripts shipped with tcplab, each with the claim it tests.
+
+An exercise is a script in lab/exercises/NAME.pkt (drive or observe mode)
+plus its entry in lab/exercises/catalogue.toml: title, the claim from the
+teaching material (a short English paraphrase) and the seed article it comes
+from, and the verdict on the kernel it was checked on.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+from .errors import BadInput
+
+FOLDER = Path(__file__).with_name("exercises")
+MODES = ("drive", "observe")
+
+
+@dataclass(frozen=True)
+class Exercise:
+    name: str
+    title: str
+    mode: str  # "drive" or "observe"
+    claim: str
+    source: str  # the seed article's file name
+    verdict: str  # "confirmed", or what Linux actually does
+    explanation: str = ""
+
+    @property
+    def script(self) -> Path:
+        return FOLDER / f"{self.name}.pkt"
+
+    def as_dict(self) -> dict[str, str]:
+        return {"name": self.name, "title": self.title, "mode": self.mode, "claim": self.claim,
+                "source": self.source, "verdict": self.verdict}
+
+
+@cache
+def exercises() -> tuple[Exercise, ...]:
+    """Every exercise, in catalogue order."""
+    with open(FOLDER / "catalogue.toml", "rb") as handle:
+        entries = tomllib.load(handle)
+    return tuple(Exercise(name=name, **fields) for name, fields in entries.items())
+
+
+def find(name: str) -> Exercise:
+    for exercise in exercises():
+        if exercise.name == name:
+            return exercise
+    raise BadInput(f"{name}: no such script file or exercise; `tcplab list` shows the exercises")

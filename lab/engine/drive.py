@@ -15,7 +15,7 @@ from lab.observer import Observer
 from lab.packets import Segment, build_frame, text_to_flags
 from lab.script.events import PacketEvent
 from lab.wire import Frame, Wire
-from netns import IPV6_MTU, VethTopology
+from netns import IPV6_MTU, Topology, VethTopology
 from netns.topology import DEFAULT_MTU
 
 from .kernelapp import KernelApp
@@ -50,6 +50,9 @@ class DriveRun(Run):
 
     def prefix(self, sender: str) -> str:
         return "<" if sender == "lab" else ">"
+
+    def sysctl_namespaces(self, topology: VethTopology) -> list[str]:
+        return [topology.kernel_ns]  # the lab's namespace stays as silent as it was built
 
     def sender_of(self, frame: Frame, segment: Segment) -> str | None:
         return "kernel" if not frame.outgoing and segment.dst == self.ends["lab"].address else None

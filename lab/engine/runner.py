@@ -37,7 +37,7 @@ from lab.script.events import (
     SyscallEvent,
 )
 from lab.wire import Frame, Wire
-from netns import SysctlError, Topology, inside
+from netns import SysctlError, Topology, inside, write_sysctl
 
 from . import tcpinfo
 from .kernelapp import KernelApp, validate_syscall
@@ -162,6 +162,10 @@ class Run:
 
     def prefix(self, sender: str) -> str:
         return f"{sender} >"
+
+    def sysctl_namespaces(self, topology: Topology) -> list[str]:
+        """Where a script's sysctl lines apply: every namespace with a real endpoint."""
+        return list(topology.namespaces)
 
     # -- clock -------------------------------------------------------------
     def _script_time(self, event: Event) -> float:
@@ -526,10 +530,11 @@ class Run:
         topology = self.topology_in_use
         if event.sysctls:
             for key, value in event.sysctls:
-                try:
-                    topology.set_sysctl(key, value)
-                except SysctlError as error:
-                    raise BadInput(f"{where}: {error}") from None
+                for ns in self.sysctl_namespaces(topology):
+                    try:
+                        write_sysctl(ns, key, value)
+                    except SysctlError as error:
+                        raise BadInput(f"{where}: {error}") from None
             return
         folder = os.path.dirname(os.path.abspath(self.script.path))
         with inside(topology.kernel_ns):

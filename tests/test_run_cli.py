@@ -94,7 +94,7 @@ def test_bad_scripts_exit_2_with_file_and_line(shared_dir, text, message):
 
 def test_missing_script_file():
     result = tcplab("run", "/nonexistent/x.pkt")
-    assert result.returncode == 2 and "cannot read the script" in result.stderr
+    assert result.returncode == 2 and "no such script file or exercise" in result.stderr
 
 
 def test_capture_holds_both_directions_annotated_with_lines(tmp_path):

@@ -7,8 +7,10 @@ opened before the first syscall sees both directions; on loopback every frame
 passes it twice (out, then in), so only the outgoing copy is kept.
 
 ``--server=unreachable`` (an option line) points the client's connect() at
-198.18.0.3 / 2001:db8::3, whose permanent neighbour entry names a MAC that no
-interface owns: the SYNs leave and nothing ever answers.
+198.18.0.3 / 2001:db8::3, where frames go nowhere: over veth a permanent
+neighbour entry names a MAC that no interface owns; on loopback the address is
+routed into an ifb device (which drops what it is given; this kernel has no
+dummy driver), and the capture watches that device. The SYNs leave and nothing ever answers.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from lab.observer import Observer
 from lab.packets import Segment
 from lab.wire import Frame, Wire
 from netns import IPV6_MTU, LoopbackTopology, Topology, VethTopology, inside
+from netns.addresses import LAB, check_allowed
 from netns.addresses import Endpoint as Addresses
 from netns.topology import DEFAULT_MTU, NUD_PERMANENT
 
@@ -37,8 +40,6 @@ class ObserveRun(Run):
             raise BadInput(f"{self.script.path}:1: option --server={server_option}: the only value is 'unreachable'")
         self.unreachable = server_option == "unreachable"
         if self.settings.loopback:
-            if self.unreachable:
-                raise BadInput(f"{self.script.path}:1: --server=unreachable needs the veth topology, not --loopback")
             return LoopbackTopology(mtu=mtu)
         return VethTopology(observe=True, mtu=mtu)
 
@@ -55,7 +56,11 @@ class ObserveRun(Run):
         connect_to = server_address
         if self.unreachable:
             connect_to = UNREACHABLE.address(self.family)
-            self._blackhole(topology, connect_to)
+            if self.settings.loopback:
+                capture.close()
+                capture = Wire(topology.kernel_ns, self._sink(topology))
+            else:
+                self._blackhole(topology, connect_to)
         path = self.script.path
         self.ends = {
             "client": Endpoint("client", client_address, 0, Side(),
@@ -76,8 +81,24 @@ class ObserveRun(Run):
             index = ipr.link_lookup(ifname=topology.lab_if)[0]
             ipr.neigh("add", dst=address, lladdr=NOBODYS_MAC, ifindex=index, state=NUD_PERMANENT)
 
+    def _sink(self, topology: LoopbackTopology) -> str:
+        """A device in the loopback namespace that swallows the unreachable address's frames."""
+        from pyroute2 import IPRoute
+        from pyroute2.netlink.rtnl.ifaddrmsg import IFA_F_NODAD
+
+        ifname = topology.names.link("sink")
+        with inside(topology.kernel_ns), IPRoute() as ipr:
+            ipr.link("add", ifname=ifname, kind="ifb")
+            index = ipr.link_lookup(ifname=ifname)[0]
+            ipr.link("set", index=index, state="up", mtu=topology.mtu)
+            ipr.addr("add", index=index, address=check_allowed(LAB.ipv4), prefixlen=32)
+            ipr.addr("add", index=index, address=check_allowed(LAB.ipv6), prefixlen=128, flags=IFA_F_NODAD)
+            for address, prefix in ((UNREACHABLE.ipv4, 32), (UNREACHABLE.ipv6, 128)):
+                ipr.route("add", dst=f"{check_allowed(address)}/{prefix}", oif=index)
+        return ifname
+
     def sender_of(self, frame: Frame, segment: Segment) -> str | None:
-        if self.settings.loopback and not frame.outgoing:
+        if self.settings.loopback and not self.unreachable and not frame.outgoing:
             return None  # the second copy of a loopback frame
         if segment.sport == SERVER_PORT:
             return "server"

@@ -19,6 +19,7 @@ import math
 import os
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -51,6 +52,7 @@ ANY_TIME_WAIT = 10.0  # seconds a "*" line waits for its segment
 BLOCKING_WAIT = 1.0  # seconds a syscall waits for a blocking one in progress
 BLOCKED_GRACE = 0.25  # extra seconds before a call that should return at once counts as blocked
 RECENT = 6
+GIL_SWITCH_INTERVAL = 0.0002  # seconds
 DEFAULT_TOLERANCE_USECS = 4000
 DEFAULT_TOLERANCE_PERCENT = 12.5
 
@@ -206,17 +208,27 @@ class Run:
         preflight(self.script, self.settings)
         started = time.monotonic()
         failure = None
-        with self.topology() as topology:
-            self.wire = self.setup(topology)
-            try:
-                failure = self._play(topology)
-            finally:
-                self.wire.close()
-                for end in self.ends.values():
-                    end.close()
+        # A syscall thread that returns needs the GIL to note the time; with the
+        # default 5 ms switch interval that note could come 5 ms late.
+        switch_interval = sys.getswitchinterval()
+        sys.setswitchinterval(GIL_SWITCH_INTERVAL)
+        try:
+            with self.topology() as topology:
+                failure = self._run_in(topology)
+        finally:
+            sys.setswitchinterval(switch_interval)
         pcap = self._write_capture()
         return RunResult(self.script.path, self.family, failure, pcap, time.monotonic() - started, self.steps,
                          self.notes, self.left, [name for name in self.ends if name != self.left][0])
+
+    def _run_in(self, topology: Topology) -> Failure | None:
+        self.wire = self.setup(topology)
+        try:
+            return self._play(topology)
+        finally:
+            self.wire.close()
+            for end in self.ends.values():
+                end.close()
 
     def _play(self, topology: Topology) -> Failure | None:
         preload_scapy()  # ~0.3 s on first use: not inside the script's timeline
@@ -372,6 +384,7 @@ class Run:
         for part in frames:
             self.comments[id(part)] = comment
             self._record_step(part, parse_frame(part.data), sender, line=event.line)
+        self._sample_states()  # now, not at the next event: that may be seconds away
         if timing.any_time:
             script_time = arrived
         # The next "+x" counts from this segment's arrival.

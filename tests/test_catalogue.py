@@ -1,0 +1,94 @@
+"""The exercise catalogue: every exercise runs against the kernel and passes.
+
+Observe exercises run over veth and over loopback, in IPv4 and IPv6; each
+mode has tests showing that a wrong expectation fails.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from helpers import tcplab
+from lab.catalogue import MODES, exercises
+from lab.engine.runner import Settings, run_script
+from lab.script.parser import parse, parse_file
+
+SEEDS = ("000_e96bb92640c7751d.txt", "001_f2be7db29f51b6a9.txt", "002_eb75143f5f003d83.txt",
+         "003_1cd90dc9a77fac15.txt", "004_a7959eb092ffe875.txt")
+OBSERVE = [e for e in exercises() if e.mode == "observe"]
+DRIVE = [e for e in exercises() if e.mode == "drive"]
+
+
+def test_metadata_is_complete_and_matches_the_script():
+    names = [exercise.name for exercise in exercises()]
+    assert len(names) == len(set(names))
+    for exercise in exercises():
+        assert exercise.mode in MODES and exercise.source in SEEDS
+        assert exercise.title and exercise.claim and exercise.verdict
+        script = parse_file(str(exercise.script))
+        assert script.observe == (exercise.mode == "observe"), exercise.name
+
+
+@pytest.mark.parametrize("family", [4, 6])
+@pytest.mark.parametrize("loopback", [False, True], ids=["veth", "loopback"])
+@pytest.mark.parametrize("exercise", OBSERVE, ids=lambda e: e.name)
+def test_observe_exercise_passes(exercise, loopback, family):
+    result = run_script(parse_file(str(exercise.script)), family, Settings(loopback=loopback))
+    assert result.passed, f"line {result.failure.line}: {result.failure.message} {result.failure.fields}"
+    assert {step.from_left for step in result.steps} <= {True, False}
+    assert all(set(step.states) == {"client", "server"} for step in result.steps)
+
+
+@pytest.mark.parametrize("family", [4, 6])
+@pytest.mark.parametrize("exercise", DRIVE, ids=lambda e: e.name)
+def test_drive_exercise_passes(exercise, family):
+    result = run_script(parse_file(str(exercise.script)), family, Settings())
+    assert result.passed, f"line {result.failure.line}: {result.failure.message} {result.failure.fields}"
+
+
+OBSERVE_MUTATIONS = [
+    # Expecting the ACK on the FIN where the server's kernel sends the ACK alone.
+    ("close-4-segments", "   +0~+.05 server > . 1:1(0) ack 102 <...>", "   +0~+.05 server > F. 1:1(0) ack 102 <...>",
+     "flags: expected F., got ."),
+    ("close-4-segments", "+0 client state TIME_WAIT timer time_wait 59~60", "+0 client state CLOSED",
+     "state: expected CLOSED, the kernel reports TIME_WAIT"),
+    ("close-4-segments", "+0 client > F. 101:101(0) ack 1 <...>", "+0 server > F. 101:101(0) ack 1 <...>",
+     "the client sent a segment where the script expects the server's"),
+    ("half-close", "+0 client read(3, ..., 1000) = 500", "+0 client read(3, ..., 1000) = 400",
+     "read() returned 500, expected 400"),
+    ("rst-closed-port", "+0 server > R. 0:0(0) ack 1 <...>", "+0 server > R. 0:0(0) ack 2 <...>",
+     "ack: expected 2, got 1"),
+]
+
+
+@pytest.mark.parametrize(("name", "old", "new", "message"), OBSERVE_MUTATIONS,
+                         ids=[f"{m[0]}:{m[3].split(':')[0]}" for m in OBSERVE_MUTATIONS])
+@pytest.mark.parametrize("loopback", [False, True], ids=["veth", "loopback"])
+def test_observe_mode_catches_a_wrong_expectation(name, old, new, message, loopback):
+    exercise = next(e for e in exercises() if e.name == name)
+    text = exercise.script.read_text()
+    assert text.count(old) == 1
+    result = run_script(parse(text.replace(old, new), str(exercise.script)), 4, Settings(loopback=loopback))
+    assert not result.passed
+    assert message in " | ".join([result.failure.message, *result.failure.fields])
+
+
+def test_list_json_has_the_documented_keys():
+    result = tcplab("list", "--json")
+    assert result.returncode == 0
+    entries = json.loads(result.stdout)
+    assert [entry["name"] for entry in entries] == [e.name for e in exercises()]
+    for entry in entries:
+        assert {"name", "title", "mode", "source", "claim"} <= set(entry)
+        assert entry["mode"] in ("drive", "observe")
+
+
+def test_run_by_name_and_explain():
+    result = tcplab("run", "rst-closed-port", "--loopback", "--ip-version", "6")
+    assert result.returncode == 0, result.stdout
+    explained = tcplab("explain", "close-3-segments")
+    assert explained.returncode == 0 and "claim (002_eb75143f5f003d83.txt)" in explained.stdout
+    unknown = tcplab("explain", "no-such-exercise")
+    assert unknown.returncode == 2 and "tcplab list" in unknown.stderr

@@ -513,7 +513,9 @@ class Run:
         end = self.ends[event.endpoint or "kernel"]
         local = event.port if event.port is not None else end.port
         remote = 0 if event.port is not None else self.ends[end.peer].port
-        deadline = time.monotonic() + self._tolerance(script_time - self.previous)
+        # "*": the state must come eventually; otherwise within the line's tolerance.
+        patience = ANY_TIME_WAIT if event.timing.any_time else self._tolerance(script_time - self.previous)
+        deadline = time.monotonic() + patience
         while True:
             info = end.observer.connection(self.af, local, remote) if local else None
             problem = self._state_problem(event, info)

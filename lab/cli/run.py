@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 
@@ -47,15 +48,17 @@ def _resolve(names: tuple[str, ...], every: bool) -> list[str]:
 @click.option("--pcap", type=click.Path(dir_okay=False, writable=True),
               help="Write the capture here (default: a temporary file, printed on failure).")
 @click.option("-v", "--verbose", is_flag=True, help="Print every segment with the kernel's state after it.")
+@click.option("-j", "--jobs", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="Runs at once, each in its own process and topology.")
 def run(scripts, every, loopback, ip_version, tolerance_usecs, tolerance_percent, allow_shell, absolute, pcap,
-        verbose):
+        verbose, jobs):
     """Run exercises or scripts, a fresh topology per script and family; exit 0 when every line matched.
 
     Every file is parsed and checked before anything runs: a syntax error, or
     a shell line without --allow-shell, stops the run with exit code 2.
     """
-    from lab.engine.report import render_failure
-    from lab.engine.runner import Settings, preflight, run_script
+    from lab.engine.batch import run_many
+    from lab.engine.runner import Settings, preflight
     from lab.script.parser import parse_file
 
     settings = Settings(tolerance_usecs, tolerance_percent, allow_shell, absolute, loopback=loopback)
@@ -65,25 +68,23 @@ def run(scripts, every, loopback, ip_version, tolerance_usecs, tolerance_percent
     ensure_lab_privileges()
     families = FAMILIES[ip_version]
     many = len(parsed) * len(families) > 1
-    failed = 0
+    work = []
     for script in parsed:
         for family in families:
-            settings.pcap = _pcap_path(pcap, script.path, family, many)
-            result = run_script(script, family, settings)
-            if verbose:
-                for step in result.steps:
-                    line = f"line {step.line}" if step.line else "unmatched"
-                    states = "  ".join(f"{name} {state:<11}" for name, state in step.states.items())
-                    click.echo(f"  {step.time:8.4f}  {step.text:<72} {states} ({line})")
-            if result.passed:
-                click.echo(f"PASS {result.name}  {result.duration * 1000:.0f} ms")
-                for note in result.notes:
-                    click.echo(f"  note: {note}")
-            else:
-                failed += 1
-                click.echo(f"FAIL {result.name}")
-                click.echo(render_failure(result))
-    total = len(parsed) * len(families)
-    click.echo(f"{total - failed} passed, {failed} failed")
+            job_settings = dataclasses.replace(settings, pcap=_pcap_path(pcap, script.path, family, many))
+            work.append((script, family, job_settings))
+    failed = 0
+    for outcome in run_many(work, jobs):
+        if verbose:
+            click.echo("\n".join(outcome.trace))
+        if outcome.passed:
+            click.echo(f"PASS {outcome.name}  {outcome.duration * 1000:.0f} ms")
+            for note in outcome.notes:
+                click.echo(f"  note: {note}")
+        else:
+            failed += 1
+            click.echo(f"FAIL {outcome.name}")
+            click.echo(outcome.report)
+    click.echo(f"{len(work) - failed} passed, {failed} failed")
     if failed:
         sys.exit(EXIT_MISMATCH)

@@ -1,0 +1,70 @@
+"""Many runs at once: each (script, family) in a worker process of its own topology.
+
+Workers are processes, not threads: every run re-anchors its clock on the
+kernel's timestamps and needs the GIL promptly, and process workers keep
+runs from delaying each other. The longest scripts start first, so a small
+pool finishes the catalogue soonest. Results come back as plain text and
+numbers; reports are rendered in the worker.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+
+from lab.script.events import Script
+
+from .report import render_failure
+from .runner import Settings, run_script
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """A finished run, reduced to what the CLI prints and CI reads."""
+
+    name: str
+    path: str
+    family: int
+    passed: bool
+    duration: float
+    report: str  # the failure report, empty when passed
+    notes: tuple[str, ...]
+    trace: tuple[str, ...]  # one line per segment, for --verbose
+
+
+def run_one(script: Script, family: int, settings: Settings) -> Outcome:
+    result = run_script(script, family, settings)
+    trace = tuple(
+        f"  {step.time:8.4f}  {step.text:<72} "
+        + "  ".join(f"{name} {state:<11}" for name, state in step.states.items())
+        + f" ({f'line {step.line}' if step.line else 'unmatched'})"
+        for step in result.steps
+    )
+    report = "" if result.passed else render_failure(result)
+    return Outcome(result.name, result.path, family, result.passed, result.duration, report,
+                   tuple(result.notes), trace)
+
+
+def expected_length(script: Script) -> float:
+    """A rough length of the script's timeline, to start long scripts first."""
+    total = 0.0
+    for event in script.events:
+        timing = event.timing
+        span = max(timing.start, timing.end or 0.0, timing.high or 0.0)
+        total = total + span if timing.relative else max(total, span)
+    return total
+
+
+def run_many(jobs: list[tuple[Script, int, Settings]], workers: int):
+    """Yield an Outcome per job, in the order of ``jobs``."""
+    if workers <= 1 or len(jobs) <= 1:
+        for script, family, settings in jobs:
+            yield run_one(script, family, settings)
+        return
+    order = sorted(range(len(jobs)), key=lambda i: -expected_length(jobs[i][0]))
+    context = multiprocessing.get_context("forkserver")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        futures = {i: pool.submit(run_one, *jobs[i]) for i in order}
+        for i in range(len(jobs)):
+            yield futures[i].result()

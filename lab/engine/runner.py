@@ -552,8 +552,11 @@ class Run:
                         raise BadInput(f"{where}: {error}") from None
             return
         folder = os.path.dirname(os.path.abspath(self.script.path))
+        # packetdrill tells its shell lines its pid (set_sysctls.py names a restore file after it).
+        environment = {**os.environ, "PACKETDRILL_PID": str(os.getpid())}
         with inside(topology.kernel_ns):
-            done = subprocess.run(["/bin/sh", "-c", event.command], cwd=folder, capture_output=True, text=True)
+            done = subprocess.run(["/bin/sh", "-c", event.command], cwd=folder, capture_output=True, text=True,
+                                  env=environment)
         if done.returncode != 0:
             last = (done.stderr.strip().splitlines() or ["no output"])[-1]
             raise self._failure(event, f"command exited with status {done.returncode}: {last}")

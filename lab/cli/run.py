@@ -8,13 +8,16 @@ import sys
 
 import click
 
+from lab import ladder as ladders
 from lab.errors import EXIT_MISMATCH, BadInput
+from lab.ladder import text_ladder, use_color
 from lab.privileges import ensure_lab_privileges
 
 FAMILIES = {"4": (4,), "6": (6,), "both": (4, 6)}
 
 
 def _pcap_path(template: str | None, script_path: str, family: int, many: bool) -> str | None:
+    """An output path for one run: the template itself, or with -<script>-ipv<N> when there are many."""
     if template is None or not many:
         return template
     stem, suffix = os.path.splitext(template)
@@ -50,8 +53,13 @@ def _resolve(names: tuple[str, ...], every: bool) -> list[str]:
 @click.option("-v", "--verbose", is_flag=True, help="Print every segment with the kernel's state after it.")
 @click.option("-j", "--jobs", type=click.IntRange(1, 64), default=1, show_default=True,
               help="Runs at once, each in its own process and topology.")
+@click.option("--ladder/--no-ladder", default=None,
+              help="Draw each run as a ladder diagram (default: when running one script).")
+@click.option("--mermaid", is_flag=True, help="Print each run as a Mermaid sequenceDiagram.")
+@click.option("--svg", "svg_path", type=click.Path(dir_okay=False, writable=True),
+              help="Write the ladder as SVG (several runs: -<script>-ipv<N> is added to the name).")
 def run(scripts, every, loopback, ip_version, tolerance_usecs, tolerance_percent, allow_shell, absolute, pcap,
-        verbose, jobs):
+        verbose, jobs, ladder, mermaid, svg_path):
     """Run exercises or scripts, a fresh topology per script and family; exit 0 when every line matched.
 
     Every file is parsed and checked before anything runs: a syntax error, or
@@ -73,10 +81,25 @@ def run(scripts, every, loopback, ip_version, tolerance_usecs, tolerance_percent
         for family in families:
             job_settings = dataclasses.replace(settings, pcap=_pcap_path(pcap, script.path, family, many))
             work.append((script, family, job_settings))
+    if ladder is None:
+        ladder = len(parsed) == 1 and not every
+    color = use_color(sys.stdout)
     failed = 0
     for outcome in run_many(work, jobs):
+        steps = list(outcome.steps)
         if verbose:
-            click.echo("\n".join(outcome.trace))
+            for step in steps:
+                states = "  ".join(f"{name} {state:<11}" for name, state in step.states.items())
+                where = f"line {step.line}" if step.line else "unmatched"
+                click.echo(f"  {step.time:8.4f}  {step.text:<72} {states} ({where})")
+        if ladder:
+            click.echo(f"\n{outcome.name}\n" + text_ladder(steps, outcome.left, outcome.right, color))
+        if mermaid:
+            click.echo(ladders.mermaid(steps, outcome.left, outcome.right))
+        if svg_path:
+            target = _pcap_path(svg_path, outcome.path, outcome.family, many)
+            with open(target, "w", encoding="utf-8") as handle:
+                handle.write(ladders.svg(steps, outcome.left, outcome.right, outcome.name))
         if outcome.passed:
             click.echo(f"PASS {outcome.name}  {outcome.duration * 1000:.0f} ms")
             for note in outcome.notes:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from lab.script.events import Script
 
-from .report import render_failure
+from .report import Step, render_failure
 from .runner import Settings, run_script
 
 
@@ -30,20 +30,16 @@ class Outcome:
     duration: float
     report: str  # the failure report, empty when passed
     notes: tuple[str, ...]
-    trace: tuple[str, ...]  # one line per segment, for --verbose
+    steps: tuple[Step, ...]
+    left: str
+    right: str
 
 
 def run_one(script: Script, family: int, settings: Settings) -> Outcome:
     result = run_script(script, family, settings)
-    trace = tuple(
-        f"  {step.time:8.4f}  {step.text:<72} "
-        + "  ".join(f"{name} {state:<11}" for name, state in step.states.items())
-        + f" ({f'line {step.line}' if step.line else 'unmatched'})"
-        for step in result.steps
-    )
     report = "" if result.passed else render_failure(result)
     return Outcome(result.name, result.path, family, result.passed, result.duration, report,
-                   tuple(result.notes), trace)
+                   tuple(result.notes), tuple(result.steps), result.left, result.right)
 
 
 def expected_length(script: Script) -> float:

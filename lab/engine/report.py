@@ -34,6 +34,8 @@ class Step:
     text: str  # the segment in script syntax
     line: int | None  # the script line it matched, if any
     states: dict[str, str] = field(default_factory=dict)  # endpoint -> TCP state after the segment
+    label: str = ""  # short form for ladders: flags seq:end(len) ack
+    mismatch: str = ""  # what differed, when this is the segment that failed the run
 
 
 @dataclass

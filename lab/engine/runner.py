@@ -302,9 +302,16 @@ class Run:
         end = self.ends[sender]
         return observe(segment, end.side, self.ends[end.peer].side, self.prefix(sender))
 
-    def _record_step(self, frame: Frame, segment: Segment, sender: str, line: int | None = None) -> None:
-        text = self._observed(segment, sender).render(self.settings.absolute)
-        self.steps.append(Step(frame.time - self.t0, sender == self.left, text, line))
+    def _record_step(self, frame: Frame, segment: Segment, sender: str, line: int | None = None,
+                     mismatch: str = "") -> None:
+        observed = self._observed(segment, sender)
+        label = f"{observed.flags} {observed.seq}:{observed.end_seq}({observed.length})"
+        if observed.ack is not None:
+            label += f" ack {observed.ack}"
+        if self.settings.absolute:
+            label += f" [{segment.seq}" + (f" {segment.ack}]" if observed.ack is not None else "]")
+        self.steps.append(Step(frame.time - self.t0, sender == self.left, observed.render(self.settings.absolute),
+                               line, label=label, mismatch=mismatch))
 
     def _sample_states(self) -> None:
         """Give the segments since the last sample each endpoint's state after them.
@@ -360,7 +367,7 @@ class Run:
         frame, segment = received
         sender = self.sender_of(frame, segment)
         if sender != wanted:
-            self._record_step(frame, segment, sender)
+            self._record_step(frame, segment, sender, mismatch=f"expected the {wanted}'s segment")
             raise self._failure(event, f"the {sender} sent a segment where the script expects the {wanted}'s",
                                 self._observed(segment, sender))
         self._learn(sender, event, segment)
@@ -372,10 +379,10 @@ class Run:
             consumed, diffs = self._match(events, index, actual)
         arrived = frame.time - self.t0 - self.shift
         if diffs:
-            self._record_step(frame, segment, sender)
+            self._record_step(frame, segment, sender, mismatch="; ".join(diffs))
             raise self._failure(event, f"the {sender}'s segment differs from the script", actual, diffs)
         if not timing.any_time and not (script_time - tolerance <= arrived <= high + tolerance):
-            self._record_step(frame, segment, sender)
+            self._record_step(frame, segment, sender, mismatch="timing")
             window = f"{script_time:.3f}" + (f"~{high:.3f}" if high != script_time else "")
             raise self._failure(event, f"timing: the segment arrived at {arrived:.3f} s, expected at {window} s "
                                 f"(tolerance {tolerance * 1000:.1f} ms)", actual)

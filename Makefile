@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 # util-linux: setpriv, with which the tests run tcplab as an unprivileged user.
 DEBIAN_PACKAGES := util-linux
 
-.PHONY: install run test bench clean
+.PHONY: install run test bench claims clean
 
 install: $(STAMP)
 
@@ -24,7 +24,10 @@ $(STAMP): pyproject.toml Makefile
 	touch $@
 
 run: $(STAMP)
-	$(BIN)/tcplab demo
+	$(BIN)/tcplab run --all -j 2
+
+claims: $(STAMP)
+	$(BIN)/tcplab claims -j 2
 
 test: $(STAMP)
 	$(BIN)/pytest

@@ -17,6 +17,7 @@ from lab.errors import EXIT_ENVIRONMENT, LabError
 
 # name -> (module, attribute, one-line help shown by `tcplab --help`)
 COMMANDS = {
+    "claims": ("lab.cli.catalogue", "claims", "Run every exercise and write docs/claims.md."),
     "demo": ("lab.cli.demo", "demo", "Play a real handshake and close against the kernel, step by step."),
     "doctor": ("lab.cli.doctor", "doctor", "Check that this machine can run the lab, and how."),
     "explain": ("lab.cli.catalogue", "explain", "Explain an exercise: the claim, the segments, the states."),

@@ -174,25 +174,20 @@ class Run:
         timing = event.timing
         return self.previous + timing.start if timing.relative else timing.start
 
-    @property
-    def shift(self) -> float:
-        """Live time minus script time: how far the run's clock has moved from the script's."""
-        return self.shifts[-1][1]
-
-    @shift.setter
-    def shift(self, value: float) -> None:
-        self.shifts.append((time.monotonic(), value))
+    def _anchor(self, live: float, script_time: float) -> None:
+        """Note that script time ``script_time`` happened at live time ``live``."""
+        bisect.insort(self.anchors, (live, script_time))
 
     def _script_time_at(self, live: float) -> float:
-        """The script time at live moment ``live``, with the clock as it stood then."""
-        shift = self.shifts[bisect.bisect_right(self.shifts, (live, math.inf)) - 1][1]
-        return live - self.t0 - shift
+        """The script time of live moment ``live``, counted from the last event before it."""
+        index = max(bisect.bisect_right(self.anchors, (live, math.inf)) - 1, 0)
+        anchor_live, anchor_script = self.anchors[index]
+        return anchor_script + live - anchor_live
 
     def _live(self, script_time: float) -> float:
-        return self.t0 + script_time + self.shift
-
-    def _now_script(self) -> float:
-        return time.monotonic() - self.t0 - self.shift
+        """When ``script_time`` falls on the live clock, counted from the latest event."""
+        anchor_live, anchor_script = self.anchors[-1]
+        return anchor_live + script_time - anchor_script
 
     def _tolerance(self, gap: float) -> float:
         return max(self.settings.tolerance_usecs / 1e6, self.settings.tolerance_percent / 100 * max(gap, 0.0))
@@ -234,25 +229,28 @@ class Run:
         preload_scapy()  # ~0.3 s on first use: not inside the script's timeline
         self.topology_in_use = topology
         self.t0 = time.monotonic()
-        self.shifts = [(self.t0, 0.0)]  # (live time of the change, shift)
-        self.deferred_late = 0.0
+        # (live, script) pairs: when events really happened. As in packetdrill, the
+        # next "+x" counts from when the previous event happened: a syscall's
+        # start, an injected segment's send, a kernel segment's arrival; except
+        # that an injected segment after another keeps the scripted spacing.
+        self.anchors = [(self.t0, 0.0)]
         self.previous = 0.0
         events = self.script.events
         index = 0
+        previous_inbound = False
         try:
             while index < len(events):
                 event = events[index]
                 inbound = isinstance(event, PacketEvent) and event.inbound
-                if not inbound:
-                    self.shift += self.deferred_late  # see _reanchor
-                self.deferred_late = 0.0
                 script_time = self._script_time(event)
                 self._settle_blocking(before=script_time)
                 self._sample_states()
                 if isinstance(event, PacketEvent) and not event.inbound:
                     index += self._expect(events, index, script_time)
+                    previous_inbound = False
                     continue
                 self._sleep_until(self._live(script_time))
+                started = time.monotonic()
                 if isinstance(event, PacketEvent):
                     self.inject(event)
                 elif isinstance(event, SyscallEvent):
@@ -263,7 +261,10 @@ class Run:
                     self._assert_state(event, script_time)
                 elif isinstance(event, CommandEvent):
                     self._command(event)
-                self._reanchor(script_time, inbound)
+                if not (inbound and previous_inbound):
+                    self._anchor(started, script_time)
+                self.previous = script_time
+                previous_inbound = inbound
                 index += 1
             self._settle_blocking(before=None)
             self._note_trailing()
@@ -271,20 +272,6 @@ class Run:
         except Failure as failure:
             return failure
         return None
-
-    def _reanchor(self, script_time: float, inbound: bool) -> None:
-        """Count later relative times from when this event really finished.
-
-        As packetdrill does: the next ``+x`` counts from the wall time after
-        this event, except that an injected segment followed by another keeps
-        the scripted spacing (so the lateness of a burst does not add up).
-        """
-        late = max(self._now_script() - script_time, 0.0)
-        if inbound:
-            self.deferred_late = late
-        else:
-            self.shift += late
-        self.previous = script_time
 
     # -- captured segments ---------------------------------------------------
     def _drain(self, timeout: float) -> None:
@@ -377,7 +364,7 @@ class Run:
         if diffs and actual.length < event.length:
             frames, actual = self._aggregate(sender, frames, actual, event.length, until)
             consumed, diffs = self._match(events, index, actual)
-        arrived = frame.time - self.t0 - self.shift
+        arrived = self._script_time_at(frame.time)
         if diffs:
             self._record_step(frame, segment, sender, mismatch="; ".join(diffs))
             raise self._failure(event, f"the {sender}'s segment differs from the script", actual, diffs)
@@ -394,8 +381,7 @@ class Run:
         self._sample_states()  # now, not at the next event: that may be seconds away
         if timing.any_time:
             script_time = arrived
-        # The next "+x" counts from this segment's arrival.
-        self.shift = frames[-1].time - self.t0 - script_time
+        self._anchor(frames[-1].time, script_time)  # the next "+x" counts from this arrival
         self.previous = script_time
         return consumed
 

@@ -1,6 +1,7 @@
 """The exercise catalogue: scripts shipped with tcplab, each with the claim it tests.
 
-An exercise is a script in lab/exercises/NAME.pkt (drive or observe mode)
+An exercise is a script in lab/exercises/NAME.pkt (drive or observe mode),
+or an experiment in lab/experiments/ where one trace cannot show the claim,
 plus its entry in lab/exercises/catalogue.toml: title, the claim from the
 teaching material (a short English paraphrase) and the seed article it comes
 from, and the verdict on the kernel it was checked on.
@@ -28,10 +29,25 @@ class Exercise:
     source: str  # the seed article's file name
     verdict: str  # "confirmed", or what Linux actually does
     explanation: str = ""
+    experiment: bool = False  # a Python experiment instead of a script
+    length: float = 1.0  # an experiment's rough run time in seconds
 
     @property
     def script(self) -> Path:
+        """The file that defines the exercise: its script, or its experiment's module."""
+        if self.experiment:
+            return Path(self.runnable().path)
         return FOLDER / f"{self.name}.pkt"
+
+    def runnable(self):
+        """What the batch runner runs: a parsed Script, or an Experiment."""
+        if self.experiment:
+            from .experiments import Experiment
+
+            return Experiment(self.name, self.length)
+        from .script.parser import parse_file
+
+        return parse_file(str(FOLDER / f"{self.name}.pkt"))
 
     def as_dict(self) -> dict[str, str]:
         return {"name": self.name, "title": self.title, "mode": self.mode, "claim": self.claim,

@@ -12,6 +12,7 @@ import pytest
 
 from helpers import tcplab
 from lab.catalogue import MODES, exercises
+from lab.engine.batch import run_any
 from lab.engine.runner import Settings, run_script
 from lab.script.parser import parse, parse_file
 
@@ -27,8 +28,10 @@ def test_metadata_is_complete_and_matches_the_script():
     for exercise in exercises():
         assert exercise.mode in MODES and exercise.source in SEEDS
         assert exercise.title and exercise.claim and exercise.verdict
-        script = parse_file(str(exercise.script))
-        assert script.observe == (exercise.mode == "observe"), exercise.name
+        if exercise.experiment:
+            assert exercise.script.is_file() and exercise.mode == "drive"
+        else:
+            assert parse_file(str(exercise.script)).observe == (exercise.mode == "observe"), exercise.name
 
 
 @pytest.mark.parametrize("family", [4, 6])
@@ -44,7 +47,7 @@ def test_observe_exercise_passes(exercise, loopback, family):
 @pytest.mark.parametrize("family", [4, 6])
 @pytest.mark.parametrize("exercise", DRIVE, ids=lambda e: e.name)
 def test_drive_exercise_passes(exercise, family):
-    result = run_script(parse_file(str(exercise.script)), family, Settings())
+    result = run_any(exercise.runnable(), family, Settings())
     assert result.passed, f"line {result.failure.line}: {result.failure.message} {result.failure.fields}"
 
 

@@ -33,7 +33,8 @@ def explain(name: str) -> None:
     click.echo(f"verdict on Linux: {exercise.verdict}")
     if exercise.explanation:
         click.echo(exercise.explanation.rstrip())
-    click.echo("\nthe script (run it: tcplab run " + exercise.name + "):\n")
+    kind = "experiment" if exercise.experiment else "script"
+    click.echo(f"\nthe {kind} (run it: tcplab run {exercise.name}):\n")
     click.echo(exercise.script.read_text().rstrip())
 
 
@@ -50,10 +51,9 @@ def claims(output: str, jobs: int) -> None:
     from lab.engine.batch import run_many
     from lab.engine.runner import Settings
     from lab.privileges import ensure_lab_privileges
-    from lab.script.parser import parse_file
 
     ensure_lab_privileges()
-    work = [(parse_file(str(e.script)), family, Settings()) for e in exercises() for family in (4, 6)]
+    work = [(e.runnable(), family, Settings()) for e in exercises() for family in (4, 6)]
     passed: dict[str, list[str]] = {}
     for outcome in run_many(work, jobs):
         name = Path(outcome.path).stem

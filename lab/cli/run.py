@@ -25,15 +25,16 @@ def _pcap_path(template: str | None, script_path: str, family: int, many: bool) 
     return f"{stem}-{name}-ipv{family}{suffix or '.pcapng'}"
 
 
-def _resolve(names: tuple[str, ...], every: bool) -> list[str]:
-    """Script paths for the arguments: a file, else an exercise of the catalogue."""
+def _resolve(names: tuple[str, ...], every: bool) -> list:
+    """What to run for the arguments: a script file, else an exercise of the catalogue."""
     from lab.catalogue import exercises, find
+    from lab.script.parser import parse_file
 
     if every:
-        return [str(exercise.script) for exercise in exercises()]
+        return [exercise.runnable() for exercise in exercises()]
     if not names:
         raise BadInput("run: name a script file or an exercise (see `tcplab list`), or pass --all")
-    return [name if os.path.exists(name) else str(find(name).script) for name in names]
+    return [parse_file(name) if os.path.exists(name) else find(name).runnable() for name in names]
 
 
 @click.command()
@@ -67,12 +68,13 @@ def run(scripts, every, loopback, ip_version, tolerance_usecs, tolerance_percent
     """
     from lab.engine.batch import run_many
     from lab.engine.runner import Settings, preflight
-    from lab.script.parser import parse_file
+    from lab.script.events import Script
 
     settings = Settings(tolerance_usecs, tolerance_percent, allow_shell, absolute, loopback=loopback)
-    parsed = [parse_file(path) for path in _resolve(scripts, every)]
+    parsed = _resolve(scripts, every)
     for script in parsed:
-        preflight(script, settings)
+        if isinstance(script, Script):
+            preflight(script, settings)
     ensure_lab_privileges()
     families = FAMILIES[ip_version]
     many = len(parsed) * len(families) > 1

@@ -13,9 +13,10 @@ import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
+from lab.experiments import Experiment
 from lab.script.events import Script
 
-from .report import Step, render_failure
+from .report import RunResult, Step, render_failure
 from .runner import Settings, run_script
 
 
@@ -35,15 +36,22 @@ class Outcome:
     right: str
 
 
-def run_one(script: Script, family: int, settings: Settings) -> Outcome:
-    result = run_script(script, family, settings)
+def run_any(script: Script | Experiment, family: int, settings: Settings) -> RunResult:
+    """Run a script or an experiment; both give a RunResult."""
+    return script.run(family, settings) if isinstance(script, Experiment) else run_script(script, family, settings)
+
+
+def run_one(script: Script | Experiment, family: int, settings: Settings) -> Outcome:
+    result = run_any(script, family, settings)
     report = "" if result.passed else render_failure(result)
     return Outcome(result.name, result.path, family, result.passed, result.duration, report,
                    tuple(result.notes), tuple(result.steps), result.left, result.right)
 
 
-def expected_length(script: Script) -> float:
+def expected_length(script: Script | Experiment) -> float:
     """A rough length of the script's timeline, to start long scripts first."""
+    if isinstance(script, Experiment):
+        return script.length
     total = 0.0
     for event in script.events:
         timing = event.timing
@@ -52,7 +60,7 @@ def expected_length(script: Script) -> float:
     return total
 
 
-def run_many(jobs: list[tuple[Script, int, Settings]], workers: int):
+def run_many(jobs: list[tuple[Script | Experiment, int, Settings]], workers: int):
     """Yield an Outcome per job, in the order of ``jobs``."""
     if workers <= 1 or len(jobs) <= 1:
         for script, family, settings in jobs:

@@ -64,7 +64,7 @@ class DriveRun(Run):
             kernel.port = 0
         super()._learn(sender, event, segment)
 
-    def inject(self, event: PacketEvent) -> None:
+    def inject(self, event: PacketEvent) -> Frame:
         lab, kernel = self.ends["lab"], self.ends["kernel"]
         ack = kernel.side.live(event.ack) if event.ack is not None and "." in event.flags else 0
         segment = Segment(
@@ -76,3 +76,4 @@ class DriveRun(Run):
         frame = self.wire.send(build_frame(self.topo.lab_mac, self.topo.kernel_mac, segment))
         self.comments[id(frame)] = f"{self.script.path}:{event.line} {event.text}"
         self._record_step(frame, segment, "lab", line=event.line)
+        return frame

@@ -15,6 +15,7 @@ the capture. ``DriveRun`` (lab/engine/drive.py) injects the lab's segments;
 from __future__ import annotations
 
 import bisect
+import gc
 import math
 import os
 import socket
@@ -152,7 +153,7 @@ class Run:
         """Create the endpoints and open the capture; return the wire to read."""
         raise NotImplementedError
 
-    def inject(self, event: PacketEvent) -> None:
+    def inject(self, event: PacketEvent) -> Frame:
         raise BadInput(f"{self.script.path}:{event.line}: an observe-mode script cannot inject segments")
 
     def sender_of(self, frame: Frame, segment: Segment) -> str | None:
@@ -204,13 +205,16 @@ class Run:
         started = time.monotonic()
         failure = None
         # A syscall thread that returns needs the GIL to note the time; with the
-        # default 5 ms switch interval that note could come 5 ms late.
+        # default 5 ms switch interval that note could come 5 ms late. A garbage
+        # collection mid-timeline would delay an injected segment the same way.
         switch_interval = sys.getswitchinterval()
         sys.setswitchinterval(GIL_SWITCH_INTERVAL)
+        gc.disable()
         try:
             with self.topology() as topology:
                 failure = self._run_in(topology)
         finally:
+            gc.enable()
             sys.setswitchinterval(switch_interval)
         pcap = self._write_capture()
         return RunResult(self.script.path, self.family, failure, pcap, time.monotonic() - started, self.steps,
@@ -252,7 +256,7 @@ class Run:
                 self._sleep_until(self._live(script_time))
                 started = time.monotonic()
                 if isinstance(event, PacketEvent):
-                    self.inject(event)
+                    started = self.inject(event).time  # when it left: building it may have taken a while
                 elif isinstance(event, SyscallEvent):
                     self._syscall(event, script_time)
                 elif isinstance(event, CodeEvent):

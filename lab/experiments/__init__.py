@@ -1,0 +1,38 @@
+"""Experiments: exercises whose claim one trace cannot show.
+
+A script checks one connection, segment by segment. A few claims are about
+many connections (ISNs do not step predictably) or about the kernel's
+configuration (tcp_tw_recycle is gone). An experiment is a module
+``lab/experiments/<name>.py`` with ``run(family, settings) -> RunResult``: it
+drives the real kernel through the same topologies and wire, writes the same
+capture, and reports what it measured as notes and a Failure when the kernel
+contradicts the expectation. Catalogue entries say ``experiment = true``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from pathlib import Path
+
+FOLDER = Path(__file__).parent
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """A runnable experiment, shaped like a parsed Script for the batch runner."""
+
+    name: str
+    length: float  # rough seconds, to start long runs first
+
+    @property
+    def path(self) -> str:
+        return str(FOLDER / f"{self.module_name}.py")
+
+    @property
+    def module_name(self) -> str:
+        return self.name.replace("-", "_")
+
+    def run(self, family: int, settings):
+        module = importlib.import_module(f"{__name__}.{self.module_name}")
+        return module.run(self, family, settings)

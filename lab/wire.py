@@ -65,8 +65,10 @@ class Wire:
         return self._sock.fileno()
 
     def send(self, data: bytes) -> Frame:
-        self._sock.send(data)
+        # Stamped before the write: the kernel may answer (and stamp its
+        # answer) before send() returns to Python.
         frame = Frame(time.monotonic(), True, data)
+        self._sock.send(data)
         self.frames.append(frame)
         return frame
 

@@ -50,7 +50,9 @@ def up(observe: bool, loopback: bool, mtu: int, sysctls: tuple[str, ...]) -> Non
             click.echo("rootless: these namespaces are private to this process")
         click.echo("ready; Ctrl-C or `tcplab topo down PID` removes it", err=True)
         while True:
-            signal.pause()
+            # Not signal.pause(): a signal landing between Python's check and
+            # the pause() call would leave it waiting forever.
+            time.sleep(0.2)
 
 
 @topo.command(name="ls")

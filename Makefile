@@ -5,10 +5,11 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-# util-linux: setpriv, with which the tests run tcplab as an unprivileged user.
-DEBIAN_PACKAGES := util-linux
+# util-linux: setpriv, with which the tests run tcplab as an unprivileged user;
+# tshark: the tests check that other tools read the fixtures in captures/ cleanly.
+DEBIAN_PACKAGES := util-linux tshark
 
-.PHONY: install run test bench claims clean
+.PHONY: install run test bench claims captures clean
 
 install: $(STAMP)
 
@@ -25,6 +26,9 @@ $(STAMP): pyproject.toml Makefile
 
 run: $(STAMP)
 	$(BIN)/tcplab run --all -j 2
+
+captures: $(STAMP)
+	$(BIN)/tcplab capture regen
 
 claims: $(STAMP)
 	$(BIN)/tcplab claims -j 2

@@ -76,12 +76,17 @@ class Segment:
 
 def parse_frame(data: bytes) -> Segment | None:
     """The TCP segment inside an Ethernet frame, or None for anything else."""
-    Ether, IP, IPv6, TCP = _scapy()
-    frame = Ether(data)
-    tcp = frame.getlayer(TCP)
-    if tcp is None:
+    Ether, _, _, _ = _scapy()
+    return segment_of(Ether(data))
+
+
+def segment_of(packet) -> Segment | None:
+    """The TCP segment inside a dissected Scapy packet (any link type), or None."""
+    _, IP, IPv6, TCP = _scapy()
+    tcp = packet.getlayer(TCP)
+    ip = packet.getlayer(IP) or packet.getlayer(IPv6)
+    if tcp is None or ip is None:
         return None
-    ip = frame.getlayer(IP) or frame.getlayer(IPv6)
     return Segment(
         src=ip.src,
         dst=ip.dst,

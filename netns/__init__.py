@@ -2,7 +2,7 @@
 
 from .addresses import KERNEL, LAB, LOOPBACK, Endpoint, check_allowed
 from .namespace import NamespaceError, SysctlError, inside, read_sysctl, write_sysctl
-from .signals import Terminated, deferred_signals, raise_on_sigterm
+from .signals import Terminated, deferred_signals, raise_on_interrupts
 from .topology import IPV6_MTU, LoopbackTopology, Topology, VethTopology
 
 __all__ = [
@@ -20,7 +20,7 @@ __all__ = [
     "check_allowed",
     "deferred_signals",
     "inside",
-    "raise_on_sigterm",
+    "raise_on_interrupts",
     "read_sysctl",
     "write_sysctl",
 ]

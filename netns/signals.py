@@ -1,7 +1,9 @@
 """Signals and teardown: SIGINT and SIGTERM unwind ``with`` blocks, never cut them.
 
-SIGINT already raises KeyboardInterrupt; :func:`raise_on_sigterm` makes SIGTERM
-raise :class:`Terminated` the same way, so every topology's ``__exit__`` runs.
+:func:`raise_on_interrupts` makes SIGINT raise KeyboardInterrupt (also when
+the parent started us with SIGINT ignored, as a shell does for background
+jobs) and SIGTERM raise :class:`Terminated`, so every topology's ``__exit__``
+runs.
 :func:`deferred_signals` holds both signals back while namespaces are being
 created or removed, so an interrupt never lands between "made" and "recorded
 for teardown".
@@ -25,9 +27,10 @@ def _raise_terminated(signum, frame):
     raise Terminated()
 
 
-def raise_on_sigterm() -> None:
-    """Turn SIGTERM into a :class:`Terminated` exception (main thread only)."""
+def raise_on_interrupts() -> None:
+    """SIGINT raises KeyboardInterrupt, SIGTERM :class:`Terminated` (main thread only)."""
     if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         signal.signal(signal.SIGTERM, _raise_terminated)
 
 

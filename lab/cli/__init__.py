@@ -17,12 +17,14 @@ from lab.errors import EXIT_ENVIRONMENT, LabError
 
 # name -> (module, attribute, one-line help shown by `tcplab --help`)
 COMMANDS = {
+    "capture": ("lab.cli.capture", "capture", "Regenerate the pcap fixtures; compare two captures."),
     "claims": ("lab.cli.catalogue", "claims", "Run every exercise and write docs/claims.md."),
     "demo": ("lab.cli.demo", "demo", "Play a real handshake and close against the kernel, step by step."),
     "doctor": ("lab.cli.doctor", "doctor", "Check that this machine can run the lab, and how."),
     "explain": ("lab.cli.catalogue", "explain", "Explain an exercise: the claim, the segments, the states."),
     "list": ("lab.cli.catalogue", "list_exercises", "List the exercises and the claims they test."),
     "run": ("lab.cli.run", "run", "Run exercises or packetdrill-dialect scripts against the real kernel."),
+    "verify": ("lab.cli.verify", "verify", "Check captures against an exercise or script, offline (no privileges)."),
     "topo": ("lab.cli.topo", "topo", "Build, list, tear down and clean up lab topologies."),
 }
 EXIT_SIGINT = 130
@@ -47,9 +49,9 @@ class LazyGroup(click.Group):
             formatter.write_dl(rows)
 
     def invoke(self, ctx: click.Context):
-        from netns import NamespaceError, Terminated, raise_on_sigterm
+        from netns import NamespaceError, Terminated, raise_on_interrupts
 
-        raise_on_sigterm()
+        raise_on_interrupts()
         try:
             return super().invoke(ctx)
         except LabError as error:

@@ -9,9 +9,11 @@ import sys
 import click
 
 from lab import ladder as ladders
-from lab.errors import EXIT_MISMATCH, BadInput
+from lab.errors import BadInput
 from lab.ladder import text_ladder, use_color
 from lab.privileges import ensure_lab_privileges
+
+from .output import finish, show_verdict
 
 FAMILIES = {"4": (4,), "6": (6,), "both": (4, 6)}
 
@@ -59,8 +61,11 @@ def _resolve(names: tuple[str, ...], every: bool) -> list:
 @click.option("--mermaid", is_flag=True, help="Print each run as a Mermaid sequenceDiagram.")
 @click.option("--svg", "svg_path", type=click.Path(dir_okay=False, writable=True),
               help="Write the ladder as SVG (several runs: -<script>-ipv<N> is added to the name).")
+@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON (and nothing else) for CI.")
+@click.option("--junit", "junit_path", type=click.Path(dir_okay=False, writable=True),
+              help="Write the results as JUnit XML here.")
 def run(scripts, every, loopback, ip_version, tolerance_usecs, tolerance_percent, allow_shell, absolute, pcap,
-        verbose, jobs, ladder, mermaid, svg_path):
+        verbose, jobs, ladder, mermaid, svg_path, as_json, junit_path):
     """Run exercises or scripts, a fresh topology per script and family; exit 0 when every line matched.
 
     Every file is parsed and checked before anything runs: a syntax error, or
@@ -84,32 +89,30 @@ def run(scripts, every, loopback, ip_version, tolerance_usecs, tolerance_percent
             job_settings = dataclasses.replace(settings, pcap=_pcap_path(pcap, script.path, family, many))
             work.append((script, family, job_settings))
     if ladder is None:
-        ladder = len(parsed) == 1 and not every
-    color = use_color(sys.stdout)
-    failed = 0
+        ladder = len(parsed) == 1 and not every and not as_json
+    outcomes = []
     for outcome in run_many(work, jobs):
-        steps = list(outcome.steps)
-        if verbose:
-            for step in steps:
-                states = "  ".join(f"{name} {state:<11}" for name, state in step.states.items())
-                where = f"line {step.line}" if step.line else "unmatched"
-                click.echo(f"  {step.time:8.4f}  {step.text:<72} {states} ({where})")
-        if ladder:
-            click.echo(f"\n{outcome.name}\n" + text_ladder(steps, outcome.left, outcome.right, color))
-        if mermaid:
-            click.echo(ladders.mermaid(steps, outcome.left, outcome.right))
-        if svg_path:
-            target = _pcap_path(svg_path, outcome.path, outcome.family, many)
-            with open(target, "w", encoding="utf-8") as handle:
-                handle.write(ladders.svg(steps, outcome.left, outcome.right, outcome.name))
-        if outcome.passed:
-            click.echo(f"PASS {outcome.name}  {outcome.duration * 1000:.0f} ms")
-            for note in outcome.notes:
-                click.echo(f"  note: {note}")
-        else:
-            failed += 1
-            click.echo(f"FAIL {outcome.name}")
-            click.echo(outcome.report)
-    click.echo(f"{len(work) - failed} passed, {failed} failed")
-    if failed:
-        sys.exit(EXIT_MISMATCH)
+        outcomes.append(outcome)
+        if not as_json:
+            _show(outcome, verbose, ladder, mermaid, svg_path, many)
+    finish(outcomes, as_json, junit_path, "tcplab.run")
+
+
+def _show(outcome, verbose: bool, ladder: bool, mermaid: bool, svg_path: str | None, many: bool) -> None:
+    """One run, as a person reads it: PASS/FAIL, the report, and the trace, ladder or diagrams asked for."""
+    color = use_color(sys.stdout)
+    steps = list(outcome.steps)
+    if verbose:
+        for step in steps:
+            states = "  ".join(f"{name} {state:<11}" for name, state in step.states.items())
+            where = f"line {step.line}" if step.line else "unmatched"
+            click.echo(f"  {step.time:8.4f}  {step.text:<72} {states} ({where})")
+    if ladder:
+        click.echo(f"\n{outcome.name}\n" + text_ladder(steps, outcome.left, outcome.right, color))
+    if mermaid:
+        click.echo(ladders.mermaid(steps, outcome.left, outcome.right))
+    if svg_path:
+        target = _pcap_path(svg_path, outcome.path, outcome.family, many)
+        with open(target, "w", encoding="utf-8") as handle:
+            handle.write(ladders.svg(steps, outcome.left, outcome.right, outcome.name))
+    show_verdict(outcome, f"{outcome.name}  {outcome.duration * 1000:.0f} ms" if outcome.passed else outcome.name)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from lab.experiments import Experiment
 from lab.script.events import Script
 
-from .report import RunResult, Step, render_failure
+from .report import Failure, RunResult, Step, render_failure
 from .runner import Settings, run_script
 
 
@@ -34,6 +34,14 @@ class Outcome:
     steps: tuple[Step, ...]
     left: str
     right: str
+    failure: Failure | None = None
+    pcap: str | None = None
+
+    @classmethod
+    def of(cls, result: RunResult) -> Outcome:
+        report = "" if result.passed else render_failure(result)
+        return cls(result.name, result.path, result.family, result.passed, result.duration, report,
+                   tuple(result.notes), tuple(result.steps), result.left, result.right, result.failure, result.pcap)
 
 
 def run_any(script: Script | Experiment, family: int, settings: Settings) -> RunResult:
@@ -42,10 +50,7 @@ def run_any(script: Script | Experiment, family: int, settings: Settings) -> Run
 
 
 def run_one(script: Script | Experiment, family: int, settings: Settings) -> Outcome:
-    result = run_any(script, family, settings)
-    report = "" if result.passed else render_failure(result)
-    return Outcome(result.name, result.path, family, result.passed, result.duration, report,
-                   tuple(result.notes), tuple(result.steps), result.left, result.right)
+    return Outcome.of(run_any(script, family, settings))
 
 
 def expected_length(script: Script | Experiment) -> float:

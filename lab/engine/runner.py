@@ -46,7 +46,7 @@ from .kernelapp import KernelApp, validate_syscall
 from .numbering import Side
 from .recorder import write_pcapng
 from .report import Failure, RunResult, Step
-from .verify import Observed, canonical_flags, coalesce, differences, observe
+from .verify import Observed, canonical_flags, learn_numbers, match_lines, observe
 
 SERVER_PORT = 8080  # what bind(fd, ..., ...) takes, as in packetdrill
 ANY_TIME_WAIT = 10.0  # seconds a "*" line waits for its segment
@@ -332,16 +332,9 @@ class Run:
 
     def _learn(self, sender: str, event: PacketEvent, segment: Segment) -> None:
         end = self.ends[sender]
-        if "S" in segment.flag_text:
-            end.side.learn(segment.seq, event.seq)
-            if not end.port:
-                end.port = segment.sport
-        ts = segment.option("Timestamp")
-        expected_ts = [o for o in event.options or () if o.kind == "TS"]
-        if ts and expected_ts:
-            end.side.learn_ts(ts[0], expected_ts[0].values[0])
-        elif ts and end.side.ts_offset is None:
-            end.side.learn_ts(ts[0], 0)  # "<...>": its first TS val reads as 0 in reports
+        if "S" in segment.flag_text and not end.port:
+            end.port = segment.sport
+        learn_numbers(end.side, event, segment)
 
     def _expect(self, events: list[Event], index: int, script_time: float) -> int:
         """Match the next captured segment to the ``>`` line at ``index``; return lines consumed."""
@@ -364,10 +357,10 @@ class Run:
         self._learn(sender, event, segment)
         frames = [frame]
         actual = self._observed(segment, sender)
-        consumed, diffs = self._match(events, index, actual)
+        consumed, diffs = match_lines(events, index, actual)
         if diffs and actual.length < event.length:
             frames, actual = self._aggregate(sender, frames, actual, event.length, until)
-            consumed, diffs = self._match(events, index, actual)
+            consumed, diffs = match_lines(events, index, actual)
         arrived = self._script_time_at(frame.time)
         if diffs:
             self._record_step(frame, segment, sender, mismatch="; ".join(diffs))
@@ -409,22 +402,6 @@ class Run:
         merged = Observed(first.prefix, flags, first.seq, (first.seq + total) % 2**32, total, last.ack,
                           last.window, first.options, first.live)
         return frames, merged
-
-    @staticmethod
-    def _match(events: list[Event], index: int, actual: Observed) -> tuple[int, list[str]]:
-        """Lines the segment matches: the one at ``index``, or several coalesced into it."""
-        first = events[index]
-        diffs = differences(first, actual)
-        if not diffs:
-            return 1, []
-        run = [first]
-        for event in events[index + 1:]:
-            if not (isinstance(event, PacketEvent) and not event.inbound and event.endpoint == first.endpoint):
-                break
-            run.append(event)
-            if not differences(coalesce(run), actual):
-                return len(run), []
-        return 1, diffs
 
     def _note_trailing(self) -> None:
         """Segments no line read: shown, not failed (as in packetdrill)."""

@@ -76,6 +76,18 @@ def observe(segment: Segment, sender: Side, receiver: Side, prefix: str) -> Obse
                     receiver.script(segment.ack) if "." in flags else None, segment.window, tuple(options), segment)
 
 
+def learn_numbers(side: Side, event: PacketEvent, segment: Segment) -> None:
+    """Learn a real sender's ISN from its SYN and its TS clock from the TS vals it sends."""
+    if "S" in segment.flag_text:
+        side.learn(segment.seq, event.seq)
+    ts = segment.option("Timestamp")
+    expected_ts = [o for o in event.options or () if o.kind == "TS"]
+    if ts and expected_ts:
+        side.learn_ts(ts[0], expected_ts[0].values[0])
+    elif ts and side.ts_offset is None:
+        side.learn_ts(ts[0], 0)  # "<...>": its first TS val reads as 0 in reports
+
+
 def scapy_options(options: tuple[Option, ...], receiver: Side) -> tuple:
     """A script's options for a segment the lab injects, in Scapy's form.
 
@@ -143,3 +155,19 @@ def coalesce(lines: list[PacketEvent]) -> PacketEvent:
     return PacketEvent(first.line, first.timing, first.text, False, flags, first.seq, last.end_seq,
                        (last.end_seq - first.seq) % 2**32, last.ack, last.window, last.options,
                        endpoint=first.endpoint)
+
+
+def match_lines(events: list, index: int, actual: Observed) -> tuple[int, list[str]]:
+    """Lines the segment matches: the one at ``index``, or several coalesced into it; else the diffs."""
+    first = events[index]
+    diffs = differences(first, actual)
+    if not diffs:
+        return 1, []
+    run = [first]
+    for event in events[index + 1:]:
+        if not (isinstance(event, PacketEvent) and not event.inbound and event.endpoint == first.endpoint):
+            break
+        run.append(event)
+        if not differences(coalesce(run), actual):
+            return len(run), []
+    return 1, diffs

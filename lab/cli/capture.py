@@ -1,0 +1,78 @@
+"""``tcplab capture``: regenerate the pcap fixtures, and compare two captures."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from lab.errors import EXIT_MISMATCH, BadInput
+
+FAMILIES = {"4": (4,), "6": (6,), "both": (4, 6)}
+
+
+@click.group()
+def capture() -> None:
+    """Pcap fixtures: regenerate them from the kernel, compare two captures."""
+
+
+@capture.command()
+@click.argument("names", nargs=-1, metavar="[NAME...]")
+@click.option("--folder", type=click.Path(file_okay=False), default="captures", show_default=True,
+              help="Where the fixtures go.")
+@click.option("--ip-version", "ip_version", type=click.Choice(sorted(FAMILIES)), default="both",
+              show_default=True, help="captures/NAME.pcapng is IPv4, captures/NAME-ipv6.pcapng IPv6.")
+def regen(names: tuple[str, ...], folder: str, ip_version: str) -> None:
+    """Re-record captures/<exercise>.pcapng for every exercise (or those named), deterministically.
+
+    Experiments (isn-random, tw-recycle) have no script trace and no fixture.
+    """
+    from lab.capture.fixtures import regenerate
+    from lab.catalogue import exercises, find
+    from lab.doctor import TCP_SYSCTLS
+    from lab.privileges import ensure_lab_privileges
+    from netns import LoopbackTopology, SysctlError
+
+    chosen = [find(name) for name in names] if names else [e for e in exercises() if not e.experiment]
+    for exercise in chosen:
+        if exercise.experiment:
+            raise BadInput(f"{exercise.name}: an experiment has no script trace to record; "
+                           "name a script exercise (tcplab list)")
+    ensure_lab_privileges()
+    defaults = {}
+    with LoopbackTopology() as fresh:
+        for key in TCP_SYSCTLS:
+            try:
+                defaults[key] = fresh.sysctl(key)
+            except SysctlError:
+                continue
+    failed = 0
+    for exercise in chosen:
+        for family in FAMILIES[ip_version]:
+            path, result = regenerate(exercise, family, Path(folder), defaults)
+            if result.passed:
+                click.echo(f"wrote {path}")
+            else:
+                from lab.engine.report import render_failure
+
+                failed += 1
+                click.echo(f"FAIL {result.name}: not recorded\n{render_failure(result)}")
+    if failed:
+        sys.exit(EXIT_MISMATCH)
+
+
+@capture.command()
+@click.argument("first", type=click.Path(dir_okay=False))
+@click.argument("second", type=click.Path(dir_okay=False))
+def diff(first: str, second: str) -> None:
+    """The segment-level differences between two captures (relative numbers); exit 1 when they differ."""
+    from lab.capture.diff import diff_captures
+    from lab.capture.pcapfile import read_segments
+
+    lines = diff_captures(read_segments(first), read_segments(second), first, second)
+    if not lines:
+        click.echo("the captures agree segment by segment")
+        return
+    click.echo("\n".join(lines))
+    sys.exit(EXIT_MISMATCH)

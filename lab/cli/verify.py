@@ -1,0 +1,56 @@
+"""``tcplab verify``: check recorded captures against a script, offline."""
+
+from __future__ import annotations
+
+import os
+
+import click
+
+from lab.errors import BadInput
+
+from .output import finish, show_verdict
+
+
+def _script_for(against: str):
+    """The script to check against: a file, or an exercise's script."""
+    from lab.catalogue import find
+    from lab.script.parser import parse_file
+
+    if os.path.exists(against):
+        return parse_file(against)
+    exercise = find(against)
+    if exercise.experiment:
+        raise BadInput(f"{against}: an experiment has no script trace to verify against; "
+                       "name a script exercise (tcplab list)")
+    return exercise.runnable()
+
+
+@click.command()
+@click.argument("captures", nargs=-1, required=True, type=click.Path(dir_okay=False), metavar="FILE.pcap[ng]...")
+@click.option("--against", required=True, metavar="NAME|SCRIPT", help="The exercise or script the capture must match.")
+@click.option("--tolerance_usecs", "--tolerance-usecs", "tolerance_usecs", type=click.IntRange(0),
+              help="Timing tolerance floor in microseconds (default 4000, or the script's option line).")
+@click.option("--tolerance_percent", "--tolerance-percent", "tolerance_percent", type=click.FloatRange(0),
+              help="Timing tolerance as a percentage of the gap between events (default 12.5).")
+@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON (and nothing else) for CI.")
+@click.option("--junit", "junit_path", type=click.Path(dir_okay=False, writable=True),
+              help="Write the results as JUnit XML here.")
+def verify(captures, against, tolerance_usecs, tolerance_percent, as_json, junit_path):
+    """Check captures against an exercise or script: no privileges, no namespaces needed.
+
+    Segments are matched as `tcplab run` matches them; lines about the
+    endpoints' insides (syscalls, states) cannot be seen in a capture and are
+    counted as not checked. Exit 0 when every capture matches, 1 on a mismatch.
+    """
+    from lab.capture.check import check_capture
+    from lab.capture.pcapfile import read_segments
+    from lab.engine.batch import Outcome
+    from lab.engine.runner import Settings
+
+    script = _script_for(against)
+    settings = Settings(tolerance_usecs, tolerance_percent)
+    loaded = [(path, read_segments(path)) for path in captures]  # every file readable before any verdict
+    outcomes = [Outcome.of(check_capture(script, segments, path, settings)) for path, segments in loaded]
+    for (path, _), outcome in zip(loaded, outcomes, strict=True) if not as_json else ():
+        show_verdict(outcome, f"{path} against {against} (IPv{outcome.family})")
+    finish(outcomes, as_json, junit_path, "tcplab.verify")

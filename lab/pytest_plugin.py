@@ -1,0 +1,90 @@
+"""pytest plugin: .pkt files in a tests folder become tests, and a topology fixture.
+
+Installed with tcplab (entry point ``pytest11``), so users drop packetdrill-
+dialect scripts beside their tests and ``pytest`` runs each one against the
+kernel, IPv4 and IPv6 as separate items; a mismatch report (file:line,
+expected, actual, differing fields) is the failure text. ``tcplab_topology``
+gives Python tests a fresh veth topology of their own, removed afterwards;
+parametrize it indirectly with a dict of VethTopology arguments (sysctls,
+observe, mtu) to shape it.
+
+Privileges are taken as the CLI takes them: root, or a user namespace of
+the pytest process's own where unprivileged ones are allowed.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+FAMILIES = {"4": (4,), "6": (6,), "both": (4, 6)}
+
+
+def pytest_addoption(parser) -> None:
+    group = parser.getgroup("tcplab")
+    group.addoption("--tcplab-ip-version", choices=sorted(FAMILIES), default="both",
+                    help="address families to run each .pkt file in (default: both)")
+    group.addoption("--tcplab-allow-shell", action="store_true",
+                    help="let .pkt backtick lines run shell in the kernel namespace")
+
+
+def pytest_collect_file(file_path, parent):
+    if file_path.suffix == ".pkt":
+        return PktFile.from_parent(parent, path=file_path)
+    return None
+
+
+class PktMismatch(Exception):
+    """The kernel did not do what the script says; the report is the message."""
+
+
+class PktFile(pytest.File):
+    def collect(self):
+        from lab.errors import LabError
+        from lab.script.parser import parse_file
+
+        try:
+            script = parse_file(str(self.path))
+        except LabError as error:
+            raise self.CollectError(str(error)) from None
+        for family in FAMILIES[self.config.getoption("tcplab_ip_version")]:
+            yield PktItem.from_parent(self, name=f"ipv{family}", script=script, family=family)
+
+
+class PktItem(pytest.Item):
+    def __init__(self, *, script, family: int, **kwargs):
+        super().__init__(**kwargs)
+        self.script, self.family = script, family
+
+    def runtest(self) -> None:
+        from lab.engine.report import render_failure
+        from lab.engine.runner import Settings, run_script
+        from lab.privileges import ensure_lab_privileges
+
+        ensure_lab_privileges()
+        settings = Settings(allow_shell=self.config.getoption("tcplab_allow_shell"))
+        result = run_script(self.script, self.family, settings)
+        if not result.passed:
+            raise PktMismatch(render_failure(result))
+
+    def repr_failure(self, excinfo, style=None):
+        if isinstance(excinfo.value, PktMismatch):
+            return str(excinfo.value)
+        from lab.errors import LabError
+
+        if isinstance(excinfo.value, LabError):
+            return f"tcplab: {excinfo.value}"
+        return super().repr_failure(excinfo, style)
+
+    def reportinfo(self):
+        return self.path, 0, f"{self.path.name} (IPv{self.family})"
+
+
+@pytest.fixture
+def tcplab_topology(request):
+    """A fresh veth topology (lab and kernel namespaces), removed after the test."""
+    from lab.privileges import ensure_lab_privileges
+    from netns import VethTopology
+
+    ensure_lab_privileges()
+    with VethTopology(**getattr(request, "param", {})) as topology:
+        yield topology

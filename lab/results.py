@@ -1,0 +1,56 @@
+"""Results CI can read: JSON on stdout and JUnit XML, for ``run`` and ``verify``.
+
+One entry per (script, family). JSON keeps the failure's parts (line,
+message, expected, actual, differing fields) so a CI step can act on them;
+JUnit carries the same report as the failure text, which CI systems show.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import xml.etree.ElementTree as ET
+
+from lab.engine.batch import Outcome
+
+
+def as_dict(outcome: Outcome) -> dict:
+    failure = outcome.failure
+    return {
+        "name": os.path.splitext(os.path.basename(outcome.path))[0],
+        "path": outcome.path,
+        "family": outcome.family,
+        "passed": outcome.passed,
+        "duration_s": round(outcome.duration, 4),
+        "failure": None if failure is None else {
+            "line": failure.line, "message": failure.message, "expected": failure.expected,
+            "actual": failure.actual, "fields": list(failure.fields),
+        },
+        "report": outcome.report,
+        "notes": list(outcome.notes),
+        "capture": outcome.pcap,
+    }
+
+
+def to_json(outcomes: list[Outcome]) -> str:
+    return json.dumps([as_dict(outcome) for outcome in outcomes], indent=2)
+
+
+def write_junit(path: str, outcomes: list[Outcome], suite: str) -> None:
+    """A JUnit XML file: one testcase per (script, family), the report as the failure text."""
+    failures = sum(not outcome.passed for outcome in outcomes)
+    total_time = sum(outcome.duration for outcome in outcomes)
+    root = ET.Element("testsuites", tests=str(len(outcomes)), failures=str(failures), time=f"{total_time:.3f}")
+    tree = ET.SubElement(root, "testsuite", name=suite, tests=str(len(outcomes)), failures=str(failures),
+                         errors="0", time=f"{total_time:.3f}")
+    for outcome in outcomes:
+        entry = as_dict(outcome)
+        case = ET.SubElement(tree, "testcase", classname=f"{suite}.{entry['name']}", name=f"ipv{outcome.family}",
+                             file=outcome.path, time=f"{outcome.duration:.3f}")
+        if not outcome.passed:
+            failed = ET.SubElement(case, "failure", message=outcome.failure.message if outcome.failure else "failed")
+            failed.text = outcome.report
+        if outcome.notes:
+            ET.SubElement(case, "system-out").text = "\n".join(outcome.notes)
+    ET.indent(root)
+    ET.ElementTree(root).write(path, encoding="utf-8", xml_declaration=True)

@@ -1,0 +1,178 @@
+"""Fixtures and offline checks: deterministic captures, verify, diff, and other tools' view.
+
+The fixtures in captures/ were recorded from the kernel by ``tcplab capture
+regen``; here they are checked offline against their exercises (and must
+fail against the wrong one), as a plain user with no namespaces at all,
+and by tshark, which must find nothing malformed, valid checksums, and the
+same handshake numbers as the lab.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import struct
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from helpers import as_nobody, tcplab
+from lab.capture.check import check_capture
+from lab.capture.diff import segment_lines
+from lab.capture.pcapfile import read_segments
+from lab.catalogue import find
+from lab.engine.runner import Settings
+
+CAPTURES = Path(__file__).resolve().parent.parent / "captures"
+FIXTURES = sorted(CAPTURES.glob("*.pcapng"))
+TSHARK = shutil.which("tshark")
+needs_tshark = pytest.mark.skipif(TSHARK is None, reason="tshark not installed (make test installs it as root)")
+NUMBERS = re.compile(r" (\d+):(\d+)\((\d+)\)(?: ack (\d+))?")
+# Exercises whose wire traces differ: each fixture must fail against the other's script.
+WRONG = [("close-3-segments", "close-4-segments"), ("close-4-segments", "close-3-segments"),
+         ("handshake-passive", "handshake-active"), ("close-active", "close-passive"),
+         ("time-wait", "time-wait-new-syn"), ("syn-retries-exponential", "syn-retries")]
+
+
+def exercise_of(fixture: Path) -> str:
+    return fixture.stem.removesuffix("-ipv6")
+
+
+def test_every_script_exercise_has_fixtures_in_both_families():
+    from lab.catalogue import exercises
+
+    names = {e.name for e in exercises() if not e.experiment}
+    assert {exercise_of(f) for f in FIXTURES} == names
+    assert len(FIXTURES) == 2 * len(names)
+
+
+@pytest.mark.parametrize("fixture", FIXTURES, ids=lambda f: f.stem)
+def test_fixture_matches_its_exercise_offline(fixture):
+    result = check_capture(find(exercise_of(fixture)).runnable(), read_segments(str(fixture)), str(fixture),
+                           Settings())
+    assert result.passed, result.failure
+    assert result.family == (6 if fixture.stem.endswith("-ipv6") else 4)
+
+
+@pytest.mark.parametrize(("recorded", "against"), WRONG, ids=[f"{a}-vs-{b}" for a, b in WRONG])
+def test_fixture_fails_against_the_wrong_exercise(recorded, against):
+    result = check_capture(find(against).runnable(), read_segments(str(CAPTURES / f"{recorded}.pcapng")),
+                           "x", Settings())
+    assert not result.passed
+
+
+def test_verify_runs_as_a_plain_user_without_namespaces():
+    fixture = str(CAPTURES / "close-3-segments.pcapng")
+    good = as_nobody("verify", fixture, "--against", "close-3-segments", block_userns=True)
+    assert good.returncode == 0, good.stderr
+    assert "PASS" in good.stdout
+    bad = as_nobody("verify", fixture, "--against", "close-4-segments", "--json", block_userns=True)
+    assert bad.returncode == 1, bad.stderr
+    (entry,) = json.loads(bad.stdout)
+    assert entry["passed"] is False and entry["failure"]["fields"]
+
+
+def test_verify_junit_names_each_capture(tmp_path):
+    junit = tmp_path / "verify.xml"
+    result = tcplab("verify", str(CAPTURES / "half-close.pcapng"), str(CAPTURES / "close-3-segments.pcapng"),
+                    "--against", "half-close", "--junit", str(junit))
+    assert result.returncode == 1
+    text = junit.read_text()
+    assert 'tests="2" failures="1"' in text and "<failure" in text
+
+
+def test_regeneration_is_byte_identical(tmp_path):
+    first, second = tmp_path / "a", tmp_path / "b"
+    for folder in (first, second):
+        result = tcplab("capture", "regen", "close-3-segments", "tw-reuse", "--folder", str(folder))
+        assert result.returncode == 0, result.stdout + result.stderr
+    names = sorted(p.name for p in first.iterdir())
+    assert names == ["close-3-segments-ipv6.pcapng", "close-3-segments.pcapng", "tw-reuse-ipv6.pcapng",
+                     "tw-reuse.pcapng"]
+    for name in names:
+        assert (first / name).read_bytes() == (second / name).read_bytes(), name
+
+
+def section_header_options(path: Path) -> dict[int, str]:
+    """The pcapng section header's options (code -> text), read by hand."""
+    data = path.read_bytes()
+    assert data[:4] == b"\x0a\x0d\x0d\x0a" and data[8:12] == b"\x4d\x3c\x2b\x1a"  # little-endian
+    (length,) = struct.unpack_from("<I", data, 4)
+    offset, options = 24, {}
+    while offset < length - 4:
+        code, size = struct.unpack_from("<HH", data, offset)
+        if code == 0:
+            break
+        options[code] = data[offset + 4:offset + 4 + size].decode()
+        offset += 4 + (size + 3) // 4 * 4
+    return options
+
+
+def test_fixture_records_kernel_version_sysctls_and_script_lines():
+    fixture = CAPTURES / "orphan-retries.pcapng"
+    comment = section_header_options(fixture)[1]
+    assert "kernel: Linux " in comment and "tcplab " in comment
+    assert "net.ipv4.tcp_orphan_retries=1" in comment  # the script's own sysctl line
+    assert "net.ipv4.tcp_keepalive_time=" in comment  # a fresh namespace's default
+    assert all(item.comment.startswith("orphan-retries.pkt:") for item in read_segments(str(fixture)))
+
+
+def test_capture_diff_shows_behaviour_not_noise(tmp_path):
+    same = tcplab("capture", "diff", str(CAPTURES / "close-active.pcapng"), str(CAPTURES / "close-active-ipv6.pcapng"))
+    assert same.returncode == 0 and "agree" in same.stdout, same.stdout
+    differs = tcplab("capture", "diff", str(CAPTURES / "close-4-segments.pcapng"),
+                     str(CAPTURES / "close-3-segments.pcapng"))
+    assert differs.returncode == 1
+    assert re.search(r"^[-+]server > F?\. ", differs.stdout, re.M), differs.stdout
+
+
+def tshark_fields(path: Path, *fields: str) -> list[list[str]]:
+    command = [TSHARK, "-r", str(path), "-o", "tcp.check_checksum:TRUE", "-o", "ip.check_checksum:TRUE",
+               "-o", "tcp.relative_sequence_numbers:TRUE", "-T", "fields", "-E", "separator=|"]
+    for field in fields:
+        command += ["-e", field]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return [line.split("|") for line in done.stdout.splitlines()]
+
+
+def tshark_problems(path: Path) -> list[str]:
+    """Malformed frames and bad checksums, as tshark sees them."""
+    problems = []
+    for number, malformed, tcp_status, ip_status in tshark_fields(path, "frame.number", "_ws.malformed",
+                                                                  "tcp.checksum.status", "ip.checksum.status"):
+        if malformed:
+            problems.append(f"frame {number}: malformed")
+        if tcp_status != "1" or ip_status not in ("", "1"):
+            problems.append(f"frame {number}: checksum status tcp={tcp_status} ip={ip_status}")
+    return problems
+
+
+@needs_tshark
+@pytest.mark.parametrize("fixture", FIXTURES, ids=lambda f: f.stem)
+def test_tshark_reads_the_fixture_cleanly_and_agrees_on_the_handshake(fixture):
+    assert tshark_problems(fixture) == []
+    lab = segment_lines(read_segments(str(fixture)))
+    theirs = tshark_fields(fixture, "tcp.flags.syn", "tcp.flags.ack", "tcp.seq", "tcp.ack")
+    handshake = 3 if [line.split()[2] for line in lab[:3]] == ["S", "S.", "."] else 0
+    for ours, (syn, ack_flag, seq, ack) in zip(lab[:handshake], theirs[:handshake], strict=True):
+        numbers = NUMBERS.search(ours)
+        assert int(seq) == int(numbers[1]), (ours, seq)
+        if ack_flag in ("1", "True"):
+            assert int(ack) == int(numbers[4]), (ours, ack)
+
+
+@needs_tshark
+def test_the_tshark_check_catches_a_bad_checksum(tmp_path):
+    data = bytearray((CAPTURES / "handshake-passive.pcapng").read_bytes())
+    syn = read_segments(str(CAPTURES / "handshake-passive.pcapng"))[0]
+    # The first Enhanced Packet Block's data starts 28 bytes into the block; flip the TCP checksum.
+    epb = data.find(b"\x06\x00\x00\x00")
+    tcp_checksum = epb + 28 + 14 + 20 + 16
+    data[tcp_checksum] ^= 0xFF
+    broken = tmp_path / "broken.pcapng"
+    broken.write_bytes(bytes(data))
+    assert syn.segment.flag_text == "S"
+    assert any("checksum" in problem for problem in tshark_problems(broken))

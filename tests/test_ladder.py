@@ -1,0 +1,79 @@
+"""Ladder diagrams from real runs: states beside the lifelines, the failing arrow marked.
+
+The runs are real (the kernel answers); the diagrams are checked as text:
+terminal ladder, Mermaid and SVG, with and without colour.
+"""
+
+from __future__ import annotations
+
+import io
+import xml.etree.ElementTree as ET
+
+from helpers import tcplab
+from lab import ladder
+from lab.catalogue import find
+from lab.engine.runner import Settings, run_script
+from lab.script.parser import parse
+
+WRONG_ACK = ("+0 > S. 0:0(0) ack 1 <mss 1460,nop,wscale 10>", "+0 > S. 0:0(0) ack 7 <mss 1460,nop,wscale 10>")
+
+
+def failing_run():
+    exercise = find("close-passive")
+    text = exercise.script.read_text()
+    assert text.count(WRONG_ACK[0]) == 1
+    return run_script(parse(text.replace(*WRONG_ACK), str(exercise.script)), 4, Settings())
+
+
+def passing_run():
+    return run_script(find("close-passive").runnable(), 4, Settings())
+
+
+def test_text_ladder_shows_arrows_and_kernel_states():
+    result = passing_run()
+    drawn = ladder.text_ladder(result.steps, result.left, result.right, color=False)
+    lines = drawn.splitlines()
+    assert "lab" in lines[0] and "kernel" in lines[0]
+    assert any("S 0:0(0)" in line and "SYN_RECV" in line and line.rstrip().endswith("SYN_RECV") for line in lines)
+    assert any("F. 1:1(0) ack 1" in line and "<-" in line and "FIN_WAIT1" in line for line in lines)
+    assert lines[-1].rstrip().endswith("TIME_WAIT")
+    assert "\033[" not in drawn and "MISMATCH" not in drawn
+
+
+def test_the_failing_arrow_is_marked_everywhere():
+    result = failing_run()
+    assert not result.passed
+    drawn = ladder.text_ladder(result.steps, result.left, result.right, color=True)
+    marked = [line for line in drawn.splitlines() if "MISMATCH" in line]
+    assert len(marked) == 1 and "ack: expected 7, got 1" in marked[0] and "\033[31m" in marked[0]
+    assert "-x" in ladder.mermaid(result.steps, result.left, result.right)
+    svg = ladder.svg(result.steps, result.left, result.right, "close-passive")
+    ET.fromstring(svg)  # well-formed
+    assert "MISMATCH: ack: expected 7, got 1" in svg and "#c00" in svg
+
+
+def test_colour_only_on_a_terminal_and_never_with_no_color(monkeypatch):
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    assert ladder.use_color(Terminal()) and not ladder.use_color(io.StringIO())
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert not ladder.use_color(Terminal())
+
+
+def test_mermaid_is_a_sequence_diagram_with_both_participants():
+    result = passing_run()
+    text = ladder.mermaid(result.steps, result.left, result.right)
+    assert text.splitlines()[0].strip() == "sequenceDiagram"
+    assert "participant L as lab" in text and "participant R as kernel" in text
+    assert text.count("->>") == len(result.steps)
+
+
+def test_run_prints_the_ladder_without_escapes_when_piped(tmp_path):
+    svg = tmp_path / "ladder.svg"
+    result = tcplab("run", "close-passive", "--ip-version", "4", "--svg", str(svg))
+    assert result.returncode == 0, result.stdout
+    assert "TIME_WAIT" in result.stdout and "\033[" not in result.stdout
+    ET.parse(svg)

@@ -1,0 +1,52 @@
+"""The pytest plugin, as a user meets it: .pkt files and a topology fixture in a tests folder.
+
+pytest runs in a child process in a folder of its own, where the plugin
+loads through its entry point (this suite turns it off for itself).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+SCRIPTS = Path(__file__).with_name("scripts")
+PYTHON_TEST = '''
+import pytest
+
+def test_fresh_namespace_defaults(tcplab_topology):
+    assert tcplab_topology.sysctl("net.ipv4.tcp_fin_timeout") == "60"
+
+@pytest.mark.parametrize("tcplab_topology", [{"sysctls": {"net.ipv4.tcp_fin_timeout": 7}}], indirect=True)
+def test_shaped_topology(tcplab_topology):
+    assert tcplab_topology.sysctl("net.ipv4.tcp_fin_timeout") == "7"
+'''
+
+
+def run_pytest(folder: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args, str(folder)],
+                          cwd=folder, capture_output=True, text=True, timeout=120)
+
+
+def test_pkt_files_and_the_topology_fixture(tmp_path):
+    good = (SCRIPTS / "passive_open.pkt").read_text()
+    (tmp_path / "passive_open.pkt").write_text(good)
+    wrong = good.replace("> S. 0:0(0) ack 1 <", "> S. 0:0(0) ack 2 <")
+    assert wrong != good
+    (tmp_path / "wrong_ack.pkt").write_text(wrong)
+    (tmp_path / "test_kernel.py").write_text(PYTHON_TEST)
+    result = run_pytest(tmp_path)
+    assert result.returncode == 1, result.stdout
+    assert "2 failed, 4 passed" in result.stdout, result.stdout
+    assert "passive_open.pkt::ipv4" not in result.stdout  # passed items are not listed
+    assert "FAILED wrong_ack.pkt::ipv4" in result.stdout and "FAILED wrong_ack.pkt::ipv6" in result.stdout
+    assert "ack: expected 2, got 1" in result.stdout
+    assert "Traceback" not in result.stdout
+
+
+def test_one_family_and_a_syntax_error(tmp_path):
+    (tmp_path / "passive_open.pkt").write_text((SCRIPTS / "passive_open.pkt").read_text())
+    (tmp_path / "broken.pkt").write_text("0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n+0 < Q 0:0(0) win 1\n")
+    result = run_pytest(tmp_path, "--tcplab-ip-version", "6", "--continue-on-collection-errors")
+    assert "1 passed" in result.stdout and "1 error" in result.stdout, result.stdout
+    assert "broken.pkt:2" in result.stdout

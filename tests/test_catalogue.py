@@ -93,5 +93,7 @@ def test_run_by_name_and_explain():
     assert result.returncode == 0, result.stdout
     explained = tcplab("explain", "close-3-segments")
     assert explained.returncode == 0 and "claim (002_eb75143f5f003d83.txt)" in explained.stdout
+    ladder = explained.stdout.split("segment by segment")[1].split("the script")[0]
+    assert "F. 1:1(0) ack 102" in ladder and "TIME_WAIT" in ladder and "CLOSED" in ladder
     unknown = tcplab("explain", "no-such-exercise")
     assert unknown.returncode == 2 and "tcplab list" in unknown.stderr

@@ -17,7 +17,7 @@ from lab.engine.numbering import Side
 from lab.engine.report import Failure, RunResult, Step
 from lab.engine.runner import Settings
 from lab.engine.verify import Observed, learn_numbers, match_lines, observe
-from lab.script.events import PacketEvent, Script
+from lab.script.events import PacketEvent, Script, StateEvent
 
 from .pcapfile import CapturedSegment
 
@@ -166,3 +166,21 @@ def check_capture(script: Script, captured: list[CapturedSegment], capture_path:
     left, right = roles(script)
     return RunResult(script.path, captured[0].segment.family, failure, capture_path, time.monotonic() - started,
                      check.steps, notes, left, right)
+
+
+def asserted_states(script: Script, steps: list[Step]) -> None:
+    """Give each step the states the script asserts right after its line (for ladders of a capture).
+
+    A capture holds no states; the script's ``state`` lines between a
+    segment's line and the next segment line say what the kernel reported
+    when the capture was recorded (the run passed, so it did).
+    """
+    after: dict[int, dict[str, str]] = {}
+    current = None
+    for event in script.events:
+        if isinstance(event, PacketEvent):
+            current = after.setdefault(event.line, {})
+        elif isinstance(event, StateEvent) and current is not None and event.port is None:
+            current[event.endpoint or "kernel"] = event.state
+    for step in steps:
+        step.states = dict(after.get(step.line, {}))

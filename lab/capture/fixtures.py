@@ -35,6 +35,7 @@ from lab.script.events import CommandEvent, Script
 
 from .pcapfile import CapturedSegment, pcapng_writer, read_segments
 
+CHECKOUT_CAPTURES = Path(__file__).resolve().parents[2] / "captures"  # in a checkout of the repository
 FIXED_ISNS = (0x10000000, 0x20000000, 0x30000000, 0x40000000)
 TS_BASES = (100000, 200000, 300000, 400000)
 FIRST_CLIENT_PORT = 40000

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 
 import click
 
@@ -33,9 +34,28 @@ def explain(name: str) -> None:
     click.echo(f"verdict on Linux: {exercise.verdict}")
     if exercise.explanation:
         click.echo(exercise.explanation.rstrip())
+    _recorded_ladder(exercise)
     kind = "experiment" if exercise.experiment else "script"
     click.echo(f"\nthe {kind} (run it: tcplab run {exercise.name}):\n")
     click.echo(exercise.script.read_text().rstrip())
+
+
+def _recorded_ladder(exercise) -> None:
+    """The exercise's fixture as a ladder, with the states its script asserts (no privileges needed)."""
+    from lab.capture.check import asserted_states, check_capture
+    from lab.capture.fixtures import CHECKOUT_CAPTURES
+    from lab.capture.pcapfile import read_segments
+    from lab.engine.runner import Settings
+    from lab.ladder import text_ladder, use_color
+
+    fixture = CHECKOUT_CAPTURES / f"{exercise.name}.pcapng"
+    if exercise.experiment or not fixture.exists():
+        return
+    script = exercise.runnable()
+    result = check_capture(script, read_segments(str(fixture)), str(fixture), Settings())
+    asserted_states(script, result.steps)
+    click.echo(f"\nsegment by segment (captures/{fixture.name}; states as the kernel reported them):\n")
+    click.echo(text_ladder(result.steps, result.left, result.right, use_color(sys.stdout)))
 
 
 @click.command()

@@ -25,12 +25,13 @@ import os
 import platform
 import re
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 from lab import __version__
 from lab.catalogue import Exercise
-from lab.engine.report import RunResult
-from lab.engine.runner import Settings, run_script
+from lab.engine.batch import Outcome, run_many
+from lab.engine.runner import Settings
 from lab.script.events import CommandEvent, Script
 
 from .pcapfile import CapturedSegment, pcapng_writer, read_segments
@@ -152,28 +153,44 @@ def fixture_path(folder: Path, name: str, family: int) -> Path:
     return folder / (f"{name}.pcapng" if family == 4 else f"{name}-ipv6.pcapng")
 
 
-def regenerate(exercise: Exercise, family: int, folder: Path, defaults: dict[str, str]) -> tuple[Path, RunResult]:
-    """Run the exercise and write its fixture; the run's result says whether it passed (no file if not)."""
-    script = exercise.runnable()
-    handle, live = tempfile.mkstemp(prefix="tcplab-regen-", suffix=".pcapng")
-    os.close(handle)
-    try:
-        result = run_script(script, family, Settings(pcap=live))
-        path = fixture_path(folder, exercise.name, family)
-        if not result.passed:
-            return path, result
-        matched = [item for item in read_segments(live) if item.comment]
-    finally:
-        os.unlink(live)
+def write_fixture(exercise: Exercise, script: Script, family: int, live: str, path: Path,
+                  defaults: dict[str, str]) -> None:
+    """Turn a passing run's capture ``live`` into the fixture at ``path``."""
+    matched = [item for item in read_segments(live) if item.comment]
     normaliser = Normaliser(script, exercise.name)
     sysctls = " ".join(f"{key}={value}" for key, value in sorted(sysctls_in_force(script, defaults).items()))
     comment = (f"tcplab {__version__} fixture of exercise {exercise.name} ({exercise.mode} mode, IPv{family}); "
                f"kernel: Linux {platform.release()}; sysctls in force: {sysctls}; "
                "times are the script's timeline; ISNs, TS values, client ports, MACs, IPv4 IDs and IPv6 "
                "flow labels are mapped onto fixed values; only segments matched by script lines are kept")
-    folder.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
     with pcapng_writer(str(path), comment, f"tcplab {__version__}") as writer:
         writer.linktype = 1
         for item in matched:
             writer.write(normaliser.packet(item))
-    return path, result
+
+
+def regenerate(chosen: list[Exercise], families: tuple[int, ...], folder: Path, defaults: dict[str, str],
+               jobs: int) -> Iterator[tuple[Path, Outcome]]:
+    """Run the exercises (``jobs`` at once) and write a fixture for each passing run; yield (path, outcome)."""
+    work, targets = [], []
+    for exercise in chosen:
+        script = exercise.runnable()
+        for family in families:
+            handle, live = tempfile.mkstemp(prefix="tcplab-regen-", suffix=".pcapng")
+            os.close(handle)
+            work.append((script, family, Settings(pcap=live)))
+            targets.append((exercise, script, family, live))
+    kept = set()  # a failing run's capture stays, for its report
+    try:
+        for (exercise, script, family, live), outcome in zip(targets, run_many(work, jobs), strict=True):
+            path = fixture_path(folder, exercise.name, family)
+            if outcome.passed:
+                write_fixture(exercise, script, family, live, path, defaults)
+            else:
+                kept.add(live)
+            yield path, outcome
+    finally:
+        for *_, live in targets:
+            if live not in kept:
+                os.unlink(live)

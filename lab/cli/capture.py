@@ -23,7 +23,9 @@ def capture() -> None:
               help="Where the fixtures go.")
 @click.option("--ip-version", "ip_version", type=click.Choice(sorted(FAMILIES)), default="both",
               show_default=True, help="captures/NAME.pcapng is IPv4, captures/NAME-ipv6.pcapng IPv6.")
-def regen(names: tuple[str, ...], folder: str, ip_version: str) -> None:
+@click.option("-j", "--jobs", type=click.IntRange(1, 64), default=2, show_default=True,
+              help="Runs at once, each in its own process and topology.")
+def regen(names: tuple[str, ...], folder: str, ip_version: str, jobs: int) -> None:
     """Re-record captures/<exercise>.pcapng for every exercise (or those named), deterministically.
 
     Experiments (isn-random, tw-recycle) have no script trace and no fixture.
@@ -48,16 +50,12 @@ def regen(names: tuple[str, ...], folder: str, ip_version: str) -> None:
             except SysctlError:
                 continue
     failed = 0
-    for exercise in chosen:
-        for family in FAMILIES[ip_version]:
-            path, result = regenerate(exercise, family, Path(folder), defaults)
-            if result.passed:
-                click.echo(f"wrote {path}")
-            else:
-                from lab.engine.report import render_failure
-
-                failed += 1
-                click.echo(f"FAIL {result.name}: not recorded\n{render_failure(result)}")
+    for path, outcome in regenerate(chosen, FAMILIES[ip_version], Path(folder), defaults, jobs):
+        if outcome.passed:
+            click.echo(f"wrote {path}")
+        else:
+            failed += 1
+            click.echo(f"FAIL {outcome.name}: not recorded\n{outcome.report}")
     if failed:
         sys.exit(EXIT_MISMATCH)
 

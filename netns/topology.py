@@ -28,6 +28,7 @@ from . import namespace
 from .addresses import KERNEL, LAB, LOOPBACK, Endpoint, check_allowed
 from .names import TopologyNames
 from .offload import disable_offloads
+from .shaping import limit_rate
 from .signals import deferred_signals
 
 NUD_PERMANENT = 0x80
@@ -78,6 +79,10 @@ class Topology:
 
     def sysctl(self, key: str) -> str:
         return namespace.read_sysctl(self.kernel_ns, key)
+
+    def limit_link(self, rate_bps: int, burst_bytes: int) -> None:
+        """Make the link between the endpoints a token bucket (netns/shaping.py)."""
+        raise NotImplementedError
 
 
 def _link_up(ipr: IPRoute, ifname: str, mtu: int | None = None) -> int:
@@ -165,6 +170,11 @@ class VethTopology(Topology):
         disable_offloads(kernel_ns, self.kernel_if)
         disable_offloads(lab_ns, self.lab_if)
 
+    def limit_link(self, rate_bps: int, burst_bytes: int) -> None:
+        """A bucket on each veth end: one per direction."""
+        limit_rate(self.lab_ns, self.lab_if, rate_bps, burst_bytes)
+        limit_rate(self.kernel_ns, self.kernel_if, rate_bps, burst_bytes)
+
     def _path_mtu_routes(self, ipr: IPRoute, index: int) -> None:
         """Host routes to the lab's addresses that carry the path MTU and MSS.
 
@@ -208,6 +218,10 @@ class LoopbackTopology(Topology):
         super().__init__(sysctls)
         self.kernel_ns = self.lab_ns = self.names.netns("loop")
         self.mtu = mtu
+
+    def limit_link(self, rate_bps: int, burst_bytes: int) -> None:
+        """One bucket on lo: both directions share it."""
+        limit_rate(self.kernel_ns, "lo", rate_bps, burst_bytes)
 
     def _build(self) -> None:
         self._create_namespace(self.kernel_ns)

@@ -7,17 +7,26 @@ thread exists. After each test no namespace of the lab may be left over.
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from lab.privileges import ensure_lab_privileges
 
 ensure_lab_privileges()
 
-from netns.namespace import listed, remove  # noqa: E402  (after the privilege switch)
+from netns.names import parse_netns  # noqa: E402  (after the privilege switch)
+from netns.namespace import listed, remove  # noqa: E402
 
 
 def _ours() -> set[str]:
-    return {name for name in listed() if name.startswith("tcplab-")}
+    """tcplab namespaces of this process or of dead ones; another live tcplab's are not ours to judge."""
+    names = set()
+    for name in listed():
+        parsed = parse_netns(name)
+        if parsed is not None and (parsed[0].pid == os.getpid() or not parsed[0].is_alive()):
+            names.add(name)
+    return names
 
 
 @pytest.fixture(autouse=True)

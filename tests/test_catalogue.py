@@ -63,6 +63,11 @@ OBSERVE_MUTATIONS = [
      "read() returned 500, expected 400"),
     ("rst-closed-port", "+0 server > R. 0:0(0) ack 1 <...>", "+0 server > R. 0:0(0) ack 2 <...>",
      "ack: expected 2, got 1"),
+    # The crossing FINs: each acknowledges the peer's byte, not its FIN.
+    ("simultaneous-close-observed", "+0~+.1 server > F. 2:2(0) ack 2 <...>", "+0~+.1 server > F. 2:2(0) ack 3 <...>",
+     "ack: expected 3, got 2"),
+    ("simultaneous-close-observed", "+0 server state CLOSING", "+0 server state FIN_WAIT2",
+     "state: expected FIN_WAIT2, the kernel reports CLOSING"),
 ]
 
 

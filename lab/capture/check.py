@@ -16,7 +16,7 @@ import time
 from lab.engine.numbering import Side
 from lab.engine.report import Failure, RunResult, Step
 from lab.engine.runner import Settings
-from lab.engine.verify import Observed, learn_numbers, match_lines, observe
+from lab.engine.verify import Observed, either_order, learn_numbers, match_lines, observe
 from lab.script.events import PacketEvent, Script, StateEvent
 
 from .pcapfile import CapturedSegment
@@ -96,7 +96,7 @@ class OfflineCheck:
         return max(self.settings.tolerance_usecs / 1e6, self.settings.tolerance_percent / 100 * max(gap, 0.0))
 
     def run(self) -> Failure | None:
-        events = self.script.events
+        events = list(self.script.events)  # either_order may swap two lines in this copy
         queue = list(self.captured)
         previous = 0.0
         anchor: tuple[float, float] | None = None  # (capture time, script time) of the last segment
@@ -119,6 +119,8 @@ class OfflineCheck:
                 return self._failure(event, f"the capture ends; expected this segment from the {wanted}")
             item = queue.pop(0)
             sender = self._role_of(item)
+            if sender != wanted and either_order(events, index, sender):
+                event, wanted = events[index], sender
             if sender != wanted:
                 self._step(item, sender, None, mismatch=f"expected the {wanted}'s segment")
                 return self._failure(event, f"the {sender} sent a segment where the script expects the {wanted}'s",

@@ -97,6 +97,12 @@ class Normaliser:
         return " + ".join(_LINE.sub(lambda m: f"{self.name}.pkt:{m['line']} ", part, count=1)
                           for part in text.split(" + "))
 
+    def script_position(self, item: CapturedSegment) -> tuple[float, int]:
+        """(nominal time, line) of the script line a packet matched."""
+        match = _LINE.match(item.comment)
+        line = int(match["line"]) if match else 0
+        return self.times.get(line, 0.0), line
+
     def time_of(self, comment: str) -> float:
         match = _LINE.match(comment)
         if match:
@@ -156,8 +162,10 @@ def fixture_path(folder: Path, name: str, family: int) -> Path:
 def write_fixture(exercise: Exercise, script: Script, family: int, live: str, path: Path,
                   defaults: dict[str, str]) -> None:
     """Turn a passing run's capture ``live`` into the fixture at ``path``."""
-    matched = [item for item in read_segments(live) if item.comment]
     normaliser = Normaliser(script, exercise.name)
+    # In script order: two kernels' segments sent at the same moment reach the
+    # capture in either order (see either_order); the fixture must not depend on it.
+    matched = sorted((item for item in read_segments(live) if item.comment), key=normaliser.script_position)
     sysctls = " ".join(f"{key}={value}" for key, value in sorted(sysctls_in_force(script, defaults).items()))
     comment = (f"tcplab {__version__} fixture of exercise {exercise.name} ({exercise.mode} mode, IPv{family}); "
                f"kernel: Linux {platform.release()}; sysctls in force: {sysctls}; "

@@ -33,6 +33,7 @@ from lab.script.events import (
     CodeEvent,
     CommandEvent,
     Event,
+    LinkEvent,
     PacketEvent,
     Script,
     StateEvent,
@@ -46,7 +47,7 @@ from .kernelapp import KernelApp, validate_syscall
 from .numbering import Side
 from .recorder import write_pcapng
 from .report import Failure, RunResult, Step
-from .verify import Observed, canonical_flags, learn_numbers, match_lines, observe
+from .verify import Observed, canonical_flags, either_order, learn_numbers, match_lines, observe
 
 SERVER_PORT = 8080  # what bind(fd, ..., ...) takes, as in packetdrill
 ANY_TIME_WAIT = 10.0  # seconds a "*" line waits for its segment
@@ -104,6 +105,9 @@ def preflight(script: Script, settings: Settings) -> None:
             validate_syscall(event, script.path)
         if isinstance(event, CodeEvent):
             tcpinfo.check_code(event.code, where)
+        if isinstance(event, LinkEvent) and not script.observe:
+            raise BadInput(f"{where}: a link line shapes the link between two real endpoints: observe mode only "
+                           "(name the endpoints: client > ..., server > ...)")
 
 
 @dataclass
@@ -239,7 +243,7 @@ class Run:
         # that an injected segment after another keeps the scripted spacing.
         self.anchors = [(self.t0, 0.0)]
         self.previous = 0.0
-        events = self.script.events
+        events = list(self.script.events)  # may be reordered (either_order), the script never
         index = 0
         previous_inbound = False
         try:
@@ -265,6 +269,8 @@ class Run:
                     self._assert_state(event, script_time)
                 elif isinstance(event, CommandEvent):
                     self._command(event)
+                elif isinstance(event, LinkEvent):
+                    self.topology_in_use.limit_link(event.rate, event.burst)
                 if not (inbound and previous_inbound):
                     self._anchor(started, script_time)
                 self.previous = script_time
@@ -350,6 +356,8 @@ class Run:
             raise self._failure(event, f"the {wanted} sent nothing; expected this segment by {high + tolerance:.3f} s")
         frame, segment = received
         sender = self.sender_of(frame, segment)
+        if sender != wanted and either_order(events, index, sender):
+            event, wanted = events[index], sender
         if sender != wanted:
             self._record_step(frame, segment, sender, mismatch=f"expected the {wanted}'s segment")
             raise self._failure(event, f"the {sender} sent a segment where the script expects the {wanted}'s",

@@ -9,6 +9,7 @@ field a script line names is compared exactly.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from lab.packets import Segment
@@ -171,3 +172,27 @@ def match_lines(events: list, index: int, actual: Observed) -> tuple[int, list[s
         if not differences(coalesce(run), actual):
             return len(run), []
     return 1, diffs
+
+
+def either_order(events: list, index: int, sender: str) -> bool:
+    """Let two segment lines of different endpoints match in either order when the second may come at ``+0``.
+
+    Two real kernels send independently: when their segments leave at the
+    same moment (FINs crossing), which one the capture sees first is chance.
+    If the line after ``index`` expects ``sender``'s segment and its time
+    may be ``+0`` (``+0`` or ``+0~+x``), the two lines swap places (each
+    keeping its position's timing) and True is returned; ``events`` is the
+    run's own copy of the script's events.
+    """
+    if index + 1 >= len(events):
+        return False
+    first, second = events[index], events[index + 1]
+    if not (isinstance(second, PacketEvent) and not second.inbound and second.endpoint == sender
+            and first.endpoint and first.endpoint != sender):
+        return False
+    timing = second.timing
+    if not (timing.relative and timing.start == 0 and not timing.any_time):
+        return False
+    events[index] = dataclasses.replace(second, timing=first.timing)
+    events[index + 1] = dataclasses.replace(first, timing=second.timing)
+    return True

@@ -172,6 +172,20 @@ class StateEvent(Event):
     port: int | None = None
 
 
+@dataclass(frozen=True)
+class LinkEvent(Event):
+    """tcplab extension (observe mode): from now on, the link is a token bucket.
+
+    ``link rate 8000 burst 90``: ``rate`` bits per second, a bucket of
+    ``burst`` bytes, in each direction of the veth pair (one bucket shared by
+    both directions on loopback). A slow link keeps segments in flight long
+    enough for both endpoints to act before they arrive: FINs that cross.
+    """
+
+    rate: int
+    burst: int
+
+
 @dataclass
 class Script:
     path: str

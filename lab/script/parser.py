@@ -1,16 +1,17 @@
 """Parse packetdrill-dialect scripts into events.
 
-Grammar (packetdrill's, plus tcplab's ``state`` lines)::
+Grammar (packetdrill's, plus tcplab's ``state`` and ``link`` lines)::
 
     script   := option* (command | event)*
     option   := --name=value                      (at the start of a line)
-    event    := time (packet | syscall | code | command | state)
+    event    := time (packet | syscall | code | command | state | link)
     time     := '*' | ['+'] num ['~' ['+'] num] ['...' num]
     packet   := ('<' | '>') flags seq ['ack' num] ['win' num] [options]
     seq      := num ':' num '(' num ')'
     options  := '<' '...' '>' | '<' option (',' option)* '>'
     syscall  := name '(' [expr (',' expr)*] ')' '=' result [ERRNO ['(' text ')']]
     state    := 'state' STATE ['timer' NAME [num ['~' num]]] ['port' num]
+    link     := 'link' 'rate' num 'burst' num       (bits per second, bytes)
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from .events import (
     CodeEvent,
     CommandEvent,
     Event,
+    LinkEvent,
     ListValue,
     Name,
     Option,
@@ -167,7 +169,7 @@ class Parser:
         if self.token.kind == "word" and self.token.text in ENDPOINTS and not self.is_punct("(", self.peek()):
             endpoint_token = self.take()
             event = self.action(line, timing)
-            if isinstance(event, CommandEvent) or (isinstance(event, PacketEvent) and event.inbound):
+            if isinstance(event, (CommandEvent, LinkEvent)) or (isinstance(event, PacketEvent) and event.inbound):
                 raise ScriptSyntaxError(endpoint_token.position, f"after {endpoint_token.text!r} expected "
                                         "'>' and the segment it sends, a syscall, or a state line")
             return dataclasses.replace(event, endpoint=endpoint_token.text)
@@ -184,9 +186,11 @@ class Parser:
             return self.command(line, timing)
         if token.kind == "word" and token.text == "state" and not self.is_punct("(", self.peek()):
             return self.state(line, timing)
+        if token.kind == "word" and token.text == "link" and not self.is_punct("(", self.peek()):
+            return self.link(line, timing)
         if token.kind == "word" and self.is_punct("(", self.peek()):
             return self.syscall(line, timing)
-        raise self.error("a packet ('<' or '>'), a syscall, a %{ }% block, a `command` or a state line")
+        raise self.error("a packet ('<' or '>'), a syscall, a %{ }% block, a `command`, a state or a link line")
 
     def timing(self) -> Timing:
         if self.is_punct("*"):
@@ -394,6 +398,20 @@ class Parser:
         self.take()
         return StructValue(tuple(fields))
 
+    # -- tcplab's link lines ------------------------------------------------
+    def link(self, line: int, timing: Timing) -> LinkEvent:
+        self.take()
+        values = {}
+        for name, what in (("rate", "the rate in bits per second"), ("burst", "the bucket size in bytes")):
+            if not self.is_word(name):
+                raise self.error(f"'{name}' and {what}")
+            self.take()
+            token = self.token
+            values[name] = self.integer(what)
+            if values[name] <= 0:
+                raise ScriptSyntaxError(token.position, f"{what} must be more than 0")
+        return LinkEvent(line, timing, self.line_text(line), values["rate"], values["burst"])
+
     # -- tcplab's state lines -----------------------------------------------
     def state(self, line: int, timing: Timing) -> StateEvent:
         self.take()
@@ -429,9 +447,10 @@ def parse(text: str, path: str = "<script>") -> Script:
     script = Parser(text, path).parse()
     if script.observe:
         for event in script.events:
-            if event.endpoint is None and not isinstance(event, CommandEvent):
+            if event.endpoint is None and not isinstance(event, (CommandEvent, LinkEvent)):
                 raise ScriptSyntaxError(Position(path, event.line, 1), "an observe-mode script names the endpoint "
-                                        "on every line but backtick commands: client ... or server ...")
+                                        "on every line but backtick commands and link lines: client ... or "
+                                        "server ...")
     return script
 
 

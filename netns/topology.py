@@ -110,6 +110,17 @@ def _add_permanent_neighbours(ipr: IPRoute, index: int, endpoint: Endpoint, llad
         ipr.neigh("add", dst=check_allowed(address), lladdr=lladdr, ifindex=index, state=NUD_PERMANENT)
 
 
+# For the veth ends, set before they exist: no link-local address (so no DAD
+# probe at a random moment in the first second) and MLD reports sent at once
+# rather than repeated at random within a second. Nothing then crosses the
+# link but the lab's traffic, which a slow link (shaping.py) must not share.
+QUIET_IPV6 = {
+    "net.ipv6.conf.default.addr_gen_mode": 1,
+    "net.ipv6.conf.default.mldv1_unsolicited_report_interval": 0,
+    "net.ipv6.conf.default.mldv2_unsolicited_report_interval": 0,
+}
+
+
 class VethTopology(Topology):
     """lab <-veth-> kernel; see the module docstring for the two variants."""
 
@@ -140,6 +151,9 @@ class VethTopology(Topology):
         kernel_ns, lab_ns = self.kernel_ns, self.lab_ns
         self._create_namespace(kernel_ns)
         self._create_namespace(lab_ns)
+        for ns in (kernel_ns, lab_ns):
+            for key, value in QUIET_IPV6.items():
+                namespace.write_sysctl(ns, key, value)
         with IPRoute() as ipr:
             ipr.link(
                 "add",

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from netns import IPV6_MTU, VethTopology, inside
+from netns.addresses import SERVER_PORT
 from netns.topology import DEFAULT_MTU
 
 from .errors import Mismatch
@@ -24,7 +25,6 @@ from .observer import CLOSED, Observer
 from .packets import Segment, build_frame, parse_frame, text_to_flags
 from .wire import Wire
 
-KERNEL_PORT = 8080
 REPLY_TIMEOUT = 1.0  # seconds; the kernel's ACK of a FIN may wait for the delayed-ACK timer
 LAB_WINDOW = 65535
 LAB_SYN_OPTIONS = (("MSS", 1460), ("SAckOK", b""), ("Timestamp", (1, 0)), ("NOP", None), ("WScale", 7))
@@ -60,7 +60,7 @@ class HandshakeDemo:
         self.family = family
         self.af = socket.AF_INET6 if family == 6 else socket.AF_INET
         self.lab_addr = (topology.lab.address(family), lab_port)
-        self.kernel_addr = (topology.kernel.address(family), KERNEL_PORT)
+        self.kernel_addr = (topology.kernel.address(family), SERVER_PORT)
         self.lab_isn = lab_isn
         self.kernel_isn = 0
         self.started = time.monotonic()
@@ -77,12 +77,12 @@ class HandshakeDemo:
 
     def kernel_state(self, wanted: str | None = None) -> str:
         if wanted is None:
-            return self.observer.state(self.af, KERNEL_PORT, self.lab_addr[1])
-        return self.observer.wait_for_state(self.af, KERNEL_PORT, self.lab_addr[1], wanted)
+            return self.observer.state(self.af, SERVER_PORT, self.lab_addr[1])
+        return self.observer.wait_for_state(self.af, SERVER_PORT, self.lab_addr[1], wanted)
 
     def send(self, flags: str, seq: int, ack: int, options=(), lab_state: str = "", note: str = "",
              kernel_state_after: str | None = None) -> Segment:
-        segment = Segment(self.lab_addr[0], self.kernel_addr[0], self.lab_addr[1], KERNEL_PORT,
+        segment = Segment(self.lab_addr[0], self.kernel_addr[0], self.lab_addr[1], SERVER_PORT,
                           text_to_flags(flags), seq % 2**32, ack % 2**32, LAB_WINDOW, b"", tuple(options))
         self.wire.send(build_frame(self.topology.lab_mac, self.topology.kernel_mac, segment))
         self.steps.append(Step(True, segment, self.kernel_state(kernel_state_after), lab_state, note))
@@ -96,7 +96,7 @@ class HandshakeDemo:
             if frame.outgoing:
                 continue
             segment = parse_frame(frame.data)
-            if segment is None or (segment.sport, segment.dport) != (KERNEL_PORT, self.lab_addr[1]):
+            if segment is None or (segment.sport, segment.dport) != (SERVER_PORT, self.lab_addr[1]):
                 continue
             if not accept(segment):
                 raise Mismatch(f"expected the kernel's {what}, got {segment.flag_text} seq {segment.seq} "
@@ -147,21 +147,21 @@ class HandshakeDemo:
                   "last ACK: ack = y+2; the kernel socket is gone", CLOSED)
 
 
-def run_demo(family: int = 4, lab_isn: int | None = None, lab_port: int | None = None) -> DemoResult:
+def run_demo(family: int = 4, lab_isn: int | None = None) -> DemoResult:
     """Build a topology, play the handshake and the close, tear everything down."""
     lab_isn = random.getrandbits(32) if lab_isn is None else lab_isn
-    lab_port = random.randint(40000, 60000) if lab_port is None else lab_port
+    lab_port = random.randint(40000, 60000)
     af = socket.AF_INET6 if family == 6 else socket.AF_INET
     with VethTopology(mtu=IPV6_MTU if family == 6 else DEFAULT_MTU) as topology:
         with inside(topology.kernel_ns):
             listener = socket.socket(af, socket.SOCK_STREAM)
         with listener:
-            listener.bind((topology.kernel.address(family), KERNEL_PORT))
+            listener.bind((topology.kernel.address(family), SERVER_PORT))
             listener.listen(1)
             listener.settimeout(REPLY_TIMEOUT)
             demo = HandshakeDemo(topology, family, lab_port, lab_isn)
             try:
-                listen_state = demo.observer.state(af, KERNEL_PORT)
+                listen_state = demo.observer.state(af, SERVER_PORT)
                 demo.play(listener)
             finally:
                 demo.close()

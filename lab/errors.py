@@ -6,7 +6,6 @@ namespaces). The CLI prints ``str(error)`` as one line; never a traceback.
 
 from __future__ import annotations
 
-EXIT_OK = 0
 EXIT_MISMATCH = 1
 EXIT_BAD_INPUT = 2
 EXIT_ENVIRONMENT = 3

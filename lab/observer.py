@@ -46,7 +46,6 @@ class SocketInfo:
     remote: tuple[str, int]
     timer: str | None
     expires_ms: int
-    retransmits: int
 
 
 class Observer:
@@ -56,12 +55,6 @@ class Observer:
         with inside(ns):
             self._diag = DiagSocket()
             self._diag.bind()
-
-    def __enter__(self) -> Observer:
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        self.close()
 
     def close(self) -> None:
         self._diag.close()
@@ -77,7 +70,6 @@ class Observer:
                     remote=(msg["idiag_dst"], msg["idiag_dport"]),
                     timer=TIMERS.get(msg["idiag_timer"]),
                     expires_ms=msg["idiag_expires"],
-                    retransmits=msg["idiag_retrans"],
                 )
             )
         return found

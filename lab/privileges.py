@@ -47,7 +47,7 @@ def enter_rootless() -> None:
     """Become root of a fresh user namespace with private mounts and /run."""
     uid, gid = host_uid, os.getgid()
     if threading.active_count() > 1:
-        raise EnvironmentProblem("tcplab: rootless mode must start before any thread; run tcplab from its CLI")
+        raise EnvironmentProblem("rootless mode must start before any thread; run tcplab from its CLI")
     if _libc.unshare(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWNET) != 0:
         raise _fail("unshare of a user namespace failed")
     _write("/proc/self/setgroups", "deny")

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import pytest
 
-FAMILIES = {"4": (4,), "6": (6,), "both": (4, 6)}
+from lab.families import FAMILIES
+
 
 
 def pytest_addoption(parser) -> None:

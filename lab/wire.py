@@ -30,7 +30,7 @@ TIMESPEC = struct.Struct("@qq")
 class Frame:
     """One frame seen on the link: when, which way, and its bytes."""
 
-    time: float  # time.monotonic() when the lab read it
+    time: float  # monotonic clock: the kernel's receive stamp, or the moment before the lab sent it
     outgoing: bool  # True for frames the lab sent
     data: bytes
 
@@ -60,9 +60,6 @@ class Wire:
         """Close in the background: releasing a packet socket waits for an RCU
         grace period (~10 ms here) that the run has no reason to wait for."""
         threading.Thread(target=self._sock.close, name="close wire", daemon=True).start()
-
-    def fileno(self) -> int:
-        return self._sock.fileno()
 
     def send(self, data: bytes) -> Frame:
         # Stamped before the write: the kernel may answer (and stamp its

@@ -12,14 +12,12 @@ import contextlib
 import ctypes
 import os
 import threading
-from collections.abc import Callable, Iterator
-from typing import TypeVar
+from collections.abc import Iterator
 
 from pyroute2 import netns as pr_netns
 
 CLONE_NEWNET = 0x40000000
 SYSCTL_ROOT = "/proc/sys"
-T = TypeVar("T")
 
 _libc = ctypes.CDLL(None, use_errno=True)
 
@@ -86,12 +84,6 @@ def inside(name: str) -> Iterator[None]:
             pr_netns.setns(home, flags=0)
     finally:
         os.close(home)
-
-
-def call_inside(name: str, func: Callable[..., T], *args, **kwargs) -> T:
-    """Run ``func`` with the calling thread inside namespace ``name``."""
-    with inside(name):
-        return func(*args, **kwargs)
 
 
 def _sysctl_path(key: str) -> str:

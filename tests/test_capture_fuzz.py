@@ -68,6 +68,31 @@ def test_corrupted_capture_never_crashes(tmp_path, flips):
     verdict(path)
 
 
+def syn_with_raw_options(options: bytes, flags: int = 0x12):
+    """An Ethernet frame whose TCP header carries ``options`` as raw bytes (padded to 32 bits)."""
+    from scapy.layers.inet import IP, TCP
+    from scapy.layers.l2 import Ether
+
+    options += b"\0" * (-len(options) % 4)
+    header = bytearray(bytes(TCP(sport=8080, dport=40000, flags=flags, seq=5, ack=2)))
+    header[12] = (5 + len(options) // 4) << 4
+    ip = IP(src="198.18.0.1", dst="198.18.0.2", proto=6) / (bytes(header) + options)
+    return Ether(bytes(Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02") / ip))
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(options=st.binary(max_size=40))
+def test_malformed_tcp_options_never_crash_verify_or_diff(tmp_path, options):
+    from scapy.utils import wrpcap
+
+    from lab.capture.diff import segment_lines
+
+    path = tmp_path / "options.pcap"
+    wrpcap(str(path), [syn_with_raw_options(b"\x02\x04\x05\xb4", 0x02), syn_with_raw_options(options)])
+    verdict(path)
+    segment_lines(read_segments(str(path)))
+
+
 def test_a_capture_without_tcp_is_refused(tmp_path):
     from scapy.layers.inet import IP, UDP
     from scapy.layers.l2 import Ether

@@ -6,7 +6,8 @@ import socket
 
 import pytest
 
-from lab.demo import KERNEL_PORT, HandshakeDemo, run_demo
+from lab.demo import HandshakeDemo, run_demo
+from netns.addresses import SERVER_PORT
 from lab.errors import Mismatch
 from netns import VethTopology, inside
 
@@ -42,7 +43,7 @@ def test_a_wrong_expectation_is_caught():
     """The demo's check fails when the kernel's answer differs from what it expects."""
     with VethTopology() as topology:
         with inside(topology.kernel_ns):
-            listener = socket.create_server(("198.18.0.1", KERNEL_PORT))
+            listener = socket.create_server(("198.18.0.1", SERVER_PORT))
         demo = HandshakeDemo(topology, 4, 40000, 5000)
         try:
             demo.send("S", 5000, 0)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import signal
+import subprocess
+import time
 
 import pytest
 
-from helpers import Held, tcplab
+from helpers import TCPLAB, Held, tcplab
 from netns.namespace import listed
 
 
@@ -48,3 +50,18 @@ def test_topo_down_needs_a_target():
     result = tcplab("topo", "down")
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and "topo ls" in result.stderr
+
+
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_signal_stops_a_parallel_batch_promptly(signum, code):
+    """Workers unwind their runs and skip the queued ones; nothing is left behind."""
+    before = set(listed())
+    proc = subprocess.Popen([TCPLAB, "run", "--all", "-j", "2"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    time.sleep(3)  # the workers are in the longest exercises by now
+    proc.send_signal(signum)
+    started = time.monotonic()
+    assert proc.wait(timeout=20) == code
+    assert time.monotonic() - started < 5
+    assert not set(listed()) - before
+    assert "Traceback" not in proc.stderr.read()

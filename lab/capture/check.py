@@ -15,13 +15,13 @@ import time
 
 from lab.engine.numbering import Side
 from lab.engine.report import Failure, RunResult, Step
-from lab.engine.runner import Settings
+from lab.engine.runner import RECENT, Settings, tolerance
+from netns.addresses import SERVER_PORT
 from lab.engine.verify import Observed, either_order, learn_numbers, match_lines, observe
 from lab.script.events import PacketEvent, Script, StateEvent
 
 from .pcapfile import CapturedSegment
 
-RECENT = 6
 
 
 def roles(script: Script) -> tuple[str, str]:
@@ -47,14 +47,15 @@ def prefix(script: Script, role: str) -> str:
 class OfflineCheck:
     """One pass of a script over a capture's segments."""
 
-    def __init__(self, script: Script, captured: list[CapturedSegment], path: str, settings: Settings):
-        self.script, self.captured, self.path = script, captured, path
+    def __init__(self, script: Script, captured: list[CapturedSegment], settings: Settings):
+        self.script, self.captured = script, captured
         self.settings = settings.for_script(script)
         self.sides = {role: Side() for role in roles(script)}
         self.endpoints: dict[tuple[str, int], str] = {}  # (address, port) -> role
         self.steps: list[Step] = []
         self.unchecked = 0
         self.first_time = captured[0].time
+        self.family = captured[0].segment.family  # until the connection under test is known
 
     def _role_of(self, item: CapturedSegment) -> str | None:
         return self.endpoints.get((item.segment.src, item.segment.sport))
@@ -63,7 +64,8 @@ class OfflineCheck:
         """Who is who: the sender of the script's first SYN sent the capture's first SYN;
         with no SYN on either side, the first expected segment's sender sent the first segment."""
         syn_lines = [e for e in self.script.events if isinstance(e, PacketEvent) and is_syn(e.flags)]
-        syns = [c for c in self.captured if is_syn(c.segment.flag_text)]
+        syns = sorted((c for c in self.captured if is_syn(c.segment.flag_text)),
+                      key=lambda c: c.segment.dport != SERVER_PORT)  # the lab's port first, then capture order
         if syn_lines and syns:
             event, item = syn_lines[0], syns[0]
         left, right = roles(self.script)
@@ -71,6 +73,7 @@ class OfflineCheck:
         peer = right if sender == left else left
         self.endpoints = {(item.segment.src, item.segment.sport): sender,
                           (item.segment.dst, item.segment.dport): peer}
+        self.family = item.segment.family
 
     def _observed(self, item: CapturedSegment, sender: str) -> Observed:
         left, right = roles(self.script)
@@ -79,11 +82,8 @@ class OfflineCheck:
 
     def _step(self, item: CapturedSegment, sender: str, line: int | None, mismatch: str = "") -> None:
         observed = self._observed(item, sender)
-        label = f"{observed.flags} {observed.seq}:{observed.end_seq}({observed.length})"
-        if observed.ack is not None:
-            label += f" ack {observed.ack}"
         self.steps.append(Step(item.time - self.first_time, sender == roles(self.script)[0], observed.render(),
-                               line, label=label, mismatch=mismatch))
+                               line, label=observed.label(), mismatch=mismatch))
 
     def _failure(self, event, message: str, actual: Observed | None = None, fields=None) -> Failure:
         recent = [f"{step.time:8.4f}  {step.text}" for step in self.steps[-RECENT:]]
@@ -91,9 +91,6 @@ class OfflineCheck:
             recent = recent[:-1]
         return Failure(event.line, message, expected=event.text, actual=actual.render() if actual else "",
                        fields=fields or [], recent=recent)
-
-    def _tolerance(self, gap: float) -> float:
-        return max(self.settings.tolerance_usecs / 1e6, self.settings.tolerance_percent / 100 * max(gap, 0.0))
 
     def run(self) -> Failure | None:
         events = list(self.script.events)  # either_order may swap two lines in this copy
@@ -134,12 +131,12 @@ class OfflineCheck:
             if anchor is not None and not timing.any_time:
                 arrived = anchor[1] + item.time - anchor[0]
                 high = script_time + (timing.high - timing.start if timing.high is not None else 0.0)
-                tolerance = self._tolerance(script_time - previous)
-                if not script_time - tolerance <= arrived <= high + tolerance:
+                allowed = tolerance(self.settings, script_time - previous)
+                if not script_time - allowed <= arrived <= high + allowed:
                     self._step(item, sender, None, mismatch="timing")
                     window = f"{script_time:.3f}" + (f"~{high:.3f}" if high != script_time else "")
                     return self._failure(event, f"timing: the segment came at {arrived:.3f} s, expected at "
-                                         f"{window} s (tolerance {tolerance * 1000:.1f} ms)", actual)
+                                         f"{window} s (tolerance {allowed * 1000:.1f} ms)", actual)
             if timing.any_time and anchor is not None:
                 script_time = anchor[1] + item.time - anchor[0]
             self._step(item, sender, event.line)
@@ -154,7 +151,7 @@ def check_capture(script: Script, captured: list[CapturedSegment], capture_path:
                   settings: Settings) -> RunResult:
     """Verify ``captured`` against ``script``; a RunResult as from a live run, with notes."""
     started = time.monotonic()
-    check = OfflineCheck(script, captured, capture_path, settings)
+    check = OfflineCheck(script, captured, settings)
     failure = check.run()
     notes = []
     if failure is None:
@@ -166,7 +163,7 @@ def check_capture(script: Script, captured: list[CapturedSegment], capture_path:
             notes.append(f"{check.unchecked} line(s) about the endpoints' insides (syscalls, states, "
                          "tcp_info, commands) cannot be checked in a capture")
     left, right = roles(script)
-    return RunResult(script.path, captured[0].segment.family, failure, capture_path, time.monotonic() - started,
+    return RunResult(script.path, check.family, failure, capture_path, time.monotonic() - started,
                      check.steps, notes, left, right)
 
 

@@ -33,6 +33,7 @@ from lab.catalogue import Exercise
 from lab.engine.batch import Outcome, run_many
 from lab.engine.runner import Settings
 from lab.script.events import CommandEvent, Script
+from netns.addresses import SERVER_PORT
 
 from .pcapfile import CapturedSegment, pcapng_writer, read_segments
 
@@ -40,7 +41,6 @@ CHECKOUT_CAPTURES = Path(__file__).resolve().parents[2] / "captures"  # in a che
 FIXED_ISNS = (0x10000000, 0x20000000, 0x30000000, 0x40000000)
 TS_BASES = (100000, 200000, 300000, 400000)
 FIRST_CLIENT_PORT = 40000
-SERVER_PORT = 8080
 MOD = 2**32
 _LINE = re.compile(r"^(?P<path>\S+?):(?P<line>\d+) ")
 
@@ -118,7 +118,8 @@ class Normaliser:
         packet = item.packet.copy()
         segment = item.segment
         source, destination = (segment.src, segment.sport), (segment.dst, segment.dport)
-        sender, receiver = self._endpoint(*source), self._endpoint(*destination)
+        sender = self._endpoint(*source)
+        self._endpoint(*destination)  # numbered in order of appearance
         if "S" in segment.flag_text and source not in self.offsets:
             self.offsets[source] = (segment.seq - FIXED_ISNS[sender % len(FIXED_ISNS)]) % MOD
         time = self.time_of(item.comment)

@@ -13,7 +13,7 @@ import sys
 import click
 
 from lab import __version__
-from lab.errors import EXIT_ENVIRONMENT, LabError
+from lab.errors import EXIT_BAD_INPUT, EXIT_ENVIRONMENT, LabError
 
 # name -> (module, attribute, one-line help shown by `tcplab --help`)
 COMMANDS = {
@@ -49,7 +49,9 @@ class LazyGroup(click.Group):
             formatter.write_dl(rows)
 
     def invoke(self, ctx: click.Context):
-        from netns import NamespaceError, Terminated, raise_on_interrupts
+        from pyroute2 import NetlinkError
+
+        from netns import NamespaceError, SysctlError, Terminated, raise_on_interrupts
 
         raise_on_interrupts()
         try:
@@ -57,9 +59,16 @@ class LazyGroup(click.Group):
         except LabError as error:
             click.echo(f"tcplab: {error}", err=True)
             sys.exit(error.exit_code)
-        except NamespaceError as error:
-            click.echo(f"tcplab: {error.strerror}; run with sudo, or in a container with CAP_SYS_ADMIN "
+        except SysctlError as error:  # a --sysctl the kernel does not have or refuses
+            click.echo(f"tcplab: {error}", err=True)
+            sys.exit(EXIT_BAD_INPUT)
+        except (NamespaceError, PermissionError) as error:
+            click.echo(f"tcplab: {error.strerror or error}; run with sudo, or in a container with CAP_SYS_ADMIN "
                        "and CAP_NET_ADMIN", err=True)
+            sys.exit(EXIT_ENVIRONMENT)
+        except NetlinkError as error:  # a link kind or feature this kernel lacks
+            click.echo(f"tcplab: the kernel refused a network change ({error.args[-1]}); `tcplab doctor` "
+                       "checks what this machine supports", err=True)
             sys.exit(EXIT_ENVIRONMENT)
         except KeyboardInterrupt:
             click.echo("tcplab: interrupted; everything the run made was removed", err=True)

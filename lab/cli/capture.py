@@ -8,8 +8,8 @@ from pathlib import Path
 import click
 
 from lab.errors import EXIT_MISMATCH, BadInput
+from lab.families import FAMILIES
 
-FAMILIES = {"4": (4,), "6": (6,), "both": (4, 6)}
 
 
 @click.group()

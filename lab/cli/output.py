@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 import click
 
-from lab.errors import EXIT_MISMATCH
+from lab.errors import EXIT_MISMATCH, BadInput
+
+
+def require_folder(option: str, path: str | None) -> None:
+    """Refuse an output path whose folder does not exist, before any work is done."""
+    if path is None:
+        return
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise BadInput(f"{option} {path}: the folder {folder} does not exist; create it or choose another path")
 
 
 def show_verdict(outcome, label: str) -> None:

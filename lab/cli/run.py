@@ -10,21 +10,21 @@ import click
 
 from lab import ladder as ladders
 from lab.errors import BadInput
+from lab.families import FAMILIES
 from lab.ladder import text_ladder, use_color
 from lab.privileges import ensure_lab_privileges
 
-from .output import finish, show_verdict
-
-FAMILIES = {"4": (4,), "6": (6,), "both": (4, 6)}
+from .output import finish, require_folder, show_verdict
 
 
-def _pcap_path(template: str | None, script_path: str, family: int, many: bool) -> str | None:
+
+def _output_path(template: str | None, script_path: str, family: int, many: bool, suffix: str) -> str | None:
     """An output path for one run: the template itself, or with -<script>-ipv<N> when there are many."""
     if template is None or not many:
         return template
-    stem, suffix = os.path.splitext(template)
+    stem, given = os.path.splitext(template)
     name = os.path.splitext(os.path.basename(script_path))[0]
-    return f"{stem}-{name}-ipv{family}{suffix or '.pcapng'}"
+    return f"{stem}-{name}-ipv{family}{given or suffix}"
 
 
 def _resolve(names: tuple[str, ...], every: bool) -> list:
@@ -75,6 +75,8 @@ def run(scripts, every, loopback, ip_version, tolerance_usecs, tolerance_percent
     from lab.engine.runner import Settings, preflight
     from lab.script.events import Script
 
+    for option, path in (("--pcap", pcap), ("--svg", svg_path), ("--junit", junit_path)):
+        require_folder(option, path)
     settings = Settings(tolerance_usecs, tolerance_percent, allow_shell, absolute, loopback=loopback)
     parsed = _resolve(scripts, every)
     for script in parsed:
@@ -86,7 +88,7 @@ def run(scripts, every, loopback, ip_version, tolerance_usecs, tolerance_percent
     work = []
     for script in parsed:
         for family in families:
-            job_settings = dataclasses.replace(settings, pcap=_pcap_path(pcap, script.path, family, many))
+            job_settings = dataclasses.replace(settings, pcap=_output_path(pcap, script.path, family, many, ".pcapng"))
             work.append((script, family, job_settings))
     if ladder is None:
         ladder = len(parsed) == 1 and not every and not as_json
@@ -112,7 +114,7 @@ def _show(outcome, verbose: bool, ladder: bool, mermaid: bool, svg_path: str | N
     if mermaid:
         click.echo(ladders.mermaid(steps, outcome.left, outcome.right))
     if svg_path:
-        target = _pcap_path(svg_path, outcome.path, outcome.family, many)
+        target = _output_path(svg_path, outcome.path, outcome.family, many, ".svg")
         with open(target, "w", encoding="utf-8") as handle:
             handle.write(ladders.svg(steps, outcome.left, outcome.right, outcome.name))
     show_verdict(outcome, f"{outcome.name}  {outcome.duration * 1000:.0f} ms" if outcome.passed else outcome.name)

@@ -8,7 +8,7 @@ import click
 
 from lab.errors import BadInput
 
-from .output import finish, show_verdict
+from .output import finish, require_folder, show_verdict
 
 
 def _script_for(against: str):
@@ -47,6 +47,7 @@ def verify(captures, against, tolerance_usecs, tolerance_percent, as_json, junit
     from lab.engine.batch import Outcome
     from lab.engine.runner import Settings
 
+    require_folder("--junit", junit_path)
     script = _script_for(against)
     settings = Settings(tolerance_usecs, tolerance_percent)
     loaded = [(path, read_segments(path)) for path in captures]  # every file readable before any verdict

@@ -10,10 +10,12 @@ numbers; reports are rendered in the worker.
 from __future__ import annotations
 
 import multiprocessing
+import signal
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
 from lab.experiments import Experiment
+from netns import Terminated
 from lab.script.events import Script
 
 from .report import Failure, RunResult, Step, render_failure
@@ -50,6 +52,8 @@ def run_any(script: Script | Experiment, family: int, settings: Settings) -> Run
 
 
 def run_one(script: Script | Experiment, family: int, settings: Settings) -> Outcome:
+    if _stopping:
+        raise Terminated()
     return Outcome.of(run_any(script, family, settings))
 
 
@@ -73,7 +77,30 @@ def run_many(jobs: list[tuple[Script | Experiment, int, Settings]], workers: int
         return
     order = sorted(range(len(jobs)), key=lambda i: -expected_length(jobs[i][0]))
     context = multiprocessing.get_context("forkserver")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_init_worker)
+    try:
         futures = {i: pool.submit(run_one, *jobs[i]) for i in order}
         for i in range(len(jobs)):
             yield futures[i].result()
+    except BaseException:
+        # Ctrl-C or SIGTERM: the workers unwind their runs (topologies removed)
+        # and skip whatever was already queued for them.
+        for process in list(getattr(pool, "_processes", {}).values()):
+            process.terminate()
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+_stopping = False  # in a worker: the batch was interrupted, skip the jobs still queued
+
+
+def _stop_worker(signum, frame):
+    global _stopping
+    _stopping = True
+    raise Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
+
+
+def _init_worker() -> None:
+    signal.signal(signal.SIGTERM, _stop_worker)
+    signal.signal(signal.SIGINT, _stop_worker)

@@ -10,17 +10,20 @@ answers to ``tun0``, the name packetdrill scripts' shell lines use.
 from __future__ import annotations
 
 import random
+import struct
 
+from lab.errors import BadInput
 from lab.observer import Observer
 from lab.packets import Segment, build_frame, text_to_flags
 from lab.script.events import PacketEvent
 from lab.wire import Frame, Wire
-from netns import IPV6_MTU, Topology, VethTopology
+from netns import IPV6_MTU, VethTopology
+from netns.addresses import SERVER_PORT
 from netns.topology import DEFAULT_MTU
 
 from .kernelapp import KernelApp
 from .numbering import Side
-from .runner import SERVER_PORT, Endpoint, Run
+from .runner import Endpoint, Run
 from .verify import scapy_options
 
 TUN_ALTNAME = "tun0"
@@ -73,7 +76,12 @@ class DriveRun(Run):
             event.window if event.window is not None else DEFAULT_WINDOW,
             b"\0" * event.length, scapy_options(event.options, kernel.side),
         )
-        frame = self.wire.send(build_frame(self.topo.lab_mac, self.topo.kernel_mac, segment))
+        try:
+            frame = self.wire.send(build_frame(self.topo.lab_mac, self.topo.kernel_mac, segment))
+        except (OSError, struct.error, ValueError) as error:  # a payload beyond an IP packet's 65535 bytes
+            raise BadInput(f"{self.script.path}:{event.line}: the lab cannot send this segment "
+                           f"({getattr(error, 'strerror', None) or error}); an IP packet holds at most "
+                           "65535 bytes") from None
         self.comments[id(frame)] = f"{self.script.path}:{event.line} {event.text}"
         self._record_step(frame, segment, "lab", line=event.line)
         return frame

@@ -22,8 +22,10 @@ from lab.errors import BadInput
 from lab.script.events import ELLIPSIS, BitOr, Call, ListValue, Name, StructValue, SyscallEvent
 from netns import inside
 
-SYSCALLS = ("socket", "setsockopt", "getsockopt", "fcntl", "bind", "listen", "accept", "connect", "read",
-            "recv", "write", "send", "shutdown", "close")
+# name -> how many arguments a call needs (packetdrill's C signatures)
+ARGUMENTS = {"socket": 3, "setsockopt": 5, "getsockopt": 5, "fcntl": 2, "bind": 3, "listen": 2, "accept": 3,
+             "connect": 3, "read": 3, "recv": 4, "write": 3, "send": 4, "shutdown": 2, "close": 1}
+SYSCALLS = tuple(ARGUMENTS)
 _EXTRA_CONSTANTS = {"SHUT_RD": 0, "SHUT_WR": 1, "SHUT_RDWR": 2}
 
 
@@ -73,13 +75,16 @@ def validate_syscall(event: SyscallEvent, path: str) -> None:
     where = f"{path}:{event.line}"
     if event.name not in SYSCALLS:
         raise BadInput(f"{where}: unsupported syscall {event.name!r} (supported: {', '.join(SYSCALLS)})")
+    if len(event.args) < ARGUMENTS[event.name]:
+        raise BadInput(f"{where}: {event.name}() takes {ARGUMENTS[event.name]} arguments, the line gives "
+                       f"{len(event.args)}")
     for arg in event.args:
         for name in _names(arg):
             constant(name, where)
 
 
 @dataclass
-class Outcome:
+class CallResult:
     """What a syscall returned, when, and anything it read back (getsockopt)."""
 
     result: int
@@ -115,23 +120,25 @@ class KernelApp:
                 pass
             sock.close()
 
-    def start(self, event: SyscallEvent) -> tuple[threading.Thread, list[Outcome]]:
-        """Start the call in its own thread; the list receives its Outcome."""
-        box: list[Outcome] = []
+    def start(self, event: SyscallEvent) -> tuple[threading.Thread, list[CallResult]]:
+        """Start the call in its own thread; the list receives its CallResult."""
+        box: list[CallResult] = []
         thread = threading.Thread(target=self._run, args=(event, box), name=f"syscall {event.name}", daemon=True)
         thread.start()
         return thread, box
 
-    def _run(self, event: SyscallEvent, box: list[Outcome]) -> None:
+    def _run(self, event: SyscallEvent, box: list[CallResult]) -> None:
         where = f"{self.path}:{event.line}"
         try:
             result, detail = getattr(self, f"_{event.name}")(event, where)
-            box.append(Outcome(result, None, time.monotonic(), detail))
+            box.append(CallResult(result, None, time.monotonic(), detail))
         except BadInput as error:
-            box.append(Outcome(-1, None, time.monotonic(), bad_input=error))
+            box.append(CallResult(-1, None, time.monotonic(), bad_input=error))
+        except (ValueError, OverflowError, TypeError, struct.error) as error:  # recv(4, ..., -1), [2**70]
+            box.append(CallResult(-1, None, time.monotonic(), bad_input=BadInput(f"{where}: {event.name}(): {error}")))
         except OSError as error:
             name = errno_codes.errorcode.get(error.errno, str(error.errno)) if error.errno else "EIO"
-            box.append(Outcome(-1, name, time.monotonic()))
+            box.append(CallResult(-1, name, time.monotonic()))
 
     def _sock(self, expr, where: str) -> socket.socket:
         fd = value_of(expr, where)

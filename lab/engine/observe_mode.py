@@ -15,18 +15,17 @@ dummy driver), and the capture watches that device. The SYNs leave and nothing e
 
 from __future__ import annotations
 
-from lab.errors import BadInput
 from lab.observer import Observer
 from lab.packets import Segment
 from lab.wire import Frame, Wire
 from netns import IPV6_MTU, LoopbackTopology, Topology, VethTopology, inside
-from netns.addresses import LAB, check_allowed
+from netns.addresses import LAB, SERVER_PORT, check_allowed
 from netns.addresses import Endpoint as Addresses
 from netns.topology import DEFAULT_MTU, NUD_PERMANENT
 
 from .kernelapp import KernelApp
 from .numbering import Side
-from .runner import SERVER_PORT, Endpoint, Run
+from .runner import Endpoint, Run
 
 UNREACHABLE = Addresses("198.18.0.3", "2001:db8::3")
 NOBODYS_MAC = "02:00:00:00:00:99"  # locally administered, owned by no interface
@@ -35,10 +34,7 @@ NOBODYS_MAC = "02:00:00:00:00:99"  # locally administered, owned by no interface
 class ObserveRun(Run):
     def topology(self) -> Topology:
         mtu = IPV6_MTU if self.family == 6 else DEFAULT_MTU
-        server_option = self.script.options.get("server")
-        if server_option not in (None, "unreachable"):
-            raise BadInput(f"{self.script.path}:1: option --server={server_option}: the only value is 'unreachable'")
-        self.unreachable = server_option == "unreachable"
+        self.unreachable = self.script.options.get("server") == "unreachable"  # checked by preflight
         if self.settings.loopback:
             return LoopbackTopology(mtu=mtu)
         return VethTopology(observe=True, mtu=mtu)
@@ -79,7 +75,7 @@ class ObserveRun(Run):
 
         with inside(topology.lab_ns), IPRoute() as ipr:
             index = ipr.link_lookup(ifname=topology.lab_if)[0]
-            ipr.neigh("add", dst=address, lladdr=NOBODYS_MAC, ifindex=index, state=NUD_PERMANENT)
+            ipr.neigh("add", dst=check_allowed(address), lladdr=NOBODYS_MAC, ifindex=index, state=NUD_PERMANENT)
 
     def _sink(self, topology: LoopbackTopology) -> str:
         """A device in the loopback namespace that swallows the unreachable address's frames."""
@@ -96,6 +92,11 @@ class ObserveRun(Run):
             for address, prefix in ((UNREACHABLE.ipv4, 32), (UNREACHABLE.ipv6, 128)):
                 ipr.route("add", dst=f"{check_allowed(address)}/{prefix}", oif=index)
         return ifname
+
+    def recorded_frames(self) -> list[Frame]:
+        if self.settings.loopback and not self.unreachable:
+            return [frame for frame in self.wire.frames if frame.outgoing]  # each loopback frame once
+        return self.wire.frames
 
     def sender_of(self, frame: Frame, segment: Segment) -> str | None:
         if self.settings.loopback and not self.unreachable and not frame.outgoing:

@@ -49,7 +49,6 @@ from .recorder import write_pcapng
 from .report import Failure, RunResult, Step
 from .verify import Observed, canonical_flags, either_order, learn_numbers, match_lines, observe
 
-SERVER_PORT = 8080  # what bind(fd, ..., ...) takes, as in packetdrill
 ANY_TIME_WAIT = 10.0  # seconds a "*" line waits for its segment
 BLOCKING_WAIT = 1.0  # seconds a syscall waits for a blocking one in progress
 BLOCKED_GRACE = 0.25  # extra seconds before a call that should return at once counts as blocked
@@ -81,7 +80,7 @@ class Settings:
             try:
                 setattr(resolved, name, type(default)(value) if value is not None else default)
             except ValueError:
-                raise BadInput(f"{script.path}:1: option --{name}={value}: not a number") from None
+                raise BadInput(f"{script.path}: option --{name}={value}: not a number") from None
         return resolved
 
 
@@ -90,8 +89,22 @@ def _one_line(text: str, width: int = 60) -> str:
     return flat if len(flat) <= width else flat[: width - 3] + "..."
 
 
+def tolerance(settings: Settings, gap: float) -> float:
+    """packetdrill's rule: max(tolerance_usecs, tolerance_percent of the gap to the previous event)."""
+    return max(settings.tolerance_usecs / 1e6, settings.tolerance_percent / 100 * max(gap, 0.0))
+
+
+KNOWN_OPTION_VALUES = {"server": ("unreachable",)}  # option lines tcplab acts on, beyond the tolerances
+
+
 def preflight(script: Script, settings: Settings) -> None:
-    """Reject what cannot run before any namespace exists: shell without the flag, bad syscalls, bad code."""
+    """Reject what cannot run before any namespace exists: shell without the flag, bad syscalls, bad code,
+    option lines with values tcplab cannot use."""
+    settings.for_script(script)  # tolerance option lines must be numbers
+    for name, allowed in KNOWN_OPTION_VALUES.items():
+        value = script.options.get(name)
+        if value is not None and value not in allowed:
+            raise BadInput(f"{script.path}: option --{name}={value}: the only value is {' or '.join(allowed)}")
     for event in script.events:
         where = f"{script.path}:{event.line}"
         if isinstance(event, CommandEvent) and event.sysctls is None and not settings.allow_shell:
@@ -195,7 +208,7 @@ class Run:
         return anchor_live + script_time - anchor_script
 
     def _tolerance(self, gap: float) -> float:
-        return max(self.settings.tolerance_usecs / 1e6, self.settings.tolerance_percent / 100 * max(gap, 0.0))
+        return tolerance(self.settings, gap)
 
     @staticmethod
     def _sleep_until(live: float) -> None:
@@ -220,7 +233,7 @@ class Run:
         finally:
             gc.enable()
             sys.setswitchinterval(switch_interval)
-        pcap = self._write_capture()
+        pcap = self._write_capture(keep_temporary=failure is not None)
         return RunResult(self.script.path, self.family, failure, pcap, time.monotonic() - started, self.steps,
                          self.notes, self.left, [name for name in self.ends if name != self.left][0])
 
@@ -302,13 +315,8 @@ class Run:
     def _record_step(self, frame: Frame, segment: Segment, sender: str, line: int | None = None,
                      mismatch: str = "") -> None:
         observed = self._observed(segment, sender)
-        label = f"{observed.flags} {observed.seq}:{observed.end_seq}({observed.length})"
-        if observed.ack is not None:
-            label += f" ack {observed.ack}"
-        if self.settings.absolute:
-            label += f" [{segment.seq}" + (f" {segment.ack}]" if observed.ack is not None else "]")
         self.steps.append(Step(frame.time - self.t0, sender == self.left, observed.render(self.settings.absolute),
-                               line, label=label, mismatch=mismatch))
+                               line, label=observed.label(self.settings.absolute), mismatch=mismatch))
 
     def _sample_states(self) -> None:
         """Give the segments since the last sample each endpoint's state after them.
@@ -556,13 +564,20 @@ class Run:
                        actual=actual.render(self.settings.absolute) if actual else "",
                        fields=fields or [], recent=recent)
 
-    def _write_capture(self) -> str:
+    def _write_capture(self, keep_temporary: bool) -> str | None:
+        """Write the capture where --pcap says; without it, to a temporary file kept only for a failure."""
         path = self.settings.pcap
         if path is None:
+            if not keep_temporary:
+                return None
             handle, path = tempfile.mkstemp(prefix="tcplab-", suffix=f"-ipv{self.family}.pcapng")
             os.close(handle)
-        write_pcapng(path, self.wire.frames, self.comments)
+        write_pcapng(path, self.recorded_frames(), self.comments)
         return path
+
+    def recorded_frames(self) -> list[Frame]:
+        """The frames the capture keeps: all of them (observe mode on loopback keeps one copy of each)."""
+        return self.wire.frames
 
 
 def run_script(script: Script, family: int, settings: Settings) -> RunResult:

@@ -66,6 +66,9 @@ _COMPARE = {ast.Eq: operator.eq, ast.NotEq: operator.ne, ast.Lt: operator.lt, as
 _UNARY = {ast.USub: operator.neg, ast.UAdd: operator.pos, ast.Not: operator.not_, ast.Invert: operator.invert}
 
 
+LIMIT = 2**64  # no constant or intermediate value beyond this: untrusted code must not exhaust memory
+
+
 class CodeError(BadInput):
     """Script code outside the allowed subset."""
 
@@ -83,13 +86,17 @@ def check_code(code: str, where: str) -> list[ast.Assert]:
             if isinstance(node, (ast.Assert, ast.Load, ast.Compare, ast.BinOp, ast.UnaryOp, ast.BoolOp,
                                  ast.And, ast.Or, *_BINARY, *_COMPARE, *_UNARY)):
                 continue
-            if isinstance(node, ast.Constant) and isinstance(node.value, (int, float, str)):
+            if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)) and not isinstance(
+                    node.value, bool) and abs(node.value) <= LIMIT:
                 continue
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and node is statement.msg:
+                continue  # assert ..., "message"
             if isinstance(node, ast.Name) and (node.id.startswith("tcpi_") or node.id in CONSTANTS):
                 continue
-            name = getattr(node, "id", type(node).__name__)
+            name = node.id if isinstance(node, ast.Name) else (
+                repr(node.value)[:24] if isinstance(node, ast.Constant) else type(node).__name__)
             raise CodeError(f"{where}: {name!r} is not allowed in %{{ }}% blocks "
-                            "(only tcpi_* values, TCP_* constants, numbers, comparisons and arithmetic)")
+                            "(only tcpi_* values, TCP_* constants, numbers up to 2**64, comparisons and arithmetic)")
     return list(tree.body)
 
 
@@ -103,7 +110,13 @@ def _evaluate(node: ast.AST, names: dict[str, int]):
             raise KeyError(node.id)
         return names[node.id]
     if isinstance(node, ast.BinOp):
-        return _BINARY[type(node.op)](_evaluate(node.left, names), _evaluate(node.right, names))
+        left, right = _evaluate(node.left, names), _evaluate(node.right, names)
+        if isinstance(node.op, (ast.LShift, ast.RShift)) and not 0 <= right <= 64:
+            raise ArithmeticError(f"shift by {right}")
+        result = _BINARY[type(node.op)](left, right)
+        if abs(result) > LIMIT:
+            raise ArithmeticError("a value beyond 2**64")
+        return result
     if isinstance(node, ast.UnaryOp):
         return _UNARY[type(node.op)](_evaluate(node.operand, names))
     if isinstance(node, ast.BoolOp):
@@ -127,6 +140,8 @@ def failed_assertion(statements: list[ast.Assert], names: dict[str, int]) -> str
             holds = _evaluate(statement.test, names)
         except KeyError as missing:
             return f"{missing.args[0]} is not a tcp_info field of this kernel"
+        except (ArithmeticError, TypeError, ValueError) as error:  # 1/0, ~1.5, an overflow
+            return f"assert {ast.unparse(statement.test)} cannot be evaluated: {error}"
         if not holds:
             used = sorted({n.id for n in ast.walk(statement.test) if isinstance(n, ast.Name) and n.id in names})
             values = ", ".join(f"{name}={names[name]}" for name in used)

@@ -36,6 +36,15 @@ class Observed:
     options: tuple[Option, ...]
     live: Segment
 
+    def label(self, absolute: bool = False) -> str:
+        """The short form ladders draw on an arrow: flags seq:end(len) ack."""
+        text = f"{self.flags} {self.seq}:{self.end_seq}({self.length})"
+        if self.ack is not None:
+            text += f" ack {self.ack}"
+        if absolute:
+            text += f" [{self.live.seq}" + (f" {self.live.ack}]" if self.ack is not None else "]")
+        return text
+
     def render(self, absolute: bool = False) -> str:
         text = f"{self.prefix} {self.flags} {self.seq}:{self.end_seq}({self.length})"
         if self.ack is not None:
@@ -47,6 +56,17 @@ class Observed:
             text += f"  [absolute seq {self.live.seq}"
             text += f" ack {self.live.ack}]" if self.ack is not None else "]"
         return text
+
+
+def _well_formed(kind: str, value) -> bool:
+    """Whether Scapy decoded an option into the shape its kind has (a capture may hold anything)."""
+    if kind in ("mss", "wscale"):
+        return isinstance(value, int)
+    if kind == "TS":
+        return isinstance(value, tuple) and len(value) == 2 and all(isinstance(v, int) for v in value)
+    if kind == "sack":
+        return isinstance(value, tuple) and len(value) % 2 == 0 and all(isinstance(v, int) for v in value)
+    return True
 
 
 def canonical_flags(flags: str) -> str:
@@ -61,6 +81,8 @@ def observe(segment: Segment, sender: Side, receiver: Side, prefix: str) -> Obse
         kind = _FROM_SCAPY.get(name)
         if kind is None:
             options.append(Option(str(name).lower()))
+        elif not _well_formed(kind, value):
+            options.append(Option(f"malformed-{kind}"))  # Scapy gives raw bytes for a bad length
         elif kind in ("mss", "wscale"):
             options.append(Option(kind, (value,)))
         elif kind == "TS":
@@ -82,6 +104,8 @@ def learn_numbers(side: Side, event: PacketEvent, segment: Segment) -> None:
     if "S" in segment.flag_text:
         side.learn(segment.seq, event.seq)
     ts = segment.option("Timestamp")
+    if not _well_formed("TS", ts):
+        ts = None
     expected_ts = [o for o in event.options or () if o.kind == "TS"]
     if ts and expected_ts:
         side.learn_ts(ts[0], expected_ts[0].values[0])

@@ -26,9 +26,9 @@ from lab.engine.report import Failure, RunResult
 from lab.packets import Segment, build_frame, parse_frame, preload_scapy, text_to_flags
 from lab.wire import Wire
 from netns import VethTopology, inside
+from netns.addresses import SERVER_PORT
 
 PROBES = 24
-SERVER_PORT = 8080
 TICK_NS = 64  # secure_tcp_seq's clock: ktime_get_real_ns() >> 6
 CLOCK_SLACK_TICKS = 200_000 // TICK_NS  # 200 µs between the ISN's computation and the SYN-ACK's stamp
 MIN_BUCKETS = 6  # of 16 top-nibble buckets; 24 uniform ISNs fill fewer with probability < 1e-5

@@ -139,7 +139,6 @@ class SyscallEvent(Event):
     args: tuple
     result: object  # int, or ELLIPSIS for "don't care"
     errno: str | None = None
-    end_line: int = 0
 
 
 @dataclass(frozen=True)

@@ -46,6 +46,7 @@ from .lexer import Position, ScriptSyntaxError, Token, tokenize
 FLAG_CHARS = set("SFRPEWU.")
 SIMPLE_OPTIONS = {"nop", "eol", "sackOK"}
 VALUE_OPTIONS = {"mss", "wscale"}
+OPTION_LIMITS = {"mss": 65535, "wscale": 255}  # the option fields: 16 and 8 bits
 TCP_STATES = {
     "ESTABLISHED", "SYN_SENT", "SYN_RECV", "FIN_WAIT1", "FIN_WAIT2", "TIME_WAIT", "CLOSE", "CLOSED",
     "CLOSE_WAIT", "LAST_ACK", "LISTEN", "CLOSING",
@@ -124,6 +125,14 @@ class Parser:
         if self.token.kind != "word" or (text is not None and self.token.text != text):
             raise self.error(what or (repr(text) if text else "a name"))
         return self.take()
+
+    def bounded(self, what: str, low: int, high: int) -> int:
+        """An integer that fits its header field."""
+        token = self.token
+        value = self.integer(what)
+        if not low <= value <= high:
+            raise ScriptSyntaxError(token.position, f"{what} must be between {low} and {high}, found {value}")
+        return value
 
     def integer(self, what: str = "a number") -> int:
         negative = False
@@ -239,10 +248,10 @@ class Parser:
         while True:
             if self.is_word("ack"):
                 self.take()
-                ack = self.integer("the acknowledgement number")
+                ack = self.bounded("the acknowledgement number", 0, 2**32 - 1)
             elif self.is_word("win"):
                 self.take()
-                window = self.integer("the window")
+                window = self.bounded("the window", 0, 65535)
             elif self.is_punct("<"):
                 options = self.options()
             else:
@@ -290,18 +299,18 @@ class Parser:
         if kind in SIMPLE_OPTIONS:
             return Option(kind)
         if kind in VALUE_OPTIONS:
-            return Option(kind, (self.integer(f"the {kind} value"),))
+            return Option(kind, (self.bounded(f"the {kind} value", 0, OPTION_LIMITS[kind]),))
         if kind == "TS":
             self.expect_word("val")
-            val = self.integer("the TS val")
+            val = self.bounded("the TS val", 0, 2**32 - 1)
             self.expect_word("ecr")
-            return Option(kind, (val, self.integer("the TS ecr")))
+            return Option(kind, (val, self.bounded("the TS ecr", 0, 2**32 - 1)))
         if kind == "sack":
             blocks = []
             while self.token.kind == "number":
-                left = self.integer()
+                left = self.bounded("the start of a sack block", 0, 2**32 - 1)
                 self.expect_punct(":", "':' in a sack block")
-                blocks.append((left, self.integer("the end of a sack block")))
+                blocks.append((left, self.bounded("the end of a sack block", 0, 2**32 - 1)))
             return Option(kind, tuple(blocks))
         raise ScriptSyntaxError(token.position, f"unsupported TCP option {kind!r} "
                                 "(supported: mss, sackOK, sack, TS, nop, wscale, eol)")
@@ -322,8 +331,7 @@ class Parser:
             errno = self.take().text
             if self.is_punct("("):
                 self.skip_balanced()
-        end_line = self.tokens[self.index - 1].position.line
-        return SyscallEvent(line, timing, self.line_text(line), name, args, result, errno, end_line)
+        return SyscallEvent(line, timing, self.line_text(line), name, args, result, errno)
 
     def skip_balanced(self) -> None:
         """Skip an errno's explanation, ``(Connection reset by peer)``."""
@@ -432,7 +440,10 @@ class Parser:
                     low = high = self.number()
                     if self.is_punct("~"):
                         self.take()
+                        upper = self.token
                         high = self.number("the upper end of the time left")
+                        if high < low:
+                            raise ScriptSyntaxError(upper.position, f"the time left {low}~{high} runs backwards")
             elif self.is_word("port"):
                 self.take()
                 port = self.integer("a port number")
@@ -444,7 +455,11 @@ class Parser:
 
 def parse(text: str, path: str = "<script>") -> Script:
     """Parse a script; raise ScriptSyntaxError (file:line:column, what was expected)."""
-    script = Parser(text, path).parse()
+    parser = Parser(text, path)
+    try:
+        script = parser.parse()
+    except RecursionError:
+        raise ScriptSyntaxError(parser.token.position, "expressions nested too deeply") from None
     if script.observe:
         for event in script.events:
             if event.endpoint is None and not isinstance(event, (CommandEvent, LinkEvent)):

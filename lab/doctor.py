@@ -1,8 +1,9 @@
 """What ``tcplab doctor`` checks: can the lab run here, and with which defaults.
 
-It builds one real veth topology (the same code path every run takes) and
-reads back the namespaced TCP sysctls a fresh namespace starts with and the
-offload state of the veth ends. Nothing is assumed from the host's values.
+It builds one real veth topology as drive-mode runs build it (altname, path
+MTU routes) and reads back the namespaced TCP sysctls a fresh namespace starts
+with and the offload state of the veth ends. Nothing is assumed from the
+host's values.
 """
 
 from __future__ import annotations
@@ -45,6 +46,9 @@ class Report:
 
 def examine() -> Report:
     """Check privileges, build a topology, read its defaults; never raises LabError."""
+    from pyroute2 import NetlinkError
+
+    from lab.engine.drive import LINK_MTU, TUN_ALTNAME
     from netns import NamespaceError, SysctlError, VethTopology
     from netns.offload import offload_state
 
@@ -53,7 +57,7 @@ def examine() -> Report:
         report.privileges = privileges.ensure_lab_privileges()
         if report.privileges == "rootless":
             report.privileges = f"rootless (uid {privileges.host_uid} mapped to root in a user namespace)"
-        with VethTopology() as topology:
+        with VethTopology(kernel_altname=TUN_ALTNAME, link_mtu=LINK_MTU) as topology:
             for key in TCP_SYSCTLS:
                 try:
                     report.sysctls[key] = topology.sysctl(key)
@@ -67,4 +71,6 @@ def examine() -> Report:
         report.problem = str(error)
     except NamespaceError as error:
         report.problem = f"{error.strerror}; run with sudo, or in a container with CAP_SYS_ADMIN and CAP_NET_ADMIN"
+    except NetlinkError as error:
+        report.problem = f"the kernel refused to build the lab's veth topology ({error.args[-1]})"
     return report

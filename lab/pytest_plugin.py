@@ -41,13 +41,15 @@ class PktMismatch(Exception):
 class PktFile(pytest.File):
     def collect(self):
         from lab.errors import LabError
+        from lab.families import families_for
         from lab.script.parser import parse_file
 
         try:
             script = parse_file(str(self.path))
+            families = families_for(script.options, str(self.path), self.config.getoption("tcplab_ip_version"))
         except LabError as error:
             raise self.CollectError(str(error)) from None
-        for family in FAMILIES[self.config.getoption("tcplab_ip_version")]:
+        for family in families:
             yield PktItem.from_parent(self, name=f"ipv{family}", script=script, family=family)
 
 

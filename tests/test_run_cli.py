@@ -113,3 +113,15 @@ def test_capture_holds_both_directions_annotated_with_lines(tmp_path):
     assert comments[0].endswith("< S 0:0(0) win 65535 <mss 1000,sackOK,nop,nop,nop,wscale 8>")
     assert comments[1].endswith("> S. 0:0(0) ack 1 <mss 1460,nop,nop,sackOK,nop,wscale 8>")
     assert {p.direction for p in tcp} == {1, 2}
+
+
+def test_ip_version_option_line_restricts_the_families(shared_dir):
+    path = write(shared_dir, "v6.pkt", "--ip_version=ipv6\n0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n")
+    both = tcplab("run", "--no-ladder", path)
+    assert both.returncode == 0 and "(IPv6)" in both.stdout and "(IPv4)" not in both.stdout
+    assert "1 passed" in both.stdout
+    skipped = tcplab("run", "--ip-version", "4", path)
+    assert skipped.returncode == 0 and "SKIP" in skipped.stdout
+    mapped = write(shared_dir, "mapped.pkt", "--ip_version=ipv4-mapped-ipv6\n0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n")
+    refused = tcplab("run", mapped)
+    assert refused.returncode == 2 and "--ip_version=ipv4-mapped-ipv6" in refused.stderr

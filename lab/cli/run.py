@@ -10,7 +10,7 @@ import click
 
 from lab import ladder as ladders
 from lab.errors import BadInput
-from lab.families import FAMILIES
+from lab.families import FAMILIES, families_for
 from lab.ladder import text_ladder, use_color
 from lab.privileges import ensure_lab_privileges
 
@@ -82,11 +82,13 @@ def run(scripts, every, loopback, ip_version, tolerance_usecs, tolerance_percent
     for script in parsed:
         if isinstance(script, Script):
             preflight(script, settings)
+    runs = [(script, families_for(getattr(script, "options", {}), script.path, ip_version)) for script in parsed]
     ensure_lab_privileges()
-    families = FAMILIES[ip_version]
-    many = len(parsed) * len(families) > 1
+    many = sum(len(families) for _, families in runs) > 1
     work = []
-    for script in parsed:
+    for script, families in runs:
+        if not families and not as_json:
+            click.echo(f"SKIP {script.path}: its --ip_version line excludes --ip-version {ip_version}")
         for family in families:
             job_settings = dataclasses.replace(settings, pcap=_output_path(pcap, script.path, family, many, ".pcapng"))
             work.append((script, family, job_settings))

@@ -9,8 +9,9 @@ passes it twice (out, then in), so only the outgoing copy is kept.
 ``--server=unreachable`` (an option line) points the client's connect() at
 198.18.0.3 / 2001:db8::3, where frames go nowhere: over veth a permanent
 neighbour entry names a MAC that no interface owns; on loopback the address is
-routed into an ifb device (which drops what it is given; this kernel has no
-dummy driver), and the capture watches that device. The SYNs leave and nothing ever answers.
+routed into an ifb device (which drops what it is given; the dummy driver is
+not in every kernel, ifb is in the ones tested here), and the capture watches
+that device. The SYNs leave and nothing ever answers.
 """
 
 from __future__ import annotations

@@ -3,10 +3,11 @@
 A script checks one connection, segment by segment. A few claims are about
 many connections (ISNs do not step predictably) or about the kernel's
 configuration (tcp_tw_recycle is gone). An experiment is a module
-``lab/experiments/<name>.py`` with ``run(family, settings) -> RunResult``: it
-drives the real kernel through the same topologies and wire, writes the same
-capture, and reports what it measured as notes and a Failure when the kernel
-contradicts the expectation. Catalogue entries say ``experiment = true``.
+``lab/experiments/<name>.py`` with ``run(experiment, family, settings) ->
+RunResult``: it drives the real kernel through the same topologies and wire
+(writing a capture where --pcap asks, when it sends anything), and reports
+what it measured as notes and a Failure when the kernel contradicts the
+expectation. Catalogue entries say ``experiment = true``.
 """
 
 from __future__ import annotations

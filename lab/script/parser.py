@@ -4,7 +4,8 @@ Grammar (packetdrill's, plus tcplab's ``state`` and ``link`` lines)::
 
     script   := option* (command | event)*
     option   := --name=value                      (at the start of a line)
-    event    := time (packet | syscall | code | command | state | link)
+    event    := time [endpoint] (packet | syscall | code | command | state | link)
+    endpoint := 'client' | 'server'                (observe mode: who sends, calls or is asked)
     time     := '*' | ['+'] num ['~' ['+'] num] ['...' num]
     packet   := ('<' | '>') flags seq ['ack' num] ['win' num] [options]
     seq      := num ':' num '(' num ')'

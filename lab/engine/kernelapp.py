@@ -16,7 +16,7 @@ import socket
 import struct
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from lab.errors import BadInput
 from lab.script.events import ELLIPSIS, BitOr, Call, ListValue, Name, StructValue, SyscallEvent
@@ -94,6 +94,16 @@ class CallResult:
     bad_input: BadInput | None = None  # the script asked for something impossible
 
 
+@dataclass
+class RunningCall:
+    """A syscall running in its thread: when it really began, and (once it returns) its result."""
+
+    thread: threading.Thread | None = None
+    box: list[CallResult] = field(default_factory=list)
+    began: threading.Event = field(default_factory=threading.Event)
+    began_at: float = 0.0
+
+
 class KernelApp:
     """Runs syscalls for one script run in the kernel namespace."""
 
@@ -120,15 +130,21 @@ class KernelApp:
                 pass
             sock.close()
 
-    def start(self, event: SyscallEvent) -> tuple[threading.Thread, list[CallResult]]:
-        """Start the call in its own thread; the list receives its CallResult."""
-        box: list[CallResult] = []
-        thread = threading.Thread(target=self._run, args=(event, box), name=f"syscall {event.name}", daemon=True)
-        thread.start()
-        return thread, box
+    def start(self, event: SyscallEvent) -> RunningCall:
+        """Start the call in its own thread; its box receives the CallResult."""
+        call = RunningCall()
+        call.thread = threading.Thread(target=self._run, args=(event, call), name=f"syscall {event.name}",
+                                       daemon=True)
+        call.thread.start()
+        return call
 
-    def _run(self, event: SyscallEvent, box: list[CallResult]) -> None:
+    def _run(self, event: SyscallEvent, call: RunningCall) -> None:
         where = f"{self.path}:{event.line}"
+        box = call.box
+        # Noted in the thread, just before the call: a thread can take milliseconds
+        # to get going on a loaded machine, and the script's clock counts from here.
+        call.began_at = time.monotonic()
+        call.began.set()
         try:
             result, detail = getattr(self, f"_{event.name}")(event, where)
             box.append(CallResult(result, None, time.monotonic(), detail))

@@ -275,7 +275,7 @@ class Run:
                 if isinstance(event, PacketEvent):
                     started = self.inject(event).time  # when it left: building it may have taken a while
                 elif isinstance(event, SyscallEvent):
-                    self._syscall(event, script_time)
+                    started = self._syscall(event, script_time)
                 elif isinstance(event, CodeEvent):
                     self._assert_tcp_info(event)
                 elif isinstance(event, StateEvent):
@@ -433,23 +433,27 @@ class Run:
     def _app(self, event: Event) -> KernelApp:
         return self.ends[event.endpoint or "kernel"].app
 
-    def _syscall(self, event: SyscallEvent, script_time: float) -> None:
+    def _syscall(self, event: SyscallEvent, script_time: float) -> float:
+        """Run the call; return when it really began (the next "+x" counts from there)."""
         # As packetdrill: a call waits (up to 1 s) for a blocking call of the
         # same application still in progress, so "accept() = 4" has made fd 4
         # before "read(4, ...)" runs. Two endpoints' applications run apart.
         for blocked, _, _, thread, _ in self.blocking:
             if blocked.endpoint == event.endpoint:
                 thread.join(BLOCKING_WAIT)
-        thread, box = self._app(event).start(event)
+        call = self._app(event).start(event)
+        call.began.wait(BLOCKED_GRACE)
+        began = call.began_at or time.monotonic()
         if event.timing.end is not None:
             end = self.previous + event.timing.end if event.timing.relative else event.timing.end
-            self.blocking.append((event, script_time, end, thread, box))
-            return
-        thread.join(self._tolerance(0.0) + BLOCKED_GRACE)
-        if not box:
+            self.blocking.append((event, script_time, end, call.thread, call.box))
+            return began
+        call.thread.join(self._tolerance(0.0) + BLOCKED_GRACE)
+        if not call.box:
             raise self._failure(event, f"{event.name}() blocked; the script expects it to return at once "
                                 "(write the time as start...end for a blocking call)")
-        self._check_outcome(event, box[0])
+        self._check_outcome(event, call.box[0])
+        return began
 
     def _settle_blocking(self, before: float | None) -> None:
         """Check blocking calls whose end time lies before ``before`` (all when None).

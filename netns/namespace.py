@@ -106,12 +106,18 @@ def read_sysctl(name: str, key: str) -> str:
 
 def write_sysctl(name: str, key: str, value: object) -> None:
     """Write a net.* sysctl inside namespace ``name`` only (never the host's)."""
-    path = _sysctl_path(key)
+    write_sysctls(name, {key: value})
+
+
+def write_sysctls(name: str, settings: dict[str, object]) -> None:
+    """Write several net.* sysctls inside namespace ``name``, entering it once."""
+    paths = {key: _sysctl_path(key) for key in settings}
     with inside(name):
-        try:
-            with open(path, "w") as handle:
-                handle.write(str(value))
-        except FileNotFoundError:
-            raise SysctlError(f"sysctl {key!r} does not exist on this kernel") from None
-        except OSError as exc:
-            raise SysctlError(f"sysctl {key}={value}: {exc.strerror}") from None
+        for key, value in settings.items():
+            try:
+                with open(paths[key], "w") as handle:
+                    handle.write(str(value))
+            except FileNotFoundError:
+                raise SysctlError(f"sysctl {key!r} does not exist on this kernel") from None
+            except OSError as exc:
+                raise SysctlError(f"sysctl {key}={value}: {exc.strerror}") from None

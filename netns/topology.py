@@ -152,8 +152,7 @@ class VethTopology(Topology):
         self._create_namespace(kernel_ns)
         self._create_namespace(lab_ns)
         for ns in (kernel_ns, lab_ns):
-            for key, value in QUIET_IPV6.items():
-                namespace.write_sysctl(ns, key, value)
+            namespace.write_sysctls(ns, QUIET_IPV6)
         with IPRoute() as ipr:
             ipr.link(
                 "add",

@@ -176,3 +176,20 @@ def test_the_tshark_check_catches_a_bad_checksum(tmp_path):
     broken.write_bytes(bytes(data))
     assert syn.segment.flag_text == "S"
     assert any("checksum" in problem for problem in tshark_problems(broken))
+
+
+def test_crossing_segments_verify_in_either_order():
+    """Two kernels' FINs that cross may reach a capture in either order; one endpoint's may not swap."""
+    fixture = str(CAPTURES / "simultaneous-close-observed.pcapng")
+    script = find("simultaneous-close-observed").runnable()
+    captured = read_segments(fixture)
+    fins = [i for i, item in enumerate(captured) if "F" in item.segment.flag_text]
+    assert len(fins) == 2 and fins[1] == fins[0] + 1
+    swapped = list(captured)
+    swapped[fins[0]], swapped[fins[1]] = swapped[fins[1]], swapped[fins[0]]
+    assert check_capture(script, swapped, fixture, Settings()).passed
+    data_then_fin = list(captured)  # the client's data and the client's FIN: one sender, order matters
+    client_data = next(i for i, item in enumerate(captured) if item.segment.payload and
+                       item.segment.src == captured[fins[0]].segment.src)
+    data_then_fin[client_data], data_then_fin[fins[0]] = data_then_fin[fins[0]], data_then_fin[client_data]
+    assert not check_capture(script, data_then_fin, fixture, Settings()).passed

@@ -28,6 +28,8 @@ def show_verdict(outcome, label: str) -> None:
     else:
         click.echo(f"FAIL {label}")
         click.echo(outcome.report)
+        for note in outcome.notes:
+            click.echo(f"  note: {note}")
 
 
 def finish(outcomes: list, as_json: bool, junit_path: str | None, suite: str) -> None:

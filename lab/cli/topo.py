@@ -48,7 +48,9 @@ def up(observe: bool, loopback: bool, mtu: int, sysctls: tuple[str, ...]) -> Non
             click.echo(f"veth {topology.kernel_if} (kernel, {topology.kernel_mac}) <-> {topology.lab_if} (lab, {topology.lab_mac})")
         if mode == "rootless":
             click.echo("rootless: these namespaces are private to this process")
-        click.echo("ready; Ctrl-C or `tcplab topo down PID` removes it", err=True)
+            click.echo("ready; Ctrl-C removes it", err=True)
+        else:
+            click.echo(f"ready; Ctrl-C or `tcplab topo down {os.getpid()}` removes it", err=True)
         while True:
             # Not signal.pause(): a signal landing between Python's check and
             # the pause() call would leave it waiting forever.
@@ -76,6 +78,10 @@ def down(pids: tuple[int, ...], all_runs: bool) -> None:
     if not pids and not all_runs:
         raise BadInput("topo down: name the run's PID (see `tcplab topo ls`) or pass --all")
     chosen = [run for run in runs() if all_runs or run.run.pid in pids]
+    unknown = set(pids) - {run.run.pid for run in chosen}
+    if unknown:
+        raise BadInput(f"topo down: no tcplab run with pid {', '.join(map(str, sorted(unknown)))} "
+                       "(`tcplab topo ls` lists them)")
     for run in chosen:
         if run.alive and run.run.pid != os.getpid():
             os.kill(run.run.pid, signal.SIGTERM)

@@ -95,6 +95,13 @@ def tolerance(settings: Settings, gap: float) -> float:
 
 
 KNOWN_OPTION_VALUES = {"server": ("unreachable",)}  # option lines tcplab acts on, beyond the tolerances
+USED_OPTIONS = {"tolerance_usecs", "tolerance_percent", "server", "ip_version"}
+
+
+def ignored_options(script: Script) -> list[str]:
+    """Notes for option lines tcplab does not act on (packetdrill's --mss=, --tcp_ts_tick_usecs=, ...)."""
+    return [f"option line --{name}={value} is not supported by tcplab and was ignored"
+            for name, value in script.options.items() if name not in USED_OPTIONS]
 
 
 def preflight(script: Script, settings: Settings) -> None:
@@ -160,6 +167,7 @@ class Run:
 
     def __post_init__(self) -> None:
         self.settings = self.settings.for_script(self.script)
+        self.notes.extend(ignored_options(self.script))
         self.af = socket.AF_INET6 if self.family == 6 else socket.AF_INET
 
     # -- what a mode provides ----------------------------------------------

@@ -8,7 +8,6 @@ JUnit carries the same report as the failure text, which CI systems show.
 from __future__ import annotations
 
 import json
-import os
 import xml.etree.ElementTree as ET
 
 from lab.engine.batch import Outcome
@@ -17,7 +16,7 @@ from lab.engine.batch import Outcome
 def as_dict(outcome: Outcome) -> dict:
     failure = outcome.failure
     return {
-        "name": os.path.splitext(os.path.basename(outcome.path))[0],
+        "name": outcome.exercise,
         "path": outcome.path,
         "family": outcome.family,
         "passed": outcome.passed,
@@ -44,8 +43,7 @@ def write_junit(path: str, outcomes: list[Outcome], suite: str) -> None:
     tree = ET.SubElement(root, "testsuite", name=suite, tests=str(len(outcomes)), failures=str(failures),
                          errors="0", time=f"{total_time:.3f}")
     for outcome in outcomes:
-        entry = as_dict(outcome)
-        case = ET.SubElement(tree, "testcase", classname=f"{suite}.{entry['name']}", name=f"ipv{outcome.family}",
+        case = ET.SubElement(tree, "testcase", classname=f"{suite}.{outcome.exercise}", name=f"ipv{outcome.family}",
                              file=outcome.path, time=f"{outcome.duration:.3f}")
         if not outcome.passed:
             failed = ET.SubElement(case, "failure", message=outcome.failure.message if outcome.failure else "failed")

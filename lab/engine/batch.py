@@ -10,6 +10,7 @@ numbers; reports are rendered in the worker.
 from __future__ import annotations
 
 import multiprocessing
+import os
 import signal
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -38,12 +39,15 @@ class Outcome:
     right: str
     failure: Failure | None = None
     pcap: str | None = None
+    exercise: str = ""  # what CI calls it: the exercise or script name
 
     @classmethod
     def of(cls, result: RunResult) -> Outcome:
         report = "" if result.passed else render_failure(result)
+        exercise = result.exercise or os.path.splitext(os.path.basename(result.path))[0]
         return cls(result.name, result.path, result.family, result.passed, result.duration, report,
-                   tuple(result.notes), tuple(result.steps), result.left, result.right, result.failure, result.pcap)
+                   tuple(result.notes), tuple(result.steps), result.left, result.right, result.failure, result.pcap,
+                   exercise)
 
 
 def run_any(script: Script | Experiment, family: int, settings: Settings) -> RunResult:

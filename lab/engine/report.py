@@ -49,6 +49,7 @@ class RunResult:
     notes: list[str] = field(default_factory=list)
     left: str = "lab"  # the endpoint drawn on the left: lab or client
     right: str = "kernel"  # kernel or server
+    exercise: str = ""  # the catalogue name, where the file's name is not it (experiments)
 
     @property
     def passed(self) -> bool:

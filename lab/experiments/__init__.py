@@ -36,4 +36,6 @@ class Experiment:
 
     def run(self, family: int, settings):
         module = importlib.import_module(f"{__name__}.{self.module_name}")
-        return module.run(self, family, settings)
+        result = module.run(self, family, settings)
+        result.exercise = self.name
+        return result

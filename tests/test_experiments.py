@@ -60,3 +60,16 @@ def test_tw_recycle_fails_when_the_sysctl_exists(monkeypatch):
     monkeypatch.setattr(tw_recycle, "GONE", "net.ipv4.tcp_tw_reuse")
     result = Experiment("tw-recycle", 0.05).run(4, Settings())
     assert not result.passed and "exists on this kernel" in result.failure.message
+
+
+def test_ci_output_names_an_experiment_by_its_exercise(tmp_path):
+    import json
+
+    from helpers import tcplab
+
+    junit = tmp_path / "r.xml"
+    result = tcplab("run", "tw-recycle", "--ip-version", "4", "--json", "--junit", str(junit))
+    assert result.returncode == 0, result.stderr
+    (entry,) = json.loads(result.stdout)
+    assert entry["name"] == "tw-recycle" and entry["passed"]
+    assert 'classname="tcplab.run.tw-recycle"' in junit.read_text()

@@ -86,7 +86,7 @@ def test_verify_junit_names_each_capture(tmp_path):
 def test_regeneration_is_byte_identical(tmp_path):
     first, second = tmp_path / "a", tmp_path / "b"
     for folder in (first, second):
-        result = tcplab("capture", "regen", "close-3-segments", "tw-reuse", "--folder", str(folder))
+        result = tcplab("capture", "regen", "close-3-segments", "tw-reuse", "-j", "1", "--folder", str(folder))
         assert result.returncode == 0, result.stdout + result.stderr
     names = sorted(p.name for p in first.iterdir())
     assert names == ["close-3-segments-ipv6.pcapng", "close-3-segments.pcapng", "tw-reuse-ipv6.pcapng",

@@ -38,3 +38,20 @@ def no_leftover_namespaces():
     for name in leftovers:
         remove(name)
     assert not leftovers, f"namespaces left behind: {sorted(leftovers)}"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def captures_in_pytest_tmp(tmp_path_factory):
+    """Failing runs keep their capture in a temporary file: put those where pytest cleans up."""
+    import tempfile
+
+    folder = str(tmp_path_factory.mktemp("failed-run-captures"))
+    previous_dir, previous_env = tempfile.tempdir, os.environ.get("TMPDIR")
+    tempfile.tempdir = folder
+    os.environ["TMPDIR"] = folder
+    yield
+    tempfile.tempdir = previous_dir
+    if previous_env is None:
+        os.environ.pop("TMPDIR", None)
+    else:
+        os.environ["TMPDIR"] = previous_env

@@ -49,9 +49,14 @@ class Exercise:
 
         return parse_file(str(FOLDER / f"{self.name}.pkt"))
 
-    def as_dict(self) -> dict[str, str]:
-        return {"name": self.name, "title": self.title, "mode": self.mode, "claim": self.claim,
-                "source": self.source, "verdict": self.verdict}
+    @property
+    def runtime(self) -> float:
+        """Seconds one run takes at least: the script's timeline (an experiment's estimate)."""
+        return self.length if self.experiment else self.runnable().length
+
+    def as_dict(self) -> dict[str, object]:
+        return {"name": self.name, "title": self.title, "mode": self.mode, "runtime_s": round(self.runtime, 2),
+                "claim": self.claim, "source": self.source, "verdict": self.verdict}
 
 
 @cache

@@ -89,7 +89,8 @@ def test_list_json_has_the_documented_keys():
     entries = json.loads(result.stdout)
     assert [entry["name"] for entry in entries] == [e.name for e in exercises()]
     for entry in entries:
-        assert {"name", "title", "mode", "source", "claim"} <= set(entry)
+        assert {"name", "title", "mode", "runtime_s", "source", "claim"} <= set(entry)
+        assert entry["runtime_s"] >= 0
         assert entry["mode"] in ("drive", "observe")
 
 

@@ -11,15 +11,15 @@ import click
 @click.command(name="list")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array of objects.")
 def list_exercises(as_json: bool) -> None:
-    """The exercises: name, mode, title, the claim tested and its source article."""
+    """The exercises: name, mode, runtime, title, the claim tested and its source article."""
     from lab.catalogue import exercises
 
     if as_json:
         click.echo(json.dumps([exercise.as_dict() for exercise in exercises()], indent=2, ensure_ascii=False))
         return
     for exercise in exercises():
-        click.echo(f"{exercise.name:<24} {exercise.mode:<8} {exercise.title}")
-        click.echo(f"{'':<24} claim: {exercise.claim}  [{exercise.source}]")
+        click.echo(f"{exercise.name:<28} {exercise.mode:<8} {exercise.runtime:5.2f} s  {exercise.title}")
+        click.echo(f"{'':<28} claim: {exercise.claim}  [{exercise.source}]")
 
 
 @click.command()

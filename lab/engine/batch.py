@@ -61,25 +61,13 @@ def run_one(script: Script | Experiment, family: int, settings: Settings) -> Out
     return Outcome.of(run_any(script, family, settings))
 
 
-def expected_length(script: Script | Experiment) -> float:
-    """A rough length of the script's timeline, to start long scripts first."""
-    if isinstance(script, Experiment):
-        return script.length
-    total = 0.0
-    for event in script.events:
-        timing = event.timing
-        span = max(timing.start, timing.end or 0.0, timing.high or 0.0)
-        total = total + span if timing.relative else max(total, span)
-    return total
-
-
 def run_many(jobs: list[tuple[Script | Experiment, int, Settings]], workers: int):
     """Yield an Outcome per job, in the order of ``jobs``."""
     if workers <= 1 or len(jobs) <= 1:
         for script, family, settings in jobs:
             yield run_one(script, family, settings)
         return
-    order = sorted(range(len(jobs)), key=lambda i: -expected_length(jobs[i][0]))
+    order = sorted(range(len(jobs)), key=lambda i: -jobs[i][0].length)  # the longest first
     context = multiprocessing.get_context("forkserver")
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_init_worker)
     try:

@@ -192,6 +192,16 @@ class Script:
     events: list[Event] = field(default_factory=list)
 
     @property
+    def length(self) -> float:
+        """How long the script's own timeline runs, in seconds (ranges and blocking ends at their far end)."""
+        total = 0.0
+        for event in self.events:
+            timing = event.timing
+            span = max(timing.start, timing.end or 0.0, timing.high or 0.0)
+            total = total + span if timing.relative else max(total, span)
+        return total
+
+    @property
     def observe(self) -> bool:
         """Observe mode: two real endpoints, named on every line (``client > S ...``)."""
         return any(event.endpoint for event in self.events)

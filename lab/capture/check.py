@@ -17,7 +17,7 @@ from lab.engine.numbering import Side
 from lab.engine.report import Failure, RunResult, Step
 from lab.engine.runner import RECENT, Settings, tolerance
 from netns.addresses import SERVER_PORT
-from lab.engine.verify import Observed, either_order, learn_numbers, match_lines, observe
+from lab.engine.verify import Observed, learn_numbers, line_for, match_lines, observe
 from lab.script.events import PacketEvent, Script, StateEvent
 
 from .pcapfile import CapturedSegment
@@ -116,12 +116,10 @@ class OfflineCheck:
                 return self._failure(event, f"the capture ends; expected this segment from the {wanted}")
             item = queue.pop(0)
             sender = self._role_of(item)
-            if sender != wanted and either_order(events, index, sender):
-                event, wanted = events[index], sender
-            if sender != wanted:
+            event, problem = line_for(events, index, sender, wanted)
+            if problem:
                 self._step(item, sender, None, mismatch=f"expected the {wanted}'s segment")
-                return self._failure(event, f"the {sender} sent a segment where the script expects the {wanted}'s",
-                                     self._observed(item, sender))
+                return self._failure(event, problem, self._observed(item, sender))
             learn_numbers(self.sides[sender], event, item.segment)
             actual = self._observed(item, sender)
             consumed, diffs = match_lines(events, index, actual)

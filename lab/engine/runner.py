@@ -47,7 +47,7 @@ from .kernelapp import KernelApp, validate_syscall
 from .numbering import Side
 from .recorder import write_pcapng
 from .report import Failure, RunResult, Step
-from .verify import Observed, canonical_flags, either_order, learn_numbers, match_lines, observe
+from .verify import Observed, canonical_flags, learn_numbers, line_for, match_lines, observe
 
 ANY_TIME_WAIT = 10.0  # seconds a "*" line waits for its segment
 BLOCKING_WAIT = 1.0  # seconds a syscall waits for a blocking one in progress
@@ -372,12 +372,10 @@ class Run:
             raise self._failure(event, f"the {wanted} sent nothing; expected this segment by {high + tolerance:.3f} s")
         frame, segment = received
         sender = self.sender_of(frame, segment)
-        if sender != wanted and either_order(events, index, sender):
-            event, wanted = events[index], sender
-        if sender != wanted:
+        event, problem = line_for(events, index, sender, wanted)
+        if problem:
             self._record_step(frame, segment, sender, mismatch=f"expected the {wanted}'s segment")
-            raise self._failure(event, f"the {sender} sent a segment where the script expects the {wanted}'s",
-                                self._observed(segment, sender))
+            raise self._failure(event, problem, self._observed(segment, sender))
         self._learn(sender, event, segment)
         frames = [frame]
         actual = self._observed(segment, sender)

@@ -198,6 +198,19 @@ def match_lines(events: list, index: int, actual: Observed) -> tuple[int, list[s
     return 1, diffs
 
 
+def line_for(events: list, index: int, sender: str, wanted: str) -> tuple[PacketEvent, str]:
+    """The line a segment from ``sender`` answers, and what is wrong if it is not the one expected.
+
+    Returns the line at ``index`` (after an either_order swap, the one that was
+    next) and "" when ``sender`` is the endpoint it expects; else the problem.
+    """
+    if sender != wanted and either_order(events, index, sender):
+        return events[index], ""
+    if sender != wanted:
+        return events[index], f"the {sender} sent a segment where the script expects the {wanted}'s"
+    return events[index], ""
+
+
 def either_order(events: list, index: int, sender: str) -> bool:
     """Let two segment lines of different endpoints match in either order when the second may come at ``+0``.
 

@@ -39,7 +39,8 @@ def measure(name: str, action: Callable[[], object], runs: int, target_ms: float
 
 def script_overhead(runs: int) -> None:
     """Wall time of a run minus the script's own timeline (its last segment's time)."""
-    from lab.engine.runner import Settings, run_script
+    from lab.engine.runner import run_script
+    from lab.engine.settings import Settings
     from lab.script.parser import parse_file
 
     script = parse_file(str(SHORT_SCRIPT))

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from html import escape
 
-from lab.engine.report import Step
+from lab.engine.trace import Step
 
 ARROW_WIDTH = 44
 STATE_WIDTH = 12
@@ -25,7 +25,7 @@ def use_color(stream) -> bool:
 
 
 def _arrow(step: Step) -> str:
-    label = f" {step.label} "
+    label = f" {step.label()} "
     room = ARROW_WIDTH - 2
     if len(label) > room - 2:
         label = label[: room - 5] + "... "
@@ -60,7 +60,7 @@ def mermaid(steps: list[Step], left: str, right: str) -> str:
     for step in steps:
         source, target = ("L", "R") if step.from_left else ("R", "L")
         arrow = "-x" if step.mismatch else "->>"
-        label = step.label.replace(";", ",").replace("#", "")
+        label = step.label().replace(";", ",").replace("#", "")
         if step.mismatch:
             label += f" (MISMATCH: {step.mismatch.replace(';', ',')})"
         lines.append(f"    {source}{arrow}{target}: {label}")
@@ -98,7 +98,7 @@ def svg(steps: list[Step], left: str, right: str, title: str = "") -> str:
         colour, marker = ("#c00", "bad") if step.mismatch else ("black", "head")
         parts.append(f'<line x1="{start}" y1="{y}" x2="{end}" y2="{y + 14}" stroke="{colour}" '
                      f'marker-end="url(#{marker})"/>')
-        label = step.label + (f"  MISMATCH: {step.mismatch}" if step.mismatch else "")
+        label = step.label() + (f"  MISMATCH: {step.mismatch}" if step.mismatch else "")
         parts.append(f'<text x="{(x_left + x_right) // 2}" y="{y + 3}" text-anchor="middle" fill="{colour}">'
                      f'{escape(label)}</text>')
         parts.append(f'<text x="8" y="{y + 12}" fill="#555">{step.time:.3f}s</text>')

@@ -23,7 +23,7 @@ from lab.capture.check import check_capture
 from lab.capture.diff import segment_lines
 from lab.capture.pcapfile import read_segments
 from lab.catalogue import find
-from lab.engine.runner import Settings
+from lab.engine.settings import Settings
 
 CAPTURES = Path(__file__).resolve().parent.parent / "captures"
 FIXTURES = sorted(CAPTURES.glob("*.pcapng"))

@@ -13,7 +13,8 @@ import pytest
 from helpers import tcplab
 from lab.catalogue import MODES, exercises
 from lab.engine.batch import run_any
-from lab.engine.runner import Settings, run_script
+from lab.engine.runner import run_script
+from lab.engine.settings import Settings
 from lab.script.parser import parse, parse_file
 
 SEEDS = ("000_e96bb92640c7751d.txt", "001_f2be7db29f51b6a9.txt", "002_eb75143f5f003d83.txt",

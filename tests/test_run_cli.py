@@ -10,9 +10,9 @@ import pytest
 from scapy.layers.inet import TCP
 from scapy.utils import PcapNgReader
 
-from helpers import as_nobody, tcplab
+from helpers import SCRIPTS, as_nobody, tcplab
 
-SCRIPTS = Path(__file__).with_name("scripts")
+
 
 
 @pytest.fixture

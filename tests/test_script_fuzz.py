@@ -13,7 +13,8 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lab.engine.runner import Settings, preflight, run_script
+from lab.engine.runner import preflight, run_script
+from lab.engine.settings import Settings
 from lab.errors import BadInput, LabError
 from lab.script.parser import parse
 

@@ -31,9 +31,9 @@ from pathlib import Path
 from lab import __version__
 from lab.catalogue import Exercise
 from lab.engine.batch import Outcome, run_many
-from lab.engine.runner import Settings
+from lab.engine.settings import Settings
 from lab.script.events import CommandEvent, Script
-from netns.addresses import SERVER_PORT
+from lab.script.events import SERVER_PORT
 
 from .pcapfile import CapturedSegment, pcapng_writer, read_segments
 

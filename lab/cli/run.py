@@ -72,7 +72,8 @@ def run(scripts, every, loopback, ip_version, tolerance_usecs, tolerance_percent
     a shell line without --allow-shell, stops the run with exit code 2.
     """
     from lab.engine.batch import run_many
-    from lab.engine.runner import Settings, preflight
+    from lab.engine.runner import preflight
+    from lab.engine.settings import Settings
     from lab.script.events import Script
 
     for option, path in (("--pcap", pcap), ("--svg", svg_path), ("--junit", junit_path)):
@@ -98,11 +99,12 @@ def run(scripts, every, loopback, ip_version, tolerance_usecs, tolerance_percent
     for outcome in run_many(work, jobs):
         outcomes.append(outcome)
         if not as_json:
-            _show(outcome, verbose, ladder, mermaid, svg_path, many)
+            _show(outcome, verbose, ladder, mermaid, svg_path, many, absolute)
     finish(outcomes, as_json, junit_path, "tcplab.run")
 
 
-def _show(outcome, verbose: bool, ladder: bool, mermaid: bool, svg_path: str | None, many: bool) -> None:
+def _show(outcome, verbose: bool, ladder: bool, mermaid: bool, svg_path: str | None, many: bool,
+          absolute: bool) -> None:
     """One run, as a person reads it: PASS/FAIL, the report, and the trace, ladder or diagrams asked for."""
     color = use_color(sys.stdout)
     steps = list(outcome.steps)
@@ -110,7 +112,7 @@ def _show(outcome, verbose: bool, ladder: bool, mermaid: bool, svg_path: str | N
         for step in steps:
             states = "  ".join(f"{name} {state:<11}" for name, state in step.states.items())
             where = f"line {step.line}" if step.line else "unmatched"
-            click.echo(f"  {step.time:8.4f}  {step.text:<72} {states} ({where})")
+            click.echo(f"  {step.time:8.4f}  {step.text(absolute):<72} {states} ({where})")
     if ladder:
         click.echo(f"\n{outcome.name}\n" + text_ladder(steps, outcome.left, outcome.right, color))
     if mermaid:

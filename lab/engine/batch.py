@@ -4,7 +4,8 @@ Workers are processes, not threads: every run re-anchors its clock on the
 kernel's timestamps and needs the GIL promptly, and process workers keep
 runs from delaying each other. The longest scripts start first, so a small
 pool finishes the catalogue soonest. Results come back as plain text and
-numbers; reports are rendered in the worker.
+numbers (a RunResult is plain data); the parent turns each into an Outcome
+and renders its report.
 """
 
 from __future__ import annotations
@@ -19,8 +20,10 @@ from lab.experiments import Experiment
 from netns import Terminated
 from lab.script.events import Script
 
-from .report import Failure, RunResult, Step, render_failure
-from .runner import Settings, run_script
+from .report import render_failure
+from .runner import run_script
+from .settings import Settings
+from .trace import Action, Failure, RunResult, Step
 
 
 @dataclass(frozen=True)
@@ -40,6 +43,7 @@ class Outcome:
     failure: Failure | None = None
     pcap: str | None = None
     exercise: str = ""  # what CI calls it: the exercise or script name
+    actions: tuple[Action, ...] = ()
 
     @classmethod
     def of(cls, result: RunResult) -> Outcome:
@@ -47,7 +51,7 @@ class Outcome:
         exercise = result.exercise or os.path.splitext(os.path.basename(result.path))[0]
         return cls(result.name, result.path, result.family, result.passed, result.duration, report,
                    tuple(result.notes), tuple(result.steps), result.left, result.right, result.failure, result.pcap,
-                   exercise)
+                   exercise, tuple(result.actions))
 
 
 def run_any(script: Script | Experiment, family: int, settings: Settings) -> RunResult:
@@ -55,17 +59,17 @@ def run_any(script: Script | Experiment, family: int, settings: Settings) -> Run
     return script.run(family, settings) if isinstance(script, Experiment) else run_script(script, family, settings)
 
 
-def run_one(script: Script | Experiment, family: int, settings: Settings) -> Outcome:
+def run_one(script: Script | Experiment, family: int, settings: Settings) -> RunResult:
     if _stopping:
         raise Terminated()
-    return Outcome.of(run_any(script, family, settings))
+    return run_any(script, family, settings)
 
 
 def run_many(jobs: list[tuple[Script | Experiment, int, Settings]], workers: int):
     """Yield an Outcome per job, in the order of ``jobs``."""
     if workers <= 1 or len(jobs) <= 1:
         for script, family, settings in jobs:
-            yield run_one(script, family, settings)
+            yield Outcome.of(run_one(script, family, settings))
         return
     order = sorted(range(len(jobs)), key=lambda i: -jobs[i][0].length)  # the longest first
     context = multiprocessing.get_context("forkserver")
@@ -73,7 +77,7 @@ def run_many(jobs: list[tuple[Script | Experiment, int, Settings]], workers: int
     try:
         futures = {i: pool.submit(run_one, *jobs[i]) for i in order}
         for i in range(len(jobs)):
-            yield futures[i].result()
+            yield Outcome.of(futures[i].result())
     except BaseException:
         # Ctrl-C or SIGTERM: the workers unwind their runs (topologies removed)
         # and skip whatever was already queued for them.

@@ -36,15 +36,6 @@ class Observed:
     options: tuple[Option, ...]
     live: Segment
 
-    def label(self, absolute: bool = False) -> str:
-        """The short form ladders draw on an arrow: flags seq:end(len) ack."""
-        text = f"{self.flags} {self.seq}:{self.end_seq}({self.length})"
-        if self.ack is not None:
-            text += f" ack {self.ack}"
-        if absolute:
-            text += f" [{self.live.seq}" + (f" {self.live.ack}]" if self.ack is not None else "]")
-        return text
-
     def render(self, absolute: bool = False) -> str:
         text = f"{self.prefix} {self.flags} {self.seq}:{self.end_seq}({self.length})"
         if self.ack is not None:
@@ -148,23 +139,28 @@ def _options_match(expected: tuple[Option, ...], actual: tuple[Option, ...]) -> 
     return True
 
 
+# The header verifier table (packetdrill's verify_header): the field, and how the line and the segment name it.
+# A line that leaves a field out (None: no ``win``, ``<...>``, no ``ack``) does not check it.
+HEADER_FIELDS = (
+    ("flags", lambda line: canonical_flags(line.flags), lambda seg: seg.flags),
+    ("seq", lambda line: line.seq, lambda seg: seg.seq),
+    ("length", lambda line: line.length, lambda seg: seg.length),
+    ("ack", lambda line: line.ack, lambda seg: seg.ack),
+    ("win", lambda line: line.window, lambda seg: seg.window),
+)
+
+
 def differences(expected: PacketEvent, actual: Observed) -> list[str]:
     """Each field the script names that the live segment does not match."""
     diffs = []
-    if canonical_flags(expected.flags) != actual.flags:
-        diffs.append(f"flags: expected {canonical_flags(expected.flags)}, got {actual.flags}")
-    if expected.seq != actual.seq:
-        diffs.append(f"seq: expected {expected.seq}, got {actual.seq}")
-    if expected.length != actual.length:
-        diffs.append(f"length: expected {expected.length}, got {actual.length}")
-    if expected.ack is not None and expected.ack != actual.ack:
-        diffs.append(f"ack: expected {expected.ack}, got {actual.ack}")
-    if expected.window is not None and expected.window != actual.window:
-        diffs.append(f"win: expected {expected.window}, got {actual.window}")
+    for name, wanted, got in HEADER_FIELDS:
+        value = wanted(expected)
+        if value is not None and value != got(actual):
+            diffs.append(f"{name}: expected {value}, got {got(actual)}")
     if expected.options is not None and not _options_match(expected.options, actual.options):
         want = ",".join(map(str, expected.options))
-        got = ",".join(map(str, actual.options))
-        diffs.append(f"options: expected <{want}>, got <{got}>")
+        have = ",".join(map(str, actual.options))
+        diffs.append(f"options: expected <{want}>, got <{have}>")
     return diffs
 
 

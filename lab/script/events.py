@@ -41,6 +41,7 @@ class Option:
 
 
 ENDPOINTS = ("client", "server")
+SERVER_PORT = 8080  # the kernel's (server's) port: what bind(fd, ..., ...) takes, as in packetdrill
 
 
 @dataclass(frozen=True)

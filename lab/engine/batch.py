@@ -65,6 +65,19 @@ def run_one(script: Script | Experiment, family: int, settings: Settings) -> Run
     return run_any(script, family, settings)
 
 
+def default_jobs() -> int:
+    """Workers for a batch: two per CPU this process may use that is not already busy (at least one).
+
+    A run spends most of its time asleep on kernel timers, and the timeline
+    thread is real-time where allowed, so more workers than CPUs stay
+    punctual (bench/catalogue.py measures it); a CPU another process keeps
+    busy (load average) is not counted.
+    """
+    cpus = len(os.sched_getaffinity(0))
+    busy = min(cpus - 1, int(os.getloadavg()[0] + 0.5))
+    return 2 * (cpus - busy)
+
+
 def run_many(jobs: list[tuple[Script | Experiment, int, Settings]], workers: int):
     """Yield an Outcome per job, in the order of ``jobs``."""
     if workers <= 1 or len(jobs) <= 1:

@@ -148,9 +148,9 @@ class Run:
                 due = self.clock.when(script_time)
                 self._sample_states_if_slack(events, index)
                 wait_until(due)
-                began = self.handlers[type(event)](event, script_time)
+                moments = self.handlers[type(event)](event, script_time)
                 if moves_clock(event):
-                    self._judge_action(event, script_time, due, began)
+                    self._judge_action(event, script_time, due, *moments)
                 self.clock.previous = script_time
                 index += 1
             self._settle_blocking(before=None)
@@ -168,8 +168,9 @@ class Run:
         self.actions.append(Action(event.line, "inject", "lab", script_time, round((seen.time - due) * 1000, 3)))
         self.source.push_back(seen)  # judged by the matcher like the kernel's segments
 
-    def _judge_action(self, event: Event, script_time: float, due: float, began: float) -> None:
-        """Note when the action really began; the clock counts from there. Beyond tolerance: lab-late."""
+    def _judge_action(self, event: Event, script_time: float, due: float, began: float, counts_from: float) -> None:
+        """Note when the action really began (beyond tolerance: lab-late); the clock counts from
+        ``counts_from``: a syscall's start (packetdrill's rule), a command's or link line's end."""
         late = began - due
         action = self.actions[-1] if self.actions and self.actions[-1].line == event.line else None
         if action is None:
@@ -182,8 +183,8 @@ class Run:
             raise Failure(event.line, f"the lab began this line at {self.clock.at(began):.4f} s, {late * 1000:.1f} ms "
                           f"after its script time {script_time:.3f} s (tolerance {allowed * 1000:.1f} ms)",
                           LAB_LATE, expected=event.text)
-        self.clock.anchor(began, script_time)
-        self.anchored.append((event.line, began))
+        self.clock.anchor(counts_from, script_time)
+        self.anchored.append((event.line, counts_from))
 
     # -- states ----------------------------------------------------------------
     def _sample_states_if_slack(self, events: list[Event], index: int) -> None:
@@ -231,8 +232,8 @@ class Run:
     def _app(self, event: Event):
         return self.ends[event.endpoint or "kernel"].app
 
-    def _syscall(self, event: SyscallEvent, script_time: float) -> float:
-        """Run the call; return when it really began (the next "+x" counts from there)."""
+    def _syscall(self, event: SyscallEvent, script_time: float) -> tuple[float, float]:
+        """Run the call; return when it really began, twice: the next "+x" counts from there too."""
         # As packetdrill: a call waits (up to 1 s) for a blocking call of the
         # same application still in progress, so "accept() = 4" has made fd 4
         # before "read(4, ...)" runs. Two endpoints' applications run apart.
@@ -246,13 +247,13 @@ class Run:
         if event.timing.end is not None:
             end = self.clock.previous + event.timing.end if event.timing.relative else event.timing.end
             self.blocking.append((event, script_time, end, call.thread, call.box, self.actions[-1]))
-            return began
+            return began, began
         call.thread.join(tolerance(self.settings, 0.0) + BLOCKED_GRACE)
         if not call.box:
             raise self._failure(event, TIMING, f"{event.name}() blocked; the script expects it to return at once "
                                 "(write the time as start...end for a blocking call)")
         self._check_outcome(event, call.box[0], self.actions[-1])
-        return began
+        return began, began
 
     def _settle_blocking(self, before: float | None) -> None:
         """Check blocking calls whose end time lies before ``before`` (all when None).
@@ -322,7 +323,8 @@ class Run:
             time.sleep(0.0005)
 
     # -- commands and the link ----------------------------------------------------
-    def _command(self, event: CommandEvent, script_time: float) -> float:
+    def _command(self, event: CommandEvent, script_time: float) -> tuple[float, float]:
+        """Run a sysctl or shell line; return when it began and when it was done."""
         began = time.monotonic()
         where = f"{self.script.path}:{event.line}"
         if event.sysctls:
@@ -332,7 +334,7 @@ class Run:
                         write_sysctl(ns, key, value)
                     except SysctlError as error:
                         raise BadInput(f"{where}: {error}") from None
-            return began
+            return began, time.monotonic()
         folder = os.path.dirname(os.path.abspath(self.script.path))
         # packetdrill tells its shell lines its pid (set_sysctls.py names a restore file after it).
         environment = {**os.environ, "PACKETDRILL_PID": str(os.getpid())}
@@ -342,12 +344,12 @@ class Run:
         if done.returncode != 0:
             last = (done.stderr.strip().splitlines() or ["no output"])[-1]
             raise self._failure(event, CONTENT, f"command exited with status {done.returncode}: {last}")
-        return began
+        return began, time.monotonic()
 
-    def _link(self, event: LinkEvent, script_time: float) -> float:
+    def _link(self, event: LinkEvent, script_time: float) -> tuple[float, float]:
         began = time.monotonic()
         self.topology.limit_link(event.rate, event.burst)
-        return began
+        return began, time.monotonic()
 
     # -- reports and capture -------------------------------------------------------
     def _failure(self, event: Event, kind: str, message: str, fields: list[str] | None = None) -> Failure:

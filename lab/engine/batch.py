@@ -65,6 +65,9 @@ def run_one(script: Script | Experiment, family: int, settings: Settings) -> Run
     return run_any(script, family, settings)
 
 
+POOL_WORTH_SECONDS = 2.0  # starting worker processes costs ~0.4 s: below this much timeline, run in turn
+
+
 def default_jobs() -> int:
     """Workers for a batch: two per CPU this process may use that is not already busy (at least one).
 
@@ -80,7 +83,7 @@ def default_jobs() -> int:
 
 def run_many(jobs: list[tuple[Script | Experiment, int, Settings]], workers: int):
     """Yield an Outcome per job, in the order of ``jobs``."""
-    if workers <= 1 or len(jobs) <= 1:
+    if workers <= 1 or len(jobs) <= 1 or sum(job[0].length for job in jobs) < POOL_WORTH_SECONDS:
         for script, family, settings in jobs:
             yield Outcome.of(run_one(script, family, settings))
         return

@@ -196,7 +196,10 @@ class Matcher:
         if problem:
             self.record(seen, mismatch=f"expected the {wanted}'s segment")
             raise self.failure(event, CONTENT, problem, self.observed(seen), shown=True)
-        learn_numbers(self.sides[seen.sender], event, seen.segment)
+        side = self.sides[seen.sender]
+        if seen.sender == LAB and side.offset is None:
+            side.learn(seen.segment.seq, event.seq)  # offline: the lab's ISN was its own choice, not in the capture
+        learn_numbers(side, event, seen.segment)
         actual = self.observed(seen)
         consumed, diffs = match_lines(events, index, actual)
         parts = [seen]

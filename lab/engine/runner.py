@@ -47,6 +47,7 @@ from .recorder import write_pcapng
 from .settings import Settings, check_options, ignored_options
 from .sources import LiveSource
 from .trace import CONTENT, LAB_LATE, TIMING, Action, Failure, RunResult
+from .verify import fast_options_only
 
 BLOCKING_WAIT = 1.0  # seconds a syscall waits for a blocking one in progress
 BLOCKED_GRACE = 0.25  # extra seconds before a call that should return at once counts as blocked
@@ -106,7 +107,8 @@ class Run:
             self.topology = topology
             wire = self.port.setup(topology)
             try:
-                preload_scapy()  # ~0.3 s on first use: not inside the script's timeline
+                if not fast_options_only(self.script.events):
+                    preload_scapy()  # its options need Scapy to decode: ~0.3 s, not inside the timeline
                 self.port.prepare(wire)
                 ends = self.port.ends
                 self.ends = ends

@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from lab.packets import Segment
+from lab.packets import FAST_OPTIONS, Segment
 from lab.script.events import Option, PacketEvent
 
 from .numbering import Side
@@ -58,6 +58,13 @@ def _well_formed(kind: str, value) -> bool:
     if kind == "sack":
         return isinstance(value, tuple) and len(value) % 2 == 0 and all(isinstance(v, int) for v in value)
     return True
+
+
+def fast_options_only(events) -> bool:
+    """Whether every option the script's segment lines name is one the lab decodes without Scapy
+    (lab/packets.py); otherwise the runner imports Scapy before the timeline, not in the middle of it."""
+    return all(option.kind in _TO_SCAPY and _TO_SCAPY[option.kind] in FAST_OPTIONS
+               for event in events if isinstance(event, PacketEvent) for option in event.options or ())
 
 
 def canonical_flags(flags: str) -> str:

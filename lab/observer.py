@@ -20,8 +20,19 @@ import struct
 import time
 from dataclasses import dataclass
 
-from pyroute2.netlink import NLM_F_MATCH, NLM_F_REQUEST, NLM_F_ROOT, NLMSG_DONE, NLMSG_ERROR
-from pyroute2.netlink.diag import NETLINK_SOCK_DIAG, SOCK_DIAG_BY_FAMILY, inet_diag_msg, inet_diag_req
+from pyroute2.netlink import (
+    NLM_F_MATCH,
+    NLM_F_REQUEST,
+    NLM_F_ROOT,
+    NLMSG_DONE,
+    NLMSG_ERROR,
+)
+from pyroute2.netlink.diag import (
+    NETLINK_SOCK_DIAG,
+    SOCK_DIAG_BY_FAMILY,
+    inet_diag_msg,
+    inet_diag_req,
+)
 
 from netns import inside
 

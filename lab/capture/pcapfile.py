@@ -4,8 +4,7 @@ Scapy reads pcap and pcapng, but stops quietly at a truncated block and
 logs warnings for a corrupt one; a fixture checked in CI must not pass
 because half of it was never read. So the file's framing is checked first
 (every block or record complete, lengths consistent), then Scapy parses it.
-Scapy writes pcapng too, but not the section header's options: the writer
-here adds the section comment and the application name.
+Writing is in lab/pcapng.py (the engine's recorder writes captures too).
 """
 
 from __future__ import annotations
@@ -18,12 +17,15 @@ from pathlib import Path
 
 from lab.errors import BadInput
 from lab.packets import Segment, preload_scapy, segment_of
+from lab.pcapng import (
+    OPT_COMMENT,
+    PCAPNG_INBOUND,
+    PCAPNG_MAGIC,
+    PCAPNG_OUTBOUND,
+    TIMELINE_MARK,
+)
 
-PCAPNG_MAGIC = b"\x0a\x0d\x0d\x0a"
 PCAP_MAGICS = {b"\xd4\xc3\xb2\xa1": "<", b"\xa1\xb2\xc3\xd4": ">", b"\x4d\x3c\xb2\xa1": "<", b"\xa1\xb2\x3c\x4d": ">"}
-OPT_COMMENT, OPT_SHB_USERAPPL = 1, 4
-PCAPNG_INBOUND, PCAPNG_OUTBOUND = 1, 2
-TIMELINE_MARK = "tcplab-timeline "  # starts the section comment that holds a live run's timeline (JSON)
 
 
 @dataclass(frozen=True)
@@ -141,22 +143,3 @@ def read_timeline(path: str) -> dict | None:
                                "record the capture again") from None
         offset += 4 + size + (-size % 4)
     return None
-
-
-def pcapng_writer(path: str, section_comment: str, application: str):
-    """A Scapy PcapNgWriter whose section header carries a comment and the application's name."""
-    from scapy.utils import PcapNgWriter
-
-    class Writer(PcapNgWriter):
-        def _write_block_shb(self) -> None:
-            body = self.endian_magic + struct.pack(self.endian + "HHq", 1, 0, -1)
-            options = b""
-            for code, text in ((OPT_COMMENT, section_comment), (OPT_SHB_USERAPPL, application)):
-                if not text:
-                    continue
-                value = text.encode()
-                options += struct.pack(self.endian + "HH", code, len(value)) + self._add_padding(value)
-            options += struct.pack(self.endian + "HH", 0, 0)
-            self.f.write(self.build_block(PCAPNG_MAGIC, body, options=options))
-
-    return Writer(path)

@@ -17,7 +17,6 @@ from lab.privileges import ensure_lab_privileges
 from .output import finish, require_folder, show_verdict
 
 
-
 def _output_path(template: str | None, script_path: str, family: int, many: bool, suffix: str) -> str | None:
     """An output path for one run: the template itself, or with -<script>-ipv<N> when there are many."""
     if template is None or not many:

@@ -17,8 +17,8 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
 from lab.experiments import Experiment
-from netns import Terminated
 from lab.script.events import Script
+from netns import Terminated
 
 from .report import render_failure
 from .runner import run_script

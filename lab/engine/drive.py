@@ -18,10 +18,9 @@ import struct
 from lab.errors import BadInput
 from lab.observer import Observer
 from lab.packets import Segment, text_to_flags
-from lab.script.events import PacketEvent
+from lab.script.events import SERVER_PORT, PacketEvent
 from lab.wire import Frame, Wire
 from netns import IPV6_MTU, VethTopology
-from lab.script.events import SERVER_PORT
 from netns.topology import DEFAULT_MTU
 
 from .frames import PreparedFrame

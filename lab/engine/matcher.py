@@ -28,7 +28,14 @@ from lab.script.events import CodeEvent, Event, PacketEvent, Script, StateEvent
 from .numbering import Side
 from .settings import Settings
 from .trace import CONTENT, LAB_LATE, TIMING, Failure, Step
-from .verify import Observed, canonical_flags, learn_numbers, line_for, match_lines, observe
+from .verify import (
+    Observed,
+    canonical_flags,
+    learn_numbers,
+    line_for,
+    match_lines,
+    observe,
+)
 
 ANY_TIME_WAIT = 10.0  # seconds a "*" line waits for its segment
 RECENT = 6  # segments a failure report shows before the failing one

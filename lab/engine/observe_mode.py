@@ -18,17 +18,17 @@ from __future__ import annotations
 
 from lab.observer import Observer
 from lab.packets import Segment
+from lab.script.events import SERVER_PORT
 from lab.wire import Frame, Wire
 from netns import IPV6_MTU, LoopbackTopology, Topology, VethTopology, inside
-from lab.script.events import SERVER_PORT
 from netns.addresses import LAB, check_allowed
 from netns.addresses import Endpoint as Addresses
 from netns.topology import DEFAULT_MTU, NUD_PERMANENT
 
 from .kernelapp import KernelApp
 from .numbering import Side
-from .settings import option_value
 from .ports import Endpoint, Port
+from .settings import option_value
 
 UNREACHABLE = Addresses("198.18.0.3", "2001:db8::3")
 NOBODYS_MAC = "02:00:00:00:00:99"  # locally administered, owned by no interface

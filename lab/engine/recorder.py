@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import time
 
-from lab.capture.pcapfile import PCAPNG_INBOUND, PCAPNG_OUTBOUND, TIMELINE_MARK, pcapng_writer
+from lab.pcapng import PCAPNG_INBOUND, PCAPNG_OUTBOUND, TIMELINE_MARK, pcapng_writer
 from lab.wire import Frame
 
 LINKTYPE_ETHERNET = 1

@@ -36,6 +36,7 @@ class Step:
     states: dict[str, str] = field(default_factory=dict)  # endpoint -> TCP state after the segment
     label: str = ""  # short form for ladders: flags seq:end(len) ack
     mismatch: str = ""  # what differed, when this is the segment that failed the run
+    lost: bool = False  # the link dropped it (a link lose line): sent, never received
 
 
 @dataclass

@@ -34,6 +34,7 @@ from lab.script.events import (
     CommandEvent,
     Event,
     LinkEvent,
+    LossEvent,
     PacketEvent,
     Script,
     StateEvent,
@@ -44,6 +45,7 @@ from netns import SysctlError, Topology, inside, write_sysctl
 
 from . import tcpinfo
 from .kernelapp import KernelApp, validate_syscall
+from .loss import RunLosses
 from .numbering import Side
 from .recorder import write_pcapng
 from .report import Failure, RunResult, Step
@@ -125,7 +127,7 @@ def preflight(script: Script, settings: Settings) -> None:
             validate_syscall(event, script.path)
         if isinstance(event, CodeEvent):
             tcpinfo.check_code(event.code, where)
-        if isinstance(event, LinkEvent) and not script.observe:
+        if isinstance(event, (LinkEvent, LossEvent)) and not script.observe:
             raise BadInput(f"{where}: a link line shapes the link between two real endpoints: observe mode only "
                            "(name the endpoints: client > ..., server > ...)")
 
@@ -162,6 +164,7 @@ class Run:
     # Blocking calls in progress: (event, start and end in script time, thread, outcome box).
     blocking: list[tuple] = field(default_factory=list)
     comments: dict[int, str] = field(default_factory=dict)  # id(frame) -> the script line it matched
+    frame_steps: dict[int, Step] = field(default_factory=dict)  # id(frame) -> its ladder step
     steps: list[Step] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
@@ -247,12 +250,16 @@ class Run:
 
     def _run_in(self, topology: Topology) -> Failure | None:
         self.wire = self.setup(topology)
+        self.losses = RunLosses(self.script.path)
         try:
             return self._play(topology)
         finally:
-            self.wire.close()
-            for end in self.ends.values():
-                end.close()
+            try:
+                self.notes.extend(self.losses.settle(self.recorded_frames(), self.comments, self.frame_steps))
+            finally:
+                self.wire.close()
+                for end in self.ends.values():
+                    end.close()
 
     def _play(self, topology: Topology) -> Failure | None:
         preload_scapy()  # ~0.3 s on first use: not inside the script's timeline
@@ -292,6 +299,8 @@ class Run:
                     self._command(event)
                 elif isinstance(event, LinkEvent):
                     self.topology_in_use.limit_link(event.rate, event.burst)
+                elif isinstance(event, LossEvent):
+                    self.losses.install(event, self.ends[self.ends[event.sender].peer].app.ns)
                 if not (inbound and previous_inbound):
                     self._anchor(started, script_time)
                 self.previous = script_time
@@ -325,6 +334,7 @@ class Run:
         observed = self._observed(segment, sender)
         self.steps.append(Step(frame.time - self.t0, sender == self.left, observed.render(self.settings.absolute),
                                line, label=observed.label(self.settings.absolute), mismatch=mismatch))
+        self.frame_steps[id(frame)] = self.steps[-1]
 
     def _sample_states(self) -> None:
         """Give the segments since the last sample each endpoint's state after them.

@@ -185,6 +185,22 @@ class LinkEvent(Event):
     burst: int
 
 
+@dataclass(frozen=True)
+class LossEvent(Event):
+    """tcplab extension (observe mode): the link loses a segment the sender will send.
+
+    ``link lose client > F.``: the next segment the client sends with exactly
+    these flags never reaches the server (the capture still shows it);
+    ``nth 2``: the second such segment from now, once; ``every 3``: every
+    third from now on.
+    """
+
+    sender: str  # "client" or "server"
+    flags: str
+    nth: int = 1
+    every: int | None = None
+
+
 @dataclass
 class Script:
     path: str

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import time
 
+from lab.engine.loss import DROPPED
 from lab.engine.numbering import Side
 from lab.engine.report import Failure, RunResult, Step
 from lab.engine.runner import RECENT, Settings, tolerance
@@ -83,7 +84,7 @@ class OfflineCheck:
     def _step(self, item: CapturedSegment, sender: str, line: int | None, mismatch: str = "") -> None:
         observed = self._observed(item, sender)
         self.steps.append(Step(item.time - self.first_time, sender == roles(self.script)[0], observed.render(),
-                               line, label=observed.label(), mismatch=mismatch))
+                               line, label=observed.label(), mismatch=mismatch, lost=DROPPED in item.comment))
 
     def _failure(self, event, message: str, actual: Observed | None = None, fields=None) -> Failure:
         recent = [f"{step.time:8.4f}  {step.text}" for step in self.steps[-RECENT:]]

@@ -20,7 +20,8 @@ from netns.addresses import SERVER_PORT
 from netns.loss import LinkLoss, LossRule
 
 ETHERNET_HEADER = 14  # veth and lo frames alike, as the packet socket reads them
-LOST_MARK = "  (dropped by the link)"
+DROPPED = "dropped by the link"  # in a frame's packet comment: offline checks read it back
+LOST_MARK = f"  ({DROPPED})"
 
 
 class RunLosses:
@@ -62,7 +63,7 @@ class RunLosses:
                 notes.append(f"the link dropped a segment the capture did not keep ({self.where(event)})")
                 continue
             marked.add(id(frame))
-            mark = f"dropped by the link ({self.where(event)} {event.text})"
+            mark = f"{DROPPED} ({self.where(event)} {event.text})"
             comments[id(frame)] = f"{comments[id(frame)]} | {mark}" if id(frame) in comments else mark
             step = frame_steps.get(id(frame))
             if step is not None:

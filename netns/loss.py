@@ -1,4 +1,4 @@
-"""A lossy link: nf_tables rules that drop chosen TCP segments, and the kernel's word on what they dropped.
+"""A lossy link: nf_tables rules that drop (or hold back) chosen TCP segments, and the kernel's word on it.
 
 This kernel has no netem, and tc has no drop action (act_gact is not built),
 but nf_tables is: one table ``tcplab`` per namespace with a prerouting chain,
@@ -8,6 +8,8 @@ flags, counts the matches with ``numgen inc`` (a per-rule counter in the
 kernel), and drops the one whose count it names: the next, the nth, or every
 nth. Before dropping, it hands a copy to nfnetlink_log with the rule's tag as
 prefix, so the lab learns from the kernel exactly which packet the link ate.
+A rule with a delay hands the segment to an NFQUEUE instead, marked with the
+rule's tag, and the kernel holds it until netns/holdback.py lets it go.
 
 The rule sits on the receiving side, in prerouting: the capture, a packet
 socket on the link, has already seen the segment (a packet socket taps
@@ -22,19 +24,16 @@ removes the tables earlier all the same.
 
 from __future__ import annotations
 
-import errno
-import os
-import socket
 import struct
 from dataclasses import dataclass
 
-from pyroute2 import NetlinkError
-from pyroute2.netlink import NLM_F_ACK, NLM_F_REQUEST, NLMSG_ERROR, nla, nlmsg_base
+from pyroute2.netlink import nla
 from pyroute2.netlink.nfnetlink import NFNL_SUBSYS_ULOG, nfgen_msg
 from pyroute2.netlink.nfnetlink.nftsocket import NFPROTO_INET
 from pyroute2.nftables.main import NFTables
 
-from . import namespace
+from . import namespace, nfnetlink
+from .holdback import Held, Holdback, queue_target
 
 TABLE = "tcplab"
 CHAIN = "link"
@@ -46,17 +45,16 @@ ONCE_MODULUS = 2**32 - 1  # numgen inc counts 0, 1, 2, ... and starts over only 
 
 NF_DROP = 0
 IPPROTO_TCP = 6
+NFT_META_MARK = 3
 NFT_META_L4PROTO = 16
 NFT_PAYLOAD_TRANSPORT_HEADER = 2
 TCP_FLAGS_OFFSET = 13
 NFT_NG_INCREMENTAL = 0
 
-NETLINK_NETFILTER = 12
 NFULNL_MSG_PACKET = 0
 NFULNL_MSG_CONFIG = 1
 NFULNL_CFG_CMD_BIND = 1
 NFULNL_COPY_PACKET = 2
-NLMSG_HEADER = struct.Struct("=IHHII")
 
 
 @dataclass(frozen=True)
@@ -67,28 +65,33 @@ class LossRule:
     TCP header's flag bits, all of which must be as given. ``nth``: drop the
     nth matching segment counted from when the rule is installed, once;
     ``every``: drop every ``every``-th (the ``every``-th, twice that, ...).
-    ``tag`` comes back with each drop (the script line that asked for it).
+    With ``delay``, hold those segments back that many seconds instead.
+    ``tag`` (a positive number: the script line that asked for the rule)
+    comes back with each drop and each held packet.
     """
 
-    tag: str
+    tag: int
     flags: int
     sport: int | None = None
     dport: int | None = None
     nth: int = 1
     every: int | None = None
+    delay: float | None = None
 
     def __post_init__(self) -> None:
         if (self.sport is None) == (self.dport is None):
             raise ValueError("a loss rule matches the source port or the destination port")
         if self.nth < 1 or (self.every is not None and self.every < 1):
             raise ValueError("nth and every count from 1")
+        if self.tag < 1 or (self.delay is not None and self.delay <= 0):
+            raise ValueError("a rule's tag is a positive number, its delay more than 0 s")
 
 
 @dataclass(frozen=True)
 class Drop:
     """One packet a rule dropped: the rule's tag and the packet from its IP header on."""
 
-    tag: str
+    tag: int
     packet: bytes
 
 
@@ -107,7 +110,8 @@ def _transport_bytes(offset: int, length: int) -> dict:
 
 
 def rule_expressions(rule: LossRule) -> list[dict]:
-    """The rule as nf_tables expressions: match TCP, the port, the flags, the count; log; drop."""
+    """The rule as nf_tables expressions: match TCP, the port, the flags, the count; log and drop,
+    or mark and queue."""
     port_offset, port = (0, rule.sport) if rule.sport is not None else (2, rule.dport)
     modulus, wanted = (rule.every, rule.every - 1) if rule.every else (ONCE_MODULUS, rule.nth - 1)
     return [
@@ -117,10 +121,21 @@ def rule_expressions(rule: LossRule) -> list[dict]:
         # Counts only the segments that got this far: the ones the rule describes.
         _expression("numgen", "NG", dreg=1, modulus=modulus, type=NFT_NG_INCREMENTAL),
         _equals(struct.pack("=I", wanted)),  # numgen's register holds a host-order u32
-        _expression("log", "LOG", group=NFLOG_GROUP, prefix=rule.tag),
-        _expression("immediate", "IMMEDIATE", dreg=0,
-                    data={"attrs": [("NFTA_DATA_VERDICT", {"attrs": [("NFTA_VERDICT_CODE", NF_DROP)]})]}),
+        *(_held_back(rule.tag) if rule.delay is not None else _dropped(rule.tag)),
     ]
+
+
+def _dropped(tag: int) -> list[dict]:
+    return [_expression("log", "LOG", group=NFLOG_GROUP, prefix=str(tag)),
+            _expression("immediate", "IMMEDIATE", dreg=0,
+                        data={"attrs": [("NFTA_DATA_VERDICT", {"attrs": [("NFTA_VERDICT_CODE", NF_DROP)]})]})]
+
+
+def _held_back(tag: int) -> list[dict]:
+    mark = {"attrs": [("NFTA_DATA_VALUE", struct.pack("=I", tag))]}  # host order, as meta reads it
+    return [_expression("immediate", "IMMEDIATE", dreg=1, data=mark),
+            _expression("meta", "META", key=NFT_META_MARK, sreg=1),
+            queue_target()]
 
 
 class _NflogConfig(nfgen_msg):
@@ -157,23 +172,13 @@ class _NflogListener:
     """A netlink socket bound to the nflog group of the namespace it was made in."""
 
     def __init__(self, ns: str):
-        with namespace.inside(ns):
-            self._sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_NETFILTER)
+        self._sock = nfnetlink.open_socket(ns)
         try:
-            self._sock.bind((0, 0))
             config = _NflogConfig()
-            config["res_id"] = NFLOG_GROUP
             config["attrs"] = [("NFULA_CFG_CMD", NFULNL_CFG_CMD_BIND),
                                ("NFULA_CFG_MODE", {"copy_range": 0xFFFF, "copy_mode": NFULNL_COPY_PACKET, "pad": 0}),
                                ("NFULA_CFG_QTHRESH", 1)]  # each drop at once, not batched by 100 or a second
-            config["header"]["type"] = (NFNL_SUBSYS_ULOG << 8) | NFULNL_MSG_CONFIG
-            config["header"]["flags"] = NLM_F_REQUEST | NLM_F_ACK
-            config["header"]["sequence_number"] = 1
-            config.encode()
-            self._sock.send(config.data)
-            code = struct.unpack_from("=i", self._sock.recv(4096), NLMSG_HEADER.size)[0]
-            if code:
-                raise NetlinkError(-code, f"nflog group {NFLOG_GROUP}: {os.strerror(-code)}")
+            nfnetlink.send(self._sock, config, NFNL_SUBSYS_ULOG, NFULNL_MSG_CONFIG, NFLOG_GROUP, acknowledged=True)
             self._sock.setblocking(False)
         except BaseException:
             self._sock.close()
@@ -187,17 +192,11 @@ class _NflogListener:
                 data = self._sock.recv(1 << 17)
             except BlockingIOError:
                 return drops
-            offset = 0
-            while offset + NLMSG_HEADER.size <= len(data):
-                length, kind = NLMSG_HEADER.unpack_from(data, offset)[:2]
-                if kind == (NFNL_SUBSYS_ULOG << 8) | NFULNL_MSG_PACKET:
-                    message = _NflogPacket(data[offset:offset + length])
-                    message.decode()
-                    drops.append(Drop(message.get_attr("NFULA_PREFIX") or "",
-                                      bytes(message.get_attr("NFULA_PAYLOAD") or b"")))
-                elif kind == NLMSG_ERROR:
-                    raise NetlinkError(errno.EIO, "nflog reported an error")
-                offset += (length + 3) & ~3
+            for raw in nfnetlink.messages(data, NFNL_SUBSYS_ULOG, NFULNL_MSG_PACKET):
+                message = _NflogPacket(raw)
+                message.decode()
+                drops.append(Drop(int(message.get_attr("NFULA_PREFIX") or 0),
+                                  bytes(message.get_attr("NFULA_PAYLOAD") or b"")))
 
     def close(self) -> None:
         self._sock.close()
@@ -209,6 +208,7 @@ class LinkLoss:
     def __init__(self):
         self._tables: dict[str, NFTables] = {}
         self._listeners: dict[str, _NflogListener] = {}
+        self._holdbacks: dict[str, Holdback] = {}
 
     def __enter__(self) -> LinkLoss:
         return self
@@ -227,14 +227,24 @@ class LinkLoss:
             nft.table("add", name=TABLE)
             nft.chain("add", table=TABLE, name=CHAIN, hook="prerouting", type="filter",
                       priority=PREROUTING_PRIORITY)
+        if rule.delay is not None:
+            if ns not in self._holdbacks:
+                self._holdbacks[ns] = Holdback(ns)
+            self._holdbacks[ns].hold(rule.tag, rule.delay)
         nft.rule("add", table=TABLE, chain=CHAIN, expressions=[rule_expressions(rule)])
 
     def drops(self) -> list[Drop]:
         """What the rules dropped so far, namespace by namespace, each in the kernel's order."""
         return [drop for listener in self._listeners.values() for drop in listener.drain()]
 
+    def held(self) -> list[Held]:
+        """What the rules held back and let go so far (``Held.mark`` is the rule's tag)."""
+        return [packet for holdback in self._holdbacks.values() for packet in holdback.held()]
+
     def close(self) -> None:
-        """Remove the tables and close the sockets (idempotent)."""
+        """Remove the tables, stop holding back, close the sockets (idempotent)."""
+        while self._holdbacks:
+            self._holdbacks.popitem()[1].close()
         while self._tables:
             ns, nft = self._tables.popitem()
             try:

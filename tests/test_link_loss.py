@@ -65,31 +65,80 @@ def dropped_seqs(loss: LinkLoss) -> list[tuple[str, int]]:
 ])
 def test_a_rule_drops_what_it_says_and_the_kernel_reports_each_drop(rule, expected):
     with LoopbackTopology() as topology, LinkLoss() as loss:
-        loss.add(topology.kernel_ns, LossRule("7", text_to_flags("P."), sport=8080, **rule))
+        loss.add(topology.kernel_ns, LossRule(7, text_to_flags("P."), sport=8080, **rule))
         send_segments(topology.kernel_ns, 6, flags="A")  # other flags: not counted, not dropped
         send_segments(topology.kernel_ns, 6)
-        assert dropped_seqs(loss) == [("7", seq) for seq in expected]
+        assert dropped_seqs(loss) == [(7, seq) for seq in expected]
 
 
 def test_lines_in_a_row_each_lose_the_next_one_the_lines_before_let_through():
     with LoopbackTopology() as topology, LinkLoss() as loss:
-        for tag in ("1", "2"):
+        for tag in (1, 2):
             loss.add(topology.kernel_ns, LossRule(tag, text_to_flags("P."), sport=8080))
-        loss.add(topology.kernel_ns, LossRule("3", text_to_flags("P."), dport=8080))  # the other direction
+        loss.add(topology.kernel_ns, LossRule(3, text_to_flags("P."), dport=8080))  # the other direction
         send_segments(topology.kernel_ns, 4)
-        assert dropped_seqs(loss) == [("1", 1), ("2", 2)]
+        assert dropped_seqs(loss) == [(1, 1), (2, 2)]
 
 
 def test_rules_live_in_the_lab_namespace_only_and_go_on_close():
     root_before = tables(None)
     with LoopbackTopology() as topology:
         loss = LinkLoss()
-        loss.add(topology.kernel_ns, LossRule("1", text_to_flags("F."), dport=8080))
+        loss.add(topology.kernel_ns, LossRule(1, text_to_flags("F."), dport=8080))
+        loss.add(topology.kernel_ns, LossRule(2, text_to_flags("S."), sport=8080, delay=0.1))
         assert "tcplab" in tables(topology.kernel_ns)
         assert tables(None) == root_before
         loss.close()
         loss.close()  # idempotent
         assert "tcplab" not in tables(topology.kernel_ns)
+
+
+def test_a_delay_rule_holds_the_segment_in_the_kernel_for_its_time():
+    with LoopbackTopology() as topology, LinkLoss() as loss:
+        loss.add(topology.kernel_ns, LossRule(4, text_to_flags("S."), sport=8080, delay=0.3))
+        with inside(topology.kernel_ns):
+            listener, client = socket.socket(), socket.socket()
+        with listener, client:
+            listener.bind(("127.0.0.1", 8080))
+            listener.listen()
+            started = time.monotonic()
+            client.connect(("127.0.0.1", 8080))  # blocks until the SYN-ACK is let go
+            took = time.monotonic() - started
+        held = loss.held()
+    assert 0.3 <= took < 0.35, took
+    assert [(packet.mark, IP(packet.packet)[TCP].flags) for packet in held] == [(4, "SA")]
+    assert 0.3 <= held[0].seconds < 0.31
+
+
+DELAYED_SYN_ACK = """\
+    0 server socket(..., SOCK_STREAM, IPPROTO_TCP) = 3
+   +0 server bind(3, ..., ...) = 0
+   +0 server listen(3, 1) = 0
+   +0 link delay server > S. 0.3
+   +0 client socket(..., SOCK_STREAM, IPPROTO_TCP) = 3
+   +0...0.3 client connect(3, ..., ...) = 0
+   +0 client > S 0:0(0) <...>
+   +0 server > S. 0:0(0) ack 1 <...>
+  +.3 client > . 1:1(0) ack 1 <...>
+   +0 server accept(3, ..., ...) = 4
+"""
+
+
+@pytest.mark.parametrize("loopback", [False, True], ids=["veth", "loopback"])
+@pytest.mark.parametrize("family", [4, 6])
+def test_a_delay_line_makes_the_segment_arrive_late(tmp_path, loopback, family):
+    pcap = tmp_path / "run.pcapng"
+    result = run_script(parse(DELAYED_SYN_ACK, "delayed.pkt"), family, Settings(loopback=loopback, pcap=str(pcap)))
+    assert result.passed, result.failure
+    held = [step for step in result.steps if "held back" in step.text]
+    assert len(held) == 1 and not held[0].from_left and held[0].label.endswith("(+0.300 s)")
+    comments = [b"".join(getattr(p, "comments", None) or []).decode() for p in PcapNgReader(str(pcap))]
+    assert sum("held back by the link for 0.300 s (delayed.pkt:4 +0 link delay server > S. 0.3)" in c
+               for c in comments) == 1
+    early = parse(DELAYED_SYN_ACK.replace("+.3 client > .", "+.1 client > ."), "delayed.pkt")
+    result = run_script(early, family, Settings(loopback=loopback))
+    assert not result.passed and "the client sent nothing" in result.failure.message
+    assert not any("held back nothing" in note for note in result.notes)
 
 
 @pytest.mark.parametrize("loopback", [False, True], ids=["veth", "loopback"])
@@ -118,13 +167,13 @@ def test_the_capture_keeps_the_lost_segment_with_a_comment_and_the_ladder_draws_
 # Each exercise, with one expectation changed: the run must fail, and say why.
 MUTATIONS = [
     # Without the restart, 0.2 s into TIME_WAIT the timer would read about 59.8 s.
-    ("lost-last-ack", "+0 client state TIME_WAIT timer time_wait 59.95~60", "+0 client state TIME_WAIT timer time_wait 59.75~59.85",
-     "expected 59.75~59.85 s"),
+    ("lost-last-ack", "+0 client state TIME_WAIT timer time_wait 59.95~60",
+     "+0 client state TIME_WAIT timer time_wait 59.75~59.85", "expected 59.75~59.85 s"),
     ("lost-last-ack", "+0 server state CLOSED", "+0 server state LAST_ACK", "expected LAST_ACK"),
     # A schedule without doubling: the fourth FIN at 0.2 s instead of 0.4 s.
     ("lost-fin", "+.4~+.45 client > F. 1:1(0) ack 1 <...>", "+.2~+.21 client > F. 1:1(0) ack 1 <...>",
      "the client sent nothing; expected this segment by"),
-    # Only the client retransmitting, at the initial RTO: the server's own SYN-ACK is not expected.
+    # Retransmissions at half the initial RTO.
     ("lost-syn-ack", " +1~+1.04 client > S 0:0(0) <...>", " +.5~+.54 client > S 0:0(0) <...>",
      "the client sent nothing; expected this segment by"),
     # The lost segment resent only after the RTO, not at once on the SACK.

@@ -14,6 +14,7 @@ Grammar (packetdrill's, plus tcplab's ``state`` and ``link`` lines)::
     state    := 'state' STATE ['timer' NAME [num ['~' num]]] ['port' num]
     link     := 'link' 'rate' num 'burst' num       (bits per second, bytes)
               | 'link' 'lose' endpoint '>' flags ['nth' num | 'every' num]
+              | 'link' 'delay' endpoint '>' flags seconds ['nth' num | 'every' num]
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ TCP_STATES = {
     "CLOSE_WAIT", "LAST_ACK", "LISTEN", "CLOSING",
 }
 TIMERS = {"none", "retransmit", "keepalive", "time_wait", "probe"}
+MAX_DELAY = 60.0  # seconds a link delay line may hold a segment back
 
 
 def parse_sysctl_command(command: str) -> tuple[tuple[str, str], ...] | None:
@@ -413,13 +415,14 @@ class Parser:
     # -- tcplab's link lines ------------------------------------------------
     def link(self, line: int, timing: Timing) -> LinkEvent | LossEvent:
         self.take()
-        if self.is_word("lose"):
+        if self.is_word("lose") or self.is_word("delay"):
             return self.loss(line, timing)
         values = {}
         for name, what in (("rate", "the rate in bits per second"), ("burst", "the bucket size in bytes")):
             if not self.is_word(name):
                 raise self.error(f"'{name}' and {what}" if name == "burst" else
-                                 "'rate N burst B' (a slow link) or 'lose client|server > FLAGS' (a lost segment)")
+                                 "'rate N burst B' (a slow link), 'lose client|server > FLAGS' (a lost segment) "
+                                 "or 'delay client|server > FLAGS SECONDS' (a late one)")
             self.take()
             token = self.token
             values[name] = self.integer(what)
@@ -428,13 +431,20 @@ class Parser:
         return LinkEvent(line, timing, self.line_text(line), values["rate"], values["burst"])
 
     def loss(self, line: int, timing: Timing) -> LossEvent:
-        """``lose client > F.`` [``nth N`` | ``every N``]: which segment the link loses."""
-        self.take()
+        """``lose client > F.`` or ``delay client > F. 0.2``, then [``nth N`` | ``every N``]:
+        which segment the link loses or holds back, and for how long."""
+        verb = self.take().text
         if self.token.kind != "word" or self.token.text not in ENDPOINTS:
-            raise self.error("'client' or 'server' (the endpoint whose segment the link loses)")
+            raise self.error(f"'client' or 'server' (the endpoint whose segment the link {verb}s)")
         sender = self.take().text
         self.expect_punct(">", f"'>' after {sender!r} (the segment it sends: {sender} > F.)")
         flags = self.flags()
+        delay = None
+        if verb == "delay":
+            token = self.token
+            delay = self.number("the delay in seconds (link delay client > F. 0.2)")
+            if not 0 < delay <= MAX_DELAY:
+                raise ScriptSyntaxError(token.position, f"the delay must be more than 0 and at most {MAX_DELAY:g} s")
         nth, every = 1, None
         if self.is_word("nth") or self.is_word("every"):
             word = self.take().text
@@ -443,7 +453,7 @@ class Parser:
             if count < 1:
                 raise ScriptSyntaxError(token.position, f"{word} counts matching segments from 1, found {count}")
             nth, every = (count, None) if word == "nth" else (1, count)
-        return LossEvent(line, timing, self.line_text(line), sender, flags, nth, every)
+        return LossEvent(line, timing, self.line_text(line), sender, flags, nth, every, delay)
 
     # -- tcplab's state lines -----------------------------------------------
     def state(self, line: int, timing: Timing) -> StateEvent:

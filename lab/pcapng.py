@@ -14,6 +14,7 @@ PCAPNG_MAGIC = b"\x0a\x0d\x0d\x0a"
 OPT_COMMENT, OPT_SHB_USERAPPL = 1, 4
 PCAPNG_INBOUND, PCAPNG_OUTBOUND = 1, 2  # the enhanced packet block's direction flag
 TIMELINE_MARK = "tcplab-timeline "  # starts the section comment that holds a live run's timeline (JSON)
+DROPPED = "dropped by the link"  # in a packet comment: a link lose line dropped it (offline checks read it back)
 
 
 def pcapng_writer(path: str, section_comment: str, application: str):

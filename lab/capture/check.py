@@ -20,6 +20,7 @@ from lab.engine.matcher import LAB, Clock, Matcher, Seen, moves_clock
 from lab.engine.numbering import Side
 from lab.engine.settings import Settings, check_options
 from lab.engine.trace import Failure, RunResult, Step
+from lab.pcapng import DROPPED
 from lab.script.events import SERVER_PORT, PacketEvent, Script, StateEvent
 
 from .pcapfile import CapturedSegment
@@ -113,6 +114,9 @@ def check_capture(script: Script, captured: list[CapturedSegment], capture_path:
             index += 1
     except Failure as error:
         failure = error
+    for item in captured:  # what the link dropped, as the live run's packet comments recorded it
+        if DROPPED in item.comment and id(item) in matcher.frame_steps:
+            matcher.frame_steps[id(item)].lost = True
     notes = []
     if failure is None:
         notes = [note.replace("also sent, after the script's last expected segment",

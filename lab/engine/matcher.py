@@ -133,6 +133,7 @@ class Matcher:
         self.prefixes, self.peers, self.left, self.clock = prefixes, peers, left, clock
         self.steps: list[Step] = []
         self.comments: dict[int, str] = {}  # id(seen.ref) -> the script lines it matched
+        self.frame_steps: dict[int, Step] = {}  # id(seen.ref) -> its step (the link's marks land there)
 
     # -- segments in script terms ------------------------------------------
     @staticmethod
@@ -154,6 +155,7 @@ class Matcher:
                     actual.window, tuple(map(str, actual.options)), live.seq, live.ack if actual.ack is not None else None,
                     line, mismatch=mismatch, late_ms=None if late is None else round(late * 1000, 3))
         self.steps.append(step)
+        self.frame_steps[id(seen.ref)] = step
         return step
 
     def failure(self, event: Event, kind: str, message: str, actual: Observed | None = None,

@@ -29,6 +29,7 @@ from lab.script.events import (
     CommandEvent,
     Event,
     LinkEvent,
+    LossEvent,
     PacketEvent,
     Script,
     StateEvent,
@@ -39,6 +40,7 @@ from netns import SysctlError, inside, write_sysctl
 from . import tcpinfo
 from .drive import DrivePort
 from .kernelapp import validate_syscall
+from .loss import RunLosses
 from .matcher import ANY_TIME_WAIT, Clock, Matcher, moves_clock, tolerance
 from .observe_mode import ObservePort
 from .ports import Port
@@ -77,7 +79,7 @@ def preflight(script: Script, settings: Settings) -> None:
             validate_syscall(event, script.path)
         if isinstance(event, CodeEvent):
             tcpinfo.check_code(event.code, where)
-        if isinstance(event, LinkEvent) and not script.observe:
+        if isinstance(event, (LinkEvent, LossEvent)) and not script.observe:
             raise BadInput(f"{where}: a link line shapes the link between two real endpoints: observe mode only "
                            "(name the endpoints: client > ..., server > ...)")
 
@@ -95,7 +97,7 @@ class Run:
         self.zero: float | None = None  # the moment script time 0 began
         self.anchored: list[tuple[int, float]] = []  # (line, moment) of actions other than segments: the timeline
         self.handlers = {SyscallEvent: self._syscall, CommandEvent: self._command, LinkEvent: self._link,
-                         StateEvent: self._assert_state, CodeEvent: self._assert_tcp_info}
+                         LossEvent: self._loss, StateEvent: self._assert_state, CodeEvent: self._assert_tcp_info}
 
     # -- entry ---------------------------------------------------------------
     def execute(self) -> RunResult:
@@ -117,11 +119,16 @@ class Run:
                 self.matcher = Matcher(self.script, self.settings, {name: end.side for name, end in ends.items()},
                                        {name: self.port.prefix(name) for name in ends},
                                        {name: end.peer for name, end in ends.items()}, self.port.left, self.clock)
-                with punctual() as realtime:
-                    if not realtime:
-                        self.notes.append("the timeline ran without real-time scheduling (not permitted here); "
-                                          "on a busy machine the lab may be late: such runs end as lab-late")
-                    failure = self._play()
+                self.losses = RunLosses(self.script.path)
+                try:
+                    with punctual() as realtime:
+                        if not realtime:
+                            self.notes.append("the timeline ran without real-time scheduling (not permitted here); "
+                                              "on a busy machine the lab may be late: such runs end as lab-late")
+                        failure = self._play()
+                finally:
+                    self.notes.extend(self.losses.settle(self.port.recorded_frames(wire), self.matcher.comments,
+                                                         self.matcher.frame_steps))
             finally:
                 wire.close()
                 for end in self.port.ends.values():
@@ -346,6 +353,12 @@ class Run:
         if done.returncode != 0:
             last = (done.stderr.strip().splitlines() or ["no output"])[-1]
             raise self._failure(event, CONTENT, f"command exited with status {done.returncode}: {last}")
+        return began, time.monotonic()
+
+    def _loss(self, event: LossEvent, script_time: float) -> tuple[float, float]:
+        """From now on the link loses or holds back what the line describes (a rule in the receiver's namespace)."""
+        began = time.monotonic()
+        self.losses.install(event, self.ends[self.ends[event.sender].peer].app.ns)
         return began, time.monotonic()
 
     def _link(self, event: LinkEvent, script_time: float) -> tuple[float, float]:

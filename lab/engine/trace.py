@@ -37,6 +37,8 @@ class Step:
     states: dict[str, str] = field(default_factory=dict)  # endpoint -> TCP state after the segment
     mismatch: str = ""  # what differed, when this is the segment that failed the run
     late_ms: float | None = None  # how far from its script time it came (+ late, - early), when a line matched
+    lost: bool = False  # the link dropped it (a ``link lose`` line): sent, never received
+    held_s: float | None = None  # how long the link held it back (a ``link delay`` line)
 
     def label(self, absolute: bool = False) -> str:
         """The short form ladders draw on an arrow: flags seq:end(len) ack."""
@@ -45,6 +47,8 @@ class Step:
             text += f" ack {self.ack}"
         if absolute:
             text += f" [{self.live_seq}" + (f" {self.live_ack}]" if self.ack is not None else "]")
+        if self.held_s is not None:
+            text += f" (+{self.held_s:.3f} s)"
         return text
 
     def text(self, absolute: bool = False) -> str:
@@ -57,6 +61,10 @@ class Step:
             text += " <" + ",".join(self.options) + ">"
         if absolute:
             text += f"  [absolute seq {self.live_seq}" + (f" ack {self.live_ack}]" if self.ack is not None else "]")
+        if self.lost:
+            text += "  (dropped by the link)"
+        if self.held_s is not None:
+            text += f"  (held back {self.held_s:.3f} s)"
         return text
 
     def as_dict(self) -> dict:

@@ -61,17 +61,20 @@ def run_one(script: Script | Experiment, family: int, settings: Settings) -> Out
     return Outcome.of(run_any(script, family, settings))
 
 
-def run_many(jobs: list[tuple[Script | Experiment, int, Settings]], workers: int):
-    """Yield an Outcome per job, in the order of ``jobs``."""
+def run_many(jobs: list[tuple[Script | Experiment, int, Settings]], workers: int, work=run_one):
+    """Yield what ``work`` returns for each job (an Outcome by default), in the order of ``jobs``.
+
+    ``work`` is a module-level function (workers receive it pickled) taking (script, family, settings).
+    """
     if workers <= 1 or len(jobs) <= 1:
         for script, family, settings in jobs:
-            yield run_one(script, family, settings)
+            yield work(script, family, settings)
         return
     order = sorted(range(len(jobs)), key=lambda i: -jobs[i][0].length)  # the longest first
     context = multiprocessing.get_context("forkserver")
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_init_worker)
     try:
-        futures = {i: pool.submit(run_one, *jobs[i]) for i in order}
+        futures = {i: pool.submit(work, *jobs[i]) for i in order}
         for i in range(len(jobs)):
             yield futures[i].result()
     except BaseException:

@@ -7,6 +7,7 @@ punctuation, backtick commands and ``%{ }%`` code blocks, and drops comments
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from lab.errors import BadInput
@@ -55,9 +56,10 @@ def _is_word_char(char: str) -> bool:
 
 
 class Lexer:
-    def __init__(self, text: str, path: str):
+    def __init__(self, text: str, path: str, defines: dict[str, str] | None = None):
         self.text = text
         self.path = path
+        self.defines = defines or {}
         self.index = 0
         self.line = 1
         self.line_start = 0
@@ -93,9 +95,11 @@ class Lexer:
                 return out
             char = text[self.index]
             if text.startswith("--", self.index) and not text[self.line_start : self.index].strip():
-                end = text.find("\n", self.index)
-                line = self._advance((len(text) if end < 0 else end) - self.index)
-                out.append(Token("option", line[2:].strip(), start))
+                # --name or --name=value, up to the first blank; a comment may follow.
+                end = self.index
+                while end < len(text) and not text[end].isspace() and not text.startswith("//", end):
+                    end += 1
+                out.append(Token("option", self._advance(end - self.index)[2:], start))
             elif text.startswith("%{", self.index):
                 self._advance(2)
                 out.append(Token("code", self._until("}%", start, "%{ code block"), start))
@@ -111,7 +115,7 @@ class Lexer:
                 begin = self.index
                 while self.index < len(text) and _is_word_char(text[self.index]):
                     self._advance(1)
-                out.append(Token("word", text[begin : self.index], start))
+                out.append(self._word(text[begin : self.index], start))
             else:
                 for punct in PUNCTUATION:
                     if text.startswith(punct, self.index):
@@ -120,6 +124,17 @@ class Lexer:
                         break
                 else:
                     raise ScriptSyntaxError(start, f"unexpected character {char!r}")
+
+    def _word(self, word: str, start: Position) -> Token:
+        """A word, or what ``-D NAME=VALUE`` defines it as (packetdrill's lexer: a number, a "string", a word)."""
+        value = self.defines.get(word)
+        if value is None:
+            return Token("word", word, start)
+        if len(value) >= 2 and value[0] == value[-1] == '"':
+            return Token("string", value[1:-1], start)
+        if re.fullmatch(r"0[xX][0-9a-fA-F]+|[0-9]+", value):
+            return Token("number", value, start)
+        return Token("word", value, start)
 
     def _skip_space_and_comments(self) -> None:
         text = self.text
@@ -169,5 +184,5 @@ class Lexer:
         return text[begin : self.index]
 
 
-def tokenize(text: str, path: str = "<script>") -> list[Token]:
-    return Lexer(text, path).tokens()
+def tokenize(text: str, path: str = "<script>", defines: dict[str, str] | None = None) -> list[Token]:
+    return Lexer(text, path, defines).tokens()

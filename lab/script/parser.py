@@ -3,7 +3,7 @@
 Grammar (packetdrill's, plus tcplab's ``state`` and ``link`` lines)::
 
     script   := option* (command | event)*
-    option   := --name=value                      (at the start of a line)
+    option   := --name[=value]                    (at the start of a line)
     event    := time [endpoint] (packet | syscall | code | command | state | link)
     endpoint := 'client' | 'server'                (observe mode: who sends, calls or is asked)
     time     := '*' | ['+'] num ['~' ['+'] num] ['...' num]
@@ -87,10 +87,10 @@ def _to_int(token: Token) -> int:
 
 
 class Parser:
-    def __init__(self, text: str, path: str):
+    def __init__(self, text: str, path: str, defines: dict[str, str] | None = None):
         self.path = path
         self.lines = text.splitlines()
-        self.tokens = tokenize(text, path)
+        self.tokens = tokenize(text, path, defines)
         self.index = 0
 
     # -- token helpers -------------------------------------------------
@@ -161,9 +161,9 @@ class Parser:
     def parse(self) -> Script:
         script = Script(self.path)
         while self.token.kind == "option":
-            name, sep, value = self.token.text.partition("=")
-            if not sep or not name:
-                raise ScriptSyntaxError(self.token.position, f"expected --name=value, found --{self.token.text}")
+            name, _, value = self.token.text.partition("=")
+            if not name:
+                raise ScriptSyntaxError(self.token.position, f"expected --name or --name=value, found --{self.token.text}")
             script.options[name.strip()] = value.strip()
             self.take()
         while self.token.kind != "eof":
@@ -454,9 +454,12 @@ class Parser:
         return StateEvent(line, timing, self.line_text(line), state, timer, low, high, port)
 
 
-def parse(text: str, path: str = "<script>") -> Script:
-    """Parse a script; raise ScriptSyntaxError (file:line:column, what was expected)."""
-    parser = Parser(text, path)
+def parse(text: str, path: str = "<script>", defines: dict[str, str] | None = None) -> Script:
+    """Parse a script; raise ScriptSyntaxError (file:line:column, what was expected).
+
+    ``defines`` are packetdrill's ``-D NAME=VALUE``: each NAME in the script reads as VALUE.
+    """
+    parser = Parser(text, path, defines)
     try:
         script = parser.parse()
     except RecursionError:
@@ -470,7 +473,7 @@ def parse(text: str, path: str = "<script>") -> Script:
     return script
 
 
-def parse_file(path: str) -> Script:
+def parse_file(path: str, defines: dict[str, str] | None = None) -> Script:
     """Read and parse a script file; every problem is a one-line BadInput."""
     try:
         with open(path, "rb") as handle:
@@ -483,4 +486,4 @@ def parse_file(path: str) -> Script:
         line = data[: error.start].count(b"\n") + 1
         column = error.start - (data.rfind(b"\n", 0, error.start) + 1) + 1
         raise ScriptSyntaxError(Position(path, line, column), "not a text script (invalid UTF-8)") from None
-    return parse(text, path)
+    return parse(text, path, defines)

@@ -10,7 +10,8 @@ import functools
 from dataclasses import dataclass, field
 
 # TCP header flag bits and their packetdrill letters, in packetdrill's print order.
-FLAG_LETTERS = (("F", 0x01), ("S", 0x02), ("R", 0x04), ("P", 0x08), (".", 0x10), ("U", 0x20), ("E", 0x40), ("W", 0x80))
+FLAG_LETTERS = (("F", 0x01), ("S", 0x02), ("R", 0x04), ("P", 0x08), (".", 0x10), ("U", 0x20), ("E", 0x40), ("W", 0x80),
+                ("A", 0x100))  # A: the AE (formerly NS) bit AccECN uses
 
 
 def flags_to_text(bits: int) -> str:
@@ -53,6 +54,8 @@ class Segment:
     window: int
     payload: bytes = b""
     options: tuple = field(default_factory=tuple)  # Scapy's [(name, value), ...]
+    tos: int = 0  # IPv4 TOS or IPv6 traffic class: its two low bits are the ECN field
+    urgent: int = 0  # the urgent pointer
 
     @property
     def length(self) -> int:
@@ -98,13 +101,16 @@ def segment_of(packet) -> Segment | None:
         window=tcp.window,
         payload=bytes(tcp.payload),
         options=tuple(tcp.options),
+        tos=ip.tc if ip.version == 6 else ip.tos,
+        urgent=tcp.urgptr,
     )
 
 
 def build_frame(src_mac: str, dst_mac: str, segment: Segment) -> bytes:
     """An Ethernet frame carrying ``segment``, checksums filled in by Scapy."""
     Ether, IP, IPv6, TCP = _scapy()
-    network = IPv6(src=segment.src, dst=segment.dst) if segment.family == 6 else IP(src=segment.src, dst=segment.dst)
+    network = (IPv6(src=segment.src, dst=segment.dst, tc=segment.tos) if segment.family == 6
+               else IP(src=segment.src, dst=segment.dst, tos=segment.tos))
     tcp = TCP(
         sport=segment.sport,
         dport=segment.dport,
@@ -113,5 +119,6 @@ def build_frame(src_mac: str, dst_mac: str, segment: Segment) -> bytes:
         ack=segment.ack,
         window=segment.window,
         options=list(segment.options),
+        urgptr=segment.urgent,
     )
     return bytes(Ether(src=src_mac, dst=dst_mac) / network / tcp / segment.payload)

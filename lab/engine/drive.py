@@ -24,7 +24,7 @@ from netns.topology import DEFAULT_MTU
 from .kernelapp import KernelApp
 from .numbering import Side
 from .runner import Endpoint, Run
-from .verify import scapy_options
+from .verify import injected_tos, scapy_options
 
 TUN_ALTNAME = "tun0"
 LINK_MTU = 65535
@@ -74,7 +74,7 @@ class DriveRun(Run):
             lab.address, kernel.address, lab.port, kernel.port,
             text_to_flags(event.flags), lab.side.live(event.seq), ack,
             event.window if event.window is not None else DEFAULT_WINDOW,
-            b"\0" * event.length, scapy_options(event.options, kernel.side),
+            b"\0" * event.length, scapy_options(event.options, kernel.side), injected_tos(event), event.urgent or 0,
         )
         try:
             frame = self.wire.send(build_frame(self.topo.lab_mac, self.topo.kernel_mac, segment))

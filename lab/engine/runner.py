@@ -491,7 +491,8 @@ class Run:
             expected += f" {event.errno}"
         actual = str(outcome.result) + (f" {outcome.errno}" if outcome.errno else "")
         result_ok = event.result is ELLIPSIS or event.result == outcome.result
-        errno_ok = event.errno == outcome.errno if (event.errno or outcome.errno) and event.result != ELLIPSIS else True
+        # As packetdrill: the errno is compared only where the script names one.
+        errno_ok = event.errno is None or event.result is ELLIPSIS or event.errno == outcome.errno
         if not (result_ok and errno_ok):
             field_name = "errno" if result_ok else "return value"
             raise self._failure(event, f"{event.name}() returned {actual}, expected {expected}",

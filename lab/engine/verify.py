@@ -10,16 +10,20 @@ field a script line names is compared exactly.
 from __future__ import annotations
 
 import dataclasses
+import struct
 from dataclasses import dataclass
 
 from lab.packets import Segment
-from lab.script.events import Option, PacketEvent
+from lab.script.events import ECN_CODEPOINTS, Option, PacketEvent
 
 from .numbering import Side
 
 _FROM_SCAPY = {"NOP": "nop", "EOL": "eol", "MSS": "mss", "WScale": "wscale", "SAckOK": "sackOK",
-               "SAck": "sack", "Timestamp": "TS"}
+               "SAck": "sack", "Timestamp": "TS", "TFO": "FO"}
 _TO_SCAPY = {v: k for k, v in _FROM_SCAPY.items()}
+EXPERIMENTAL = 254  # RFC 6994 shared experimental option kind; Fast Open's magic 0xF989 (FOEXP)
+FASTOPEN_MAGIC = b"\xf9\x89"
+_ECN_NAMES = {bits: name for name, bits in ECN_CODEPOINTS.items()}
 
 
 @dataclass(frozen=True)
@@ -36,6 +40,11 @@ class Observed:
     options: tuple[Option, ...]
     live: Segment
 
+    @property
+    def ecn(self) -> str:
+        """The IP header's ECN codepoint: noecn, ect0, ect1 or ce."""
+        return _ECN_NAMES[self.live.tos & 3]
+
     def label(self, absolute: bool = False) -> str:
         """The short form ladders draw on an arrow: flags seq:end(len) ack."""
         text = f"{self.flags} {self.seq}:{self.end_seq}({self.length})"
@@ -46,10 +55,13 @@ class Observed:
         return text
 
     def render(self, absolute: bool = False) -> str:
-        text = f"{self.prefix} {self.flags} {self.seq}:{self.end_seq}({self.length})"
+        ecn = f"[{self.ecn}] " if self.ecn != "noecn" else ""
+        text = f"{self.prefix} {ecn}{self.flags or '-'} {self.seq}:{self.end_seq}({self.length})"
         if self.ack is not None:
             text += f" ack {self.ack}"
         text += f" win {self.window}"
+        if self.live.urgent:
+            text += f" urg {self.live.urgent}"
         if self.options:
             text += " <" + ",".join(map(str, self.options)) + ">"
         if absolute:
@@ -71,7 +83,7 @@ def _well_formed(kind: str, value) -> bool:
 
 def canonical_flags(flags: str) -> str:
     """Flags in packetdrill's print order, so ``.S`` and ``S.`` compare equal."""
-    return "".join(letter for letter in "FSRP.UEW" if letter in flags)
+    return "".join(letter for letter in "FSRP.UEWA" if letter in flags)
 
 
 def observe(segment: Segment, sender: Side, receiver: Side, prefix: str) -> Observed:
@@ -79,7 +91,12 @@ def observe(segment: Segment, sender: Side, receiver: Side, prefix: str) -> Obse
     options = []
     for name, value in segment.options:
         kind = _FROM_SCAPY.get(name)
-        if kind is None:
+        if kind == "FO":
+            raw = struct.pack("!II", *value) if isinstance(value, tuple) else bytes(value or b"")
+            options.append(Option("FO", (raw.hex(),)))
+        elif name == EXPERIMENTAL and bytes(value or b"").startswith(FASTOPEN_MAGIC):
+            options.append(Option("FOEXP", (bytes(value)[2:].hex(),)))
+        elif kind is None:
             options.append(Option(str(name).lower()))
         elif not _well_formed(kind, value):
             options.append(Option(f"malformed-{kind}"))  # Scapy gives raw bytes for a bad length
@@ -113,6 +130,15 @@ def learn_numbers(side: Side, event: PacketEvent, segment: Segment) -> None:
         side.learn_ts(ts[0], 0)  # "<...>": its first TS val reads as 0 in reports
 
 
+def injected_tos(event: PacketEvent) -> int:
+    """The TOS (traffic class) byte of a segment the lab injects: ``[tos 0x..]``, and ``[ect0]`` and friends."""
+    ip = event.ip
+    if ip is None:
+        return 0
+    tos = ip.tos or 0
+    return (tos & ~3) | ECN_CODEPOINTS[ip.ecn] if ip.ecn is not None else tos
+
+
 def scapy_options(options: tuple[Option, ...], receiver: Side) -> tuple:
     """A script's options for a segment the lab injects, in Scapy's form.
 
@@ -120,7 +146,7 @@ def scapy_options(options: tuple[Option, ...], receiver: Side) -> tuple:
     """
     out = []
     for option in options or ():
-        name = _TO_SCAPY[option.kind]
+        name = _TO_SCAPY.get(option.kind)
         if option.kind in ("mss", "wscale"):
             out.append((name, option.values[0]))
         elif option.kind == "TS":
@@ -130,6 +156,10 @@ def scapy_options(options: tuple[Option, ...], receiver: Side) -> tuple:
             out.append((name, tuple(receiver.live(edge) for block in option.values for edge in block)))
         elif option.kind == "sackOK":
             out.append((name, b""))
+        elif option.kind == "FO":
+            out.append((name, bytes.fromhex(option.values[0])))
+        elif option.kind == "FOEXP":
+            out.append((EXPERIMENTAL, FASTOPEN_MAGIC + bytes.fromhex(option.values[0])))
         else:
             out.append((name, None))
     return tuple(out)
@@ -161,6 +191,14 @@ def differences(expected: PacketEvent, actual: Observed) -> list[str]:
         diffs.append(f"ack: expected {expected.ack}, got {actual.ack}")
     if expected.window is not None and expected.window != actual.window:
         diffs.append(f"win: expected {expected.window}, got {actual.window}")
+    ip = expected.ip
+    if ip is not None and ip.ecn is not None and not (
+            ip.ecn == actual.ecn or (ip.ecn == "ect01" and actual.ecn in ("ect0", "ect1"))):
+        diffs.append(f"IP ECN field: expected [{ip.ecn}], got [{actual.ecn}]")
+    if ip is not None and ip.tos is not None and ip.tos != actual.live.tos:
+        diffs.append(f"IP tos: expected {ip.tos:#x}, got {actual.live.tos:#x}")
+    if expected.urgent is not None and expected.urgent != actual.live.urgent:
+        diffs.append(f"urg: expected {expected.urgent}, got {actual.live.urgent}")
     if expected.options is not None and not _options_match(expected.options, actual.options):
         want = ",".join(map(str, expected.options))
         got = ",".join(map(str, actual.options))
@@ -178,8 +216,8 @@ def coalesce(lines: list[PacketEvent]) -> PacketEvent:
     first, last = lines[0], lines[-1]
     flags = canonical_flags("".join(line.flags for line in lines))
     return PacketEvent(first.line, first.timing, first.text, False, flags, first.seq, last.end_seq,
-                       (last.end_seq - first.seq) % 2**32, last.ack, last.window, last.options,
-                       endpoint=first.endpoint)
+                       (last.end_seq - first.seq) % 2**32, last.ack, last.window, last.options, last.ip,
+                       last.urgent, endpoint=first.endpoint)
 
 
 def match_lines(events: list, index: int, actual: Observed) -> tuple[int, list[str]]:

@@ -110,7 +110,9 @@ class Lexer:
                 self._advance(1)
                 out.append(Token("string", self._string(start), start))
             elif _is_digit(char) or (char == "." and self.index + 1 < len(text) and _is_digit(text[self.index + 1])):
-                out.append(Token("number", self._number(), start))
+                number = self._number()
+                out.append(Token("word" if _is_word_start(number[-1]) and not number.lower().startswith("0x")
+                                 else "number", number, start))
             elif _is_word_start(char):
                 begin = self.index
                 while self.index < len(text) and _is_word_char(text[self.index]):
@@ -152,14 +154,14 @@ class Lexer:
                 return
 
     def _string(self, start: Position) -> str:
+        """A string's text as written, escapes kept (the parser decodes them into bytes)."""
         chars = []
         while self.index < len(self.text):
             char = self._advance(1)
             if char == '"':
                 return "".join(chars)
-            if char == "\\" and self.index < len(self.text):
-                escaped = self._advance(1)
-                chars.append({"n": "\n", "t": "\t", "0": "\0"}.get(escaped, escaped))
+            if char == "\\" and self.index < len(self.text) and self.text[self.index] != "\n":
+                chars.append(char + self._advance(1))
             elif char == "\n":
                 break
             else:
@@ -176,6 +178,11 @@ class Lexer:
             return text[begin : self.index]
         while self.index < len(text) and _is_digit(text[self.index]):
             self._advance(1)
+        if self.index < len(text) and _is_word_start(text[self.index]):
+            # Letters right after digits make a word, as in packetdrill's lexer: a Fast Open cookie 5da7fe...
+            while self.index < len(text) and _is_word_char(text[self.index]):
+                self._advance(1)
+            return text[begin : self.index]
         # A fraction, but not the start of "..." (as in "+.1...0.2").
         if text.startswith(".", self.index) and not text.startswith("...", self.index):
             self._advance(1)

@@ -7,10 +7,16 @@ Grammar (packetdrill's, plus tcplab's ``state`` and ``link`` lines)::
     event    := time [endpoint] (packet | syscall | code | command | state | link)
     endpoint := 'client' | 'server'                (observe mode: who sends, calls or is asked)
     time     := '*' | ['+'] num ['~' ['+'] num] ['...' num]
-    packet   := ('<' | '>') flags seq ['ack' num] ['win' num] [options]
+    packet   := ('<' | '>') [ipinfo] flags seq ['ack' num] ['win' num] ['urg' num] [options]
+    ipinfo   := ('[' | '(') (ecn | 'tos' hex | 'flowlabel' hex | 'ttl' num) [',' ...] (']' | ')')
+    ecn      := 'noecn' | 'ect0' | 'ect1' | 'ce' | 'ect01'
+    flags    := letters of 'SFRPEWUA.' | '-'                 ('-': no flags at all)
     seq      := num ':' num '(' num ')'
     options  := '<' '...' '>' | '<' option (',' option)* '>'
-    syscall  := name '(' [expr (',' expr)*] ')' '=' result [ERRNO ['(' text ')']]
+    syscall  := name '(' [expr (',' expr)*] ')' '=' result [ERRNO] ['(' note ')']
+    expr     := term ('|' term)*
+    term     := '...' | num | string+ ['...'] | '[' [expr, ...] ']' | '{' [[name ['(' ... ')'] '='] expr, ...] '}'
+              | name ['(' [expr, ...] ')']
     state    := 'state' STATE ['timer' NAME [num ['~' num]]] ['port' num]
     link     := 'link' 'rate' num 'burst' num       (bits per second, bytes)
 """
@@ -22,9 +28,12 @@ import re
 import shlex
 
 from .events import (
+    ECN_CODEPOINTS,
     ELLIPSIS,
     ENDPOINTS,
     BitOr,
+    Bytes,
+    IpInfo,
     Call,
     CodeEvent,
     CommandEvent,
@@ -44,7 +53,7 @@ from lab.errors import BadInput
 
 from .lexer import Position, ScriptSyntaxError, Token, tokenize
 
-FLAG_CHARS = set("SFRPEWU.")
+FLAG_CHARS = set("SFRPEWUA.")
 SIMPLE_OPTIONS = {"nop", "eol", "sackOK"}
 VALUE_OPTIONS = {"mss", "wscale"}
 OPTION_LIMITS = {"mss": 65535, "wscale": 255}  # the option fields: 16 and 8 bits
@@ -75,6 +84,38 @@ def parse_sysctl_command(command: str) -> tuple[tuple[str, str], ...] | None:
                 return None
             settings.append((key, value))
     return tuple(settings) if settings else None
+
+
+_ESCAPES = {"n": b"\n", "t": b"\t", "r": b"\r", "0": b"\0", "\\": b"\\", '"': b'"', "'": b"'", "a": b"\a",
+            "b": b"\b", "f": b"\f", "v": b"\v"}
+
+
+def decode_string(token: Token) -> bytes:
+    """A string token's bytes: C escapes (``\\xa1``, ``\\n``, ``\\0``, octal ``\\101``), other text as UTF-8."""
+    out = bytearray()
+    text = token.text
+    index = 0
+    while index < len(text):
+        char = text[index]
+        if char != "\\":
+            out += char.encode("utf-8")
+            index += 1
+            continue
+        escape = text[index + 1 : index + 2]
+        if escape == "x" and re.match(r"[0-9a-fA-F]{1,2}", text[index + 2 :]):
+            digits = re.match(r"[0-9a-fA-F]{1,2}", text[index + 2 :]).group()
+            out.append(int(digits, 16))
+            index += 2 + len(digits)
+        elif re.match(r"[0-7]{1,3}", text[index + 1 :]) and escape != "0" or re.match(r"0[0-7]", text[index + 1 :]):
+            digits = re.match(r"[0-7]{1,3}", text[index + 1 :]).group()
+            out.append(int(digits, 8) & 0xFF)
+            index += 1 + len(digits)
+        elif escape in _ESCAPES:
+            out += _ESCAPES[escape]
+            index += 2
+        else:
+            raise ScriptSyntaxError(token.position, f"unknown escape \\{escape} in a string")
+    return bytes(out)
 
 
 def _to_int(token: Token) -> int:
@@ -176,7 +217,8 @@ class Parser:
     def event(self) -> Event:
         line = self.token.position.line
         timing = self.timing()
-        if self.token.kind == "word" and self.token.text in ENDPOINTS and not self.is_punct("(", self.peek()):
+        if (self.token.kind == "word" and self.token.text in ENDPOINTS and not self.is_punct("(", self.peek())
+                and not self.is_punct("=", self.peek())):
             endpoint_token = self.take()
             event = self.action(line, timing)
             if isinstance(event, (CommandEvent, LinkEvent)) or (isinstance(event, PacketEvent) and event.inbound):
@@ -234,6 +276,7 @@ class Parser:
     # -- packets ---------------------------------------------------------
     def packet(self, line: int, timing: Timing) -> PacketEvent:
         inbound = self.take().text == "<"
+        ip = self.ip_info(inbound) if self.is_punct("[") or (self.is_punct("(") and self.peek().kind == "word") else None
         flags = self.flags()
         start = self.integer("the sequence range start:end(length)")
         self.expect_punct(":", "':' in start:end(length)")
@@ -244,7 +287,7 @@ class Parser:
         if length < 0 or (end - start) % 2**32 != length:
             raise ScriptSyntaxError(self.tokens[self.index - 1].position,
                                     f"sequence range {start}:{end} does not hold {length} bytes")
-        ack = window = None
+        ack = window = urgent = None
         options: tuple[Option, ...] | None = ()
         while True:
             if self.is_word("ack"):
@@ -253,16 +296,49 @@ class Parser:
             elif self.is_word("win"):
                 self.take()
                 window = self.bounded("the window", 0, 65535)
+            elif self.is_word("urg"):
+                self.take()
+                urgent = self.bounded("the urgent pointer", 0, 65535)
             elif self.is_punct("<"):
+                options_token = self.token
                 options = self.options()
+                if options is None and inbound:
+                    raise ScriptSyntaxError(options_token.position, "<...> (options not checked) is for segments "
+                                            "the kernel sends ('>'); a '<' segment names its options")
             else:
                 break
         return PacketEvent(line, timing, self.line_text(line), inbound, flags, start % 2**32, end % 2**32,
-                           length, ack, window, options)
+                           length, ack, window, options, ip, urgent)
+
+    def ip_info(self, inbound: bool) -> IpInfo:
+        """``[ect0]``, ``[tos 0x2]``, ``[ect0,flowlabel 0x1]``, ``(ttl 9)``: the IP header's fields."""
+        closing = "]" if self.take().text == "[" else ")"
+        fields: dict[str, object] = {}
+        while True:
+            token = self.expect_word(what="an IP field (noecn, ect0, ect1, ce, ect01, tos, flowlabel, ttl)")
+            name = token.text
+            if name in ECN_CODEPOINTS or name == "ect01":
+                if name == "ect01" and inbound:
+                    raise ScriptSyntaxError(token.position, "[ect01] (either ECT codepoint) is for segments the "
+                                            "kernel sends ('>'); a '<' segment carries one codepoint")
+                fields["ecn"] = name
+            elif name in ("tos", "flowlabel", "ttl"):
+                fields[name] = self.bounded(f"the {name}", 0, {"tos": 255, "flowlabel": 2**20 - 1, "ttl": 255}[name])
+            else:
+                raise ScriptSyntaxError(token.position, f"unknown IP field {name!r} (noecn, ect0, ect1, ce, ect01, "
+                                        "tos, flowlabel, ttl)")
+            if self.is_punct(","):
+                self.take()
+                continue
+            self.expect_punct(closing, f"',' or {closing!r} after the IP fields")
+            return IpInfo(**fields)
 
     def flags(self) -> str:
         """Flag letters written as one word: ``S``, ``S.``, ``F.``, ``.``, ``P.``, ``R.``."""
         first = self.token
+        if self.is_punct("-"):  # no flag at all
+            self.take()
+            return ""
         text = ""
         previous = None
         while (self.token.kind in ("word", "punct") and self.token.text
@@ -271,7 +347,10 @@ class Parser:
             previous = self.take()
             text += previous.text
         if not text:
-            raise self.error("TCP flags (S, ., F, R, P, E, W, U)", first)
+            raise self.error("TCP flags (S, ., F, R, P, E, W, U, A) or '-'", first)
+        if self.token.kind == "number" and self.token.text.startswith(".") and self._adjacent(previous, self.token):
+            raise ScriptSyntaxError(self.token.position, "the AccECN ACE field (flags followed by .N) is not "
+                                    "supported by tcplab")
         return text
 
     @staticmethod
@@ -295,7 +374,7 @@ class Parser:
             return tuple(options)
 
     def option(self) -> Option:
-        token = self.expect_word(what="a TCP option (mss, sackOK, sack, TS, nop, wscale, eol)")
+        token = self.expect_word(what="a TCP option (mss, sackOK, sack, TS, nop, wscale, eol, FO, FOEXP)")
         kind = token.text
         if kind in SIMPLE_OPTIONS:
             return Option(kind)
@@ -306,6 +385,15 @@ class Parser:
             val = self.bounded("the TS val", 0, 2**32 - 1)
             self.expect_word("ecr")
             return Option(kind, (val, self.bounded("the TS ecr", 0, 2**32 - 1)))
+        if kind in ("FO", "FOEXP"):
+            cookie = ""
+            if self.token.kind in ("word", "number") and not self.is_punct(",", self.token):
+                cookie_token = self.take()
+                cookie = cookie_token.text
+                if len(cookie) % 2 or not re.fullmatch(r"[0-9a-fA-F]*", cookie) or len(cookie) > 32:
+                    raise ScriptSyntaxError(cookie_token.position, f"a Fast Open cookie is up to 16 bytes of hex "
+                                            f"digits, not {cookie!r}")
+            return Option(kind, (cookie.lower(),))
         if kind == "sack":
             blocks = []
             while self.token.kind == "number":
@@ -314,7 +402,7 @@ class Parser:
                 blocks.append((left, self.bounded("the end of a sack block", 0, 2**32 - 1)))
             return Option(kind, tuple(blocks))
         raise ScriptSyntaxError(token.position, f"unsupported TCP option {kind!r} "
-                                "(supported: mss, sackOK, sack, TS, nop, wscale, eol)")
+                                "(supported: mss, sackOK, sack, TS, nop, wscale, eol, FO, FOEXP)")
 
     # -- syscalls --------------------------------------------------------
     def syscall(self, line: int, timing: Timing) -> SyscallEvent:
@@ -330,12 +418,12 @@ class Parser:
         errno = None
         if self.token.kind == "word" and self.token.text.startswith("E") and self.token.text.isupper():
             errno = self.take().text
-            if self.is_punct("("):
-                self.skip_balanced()
+        if self.is_punct("(") and self.token.position.line == self.tokens[self.index - 1].position.line:
+            self.skip_note()
         return SyscallEvent(line, timing, self.line_text(line), name, args, result, errno)
 
-    def skip_balanced(self) -> None:
-        """Skip an errno's explanation, ``(Connection reset by peer)``."""
+    def skip_note(self) -> None:
+        """Skip a return value's note: ``(Connection reset by peer)``, ``(flags O_RDWR)``."""
         start = self.expect_punct("(")
         depth = 1
         while depth:
@@ -378,8 +466,12 @@ class Parser:
         if token.kind == "number" or self.is_punct("-"):
             return self.integer()
         if token.kind == "string":
-            self.take()
-            return token.text
+            data = b""
+            while self.token.kind == "string":  # "ab" "cd" is "abcd", as in C
+                data += decode_string(self.take())
+            if self.is_punct("..."):
+                raise self.error("an argument ('\"...\"...', a string that only begins so, is not supported)")
+            return Bytes(data)
         if self.is_punct("["):
             self.take()
             return ListValue(self.arguments("]"))
@@ -392,14 +484,23 @@ class Parser:
                 self.take()
                 return Call(token.text, self.arguments(")"))
             return Name(token.text)
-        raise self.error("an argument (a number, a NAME, '...', [value] or {field=value})")
+        raise self.error("an argument (a number, a NAME, a \"string\", '...', [value] or {field=value})")
 
     def struct(self) -> StructValue:
-        fields = []
+        """``{name=value, ...}``, ``{value, ...}`` or a mix; ``msg_iov(1)=[...]`` names the field msg_iov."""
+        fields: list[tuple[str | None, object]] = []
         while not self.is_punct("}"):
-            name = self.expect_word(what="a struct field name").text
-            self.expect_punct("=", "'=' after the field name")
-            fields.append((name, self.expression()))
+            if self.token.kind == "word" and self.is_punct("=", self.peek()):
+                name = self.take().text
+                self.take()
+                fields.append((name, self.expression()))
+            else:
+                value = self.expression()
+                if isinstance(value, Call) and self.is_punct("="):
+                    self.take()
+                    fields.append((value.name, self.expression()))
+                else:
+                    fields.append((None, value))
             if self.is_punct(","):
                 self.take()
             elif not self.is_punct("}"):

@@ -107,12 +107,16 @@ def plan(selftests: list[Selftest], asked: tuple[int, ...]) -> list[tuple[Selfte
     return pairs
 
 
+# packetdrill flags that change nothing for tcplab: it never reuses a send buffer (each call gets its own).
+NO_EFFECT_OPTIONS = {"send_omit_free"}
+
+
 def _unsupported_options(script) -> list[str]:
     """Option lines tcplab does not act on: running without them could pass silently."""
     from lab.engine.runner import USED_OPTIONS
 
     return [f"--{name}" + (f"={value}" if value else "") for name, value in script.options.items()
-            if name not in USED_OPTIONS]
+            if name not in USED_OPTIONS | NO_EFFECT_OPTIONS]
 
 
 def run_selftest(selftest: Selftest, family: int, settings) -> SelftestResult:

@@ -38,6 +38,7 @@ class DriveRun(Run):
 
     def setup(self, topology: VethTopology) -> Wire:
         self.topo = topology
+        self.connections = 0
         lab = Endpoint("lab", topology.lab.address(self.family), random.randint(40000, 60000), Side.played(),
                        peer="kernel")
         kernel_address = topology.kernel.address(self.family)
@@ -58,23 +59,65 @@ class DriveRun(Run):
         return [topology.kernel_ns]  # the lab's namespace stays as silent as it was built
 
     def sender_of(self, frame: Frame, segment: Segment) -> str | None:
-        return "kernel" if not frame.outgoing and segment.dst == self.ends["lab"].address else None
+        """The kernel, for its segments of the connection under test; an earlier connection's are not read
+        (as in packetdrill), nor a SYN's from another port unless it may begin a connection."""
+        lab, kernel = self.ends["lab"], self.ends["kernel"]
+        if frame.outgoing or segment.dst != lab.address or segment.dport != lab.port:
+            return None
+        opening = "S" in segment.flag_text and "." not in segment.flag_text
+        return "kernel" if opening or not kernel.port or segment.sport == kernel.port else None
 
     def _learn(self, sender: str, event: PacketEvent, segment: Segment) -> None:
         # A connect() makes the kernel's port an ephemeral one, learnt from its SYN.
         kernel = self.ends["kernel"]
         if "S" in segment.flag_text and "." not in segment.flag_text:
             kernel.port = 0
+            if kernel.app.take_new_connection():
+                self._new_connection(passive=False)
+        self._check_ts_progress(event, segment)
         super()._learn(sender, event, segment)
+
+    def _check_ts_progress(self, event: PacketEvent, segment: Segment) -> None:
+        """``--tcp_ts_tick_usecs=N``: the kernel's TS val may stray from the script's by at most the
+        tolerance, counted in ticks of N microseconds (packetdrill's check; the tolerance grows with
+        the time since the script began)."""
+        tick = int(self.script.options.get("tcp_ts_tick_usecs") or 0)
+        side = self.ends["kernel"].side
+        expected = [option.values[0] for option in event.options or () if option.kind == "TS"]
+        live = segment.option("Timestamp")
+        if not (tick and expected and isinstance(live, tuple) and side.ts_offset is not None):
+            return
+        elapsed = self.previous + event.timing.start if event.timing.relative else event.timing.start
+        tolerance = max(self.settings.tolerance_usecs, self.settings.tolerance_percent / 100 * elapsed * 1e6)
+        stray = (side.ts_script(live[0]) - expected[0] + 2**31) % 2**32 - 2**31
+        if abs(stray) * tick > tolerance:
+            problem = (f"TS val: expected {expected[0]}, got {side.ts_script(live[0])} ({abs(stray)} ticks of "
+                       f"{tick} us off, tolerance {tolerance:.0f} us)")
+            raise self._failure(event, problem, fields=[problem])
+
+    def _new_connection(self, passive: bool) -> None:
+        """A new connection under test (the first SYN after listen() or connect(), as in packetdrill):
+        fresh sequence spaces and, for another passive one, a new lab port (the old connection may live on)."""
+        lab, kernel = self.ends["lab"], self.ends["kernel"]
+        if passive and self.connections:
+            lab.port = lab.port + 1 if lab.port < 65535 else 40000
+        self.connections += 1
+        lab.side, kernel.side = Side.played(), Side()
 
     def inject(self, event: PacketEvent) -> Frame:
         lab, kernel = self.ends["lab"], self.ends["kernel"]
-        ack = kernel.side.live(event.ack) if event.ack is not None and "." in event.flags else 0
+        syn = "S" in event.flags
+        if syn and "." not in event.flags and kernel.app.take_new_connection():
+            self._new_connection(passive=True)
+        if syn:
+            lab.side.claim_isn(event.seq)
+        ack = kernel.side.live(event.ack, syn) if event.ack is not None and "." in event.flags else 0
         segment = Segment(
             lab.address, kernel.address, lab.port, kernel.port,
-            text_to_flags(event.flags), lab.side.live(event.seq), ack,
+            text_to_flags(event.flags), lab.side.live(event.seq, syn), ack,
             event.window if event.window is not None else DEFAULT_WINDOW,
-            b"\0" * event.length, scapy_options(event.options, kernel.side), injected_tos(event), event.urgent or 0,
+            b"\0" * event.length, scapy_options(event.options, kernel.side, syn), injected_tos(event),
+            event.urgent or 0,
         )
         try:
             frame = self.wire.send(build_frame(self.topo.lab_mac, self.topo.kernel_mac, segment))

@@ -175,7 +175,14 @@ class KernelApp:
         self.path = path
         self.fds: dict[int, socket.socket | RawFd] = {}
         self.last_connection: socket.socket | None = None
+        # packetdrill's rule: the first SYN after listen() or connect() begins a new connection under test.
+        self._new_connection = False
         self._lock = threading.Lock()
+
+    def take_new_connection(self) -> bool:
+        """Whether a listen() or connect() since the last SYN makes this SYN a new connection (asked once)."""
+        pending, self._new_connection = self._new_connection, False
+        return pending
 
     def close(self) -> None:
         """Close every descriptor; blocked calls wake up (shutdown) and end."""
@@ -284,6 +291,7 @@ class KernelApp:
 
     def _listen(self, event, where):
         self._sock(event.args[0], where).listen(value_of(event.args[1], where))
+        self._new_connection = True
         return 0, ""
 
     def _accept(self, event, where):
@@ -299,6 +307,7 @@ class KernelApp:
             _check(_libc.connect(sock.fileno(), unspec, len(unspec)))
             return 0, ""
         self.last_connection = sock
+        self._new_connection = True
         error = sock.connect_ex(address)
         if error:
             raise OSError(error, os.strerror(error))
@@ -412,6 +421,7 @@ class KernelApp:
         name = self._sockaddr(address) if address else None
         if flags & UAPI["MSG_FASTOPEN"]:
             self.last_connection = sock
+            self._new_connection = True
         buffer = self._buffer(event.args[1], count)
         return _check(_libc.sendto(sock.fileno(), buffer, count, flags, name, len(name or b""))), ""
 
@@ -449,6 +459,7 @@ class KernelApp:
         flags = value_of(event.args[2], where)
         if flags & UAPI["MSG_FASTOPEN"]:
             self.last_connection = sock
+            self._new_connection = True
             return sock.sendmsg(buffers, [], flags, self.connect_address), ""
         return sock.sendmsg(buffers, [], flags), ""
 

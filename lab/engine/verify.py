@@ -89,6 +89,7 @@ def canonical_flags(flags: str) -> str:
 def observe(segment: Segment, sender: Side, receiver: Side, prefix: str) -> Observed:
     """``segment`` in script numbers: seq in the sender's space, ack and SACK in the receiver's."""
     options = []
+    syn = "S" in segment.flag_text  # a SYN's numbers read as written (packetdrill's rule)
     for name, value in segment.options:
         kind = _FROM_SCAPY.get(name)
         if kind == "FO":
@@ -106,14 +107,15 @@ def observe(segment: Segment, sender: Side, receiver: Side, prefix: str) -> Obse
             ecr = receiver.ts_script(value[1]) if value[1] else 0
             options.append(Option(kind, (sender.ts_script(value[0]), ecr)))
         elif kind == "sack":
-            edges = [receiver.script(edge) for edge in value]
+            edges = [receiver.script(edge, syn) for edge in value]
             options.append(Option(kind, tuple(zip(edges[::2], edges[1::2], strict=False))))
         else:
             options.append(Option(kind))
-    seq = sender.script(segment.seq)
+    seq = sender.script(segment.seq, syn)
     flags = canonical_flags(segment.flag_text)
     return Observed(prefix, flags, seq, (seq + segment.length) % 2**32, segment.length,
-                    receiver.script(segment.ack) if "." in flags else None, segment.window, tuple(options), segment)
+                    receiver.script(segment.ack, syn) if "." in flags else None, segment.window, tuple(options),
+                    segment)
 
 
 def learn_numbers(side: Side, event: PacketEvent, segment: Segment) -> None:
@@ -139,7 +141,7 @@ def injected_tos(event: PacketEvent) -> int:
     return (tos & ~3) | ECN_CODEPOINTS[ip.ecn] if ip.ecn is not None else tos
 
 
-def scapy_options(options: tuple[Option, ...], receiver: Side) -> tuple:
+def scapy_options(options: tuple[Option, ...], receiver: Side, syn: bool = False) -> tuple:
     """A script's options for a segment the lab injects, in Scapy's form.
 
     TS ecr and SACK blocks refer to the receiver's (the kernel's) numbers.
@@ -153,7 +155,7 @@ def scapy_options(options: tuple[Option, ...], receiver: Side) -> tuple:
             val, ecr = option.values
             out.append((name, (val, receiver.ts_live(ecr) if ecr else 0)))
         elif option.kind == "sack":
-            out.append((name, tuple(receiver.live(edge) for block in option.values for edge in block)))
+            out.append((name, tuple(receiver.live(edge, syn) for block in option.values for edge in block)))
         elif option.kind == "sackOK":
             out.append((name, b""))
         elif option.kind == "FO":

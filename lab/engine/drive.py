@@ -19,6 +19,7 @@ from lab.script.events import PacketEvent
 from lab.wire import Frame, Wire
 from netns import IPV6_MTU, VethTopology
 from netns.addresses import SERVER_PORT
+from netns.offload import enable_segmentation
 from netns.topology import DEFAULT_MTU
 
 from .kernelapp import KernelApp
@@ -39,6 +40,8 @@ class DriveRun(Run):
     def setup(self, topology: VethTopology) -> Wire:
         self.topo = topology
         self.connections = 0
+        if self.script.options.get("mss"):  # --mss: the lab's super-segments cross the link whole
+            enable_segmentation(topology.lab_ns, topology.lab_if)
         lab = Endpoint("lab", topology.lab.address(self.family), random.randint(40000, 60000), Side.played(),
                        peer="kernel")
         kernel_address = topology.kernel.address(self.family)
@@ -120,7 +123,12 @@ class DriveRun(Run):
             event.urgent or 0,
         )
         try:
-            frame = self.wire.send(build_frame(self.topo.lab_mac, self.topo.kernel_mac, segment))
+            data = build_frame(self.topo.lab_mac, self.topo.kernel_mac, segment)
+            gso_size = int(self.script.options.get("mss") or 0)
+            if gso_size and event.length > gso_size:
+                frame = self.wire.send_gso(data, self.family, len(data) - event.length, gso_size)
+            else:
+                frame = self.wire.send(data)
         except (OSError, struct.error, ValueError) as error:  # a payload beyond an IP packet's 65535 bytes
             raise BadInput(f"{self.script.path}:{event.line}: the lab cannot send this segment "
                            f"({getattr(error, 'strerror', None) or error}); an IP packet holds at most "

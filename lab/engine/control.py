@@ -4,8 +4,8 @@ A script writes ``msg_control=[{cmsg_level=SOL_IP, cmsg_type=IP_RECVERR,
 cmsg_data={ee_errno=0, ee_origin=SO_EE_ORIGIN_ZEROCOPY, ...}}]``. As in
 packetdrill, messages are compared in order: level, type, then the data by
 its kind: a ``sock_extended_err`` field by field, ``scm_timestamping``
-(seconds and nanoseconds of 0 are not checked), an integer (``TCP_CM_INQ``),
-or bytes.
+(a time in script seconds, within the timing tolerance; 0 is not checked),
+an integer (``TCP_CM_INQ``), or bytes.
 """
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ from collections.abc import Callable
 from lab.errors import BadInput
 from lab.script.events import ELLIPSIS, ListValue, StructValue
 
+TIMESPEC = struct.Struct("=qq")
+
 EXTENDED_ERR = ("ee_errno", "ee_origin", "ee_type", "ee_code", "ee_pad", "ee_info", "ee_data")
 _EXTENDED_ERR_FORMAT = "=IBBBBII"
 
@@ -24,7 +26,7 @@ def _extended_err(data: bytes) -> dict[str, int]:
     return dict(zip(EXTENDED_ERR, struct.unpack_from(_EXTENDED_ERR_FORMAT, data), strict=True))
 
 
-def _compare_data(index: int, expected, actual: bytes, value: Callable) -> str:
+def _compare_data(index: int, expected, actual: bytes, value: Callable, clock: Callable) -> str:
     if expected is ELLIPSIS:
         return ""
     if isinstance(expected, StructValue) and expected.get("ee_errno") is not None:
@@ -35,9 +37,10 @@ def _compare_data(index: int, expected, actual: bytes, value: Callable) -> str:
         return ""
     if isinstance(expected, StructValue) and expected.get("scm_sec") is not None:
         seconds, nanoseconds = value(expected.get("scm_sec")), value(expected.get("scm_nsec", 0))
-        if seconds or nanoseconds:
-            raise BadInput("an scm_timestamping with a time other than 0 is not supported by tcplab")
-        return ""
+        if not (seconds or nanoseconds):
+            return ""
+        stamp_seconds, stamp_nanoseconds = TIMESPEC.unpack_from(actual)
+        return clock(index, seconds + nanoseconds / 1e9, stamp_seconds + stamp_nanoseconds / 1e9)
     number = value(expected)
     got = int.from_bytes(actual[:4], "little", signed=True) if len(actual) >= 4 else int.from_bytes(actual, "little")
     if number != got:
@@ -45,8 +48,12 @@ def _compare_data(index: int, expected, actual: bytes, value: Callable) -> str:
     return ""
 
 
-def compare_control(expected, actual: list[tuple[int, int, bytes]], value: Callable, where: str) -> str:
-    """What differs between the expected ``msg_control`` list and the messages received ("" when nothing)."""
+def compare_control(expected, actual: list[tuple[int, int, bytes]], value: Callable, clock: Callable,
+                    where: str) -> str:
+    """What differs between the expected ``msg_control`` list and the messages received ("" when nothing).
+
+    ``clock(index, script_seconds, realtime_stamp)`` judges a timestamp: "" or what is wrong.
+    """
     if expected is ELLIPSIS:
         return ""
     if not isinstance(expected, ListValue):
@@ -59,7 +66,7 @@ def compare_control(expected, actual: list[tuple[int, int, bytes]], value: Calla
             return f"cmsg {index}: level is {level}, expected {want.get('cmsg_level')}"
         if value(want.get("cmsg_type")) != kind:
             return f"cmsg {index}: type is {kind}, expected {want.get('cmsg_type')}"
-        problem = _compare_data(index, want.get("cmsg_data", ELLIPSIS), data, value)
+        problem = _compare_data(index, want.get("cmsg_data", ELLIPSIS), data, value, clock)
         if problem:
             return problem
     if len(actual) > len(expected.items):

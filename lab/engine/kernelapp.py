@@ -177,7 +177,26 @@ class KernelApp:
         self.last_connection: socket.socket | None = None
         # packetdrill's rule: the first SYN after listen() or connect() begins a new connection under test.
         self._new_connection = False
+        self._script_time_at: Callable[[float], float] | None = None  # the run's clock: monotonic -> script
+        self._tolerance = 0.0
         self._lock = threading.Lock()
+
+    def clock_started(self, script_time_at: Callable[[float], float], tolerance_usecs: float) -> None:
+        """The run's clock began: kernel timestamps (SO_TIMESTAMPING, CLOCK_REALTIME) are read on the
+        script's timeline as the run maps it (``script_time_at`` of a monotonic moment), within the
+        script's timing tolerance, as segments' arrivals are."""
+        self._script_time_at = script_time_at
+        self._tolerance = tolerance_usecs / 1e6
+
+    def _check_stamp(self, index: int, script_seconds: float, stamp: float) -> str:
+        """An scm_timestamping stamp against the script time it should show (packetdrill's rule)."""
+        if self._script_time_at is None:
+            return ""
+        taken = self._script_time_at(stamp - (time.time() - time.monotonic()))
+        if abs(taken - script_seconds) > self._tolerance:
+            return (f"cmsg {index}: the timestamp reads {taken:.4f} s, expected {script_seconds:.4f} s "
+                    f"(tolerance {self._tolerance * 1000:.1f} ms)")
+        return ""
 
     def take_new_connection(self) -> bool:
         """Whether a listen() or connect() since the last SYN makes this SYN a new connection (asked once)."""
@@ -474,7 +493,8 @@ class KernelApp:
         if expected_flags is not ELLIPSIS and value_of(expected_flags, where) != msg_flags:
             return len(data), f"msg_flags is {msg_flags:#x}, expected {expected_flags}"
         expected_control = message.get("msg_control", ListValue(()))
-        return len(data), compare_control(expected_control, control, lambda expr: value_of(expr, where), where)
+        return len(data), compare_control(expected_control, control, lambda expr: value_of(expr, where),
+                                          self._check_stamp, where)
 
     # -- readiness ---------------------------------------------------------------
     def _poll(self, event, where):

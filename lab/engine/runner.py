@@ -258,6 +258,9 @@ class Run:
         preload_scapy()  # ~0.3 s on first use: not inside the script's timeline
         self.topology_in_use = topology
         self.t0 = time.monotonic()
+        for end in self.ends.values():
+            if end.app:
+                end.app.clock_started(self._script_time_at, self.settings.tolerance_usecs)
         # (live, script) pairs: when events really happened. As in packetdrill, the
         # next "+x" counts from when the previous event happened: a syscall's
         # start, an injected segment's send, a kernel segment's arrival; except
@@ -470,10 +473,10 @@ class Run:
         """
         for item in list(self.blocking):
             event, start, end, thread, box = item
-            if before is not None and end >= before:
-                continue
-            self.blocking.remove(item)
             tolerance = self._tolerance(end - start)
+            if before is not None and end + tolerance >= before:
+                continue  # what ends the call may still come (a segment within the tolerance of its end)
+            self.blocking.remove(item)
             thread.join(max(self._live(end) + tolerance + BLOCKED_GRACE - time.monotonic(), 0.0))
             if not box:
                 raise self._failure(event, f"{event.name}() was still blocked after its end time {end:.3f} s")

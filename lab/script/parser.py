@@ -54,6 +54,7 @@ from lab.errors import BadInput
 from .lexer import Position, ScriptSyntaxError, Token, tokenize
 
 FLAG_CHARS = set("SFRPEWUA.")
+ACE_UNSUPPORTED = "the AccECN ACE field (flags followed by .N, as in SEW.2 or P5.) is not supported by tcplab"
 SIMPLE_OPTIONS = {"nop", "eol", "sackOK"}
 VALUE_OPTIONS = {"mss", "wscale"}
 OPTION_LIMITS = {"mss": 65535, "wscale": 255}  # the option fields: 16 and 8 bits
@@ -339,6 +340,9 @@ class Parser:
         if self.is_punct("-"):  # no flag at all
             self.take()
             return ""
+        if (first.kind == "number" and first.text.startswith(".")) or (
+                first.kind == "word" and re.fullmatch(r"[SFRPEWUA.]*\d+\.?", first.text)):
+            raise ScriptSyntaxError(first.position, ACE_UNSUPPORTED)
         text = ""
         previous = None
         while (self.token.kind in ("word", "punct") and self.token.text
@@ -349,8 +353,7 @@ class Parser:
         if not text:
             raise self.error("TCP flags (S, ., F, R, P, E, W, U, A) or '-'", first)
         if self.token.kind == "number" and self.token.text.startswith(".") and self._adjacent(previous, self.token):
-            raise ScriptSyntaxError(self.token.position, "the AccECN ACE field (flags followed by .N) is not "
-                                    "supported by tcplab")
+            raise ScriptSyntaxError(self.token.position, ACE_UNSUPPORTED)
         return text
 
     @staticmethod

@@ -15,7 +15,8 @@ import struct
 from lab.errors import BadInput
 from lab.observer import Observer
 from lab.packets import Segment, build_frame, text_to_flags
-from lab.script.events import PacketEvent
+from lab.icmp import build_icmp_frame, type_and_code
+from lab.script.events import IcmpEvent, PacketEvent
 from lab.wire import Frame, Wire
 from netns import IPV6_MTU, VethTopology
 from netns.addresses import SERVER_PORT
@@ -109,6 +110,8 @@ class DriveRun(Run):
 
     def inject(self, event: PacketEvent) -> Frame:
         lab, kernel = self.ends["lab"], self.ends["kernel"]
+        if isinstance(event, IcmpEvent):
+            return self._inject_icmp(event)
         syn = "S" in event.flags
         if syn and "." not in event.flags and kernel.app.take_new_connection():
             self._new_connection(passive=True)
@@ -135,4 +138,18 @@ class DriveRun(Run):
                            "65535 bytes") from None
         self.comments[id(frame)] = f"{self.script.path}:{event.line} {event.text}"
         self._record_step(frame, segment, "lab", line=event.line)
+        return frame
+
+    def _inject_icmp(self, event: IcmpEvent) -> Frame:
+        """An ICMP error from the lab's address about the kernel's segment ``[start:end(len)]``."""
+        lab, kernel = self.ends["lab"], self.ends["kernel"]
+        try:
+            kind = type_and_code(self.family, event.icmp_type, event.icmp_code)
+        except ValueError as error:
+            raise BadInput(f"{self.script.path}:{event.line}: {error}") from None
+        quoted = Segment(kernel.address, lab.address, kernel.port, lab.port, text_to_flags("."),
+                         kernel.side.live(event.seq), lab.side.live(0), DEFAULT_WINDOW, b"\0" * event.length)
+        frame = self.wire.send(build_icmp_frame(self.topo.lab_mac, self.topo.kernel_mac, self.family, lab.address,
+                                                kernel.address, kind, event.mtu, quoted))
+        self.comments[id(frame)] = f"{self.script.path}:{event.line} {event.text}"
         return frame

@@ -19,7 +19,7 @@ from lab.script.events import ECN_CODEPOINTS, Option, PacketEvent
 from .numbering import Side
 
 _FROM_SCAPY = {"NOP": "nop", "EOL": "eol", "MSS": "mss", "WScale": "wscale", "SAckOK": "sackOK",
-               "SAck": "sack", "Timestamp": "TS", "TFO": "FO"}
+               "SAck": "sack", "Timestamp": "TS", "TFO": "FO", "MD5": "md5"}
 _TO_SCAPY = {v: k for k, v in _FROM_SCAPY.items()}
 EXPERIMENTAL = 254  # RFC 6994 shared experimental option kind; Fast Open's magic 0xF989 (FOEXP)
 FASTOPEN_MAGIC = b"\xf9\x89"
@@ -95,6 +95,8 @@ def observe(segment: Segment, sender: Side, receiver: Side, prefix: str) -> Obse
         if kind == "FO":
             raw = struct.pack("!II", *value) if isinstance(value, tuple) else bytes(value or b"")
             options.append(Option("FO", (raw.hex(),)))
+        elif kind == "md5" and isinstance(value, bytes):
+            options.append(Option("md5", (value.hex(),)))
         elif name == EXPERIMENTAL and bytes(value or b"").startswith(FASTOPEN_MAGIC):
             options.append(Option("FOEXP", (bytes(value)[2:].hex(),)))
         elif kind is None:
@@ -158,7 +160,7 @@ def scapy_options(options: tuple[Option, ...], receiver: Side, syn: bool = False
             out.append((name, tuple(receiver.live(edge, syn) for block in option.values for edge in block)))
         elif option.kind == "sackOK":
             out.append((name, b""))
-        elif option.kind == "FO":
+        elif option.kind in ("FO", "md5"):
             out.append((name, bytes.fromhex(option.values[0])))
         elif option.kind == "FOEXP":
             out.append((EXPERIMENTAL, FASTOPEN_MAGIC + bytes.fromhex(option.values[0])))

@@ -33,7 +33,7 @@ class Option:
     values: tuple = ()
 
     def __str__(self) -> str:
-        if self.kind in ("FO", "FOEXP"):
+        if self.kind in ("FO", "FOEXP", "md5"):
             return " ".join([self.kind, *filter(None, self.values)])
         if self.kind == "TS":
             return f"TS val {self.values[0]} ecr {self.values[1]}"
@@ -68,6 +68,16 @@ class PacketEvent(Event):
     options: tuple[Option, ...] | None = ()  # None: "<...>", options not checked
     ip: IpInfo | None = None  # "[ect0]", "(tos 0x2)": the IP header's ECN field, TOS, flow label, TTL
     urgent: int | None = None  # "urg N": the urgent pointer
+
+
+@dataclass(frozen=True)
+class IcmpEvent(PacketEvent):
+    """``< icmp unreachable frag_needed mtu 1200 [1:1461(1460)]``: an ICMP error the lab injects about a
+    segment the kernel sent (its seq range, in the kernel's numbers, fills seq, end_seq and length)."""
+
+    icmp_type: str = ""
+    icmp_code: str | None = None
+    mtu: int | None = None
 
 
 @dataclass(frozen=True)

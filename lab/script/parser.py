@@ -8,6 +8,7 @@ Grammar (packetdrill's, plus tcplab's ``state`` and ``link`` lines)::
     endpoint := 'client' | 'server'                (observe mode: who sends, calls or is asked)
     time     := '*' | ['+'] num ['~' ['+'] num] ['...' num]
     packet   := ('<' | '>') [ipinfo] flags seq ['ack' num] ['win' num] ['urg' num] [options]
+              | '<' [ipinfo] 'icmp' TYPE [CODE] ['mtu' num] ['[' seq ']']
     ipinfo   := ('[' | '(') (ecn | 'tos' hex | 'flowlabel' hex | 'ttl' num) [',' ...] (']' | ')')
     ecn      := 'noecn' | 'ect0' | 'ect1' | 'ce' | 'ect01'
     flags    := letters of 'SFRPEWUA.' | '-'                 ('-': no flags at all)
@@ -33,6 +34,7 @@ from .events import (
     ENDPOINTS,
     BitOr,
     Bytes,
+    IcmpEvent,
     IpInfo,
     Call,
     CodeEvent,
@@ -50,6 +52,7 @@ from .events import (
     Timing,
 )
 from lab.errors import BadInput
+from lab.icmp import known
 
 from .lexer import Position, ScriptSyntaxError, Token, tokenize
 
@@ -278,6 +281,8 @@ class Parser:
     def packet(self, line: int, timing: Timing) -> PacketEvent:
         inbound = self.take().text == "<"
         ip = self.ip_info(inbound) if self.is_punct("[") or (self.is_punct("(") and self.peek().kind == "word") else None
+        if self.is_word("icmp"):
+            return self.icmp(line, timing, inbound, ip)
         flags = self.flags()
         start = self.integer("the sequence range start:end(length)")
         self.expect_punct(":", "':' in start:end(length)")
@@ -310,6 +315,36 @@ class Parser:
                 break
         return PacketEvent(line, timing, self.line_text(line), inbound, flags, start % 2**32, end % 2**32,
                            length, ack, window, options, ip, urgent)
+
+    def icmp(self, line: int, timing: Timing, inbound: bool, ip: IpInfo | None) -> IcmpEvent:
+        """``< icmp TYPE [CODE] [mtu N] [seq range]``: an ICMP error about the kernel's segment."""
+        token = self.take()
+        if not inbound:
+            raise ScriptSyntaxError(token.position, "tcplab injects ICMP ('<'); it does not check the kernel's")
+        name = self.expect_word(what="an ICMP type (unreachable, packet_too_big, time_exceeded, ...)")
+        code = None
+        if self.token.kind == "word" and self.token.text != "mtu":
+            code = self.take()
+        if not known(name.text, code.text if code else None):
+            where = code or name
+            raise ScriptSyntaxError(where.position, f"unknown ICMP type or code: {name.text}"
+                                    + (f" {code.text}" if code else ""))
+        mtu = None
+        if self.is_word("mtu"):
+            self.take()
+            mtu = self.bounded("the MTU", 0, 2**32 - 1)
+        start = end = length = 0
+        if self.is_punct("["):
+            self.take()
+            start = self.integer("the quoted segment's start:end(length)")
+            self.expect_punct(":", "':' in start:end(length)")
+            end = self.integer("the sequence range end")
+            self.expect_punct("(", "'(' in start:end(length)")
+            length = self.integer("the payload length")
+            self.expect_punct(")", "')' in start:end(length)")
+            self.expect_punct("]", "']' after the quoted segment")
+        return IcmpEvent(line, timing, self.line_text(line), True, "", start % 2**32, end % 2**32, length, ip=ip,
+                         icmp_type=name.text, icmp_code=code.text if code else None, mtu=mtu)
 
     def ip_info(self, inbound: bool) -> IpInfo:
         """``[ect0]``, ``[tos 0x2]``, ``[ect0,flowlabel 0x1]``, ``(ttl 9)``: the IP header's fields."""
@@ -377,7 +412,7 @@ class Parser:
             return tuple(options)
 
     def option(self) -> Option:
-        token = self.expect_word(what="a TCP option (mss, sackOK, sack, TS, nop, wscale, eol, FO, FOEXP)")
+        token = self.expect_word(what="a TCP option (mss, sackOK, sack, TS, nop, wscale, eol, FO, FOEXP, md5)")
         kind = token.text
         if kind in SIMPLE_OPTIONS:
             return Option(kind)
@@ -388,6 +423,12 @@ class Parser:
             val = self.bounded("the TS val", 0, 2**32 - 1)
             self.expect_word("ecr")
             return Option(kind, (val, self.bounded("the TS ecr", 0, 2**32 - 1)))
+        if kind == "md5":  # the option's 16 bytes as written; packetdrill signs nothing either
+            digest = self.expect_word(what="the md5 option's 16 bytes in hex")
+            if not re.fullmatch(r"[0-9a-fA-F]{32}", digest.text):
+                raise ScriptSyntaxError(digest.position, f"the md5 option holds 16 bytes (32 hex digits), not "
+                                        f"{digest.text!r}")
+            return Option(kind, (digest.text.lower(),))
         if kind in ("FO", "FOEXP"):
             cookie = ""
             if self.token.kind in ("word", "number") and not self.is_punct(",", self.token):
@@ -405,7 +446,7 @@ class Parser:
                 blocks.append((left, self.bounded("the end of a sack block", 0, 2**32 - 1)))
             return Option(kind, tuple(blocks))
         raise ScriptSyntaxError(token.position, f"unsupported TCP option {kind!r} "
-                                "(supported: mss, sackOK, sack, TS, nop, wscale, eol, FO, FOEXP)")
+                                "(supported: mss, sackOK, sack, TS, nop, wscale, eol, FO, FOEXP, md5)")
 
     # -- syscalls --------------------------------------------------------
     def syscall(self, line: int, timing: Timing) -> SyscallEvent:

@@ -14,8 +14,10 @@ its file:line, never a crash and never a silent pass.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import tempfile
 import time
 from dataclasses import dataclass
 
@@ -56,6 +58,7 @@ class Selftest:
 
     path: str
     length: float = 0.0
+    problem: str = ""  # why it cannot run at all (its --ip_version line), a skip in every family
 
     @property
     def name(self) -> str:
@@ -96,7 +99,12 @@ def plan(selftests: list[Selftest], asked: tuple[int, ...]) -> list[tuple[Selfte
     pairs = []
     for selftest in selftests:
         with open(selftest.path, encoding="utf-8", errors="replace") as handle:
-            families = script_families(selftest.path, handle.read())
+            text = handle.read()
+        try:
+            families = script_families(selftest.path, text)
+        except BadInput as error:
+            pairs.extend((Selftest(selftest.path, problem=str(error)), family) for family in asked)
+            continue
         try:
             length = parse_file(selftest.path, defines_for(families[0])).length
         except BadInput:
@@ -107,8 +115,9 @@ def plan(selftests: list[Selftest], asked: tuple[int, ...]) -> list[tuple[Selfte
     return pairs
 
 
-# packetdrill flags that change nothing for tcplab: it never reuses a send buffer (each call gets its own).
-NO_EFFECT_OPTIONS = {"send_omit_free"}
+# packetdrill flags the run need not act on: --define is read by the parser; tcplab never reuses a send
+# buffer (each call gets its own); the runner's addresses are mapped onto the lab's own plan.
+NO_EFFECT_OPTIONS = {"define", "send_omit_free", "local_ip", "remote_ip", "gateway_ip", "netmask_ip"}
 
 
 def _unsupported_options(script) -> list[str]:
@@ -117,6 +126,22 @@ def _unsupported_options(script) -> list[str]:
 
     return [f"--{name}" + (f"={value}" if value else "") for name, value in script.options.items()
             if name not in USED_OPTIONS | NO_EFFECT_OPTIONS]
+
+
+@contextlib.contextmanager
+def _own_nstat_history():
+    """A history file of nstat's for this run alone: by default nstat keeps one per user, and two runs at
+    once (-j) that call ``nstat -n`` and ``nstat`` in their shell lines would read each other's counts."""
+    previous = os.environ.get("NSTAT_HISTORY")
+    with tempfile.TemporaryDirectory(prefix="tcplab-nstat-") as folder:
+        os.environ["NSTAT_HISTORY"] = os.path.join(folder, "history")
+        try:
+            yield
+        finally:
+            if previous is None:
+                os.environ.pop("NSTAT_HISTORY", None)
+            else:
+                os.environ["NSTAT_HISTORY"] = previous
 
 
 def run_selftest(selftest: Selftest, family: int, settings) -> SelftestResult:
@@ -129,6 +154,8 @@ def run_selftest(selftest: Selftest, family: int, settings) -> SelftestResult:
     from lab.script.parser import parse_file
 
     started = time.monotonic()
+    if selftest.problem:
+        return SelftestResult(selftest.name, family, "skip", selftest.problem, path=selftest.path)
 
     def ended(result: str, reason: str, report: str = "") -> SelftestResult:
         return SelftestResult(selftest.name, family, result, reason, report, time.monotonic() - started,
@@ -140,7 +167,8 @@ def run_selftest(selftest: Selftest, family: int, settings) -> SelftestResult:
         if unsupported:
             return ended("skip", f"{selftest.path}: option line {unsupported[0]} is not supported by tcplab")
         preflight(script, settings)
-        outcome = Outcome.of(run_script(script, family, settings))
+        with _own_nstat_history():
+            outcome = Outcome.of(run_script(script, family, settings))
     except BadInput as error:
         return ended("skip", str(error))
     if outcome.passed:

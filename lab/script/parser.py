@@ -604,7 +604,9 @@ def parse(text: str, path: str = "<script>", defines: dict[str, str] | None = No
 
     ``defines`` are packetdrill's ``-D NAME=VALUE``: each NAME in the script reads as VALUE.
     """
-    parser = Parser(text, path, defines)
+    # packetdrill's --define=NAME=VALUE option lines work as -D NAME=VALUE (a -D given by the caller wins).
+    script_defines = dict(re.findall(r"^--define=(\w+)=(\S+)", text, flags=re.MULTILINE))
+    parser = Parser(text, path, {**script_defines, **(defines or {})})
     try:
         script = parser.parse()
     except RecursionError:

@@ -26,7 +26,7 @@ SCRIPTS = HERE / "scripts"
 
 
 def test_the_folder_passes_as_json():
-    done = tcplab("selftests", str(SELFTESTS), "--json", "-j", "2", timeout=120)
+    done = tcplab("selftests", str(SELFTESTS), "--json", "-j", "2", "--allow-shell", timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
     results = json.loads(done.stdout)
     assert {(entry["script"], entry["family"]) for entry in results} == {
@@ -66,7 +66,7 @@ def run_mutated(tmp_path: Path, source: Path, old: str, new: str, family: int = 
     assert text.count(old) == 1, f"{old!r} must occur once in {source.name}"
     path = tmp_path / source.name
     path.write_text(text.replace(old, new))
-    return run_selftest(Selftest(str(path)), family, Settings())
+    return run_selftest(Selftest(str(path)), family, Settings(allow_shell=True))
 
 
 MUTATIONS = [
@@ -95,6 +95,8 @@ MUTATIONS = [
     (SELFTESTS / "timestamping.pkt", "scm_nsec=60000000", "scm_nsec=30000000",
      "the timestamp reads 0.06"),
     (SELFTESTS / "timestamping.pkt", "ee_data=999", "ee_data=1000", "ee_data is 999, expected 1000"),
+    (SELFTESTS / "link_mtu.pkt", "ip link set dev tun0 mtu 9000", "ip link set dev tun0 mtu 4000",
+     "got <mss 3960"),
 ]
 
 

@@ -56,6 +56,10 @@ class DriveRun(Run):
         self.left = "lab"
         return Wire(topology.lab_ns, topology.lab_if)
 
+    def _command(self, event) -> None:
+        super()._command(event)
+        self.topo.follow_link_mtu()  # a shell line may have set tun0's MTU: the path MTU from now on
+
     def prefix(self, sender: str) -> str:
         return "<" if sender == "lab" else ">"
 

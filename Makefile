@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 # tshark: the tests check that other tools read the fixtures in captures/ cleanly.
 DEBIAN_PACKAGES := util-linux tshark
 
-.PHONY: install run test bench claims captures clean
+.PHONY: install run test bench claims captures selftests-doc clean
 
 install: $(STAMP)
 
@@ -35,6 +35,14 @@ claims: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/pytest
+
+# docs/selftests.md: the kernel's packetdrill selftests under packetdrill (the comparison oracle, never a
+# dependency: PACKETDRILL names a wrapper taking "4|6 SCRIPT.pkt") and under tcplab. --cached reuses
+# packetdrill's results kept in docs/.selftests-packetdrill.json.
+SELFTESTS ?= ../shared/oracles/kselftest-packetdrill
+PACKETDRILL ?= ../shared/oracles/packetdrill.sh
+selftests-doc: $(STAMP)
+	$(BIN)/python -m bench.selftests $(SELFTESTS) --packetdrill $(PACKETDRILL) $(if $(CACHED),--cached)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

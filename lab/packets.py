@@ -14,7 +14,8 @@ import sys
 from dataclasses import dataclass, field
 
 # TCP header flag bits and their packetdrill letters, in packetdrill's print order.
-FLAG_LETTERS = (("F", 0x01), ("S", 0x02), ("R", 0x04), ("P", 0x08), (".", 0x10), ("U", 0x20), ("E", 0x40), ("W", 0x80))
+FLAG_LETTERS = (("F", 0x01), ("S", 0x02), ("R", 0x04), ("P", 0x08), (".", 0x10), ("U", 0x20), ("E", 0x40), ("W", 0x80),
+                ("A", 0x100))  # A: the AE (formerly NS) bit AccECN uses
 
 
 def flags_to_text(bits: int) -> str:
@@ -57,6 +58,8 @@ class Segment:
     window: int
     payload: bytes = b""
     options: tuple = field(default_factory=tuple)  # Scapy's [(name, value), ...]
+    tos: int = 0  # IPv4 TOS or IPv6 traffic class: its two low bits are the ECN field
+    urgent: int = 0  # the urgent pointer
 
     @property
     def length(self) -> int:
@@ -82,7 +85,7 @@ ETHERTYPE_IPV4, ETHERTYPE_IPV6 = 0x0800, 0x86DD
 IPPROTO_TCP = 6
 ETHERNET_LENGTH = 14
 IPV6_LENGTH = 40
-TCP_HEADER = struct.Struct("!HHIIHH")  # ports, seq, ack, data offset and flags, window (then checksum, urgent)
+TCP_HEADER = struct.Struct("!HHIIHH")  # ports, seq, ack, data offset and flags, window (then checksum, urgent pointer)
 TCP_FIXED = 20  # bytes before the options
 # TCP option kinds -> Scapy's names and how Scapy gives their values (its TCPOptions table).
 _OPTION_KINDS = {2: ("MSS", "!H"), 3: ("WScale", "!B"), 4: ("SAckOK", None), 5: ("SAck", "sack"),
@@ -132,11 +135,13 @@ def parse_frame(data: bytes) -> Segment | None:
     ethertype = int.from_bytes(data[12:14], "big") if len(data) >= ETHERNET_LENGTH else 0
     if ethertype == ETHERTYPE_IPV4 and len(data) >= ETHERNET_LENGTH + 20 and data[ETHERNET_LENGTH + 9] == IPPROTO_TCP:
         tcp = ETHERNET_LENGTH + (data[ETHERNET_LENGTH] & 0x0F) * 4
+        tos = data[ETHERNET_LENGTH + 1]
         end = ETHERNET_LENGTH + int.from_bytes(data[16:18], "big")
         src = socket.inet_ntop(socket.AF_INET, data[26:30])
         dst = socket.inet_ntop(socket.AF_INET, data[30:34])
     elif ethertype == ETHERTYPE_IPV6 and len(data) >= ETHERNET_LENGTH + IPV6_LENGTH and data[20] == IPPROTO_TCP:
         tcp = ETHERNET_LENGTH + IPV6_LENGTH
+        tos = (data[ETHERNET_LENGTH] & 0x0F) << 4 | data[ETHERNET_LENGTH + 1] >> 4  # the traffic class
         end = tcp + int.from_bytes(data[18:20], "big")
         src = socket.inet_ntop(socket.AF_INET6, data[22:38])
         dst = socket.inet_ntop(socket.AF_INET6, data[38:54])
@@ -149,8 +154,9 @@ def parse_frame(data: bytes) -> Segment | None:
     options = _options(data[tcp + TCP_FIXED:tcp + header]) if header >= TCP_FIXED else None
     if options is None or tcp + header > end:
         return _scapy_segment(data)
+    urgent = int.from_bytes(data[tcp + 18:tcp + 20], "big")
     return Segment(src, dst, sport, dport, offset_flags & 0x1FF, seq, ack, window, bytes(data[tcp + header:end]),
-                   options)
+                   options, tos, urgent)
 
 
 def _scapy_segment(data: bytes) -> Segment | None:
@@ -176,6 +182,8 @@ def segment_of(packet) -> Segment | None:
         window=tcp.window,
         payload=bytes(tcp.payload),
         options=tuple(tcp.options),
+        tos=ip.tc if ip.version == 6 else ip.tos,
+        urgent=tcp.urgptr,
     )
 
 
@@ -218,24 +226,46 @@ def build_frame(src_mac: str, dst_mac: str, segment: Segment) -> bytes:
     ~0.3 s per process, a third of a short batch's wall time, and no run
     needs it before it writes a capture. The frame is byte for byte what
     Scapy builds (IPv4 ID 1, TTL/hop limit 64, options padded with EOL):
-    a unit test holds the two to it.
+    a unit test holds the two to it. Options outside the lab's own table
+    (Fast Open, MD5, experimental kinds) are left to Scapy.
     """
+    if any(name not in FAST_OPTIONS for name, _ in segment.options):
+        return _scapy_frame(src_mac, dst_mac, segment)
     options = _encode_options(segment.options)
     header = TCP_FIXED + len(options)
     tcp = bytearray(struct.pack("!HHIIBBHHH", segment.sport, segment.dport, segment.seq, segment.ack,
                                 (header // 4) << 4 | (segment.flags >> 8 & 1), segment.flags & 0xFF,
-                                segment.window, 0, 0) + options + segment.payload)
+                                segment.window, 0, segment.urgent) + options + segment.payload)
     family = socket.AF_INET6 if segment.family == 6 else socket.AF_INET
     src, dst = socket.inet_pton(family, segment.src), socket.inet_pton(family, segment.dst)
     if family == socket.AF_INET6:
         pseudo = src + dst + struct.pack("!I3xB", len(tcp), IPPROTO_TCP)
-        ip = struct.pack("!IHBB", 6 << 28, len(tcp), IPPROTO_TCP, 64) + src + dst
+        ip = struct.pack("!IHBB", 6 << 28 | segment.tos << 20, len(tcp), IPPROTO_TCP, 64) + src + dst
         ethertype = ETHERTYPE_IPV6
     else:
         pseudo = src + dst + struct.pack("!xBH", IPPROTO_TCP, len(tcp))
-        ip = bytearray(struct.pack("!BBHHHBBH", 0x45, 0, 20 + len(tcp), 1, 0, 64, IPPROTO_TCP, 0) + src + dst)
+        ip = bytearray(struct.pack("!BBHHHBBH", 0x45, segment.tos, 20 + len(tcp), 1, 0, 64, IPPROTO_TCP, 0)
+                       + src + dst)
         struct.pack_into("!H", ip, 10, checksum(bytes(ip)))
         ethertype = ETHERTYPE_IPV4
     struct.pack_into("!H", tcp, 16, checksum(pseudo + bytes(tcp)))
     ethernet = bytes.fromhex(dst_mac.replace(":", "")) + bytes.fromhex(src_mac.replace(":", ""))
     return ethernet + struct.pack("!H", ethertype) + bytes(ip) + bytes(tcp)
+
+
+def _scapy_frame(src_mac: str, dst_mac: str, segment: Segment) -> bytes:
+    """``build_frame`` by Scapy, for options the lab's own encoder does not know."""
+    Ether, IP, IPv6, TCP = _scapy()
+    network = (IPv6(src=segment.src, dst=segment.dst, tc=segment.tos) if segment.family == 6
+               else IP(src=segment.src, dst=segment.dst, tos=segment.tos))
+    tcp = TCP(
+        sport=segment.sport,
+        dport=segment.dport,
+        flags=segment.flags,
+        seq=segment.seq,
+        ack=segment.ack,
+        window=segment.window,
+        options=list(segment.options),
+        urgptr=segment.urgent,
+    )
+    return bytes(Ether(src=src_mac, dst=dst_mac) / network / tcp / segment.payload)

@@ -21,6 +21,10 @@ from netns import inside
 
 ETH_P_ALL = 0x0003
 PACKET_OUTGOING = 4
+SOL_PACKET = 263
+PACKET_VNET_HDR = 15
+VIRTIO_GSO_TCP = {4: 1, 6: 4}  # virtio_net_hdr gso_type: VIRTIO_NET_HDR_GSO_TCPV4, _TCPV6
+VIRTIO_NET_HDR = struct.Struct("=BBHHHH")  # flags, gso_type, hdr_len, gso_size, csum_start, csum_offset
 SNAPLEN = 65535 + 14
 SO_TIMESTAMPNS = 35  # asm-generic/socket.h; the stamp is CLOCK_REALTIME
 TIMESPEC = struct.Struct("@qq")
@@ -45,6 +49,8 @@ class Wire:
         with inside(ns):
             self._sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
         self._sock.bind((ifname, ETH_P_ALL))
+        self._ns, self._ifname = ns, ifname
+        self._gso_sock: socket.socket | None = None
         self._sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
         self._sock.setblocking(False)
         self._realtime_offset = time.time() - time.monotonic()
@@ -60,6 +66,8 @@ class Wire:
         """Close in the background: releasing a packet socket waits for an RCU
         grace period (~10 ms here) that the run has no reason to wait for."""
         threading.Thread(target=self._sock.close, name="close wire", daemon=True).start()
+        if self._gso_sock is not None:
+            threading.Thread(target=self._gso_sock.close, name="close wire", daemon=True).start()
 
     def send(self, data: bytes) -> Frame:
         # Stamped before the write: the kernel may answer (and stamp its
@@ -67,6 +75,20 @@ class Wire:
         frame = Frame(time.monotonic(), True, data)
         self._sock.send(data)
         self.frames.append(frame)
+        return frame
+
+    def send_gso(self, data: bytes, family: int, header_length: int, segment_size: int) -> Frame:
+        """Send one TCP super-segment the kernel splits into ``segment_size`` pieces (packetdrill's --mss:
+        a GSO packet, as its tun device writes them). The link reads it back as an outgoing frame, so it
+        is recorded there, not here."""
+        if self._gso_sock is None:
+            with inside(self._ns):
+                self._gso_sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
+            self._gso_sock.setsockopt(SOL_PACKET, PACKET_VNET_HDR, 1)
+            self._gso_sock.bind((self._ifname, 0))
+        frame = Frame(time.monotonic(), True, data)
+        header = VIRTIO_NET_HDR.pack(0, VIRTIO_GSO_TCP[family], header_length, segment_size, 0, 0)
+        self._gso_sock.send(header + data)
         return frame
 
     def _arrival(self, ancillary) -> float:

@@ -44,3 +44,18 @@ def offload_state(ns: str, ifname: str) -> dict[str, bool]:
     with inside(ns), Ethtool() as ethtool:
         features = ethtool.get_features(ifname).features
     return {name: features[name].enable for name in REPORTED if name in features}
+
+
+SEGMENTATION_ON = ("tx-checksum-ip-generic", "tx-scatter-gather", "tx-tcp-segmentation", "tx-tcp6-segmentation")
+
+
+def enable_segmentation(ns: str, ifname: str) -> None:
+    """Let ``ifname`` carry TCP super-segments whole (packetdrill's --mss: the lab writes GSO packets
+    that must reach the peer as one packet, as through a tun device, not split on the way out)."""
+    with inside(ns), Ethtool() as ethtool:
+        features = ethtool.get_features(ifname)
+        for name in SEGMENTATION_ON:
+            feature = features.features.get(name)
+            if feature is not None and feature.available:
+                feature.enable = True
+        ethtool.set_features(ifname, features)

@@ -188,7 +188,24 @@ class VethTopology(Topology):
         limit_rate(self.lab_ns, self.lab_if, rate_bps, burst_bytes)
         limit_rate(self.kernel_ns, self.kernel_if, rate_bps, burst_bytes)
 
-    def _path_mtu_routes(self, ipr: IPRoute, index: int) -> None:
+    def follow_link_mtu(self) -> None:
+        """Take an MTU a script set on the kernel end (``ip link set dev tun0 mtu 9000``) as the path MTU.
+
+        The routes get it; the link goes back to ``link_mtu``, so the lab may
+        still inject segments larger than the path MTU.
+        """
+        if not self.link_mtu:
+            return
+        with namespace.inside(self.kernel_ns), IPRoute() as ipr:
+            index = ipr.link_lookup(ifname=self.kernel_if)[0]
+            mtu = ipr.get_links(index)[0].get_attr("IFLA_MTU")
+            if mtu == self.link_mtu:
+                return
+            self.mtu = mtu
+            ipr.link("set", index=index, mtu=self.link_mtu)
+            self._path_mtu_routes(ipr, index, "replace")
+
+    def _path_mtu_routes(self, ipr: IPRoute, index: int, how: str = "add") -> None:
         """Host routes to the lab's addresses that carry the path MTU and MSS.
 
         The links run at ``link_mtu`` so the lab can inject segments larger
@@ -196,7 +213,7 @@ class VethTopology(Topology):
         still sends and advertises as if the link had ``mtu``.
         """
         for address, prefix, header in ((self.lab.ipv4, 32, 40), (self.lab.ipv6, 128, 60)):
-            ipr.route("add", dst=f"{check_allowed(address)}/{prefix}", oif=index,
+            ipr.route(how, dst=f"{check_allowed(address)}/{prefix}", oif=index,
                       metrics={"mtu": self.mtu, "advmss": self.mtu - header})
 
     def _configure(

@@ -22,7 +22,8 @@ from scapy.utils import PcapNgReader
 
 from helpers import TCPLAB
 from lab.catalogue import exercises
-from lab.engine.runner import Settings, run_script
+from lab.engine.runner import run_script
+from lab.engine.settings import Settings
 from lab.ladder import mermaid, svg, text_ladder
 from lab.packets import text_to_flags
 from lab.script.parser import parse, parse_file

@@ -24,6 +24,7 @@ COMMANDS = {
     "explain": ("lab.cli.catalogue", "explain", "Explain an exercise: the claim, the segments, the states."),
     "list": ("lab.cli.catalogue", "list_exercises", "List the exercises and the claims they test."),
     "run": ("lab.cli.run", "run", "Run exercises or packetdrill-dialect scripts against the real kernel."),
+    "selftests": ("lab.cli.selftests", "selftests", "Run the kernel's packetdrill selftests as its ksft_runner.sh does."),
     "verify": ("lab.cli.verify", "verify", "Check captures against an exercise or script, offline (no privileges)."),
     "topo": ("lab.cli.topo", "topo", "Build, list, tear down and clean up lab topologies."),
 }

@@ -26,7 +26,18 @@ def _output_path(template: str | None, script_path: str, family: int, many: bool
     return f"{stem}-{name}-ipv{family}{given or suffix}"
 
 
-def _resolve(names: tuple[str, ...], every: bool) -> list:
+def _defines(pairs: tuple[str, ...]) -> dict[str, str]:
+    """``-D NAME=VALUE`` flags, as packetdrill takes them."""
+    defines = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name.isidentifier():
+            raise BadInput(f"-D {pair}: write -D NAME=VALUE")
+        defines[name] = value
+    return defines
+
+
+def _resolve(names: tuple[str, ...], every: bool, defines: dict[str, str]) -> list:
     """What to run for the arguments: a script file, else an exercise of the catalogue."""
     from lab.catalogue import exercises, find
     from lab.script.parser import parse_file
@@ -35,7 +46,7 @@ def _resolve(names: tuple[str, ...], every: bool) -> list:
         return [exercise.runnable() for exercise in exercises()]
     if not names:
         raise BadInput("run: name a script file or an exercise (see `tcplab list`), or pass --all")
-    return [parse_file(name) if os.path.exists(name) else find(name).runnable() for name in names]
+    return [parse_file(name, defines) if os.path.exists(name) else find(name).runnable() for name in names]
 
 
 @click.command()
@@ -49,6 +60,8 @@ def _resolve(names: tuple[str, ...], every: bool) -> list:
 @click.option("--tolerance_percent", "--tolerance-percent", "tolerance_percent", type=click.FloatRange(0),
               help="Timing tolerance as a percentage of the gap between events (default 12.5).")
 @click.option("--allow-shell", is_flag=True, help="Let backtick lines run shell (/bin/sh in the kernel namespace).")
+@click.option("-D", "--define", "defines", multiple=True, metavar="NAME=VALUE",
+              help="Read NAME in script files as VALUE (packetdrill's -D).")
 @click.option("--absolute", is_flag=True, help="Show absolute sequence numbers beside relative ones.")
 @click.option("--pcap", type=click.Path(dir_okay=False, writable=True),
               help="Write the capture here (default: a temporary file, printed on failure).")
@@ -66,8 +79,8 @@ def _resolve(names: tuple[str, ...], every: bool) -> list:
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON (and nothing else) for CI.")
 @click.option("--junit", "junit_path", type=click.Path(dir_okay=False, writable=True),
               help="Write the results as JUnit XML here.")
-def run(scripts, every, loopback, ip_version, tolerance_usecs, tolerance_percent, allow_shell, absolute, pcap,
-        verbose, jobs, repeat, ladder, mermaid, svg_path, as_json, junit_path):
+def run(scripts, every, loopback, ip_version, tolerance_usecs, tolerance_percent, allow_shell, defines, absolute,
+        pcap, verbose, jobs, repeat, ladder, mermaid, svg_path, as_json, junit_path):
     """Run exercises or scripts, a fresh topology per script and family; exit 0 when every line matched.
 
     Every file is parsed and checked before anything runs: a syntax error, or
@@ -81,7 +94,7 @@ def run(scripts, every, loopback, ip_version, tolerance_usecs, tolerance_percent
     for option, path in (("--pcap", pcap), ("--svg", svg_path), ("--junit", junit_path)):
         require_folder(option, path)
     settings = Settings(tolerance_usecs, tolerance_percent, allow_shell, absolute, loopback=loopback)
-    parsed = _resolve(scripts, every)
+    parsed = _resolve(scripts, every, _defines(defines))
     for script in parsed:
         if isinstance(script, Script):
             preflight(script, settings)

@@ -81,19 +81,25 @@ def default_jobs() -> int:
     return 2 * (cpus - busy)
 
 
-def run_many(jobs: list[tuple[Script | Experiment, int, Settings]], workers: int):
-    """Yield an Outcome per job, in the order of ``jobs``."""
+def run_many(jobs: list[tuple[Script | Experiment, int, Settings]], workers: int, work=run_one, finish=Outcome.of):
+    """Yield ``finish(work(script, family, settings))`` for each job, in the order of ``jobs``.
+
+    ``work`` runs in the workers (a module-level function: they receive it
+    pickled) and returns plain data; ``finish`` turns it into what the caller
+    shows, in this process (by default a RunResult into an Outcome, its report
+    rendered here).
+    """
     if workers <= 1 or len(jobs) <= 1 or sum(job[0].length for job in jobs) < POOL_WORTH_SECONDS:
         for script, family, settings in jobs:
-            yield Outcome.of(run_one(script, family, settings))
+            yield finish(work(script, family, settings))
         return
     order = sorted(range(len(jobs)), key=lambda i: -jobs[i][0].length)  # the longest first
     context = multiprocessing.get_context("forkserver")
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_init_worker)
     try:
-        futures = {i: pool.submit(run_one, *jobs[i]) for i in order}
+        futures = {i: pool.submit(work, *jobs[i]) for i in order}
         for i in range(len(jobs)):
-            yield Outcome.of(futures[i].result())
+            yield finish(futures[i].result())
     except BaseException:
         # Ctrl-C or SIGTERM: the workers unwind their runs (topologies removed)
         # and skip whatever was already queued for them.

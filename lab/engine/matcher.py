@@ -26,7 +26,7 @@ from lab.packets import Segment
 from lab.script.events import CodeEvent, Event, PacketEvent, Script, StateEvent
 
 from .numbering import Side
-from .settings import Settings
+from .settings import Settings, option_value
 from .trace import CONTENT, LAB_LATE, TIMING, Failure, Step
 from .verify import (
     Observed,
@@ -153,7 +153,8 @@ class Matcher:
         step = Step(self.clock.elapsed(seen.time) if self.clock.started else 0.0, seen.sender, seen.sender == self.left,
                     actual.prefix, actual.flags, actual.seq, actual.end_seq, actual.length, actual.ack,
                     actual.window, tuple(map(str, actual.options)), live.seq, live.ack if actual.ack is not None else None,
-                    line, mismatch=mismatch, late_ms=None if late is None else round(late * 1000, 3))
+                    actual.ecn, live.urgent, line, mismatch=mismatch,
+                    late_ms=None if late is None else round(late * 1000, 3))
         self.steps.append(step)
         self.frame_steps[id(seen.ref)] = step
         return step
@@ -209,6 +210,7 @@ class Matcher:
         if seen.sender == LAB and side.offset is None:
             side.learn(seen.segment.seq, event.seq)  # offline: the lab's ISN was its own choice, not in the capture
         learn_numbers(side, event, seen.segment)
+        self._check_ts_progress(event, seen, script_time)
         actual = self.observed(seen)
         consumed, diffs = match_lines(events, index, actual)
         parts = [seen]
@@ -232,6 +234,24 @@ class Matcher:
         self.clock.anchor(parts[-1].time, script_time)  # the next "+x" counts from this arrival
         self.clock.previous = script_time
         return consumed
+
+    def _check_ts_progress(self, event: PacketEvent, seen: Seen, script_time: float) -> None:
+        """``--tcp_ts_tick_usecs=N``: a real sender's TS val may stray from the script's by at most the
+        tolerance, counted in ticks of N microseconds (packetdrill's check; the tolerance grows with the
+        time since the script began)."""
+        tick = option_value(self.script, "tcp_ts_tick_usecs")
+        side = self.sides[seen.sender]
+        expected = [option.values[0] for option in event.options or () if option.kind == "TS"]
+        live = seen.segment.option("Timestamp")
+        if not (tick and expected and seen.sender != LAB and isinstance(live, tuple) and side.ts_offset is not None):
+            return
+        allowed = max(self.settings.tolerance_usecs, self.settings.tolerance_percent / 100 * script_time * 1e6)
+        stray = (side.ts_script(live[0]) - expected[0] + 2**31) % 2**32 - 2**31
+        if abs(stray) * tick > allowed:
+            problem = (f"TS val: expected {expected[0]}, got {side.ts_script(live[0])} ({abs(stray)} ticks of "
+                       f"{tick} us off, tolerance {allowed:.0f} us)")
+            self.record(seen, mismatch=problem)
+            raise self.failure(event, CONTENT, problem, fields=[problem], shown=True)
 
     def _aggregate(self, first_seen: Seen, first: Observed, wanted: int, until: float | None,
                    source: Source) -> tuple[list[Seen], Observed]:

@@ -8,6 +8,10 @@ side are learnt as they arrive: each script TS val is remembered with the live
 value it matched, and a TS ecr the lab injects is replaced by the live val of
 that line (packetdrill's rule); a value never seen is placed relative to the
 first learnt timestamp.
+
+As in packetdrill, a SYN's own numbers (its seq, and the ack of a SYN-ACK)
+are read as written, so ``S 999000:999000(0)`` names ISN 999000; every
+other segment's numbers count from the ISN, so ``1:1(0)`` is ISN + 1.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ class Side:
     """One endpoint's sequence space and timestamp clock."""
 
     offset: int | None = None
+    isn: int | None = None  # the ISN the script wrote in this side's SYN (0 until one is seen)
     ts_offset: int | None = None
     ts_seen: dict[int, int] = field(default_factory=dict)  # script TS val -> live TS val
 
@@ -34,12 +39,22 @@ class Side:
     def learn(self, live_seq: int, script_seq: int) -> None:
         if self.offset is None:
             self.offset = (live_seq - script_seq) % MOD
+            self.claim_isn(script_seq)
 
-    def live(self, script_value: int) -> int:
-        return (script_value + (self.offset or 0)) % MOD
+    def claim_isn(self, script_seq: int) -> None:
+        """Note the ISN a SYN line of this side wrote (the first one counts)."""
+        if self.isn is None:
+            self.isn = script_seq
 
-    def script(self, live_value: int) -> int:
-        return (live_value - (self.offset or 0)) % MOD
+    def _base(self, syn: bool) -> int:
+        return (self.offset or 0) + (0 if syn else self.isn or 0)
+
+    def live(self, script_value: int, syn: bool = False) -> int:
+        """A script number as a live one; ``syn``: a number of a SYN segment, written as is."""
+        return (script_value + self._base(syn)) % MOD
+
+    def script(self, live_value: int, syn: bool = False) -> int:
+        return (live_value - self._base(syn)) % MOD
 
     def learn_ts(self, live_val: int, script_val: int) -> None:
         if self.ts_offset is None:

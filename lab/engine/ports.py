@@ -8,6 +8,7 @@ picks the port once and never asks which mode it is in.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from lab.errors import BadInput
@@ -41,6 +42,22 @@ class Endpoint:
             self.observer.close()
 
 
+class EndpointSides(Mapping):
+    """Each endpoint's sequence space, as the endpoint holds it now (a new connection gives it a fresh one)."""
+
+    def __init__(self, ends: dict[str, Endpoint]):
+        self.ends = ends
+
+    def __getitem__(self, name: str) -> Side:
+        return self.ends[name].side
+
+    def __iter__(self):
+        return iter(self.ends)
+
+    def __len__(self) -> int:
+        return len(self.ends)
+
+
 class Port:
     """The base every mode's port fills in."""
 
@@ -72,8 +89,17 @@ class Port:
     def prepare(self, wire: Wire) -> None:
         """Build whatever must be ready before the timeline starts."""
 
+    def on_segment(self, sender: str, segment: Segment) -> None:
+        """A segment of ``sender`` came off the wire, before any line reads it."""
+
+    def after_command(self) -> None:
+        """A command line ran (it may have changed the link)."""
+
     def inject(self, event: PacketEvent) -> Seen:
         raise BadInput(f"{self.script.path}:{event.line}: an observe-mode script cannot inject segments")
+
+    def inject_icmp(self, event: PacketEvent) -> Frame:
+        raise BadInput(f"{self.script.path}:{event.line}: an observe-mode script cannot inject ICMP")
 
     def recorded_frames(self, wire: Wire) -> list[Frame]:
         """The frames the capture keeps."""

@@ -28,6 +28,7 @@ from lab.script.events import (
     CodeEvent,
     CommandEvent,
     Event,
+    IcmpEvent,
     LinkEvent,
     LossEvent,
     PacketEvent,
@@ -41,15 +42,15 @@ from . import tcpinfo
 from .drive import DrivePort
 from .kernelapp import validate_syscall
 from .loss import RunLosses
-from .matcher import ANY_TIME_WAIT, Clock, Matcher, moves_clock, tolerance
+from .matcher import ANY_TIME_WAIT, LAB, Clock, Matcher, moves_clock, tolerance
 from .observe_mode import ObservePort
-from .ports import Port
+from .ports import EndpointSides, Port
 from .punctual import punctual, wait_until
 from .recorder import write_pcapng
 from .settings import Settings, check_options, ignored_options
 from .sources import LiveSource
 from .trace import CONTENT, LAB_LATE, TIMING, Action, Failure, RunResult
-from .verify import fast_options_only
+from .verify import needs_scapy
 
 BLOCKING_WAIT = 1.0  # seconds a syscall waits for a blocking one in progress
 BLOCKED_GRACE = 0.25  # extra seconds before a call that should return at once counts as blocked
@@ -109,14 +110,14 @@ class Run:
             self.topology = topology
             wire = self.port.setup(topology)
             try:
-                if not fast_options_only(self.script.events):
-                    preload_scapy()  # its options need Scapy to decode: ~0.3 s, not inside the timeline
+                if needs_scapy(self.script.events):
+                    preload_scapy()  # ICMP or options only Scapy handles: ~0.3 s, not inside the timeline
                 self.port.prepare(wire)
                 ends = self.port.ends
                 self.ends = ends
                 self.source = LiveSource(wire, self.port, ends)
                 self.clock = Clock(None)
-                self.matcher = Matcher(self.script, self.settings, {name: end.side for name, end in ends.items()},
+                self.matcher = Matcher(self.script, self.settings, EndpointSides(ends),
                                        {name: self.port.prefix(name) for name in ends},
                                        {name: end.peer for name, end in ends.items()}, self.port.left, self.clock)
                 self.losses = RunLosses(self.script.path)
@@ -141,6 +142,9 @@ class Run:
     def _play(self) -> Failure | None:
         self.clock.anchor(time.monotonic(), 0.0)
         self.zero = self.clock.anchors[0][0]
+        for end in self.ends.values():
+            if end.app:  # kernel timestamps (SO_TIMESTAMPING) are read on the script's clock
+                end.app.clock_started(self.clock.at, self.settings.tolerance_usecs)
         events = list(self.script.events)  # may be reordered (either_order), the script never
         index = 0
         try:
@@ -148,6 +152,10 @@ class Run:
                 event = events[index]
                 script_time = self.clock.scheduled(event)
                 self._settle_blocking(before=script_time)
+                if isinstance(event, IcmpEvent):
+                    self._inject_icmp(event, script_time)
+                    index += 1
+                    continue
                 if isinstance(event, PacketEvent):
                     if event.inbound:
                         self._inject(event, script_time)
@@ -176,6 +184,16 @@ class Run:
         seen = self.port.inject(event)
         self.actions.append(Action(event.line, "inject", "lab", script_time, round((seen.time - due) * 1000, 3)))
         self.source.push_back(seen)  # judged by the matcher like the kernel's segments
+
+    def _inject_icmp(self, event: IcmpEvent, script_time: float) -> None:
+        """An ICMP error is no TCP segment: it is an action of the lab, timed like one."""
+        due = self.clock.when(script_time)
+        wait_until(due)
+        frame = self.port.inject_icmp(event)
+        self.matcher.comments[id(frame)] = f"{self.script.path}:{event.line} {event.text}"
+        self.actions.append(Action(event.line, "inject icmp", LAB, script_time, 0.0))
+        self._judge_action(event, script_time, due, frame.time, frame.time)
+        self.clock.previous = script_time
 
     def _judge_action(self, event: Event, script_time: float, due: float, began: float, counts_from: float) -> None:
         """Note when the action really began (beyond tolerance: lab-late); the clock counts from
@@ -273,10 +291,10 @@ class Run:
         """
         for item in list(self.blocking):
             event, start, end, thread, box, action = item
-            if before is not None and end >= before:
-                continue
-            self.blocking.remove(item)
             allowed = tolerance(self.settings, end - start)
+            if before is not None and end + allowed >= before:
+                continue  # what ends the call may still come (a segment within the tolerance of its end)
+            self.blocking.remove(item)
             thread.join(max(self.clock.when(end) + allowed + BLOCKED_GRACE - time.monotonic(), 0.0))
             if not box:
                 raise self._failure(event, TIMING, f"{event.name}() was still blocked after its end time {end:.3f} s")
@@ -295,7 +313,8 @@ class Run:
         actual = str(outcome.result) + (f" {outcome.errno}" if outcome.errno else "")
         action.result = actual
         result_ok = event.result is ELLIPSIS or event.result == outcome.result
-        errno_ok = event.errno == outcome.errno if (event.errno or outcome.errno) and event.result != ELLIPSIS else True
+        # As packetdrill: the errno is compared only where the script names one.
+        errno_ok = event.errno is None or event.result is ELLIPSIS or event.errno == outcome.errno
         if not (result_ok and errno_ok):
             field_name = "errno" if result_ok else "return value"
             raise self._failure(event, CONTENT, f"{event.name}() returned {actual}, expected {expected}",
@@ -353,6 +372,7 @@ class Run:
         if done.returncode != 0:
             last = (done.stderr.strip().splitlines() or ["no output"])[-1]
             raise self._failure(event, CONTENT, f"command exited with status {done.returncode}: {last}")
+        self.port.after_command()
         return began, time.monotonic()
 
     def _loss(self, event: LossEvent, script_time: float) -> tuple[float, float]:

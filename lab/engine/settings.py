@@ -31,6 +31,8 @@ OPTIONS = (
     OptionLine("tolerance_percent", float, 12.5),  # ... and its share of the gap between events
     OptionLine("server", str, None, ("unreachable",)),  # observe mode: connect() to an address nobody owns
     OptionLine("ip_version", str, None, ("ipv4", "ipv6")),  # restricts the families (lab/families.py)
+    OptionLine("mss", int, 0),  # drive mode: longer injected segments go out as GSO super-segments of this size
+    OptionLine("tcp_ts_tick_usecs", int, 0),  # the kernel's TS val must advance by one per this many us
 )
 BY_NAME = {option.name: option for option in OPTIONS}
 

@@ -32,6 +32,7 @@ class LiveSource:
         sender = self.port.sender_of(frame, segment) if segment is not None else None
         if sender is not None:
             self._learn_port(sender, segment)
+            self.port.on_segment(sender, segment)
             self.pending.append(Seen(frame.time, segment, sender, frame))
         return True
 

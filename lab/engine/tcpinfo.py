@@ -1,16 +1,19 @@
 """tcp_info of a socket, and a restricted evaluator for ``%{ assert ... }%``.
 
-The struct layout is Linux's ``struct tcp_info`` (include/uapi/linux/tcp.h).
+The struct layout is Linux's ``struct tcp_info`` (include/uapi/linux/tcp.h);
+``SK_MEMINFO_*`` names read the socket's SO_MEMINFO, as in packetdrill.
 Script code is untrusted: it is parsed with ``ast`` and interpreted node by
 node; only assertions over comparisons, arithmetic and boolean logic on
-``tcpi_*`` values, ``TCP_*`` constants and numbers are allowed. Nothing is
-passed to ``eval`` or ``exec``.
+``tcpi_*`` and ``SK_MEMINFO_*`` values, ``TCP_*`` constants and numbers are
+allowed, with an assertion message that is a value or a ``'...%d...' % value``
+format (widths bounded). Nothing is passed to ``eval`` or ``exec``.
 """
 
 from __future__ import annotations
 
 import ast
 import operator
+import re
 import socket
 import struct
 
@@ -44,8 +47,24 @@ CONSTANTS = {
 }
 
 
+MEMINFO = ("SK_MEMINFO_RMEM_ALLOC", "SK_MEMINFO_RCVBUF", "SK_MEMINFO_WMEM_ALLOC", "SK_MEMINFO_SNDBUF",
+           "SK_MEMINFO_FWD_ALLOC", "SK_MEMINFO_WMEM_QUEUED", "SK_MEMINFO_OPTMEM", "SK_MEMINFO_BACKLOG",
+           "SK_MEMINFO_DROPS")  # the u32 array SO_MEMINFO fills, in this order (linux/sock_diag.h)
+SO_MEMINFO = 55
+
+
 def tcp_info(sock: socket.socket) -> dict[str, int]:
-    """The socket's tcp_info as ``tcpi_*`` names (fields this kernel lacks read as 0)."""
+    """The names a %{ }% block reads: tcp_info as ``tcpi_*`` (fields this kernel lacks read as 0), and
+    SO_MEMINFO as ``SK_MEMINFO_*``."""
+    return {**_tcp_info(sock), **meminfo(sock)}
+
+
+def meminfo(sock: socket.socket) -> dict[str, int]:
+    raw = sock.getsockopt(socket.SOL_SOCKET, SO_MEMINFO, 4 * len(MEMINFO)).ljust(4 * len(MEMINFO), b"\0")
+    return dict(zip(MEMINFO, struct.unpack(f"={len(MEMINFO)}I", raw), strict=True))
+
+
+def _tcp_info(sock: socket.socket) -> dict[str, int]:
     raw = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, struct.calcsize(_FORMAT))
     raw = raw.ljust(struct.calcsize(_FORMAT), b"\0")
     values = dict(zip(_NAMES, struct.unpack(_FORMAT, raw), strict=True))
@@ -73,30 +92,59 @@ class CodeError(BadInput):
     """Script code outside the allowed subset."""
 
 
+# A %-format directive a message may use: flags, a width and precision of at most 3 digits, no '*'.
+_FORMAT_DIRECTIVE = re.compile(r"%(%|[-+ #0]*\d{0,3}(\.\d{0,3})?[diouxXeEfFgGs])")
+
+
+def _check_message(node: ast.AST, where: str) -> None:
+    """An assertion's message: a string, a value, or ``'...%d...' % value`` (or a tuple of values)."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mod) and isinstance(node.left, ast.Constant) \
+            and isinstance(node.left.value, str):
+        text = node.left.value
+        if "%" in _FORMAT_DIRECTIVE.sub("", text):
+            raise CodeError(f"{where}: the message {text!r} holds a % directive tcplab does not format "
+                            "(flags, a width and precision up to 3 digits, one of diouxXeEfFgGs)")
+        values = node.right.elts if isinstance(node.right, ast.Tuple) else [node.right]
+        for value in values:
+            _check_expression(value, where)
+        return
+    _check_expression(node, where)
+
+
+def _check_expression(root: ast.AST, where: str) -> None:
+    for node in ast.walk(root):
+        if isinstance(node, (ast.Load, ast.Compare, ast.BinOp, ast.UnaryOp, ast.BoolOp,
+                             ast.And, ast.Or, *_BINARY, *_COMPARE, *_UNARY)):
+            continue
+        if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)) and not isinstance(
+                node.value, bool) and abs(node.value) <= LIMIT:
+            continue
+        if isinstance(node, ast.Name) and (node.id.startswith("tcpi_") or node.id in CONSTANTS
+                                           or node.id in MEMINFO):
+            continue
+        name = node.id if isinstance(node, ast.Name) else (
+            repr(node.value)[:24] if isinstance(node, ast.Constant) else type(node).__name__)
+        raise CodeError(f"{where}: {name!r} is not allowed in %{{ }}% blocks (only tcpi_* and SK_MEMINFO_* "
+                        "values, TCP_* constants, numbers up to 2**64, comparisons and arithmetic)")
+
+
 def check_code(code: str, where: str) -> list[ast.Assert]:
     """Parse a %{ }% block; only ``assert`` statements over allowed expressions pass."""
+    text = code.strip()
+    if text.endswith("\\"):  # a last line continued into the block's end, as packetdrill's Python accepts
+        text = text[:-1]
     try:
-        tree = ast.parse(code.strip())
+        tree = ast.parse(text)
     except SyntaxError as error:
         raise CodeError(f"{where}: %{{ }}% block is not valid: {error.msg}") from None
     for statement in tree.body:
         if not isinstance(statement, ast.Assert):
             raise CodeError(f"{where}: only 'assert' statements are allowed in %{{ }}% blocks")
-        for node in ast.walk(statement):
-            if isinstance(node, (ast.Assert, ast.Load, ast.Compare, ast.BinOp, ast.UnaryOp, ast.BoolOp,
-                                 ast.And, ast.Or, *_BINARY, *_COMPARE, *_UNARY)):
-                continue
-            if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)) and not isinstance(
-                    node.value, bool) and abs(node.value) <= LIMIT:
-                continue
-            if isinstance(node, ast.Constant) and isinstance(node.value, str) and node is statement.msg:
-                continue  # assert ..., "message"
-            if isinstance(node, ast.Name) and (node.id.startswith("tcpi_") or node.id in CONSTANTS):
-                continue
-            name = node.id if isinstance(node, ast.Name) else (
-                repr(node.value)[:24] if isinstance(node, ast.Constant) else type(node).__name__)
-            raise CodeError(f"{where}: {name!r} is not allowed in %{{ }}% blocks "
-                            "(only tcpi_* values, TCP_* constants, numbers up to 2**64, comparisons and arithmetic)")
+        _check_expression(statement.test, where)
+        if statement.msg is not None:
+            _check_message(statement.msg, where)
     return list(tree.body)
 
 
@@ -133,6 +181,20 @@ def _evaluate(node: ast.AST, names: dict[str, int]):
     raise TypeError(type(node).__name__)  # unreachable after check_code
 
 
+def _message(node: ast.AST, names: dict[str, int]) -> str:
+    """An assertion's message, formatted (check_code bounded its directives)."""
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mod) and isinstance(node.left, ast.Constant):
+        values = node.right.elts if isinstance(node.right, ast.Tuple) else [node.right]
+        try:
+            return node.left.value % tuple(_evaluate(value, names) for value in values)
+        except (TypeError, ValueError, KeyError, ArithmeticError) as error:
+            return f"{node.left.value!r} cannot be formatted: {error}"
+    try:
+        return str(_evaluate(node, names))
+    except (KeyError, TypeError, ArithmeticError):
+        return ast.unparse(node)
+
+
 def failed_assertion(statements: list[ast.Assert], names: dict[str, int]) -> str | None:
     """The first assertion that does not hold, described with its values; None if all hold."""
     for statement in statements:
@@ -147,6 +209,6 @@ def failed_assertion(statements: list[ast.Assert], names: dict[str, int]) -> str
             values = ", ".join(f"{name}={names[name]}" for name in used)
             message = f"assert {ast.unparse(statement.test)} failed ({values})"
             if statement.msg is not None:
-                message += f": {_evaluate(statement.msg, names)}"
+                message += f": {_message(statement.msg, names)}"
             return message
     return None

@@ -33,6 +33,8 @@ class Step:
     options: tuple[str, ...]
     live_seq: int  # the numbers on the wire
     live_ack: int | None
+    ecn: str = "noecn"  # the IP header's ECN codepoint: noecn, ect0, ect1, ce
+    urgent: int = 0  # the urgent pointer
     line: int | None = None  # the script line it matched, if any
     states: dict[str, str] = field(default_factory=dict)  # endpoint -> TCP state after the segment
     mismatch: str = ""  # what differed, when this is the segment that failed the run
@@ -53,10 +55,13 @@ class Step:
 
     def text(self, absolute: bool = False) -> str:
         """The segment in script syntax."""
-        text = f"{self.prefix} {self.flags} {self.seq}:{self.end_seq}({self.length})"
+        ecn = f"[{self.ecn}] " if self.ecn != "noecn" else ""
+        text = f"{self.prefix} {ecn}{self.flags or '-'} {self.seq}:{self.end_seq}({self.length})"
         if self.ack is not None:
             text += f" ack {self.ack}"
         text += f" win {self.window}"
+        if self.urgent:
+            text += f" urg {self.urgent}"
         if self.options:
             text += " <" + ",".join(self.options) + ">"
         if absolute:

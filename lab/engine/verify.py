@@ -10,16 +10,20 @@ field a script line names is compared exactly.
 from __future__ import annotations
 
 import dataclasses
+import struct
 from dataclasses import dataclass
 
 from lab.packets import FAST_OPTIONS, Segment
-from lab.script.events import Option, PacketEvent
+from lab.script.events import ECN_CODEPOINTS, IcmpEvent, Option, PacketEvent
 
 from .numbering import Side
 
 _FROM_SCAPY = {"NOP": "nop", "EOL": "eol", "MSS": "mss", "WScale": "wscale", "SAckOK": "sackOK",
-               "SAck": "sack", "Timestamp": "TS"}
+               "SAck": "sack", "Timestamp": "TS", "TFO": "FO", "MD5": "md5"}
 _TO_SCAPY = {v: k for k, v in _FROM_SCAPY.items()}
+EXPERIMENTAL = 254  # RFC 6994 shared experimental option kind; Fast Open's magic 0xF989 (FOEXP)
+FASTOPEN_MAGIC = b"\xf9\x89"
+_ECN_NAMES = {bits: name for name, bits in ECN_CODEPOINTS.items()}
 
 
 @dataclass(frozen=True)
@@ -36,11 +40,19 @@ class Observed:
     options: tuple[Option, ...]
     live: Segment
 
+    @property
+    def ecn(self) -> str:
+        """The IP header's ECN codepoint: noecn, ect0, ect1 or ce."""
+        return _ECN_NAMES[self.live.tos & 3]
+
     def render(self, absolute: bool = False) -> str:
-        text = f"{self.prefix} {self.flags} {self.seq}:{self.end_seq}({self.length})"
+        ecn = f"[{self.ecn}] " if self.ecn != "noecn" else ""
+        text = f"{self.prefix} {ecn}{self.flags or '-'} {self.seq}:{self.end_seq}({self.length})"
         if self.ack is not None:
             text += f" ack {self.ack}"
         text += f" win {self.window}"
+        if self.live.urgent:
+            text += f" urg {self.live.urgent}"
         if self.options:
             text += " <" + ",".join(map(str, self.options)) + ">"
         if absolute:
@@ -60,24 +72,33 @@ def _well_formed(kind: str, value) -> bool:
     return True
 
 
-def fast_options_only(events) -> bool:
-    """Whether every option the script's segment lines name is one the lab decodes without Scapy
-    (lab/packets.py); otherwise the runner imports Scapy before the timeline, not in the middle of it."""
-    return all(option.kind in _TO_SCAPY and _TO_SCAPY[option.kind] in FAST_OPTIONS
-               for event in events if isinstance(event, PacketEvent) for option in event.options or ())
+def needs_scapy(events) -> bool:
+    """Whether a script's segment lines need Scapy (ICMP, options the lab's own codec does not know), so the
+    runner imports it before the timeline, not in the middle of it."""
+    return any(isinstance(event, IcmpEvent) or any(
+        _TO_SCAPY.get(option.kind) not in FAST_OPTIONS for option in event.options or ())
+        for event in events if isinstance(event, PacketEvent))
 
 
 def canonical_flags(flags: str) -> str:
     """Flags in packetdrill's print order, so ``.S`` and ``S.`` compare equal."""
-    return "".join(letter for letter in "FSRP.UEW" if letter in flags)
+    return "".join(letter for letter in "FSRP.UEWA" if letter in flags)
 
 
 def observe(segment: Segment, sender: Side, receiver: Side, prefix: str) -> Observed:
     """``segment`` in script numbers: seq in the sender's space, ack and SACK in the receiver's."""
     options = []
+    syn = "S" in segment.flag_text  # a SYN's numbers read as written (packetdrill's rule)
     for name, value in segment.options:
         kind = _FROM_SCAPY.get(name)
-        if kind is None:
+        if kind == "FO":
+            raw = struct.pack("!II", *value) if isinstance(value, tuple) else bytes(value or b"")
+            options.append(Option("FO", (raw.hex(),)))
+        elif kind == "md5" and isinstance(value, bytes):
+            options.append(Option("md5", (value.hex(),)))
+        elif name == EXPERIMENTAL and bytes(value or b"").startswith(FASTOPEN_MAGIC):
+            options.append(Option("FOEXP", (bytes(value)[2:].hex(),)))
+        elif kind is None:
             options.append(Option(str(name).lower()))
         elif not _well_formed(kind, value):
             options.append(Option(f"malformed-{kind}"))  # Scapy gives raw bytes for a bad length
@@ -87,14 +108,15 @@ def observe(segment: Segment, sender: Side, receiver: Side, prefix: str) -> Obse
             ecr = receiver.ts_script(value[1]) if value[1] else 0
             options.append(Option(kind, (sender.ts_script(value[0]), ecr)))
         elif kind == "sack":
-            edges = [receiver.script(edge) for edge in value]
+            edges = [receiver.script(edge, syn) for edge in value]
             options.append(Option(kind, tuple(zip(edges[::2], edges[1::2], strict=False))))
         else:
             options.append(Option(kind))
-    seq = sender.script(segment.seq)
+    seq = sender.script(segment.seq, syn)
     flags = canonical_flags(segment.flag_text)
     return Observed(prefix, flags, seq, (seq + segment.length) % 2**32, segment.length,
-                    receiver.script(segment.ack) if "." in flags else None, segment.window, tuple(options), segment)
+                    receiver.script(segment.ack, syn) if "." in flags else None, segment.window, tuple(options),
+                    segment)
 
 
 def learn_numbers(side: Side, event: PacketEvent, segment: Segment) -> None:
@@ -111,23 +133,36 @@ def learn_numbers(side: Side, event: PacketEvent, segment: Segment) -> None:
         side.learn_ts(ts[0], 0)  # "<...>": its first TS val reads as 0 in reports
 
 
-def scapy_options(options: tuple[Option, ...], receiver: Side) -> tuple:
+def injected_tos(event: PacketEvent) -> int:
+    """The TOS (traffic class) byte of a segment the lab injects: ``[tos 0x..]``, and ``[ect0]`` and friends."""
+    ip = event.ip
+    if ip is None:
+        return 0
+    tos = ip.tos or 0
+    return (tos & ~3) | ECN_CODEPOINTS[ip.ecn] if ip.ecn is not None else tos
+
+
+def scapy_options(options: tuple[Option, ...], receiver: Side, syn: bool = False) -> tuple:
     """A script's options for a segment the lab injects, in Scapy's form.
 
     TS ecr and SACK blocks refer to the receiver's (the kernel's) numbers.
     """
     out = []
     for option in options or ():
-        name = _TO_SCAPY[option.kind]
+        name = _TO_SCAPY.get(option.kind)
         if option.kind in ("mss", "wscale"):
             out.append((name, option.values[0]))
         elif option.kind == "TS":
             val, ecr = option.values
             out.append((name, (val, receiver.ts_live(ecr) if ecr else 0)))
         elif option.kind == "sack":
-            out.append((name, tuple(receiver.live(edge) for block in option.values for edge in block)))
+            out.append((name, tuple(receiver.live(edge, syn) for block in option.values for edge in block)))
         elif option.kind == "sackOK":
             out.append((name, b""))
+        elif option.kind in ("FO", "md5"):
+            out.append((name, bytes.fromhex(option.values[0])))
+        elif option.kind == "FOEXP":
+            out.append((EXPERIMENTAL, FASTOPEN_MAGIC + bytes.fromhex(option.values[0])))
         else:
             out.append((name, None))
     return tuple(out)
@@ -154,6 +189,7 @@ HEADER_FIELDS = (
     ("length", lambda line: line.length, lambda seg: seg.length),
     ("ack", lambda line: line.ack, lambda seg: seg.ack),
     ("win", lambda line: line.window, lambda seg: seg.window),
+    ("urg", lambda line: line.urgent, lambda seg: seg.live.urgent),
 )
 
 
@@ -164,6 +200,12 @@ def differences(expected: PacketEvent, actual: Observed) -> list[str]:
         value = wanted(expected)
         if value is not None and value != got(actual):
             diffs.append(f"{name}: expected {value}, got {got(actual)}")
+    ip = expected.ip
+    if ip is not None and ip.ecn is not None and not (
+            ip.ecn == actual.ecn or (ip.ecn == "ect01" and actual.ecn in ("ect0", "ect1"))):
+        diffs.append(f"IP ECN field: expected [{ip.ecn}], got [{actual.ecn}]")
+    if ip is not None and ip.tos is not None and ip.tos != actual.live.tos:
+        diffs.append(f"IP tos: expected {ip.tos:#x}, got {actual.live.tos:#x}")
     if expected.options is not None and not _options_match(expected.options, actual.options):
         want = ",".join(map(str, expected.options))
         have = ",".join(map(str, actual.options))
@@ -181,8 +223,8 @@ def coalesce(lines: list[PacketEvent]) -> PacketEvent:
     first, last = lines[0], lines[-1]
     flags = canonical_flags("".join(line.flags for line in lines))
     return PacketEvent(first.line, first.timing, first.text, False, flags, first.seq, last.end_seq,
-                       (last.end_seq - first.seq) % 2**32, last.ack, last.window, last.options,
-                       endpoint=first.endpoint)
+                       (last.end_seq - first.seq) % 2**32, last.ack, last.window, last.options, last.ip,
+                       last.urgent, endpoint=first.endpoint)
 
 
 def match_lines(events: list, index: int, actual: Observed) -> tuple[int, list[str]]:

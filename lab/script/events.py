@@ -29,10 +29,12 @@ class Timing:
 class Option:
     """One TCP option as written in a script: ``mss 1460``, ``TS val 1 ecr 0``, ``sack 1:2 3:4``."""
 
-    kind: str  # nop, eol, mss, wscale, sackOK, sack, TS
+    kind: str  # nop, eol, mss, wscale, sackOK, sack, TS, FO, FOEXP (Fast Open; values: the cookie's hex)
     values: tuple = ()
 
     def __str__(self) -> str:
+        if self.kind in ("FO", "FOEXP", "md5"):
+            return " ".join([self.kind, *filter(None, self.values)])
         if self.kind == "TS":
             return f"TS val {self.values[0]} ecr {self.values[1]}"
         if self.kind == "sack":
@@ -65,6 +67,40 @@ class PacketEvent(Event):
     ack: int | None = None
     window: int | None = None
     options: tuple[Option, ...] | None = ()  # None: "<...>", options not checked
+    ip: IpInfo | None = None  # "[ect0]", "(tos 0x2)": the IP header's ECN field, TOS, flow label, TTL
+    urgent: int | None = None  # "urg N": the urgent pointer
+
+
+@dataclass(frozen=True)
+class IcmpEvent(PacketEvent):
+    """``< icmp unreachable frag_needed mtu 1200 [1:1461(1460)]``: an ICMP error the lab injects about a
+    segment the kernel sent (its seq range, in the kernel's numbers, fills seq, end_seq and length)."""
+
+    icmp_type: str = ""
+    icmp_code: str | None = None
+    mtu: int | None = None
+
+
+@dataclass(frozen=True)
+class IpInfo:
+    """IP header fields a packet line names: ``[ect0]``, ``[ect01]``, ``[tos 0x3]``, ``[flowlabel 0x1]``, ``[ttl 9]``.
+
+    ``ecn`` is one of ECN_CODEPOINTS or ``ect01`` (an expected segment may carry ECT(0) or ECT(1)).
+    """
+
+    ecn: str | None = None
+    tos: int | None = None
+    flowlabel: int | None = None
+    ttl: int | None = None
+
+    def __str__(self) -> str:
+        parts = [self.ecn or "", f"tos {self.tos:#x}" if self.tos is not None else "",
+                 f"flowlabel {self.flowlabel:#x}" if self.flowlabel is not None else "",
+                 f"ttl {self.ttl}" if self.ttl is not None else ""]
+        return "[" + ",".join(filter(None, parts)) + "]"
+
+
+ECN_CODEPOINTS = {"noecn": 0, "ect1": 1, "ect0": 2, "ce": 3}  # the two low bits of the TOS / traffic class
 
 
 @dataclass(frozen=True)
@@ -110,15 +146,22 @@ class ListValue:
 
 @dataclass(frozen=True)
 class StructValue:
-    """``{l_onoff=1, l_linger=0}``."""
+    """``{l_onoff=1, l_linger=0}``, ``{..., 2000}`` (an iovec), ``{msg_iov(1)=[...], msg_flags=0}``.
 
-    fields: tuple[tuple[str, object], ...]
+    Fields are (name, value) pairs; a field written without a name has name None.
+    """
+
+    fields: tuple[tuple[str | None, object], ...]
 
     def get(self, name: str, default=None):
         return dict(self.fields).get(name, default)
 
+    @property
+    def positional(self) -> tuple:
+        return tuple(value for name, value in self.fields if name is None)
+
     def __str__(self) -> str:
-        return "{" + ", ".join(f"{k}={v}" for k, v in self.fields) + "}"
+        return "{" + ", ".join(str(v) if k is None else f"{k}={v}" for k, v in self.fields) + "}"
 
 
 @dataclass(frozen=True)
@@ -130,6 +173,16 @@ class Call:
 
     def __str__(self) -> str:
         return f"{self.name}(" + ", ".join(map(str, self.args)) + ")"
+
+
+@dataclass(frozen=True)
+class Bytes:
+    """A string argument: ``"\\xa1\\xa1..."``, adjacent strings joined (C's rule)."""
+
+    data: bytes
+
+    def __str__(self) -> str:
+        return '"' + "".join(chr(b) if 32 <= b < 127 and b not in (34, 92) else f"\\x{b:02x}" for b in self.data) + '"'
 
 
 @dataclass(frozen=True)

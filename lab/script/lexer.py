@@ -7,6 +7,7 @@ punctuation, backtick commands and ``%{ }%`` code blocks, and drops comments
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from lab.errors import BadInput
@@ -55,9 +56,10 @@ def _is_word_char(char: str) -> bool:
 
 
 class Lexer:
-    def __init__(self, text: str, path: str):
+    def __init__(self, text: str, path: str, defines: dict[str, str] | None = None):
         self.text = text
         self.path = path
+        self.defines = defines or {}
         self.index = 0
         self.line = 1
         self.line_start = 0
@@ -93,9 +95,11 @@ class Lexer:
                 return out
             char = text[self.index]
             if text.startswith("--", self.index) and not text[self.line_start : self.index].strip():
-                end = text.find("\n", self.index)
-                line = self._advance((len(text) if end < 0 else end) - self.index)
-                out.append(Token("option", line[2:].strip(), start))
+                # --name or --name=value, up to the first blank; a comment may follow.
+                end = self.index
+                while end < len(text) and not text[end].isspace() and not text.startswith("//", end):
+                    end += 1
+                out.append(Token("option", self._advance(end - self.index)[2:], start))
             elif text.startswith("%{", self.index):
                 self._advance(2)
                 out.append(Token("code", self._until("}%", start, "%{ code block"), start))
@@ -106,12 +110,14 @@ class Lexer:
                 self._advance(1)
                 out.append(Token("string", self._string(start), start))
             elif _is_digit(char) or (char == "." and self.index + 1 < len(text) and _is_digit(text[self.index + 1])):
-                out.append(Token("number", self._number(), start))
+                number = self._number()
+                out.append(Token("word" if any(map(_is_word_start, number)) and not number.lower().startswith("0x")
+                                 else "number", number, start))
             elif _is_word_start(char):
                 begin = self.index
                 while self.index < len(text) and _is_word_char(text[self.index]):
                     self._advance(1)
-                out.append(Token("word", text[begin : self.index], start))
+                out.append(self._word(text[begin : self.index], start))
             else:
                 for punct in PUNCTUATION:
                     if text.startswith(punct, self.index):
@@ -120,6 +126,17 @@ class Lexer:
                         break
                 else:
                     raise ScriptSyntaxError(start, f"unexpected character {char!r}")
+
+    def _word(self, word: str, start: Position) -> Token:
+        """A word, or what ``-D NAME=VALUE`` defines it as (packetdrill's lexer: a number, a "string", a word)."""
+        value = self.defines.get(word)
+        if value is None:
+            return Token("word", word, start)
+        if len(value) >= 2 and value[0] == value[-1] == '"':
+            return Token("string", value[1:-1], start)
+        if re.fullmatch(r"0[xX][0-9a-fA-F]+|[0-9]+", value):
+            return Token("number", value, start)
+        return Token("word", value, start)
 
     def _skip_space_and_comments(self) -> None:
         text = self.text
@@ -137,14 +154,14 @@ class Lexer:
                 return
 
     def _string(self, start: Position) -> str:
+        """A string's text as written, escapes kept (the parser decodes them into bytes)."""
         chars = []
         while self.index < len(self.text):
             char = self._advance(1)
             if char == '"':
                 return "".join(chars)
-            if char == "\\" and self.index < len(self.text):
-                escaped = self._advance(1)
-                chars.append({"n": "\n", "t": "\t", "0": "\0"}.get(escaped, escaped))
+            if char == "\\" and self.index < len(self.text) and self.text[self.index] != "\n":
+                chars.append(char + self._advance(1))
             elif char == "\n":
                 break
             else:
@@ -161,6 +178,11 @@ class Lexer:
             return text[begin : self.index]
         while self.index < len(text) and _is_digit(text[self.index]):
             self._advance(1)
+        if self.index < len(text) and _is_word_start(text[self.index]):
+            # Letters right after digits make a word, as in packetdrill's lexer: a Fast Open cookie 5da7fe...
+            while self.index < len(text) and _is_word_char(text[self.index]):
+                self._advance(1)
+            return text[begin : self.index]
         # A fraction, but not the start of "..." (as in "+.1...0.2").
         if text.startswith(".", self.index) and not text.startswith("...", self.index):
             self._advance(1)
@@ -169,5 +191,5 @@ class Lexer:
         return text[begin : self.index]
 
 
-def tokenize(text: str, path: str = "<script>") -> list[Token]:
-    return Lexer(text, path).tokens()
+def tokenize(text: str, path: str = "<script>", defines: dict[str, str] | None = None) -> list[Token]:
+    return Lexer(text, path, defines).tokens()

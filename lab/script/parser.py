@@ -3,14 +3,21 @@
 Grammar (packetdrill's, plus tcplab's ``state`` and ``link`` lines)::
 
     script   := option* (command | event)*
-    option   := --name=value                      (at the start of a line)
+    option   := --name[=value]                    (at the start of a line)
     event    := time [endpoint] (packet | syscall | code | command | state | link)
     endpoint := 'client' | 'server'                (observe mode: who sends, calls or is asked)
     time     := '*' | ['+'] num ['~' ['+'] num] ['...' num]
-    packet   := ('<' | '>') flags seq ['ack' num] ['win' num] [options]
+    packet   := ('<' | '>') [ipinfo] flags seq ['ack' num] ['win' num] ['urg' num] [options]
+              | '<' [ipinfo] 'icmp' TYPE [CODE] ['mtu' num] ['[' seq ']']
+    ipinfo   := ('[' | '(') (ecn | 'tos' hex | 'flowlabel' hex | 'ttl' num) [',' ...] (']' | ')')
+    ecn      := 'noecn' | 'ect0' | 'ect1' | 'ce' | 'ect01'
+    flags    := letters of 'SFRPEWUA.' | '-'                 ('-': no flags at all)
     seq      := num ':' num '(' num ')'
     options  := '<' '...' '>' | '<' option (',' option)* '>'
-    syscall  := name '(' [expr (',' expr)*] ')' '=' result [ERRNO ['(' text ')']]
+    syscall  := name '(' [expr (',' expr)*] ')' '=' result [ERRNO] ['(' note ')']
+    expr     := term ('|' term)*
+    term     := '...' | num | string+ ['...'] | '[' [expr, ...] ']' | '{' [[name ['(' ... ')'] '='] expr, ...] '}'
+              | name ['(' [expr, ...] ')']
     state    := 'state' STATE ['timer' NAME [num ['~' num]]] ['port' num]
     link     := 'link' 'rate' num 'burst' num       (bits per second, bytes)
               | 'link' 'lose' endpoint '>' flags ['nth' num | 'every' num]
@@ -24,9 +31,13 @@ import re
 import shlex
 
 from .events import (
+    ECN_CODEPOINTS,
     ELLIPSIS,
     ENDPOINTS,
     BitOr,
+    Bytes,
+    IcmpEvent,
+    IpInfo,
     Call,
     CodeEvent,
     CommandEvent,
@@ -44,10 +55,12 @@ from .events import (
     Timing,
 )
 from lab.errors import BadInput
+from lab.icmp import known
 
 from .lexer import Position, ScriptSyntaxError, Token, tokenize
 
-FLAG_CHARS = set("SFRPEWU.")
+FLAG_CHARS = set("SFRPEWUA.")
+ACE_UNSUPPORTED = "the AccECN ACE field (flags followed by .N, as in SEW.2 or P5.) is not supported by tcplab"
 SIMPLE_OPTIONS = {"nop", "eol", "sackOK"}
 VALUE_OPTIONS = {"mss", "wscale"}
 OPTION_LIMITS = {"mss": 65535, "wscale": 255}  # the option fields: 16 and 8 bits
@@ -81,6 +94,38 @@ def parse_sysctl_command(command: str) -> tuple[tuple[str, str], ...] | None:
     return tuple(settings) if settings else None
 
 
+_ESCAPES = {"n": b"\n", "t": b"\t", "r": b"\r", "0": b"\0", "\\": b"\\", '"': b'"', "'": b"'", "a": b"\a",
+            "b": b"\b", "f": b"\f", "v": b"\v"}
+
+
+def decode_string(token: Token) -> bytes:
+    """A string token's bytes: C escapes (``\\xa1``, ``\\n``, ``\\0``, octal ``\\101``), other text as UTF-8."""
+    out = bytearray()
+    text = token.text
+    index = 0
+    while index < len(text):
+        char = text[index]
+        if char != "\\":
+            out += char.encode("utf-8")
+            index += 1
+            continue
+        escape = text[index + 1 : index + 2]
+        if escape == "x" and re.match(r"[0-9a-fA-F]{1,2}", text[index + 2 :]):
+            digits = re.match(r"[0-9a-fA-F]{1,2}", text[index + 2 :]).group()
+            out.append(int(digits, 16))
+            index += 2 + len(digits)
+        elif re.match(r"[0-7]{1,3}", text[index + 1 :]) and escape != "0" or re.match(r"0[0-7]", text[index + 1 :]):
+            digits = re.match(r"[0-7]{1,3}", text[index + 1 :]).group()
+            out.append(int(digits, 8) & 0xFF)
+            index += 1 + len(digits)
+        elif escape in _ESCAPES:
+            out += _ESCAPES[escape]
+            index += 2
+        else:
+            raise ScriptSyntaxError(token.position, f"unknown escape \\{escape} in a string")
+    return bytes(out)
+
+
 def _to_int(token: Token) -> int:
     """A decimal or 0x-hex integer token."""
     text = token.text
@@ -91,10 +136,10 @@ def _to_int(token: Token) -> int:
 
 
 class Parser:
-    def __init__(self, text: str, path: str):
+    def __init__(self, text: str, path: str, defines: dict[str, str] | None = None):
         self.path = path
         self.lines = text.splitlines()
-        self.tokens = tokenize(text, path)
+        self.tokens = tokenize(text, path, defines)
         self.index = 0
 
     # -- token helpers -------------------------------------------------
@@ -165,9 +210,9 @@ class Parser:
     def parse(self) -> Script:
         script = Script(self.path)
         while self.token.kind == "option":
-            name, sep, value = self.token.text.partition("=")
-            if not sep or not name:
-                raise ScriptSyntaxError(self.token.position, f"expected --name=value, found --{self.token.text}")
+            name, _, value = self.token.text.partition("=")
+            if not name:
+                raise ScriptSyntaxError(self.token.position, f"expected --name or --name=value, found --{self.token.text}")
             script.options[name.strip()] = value.strip()
             self.take()
         while self.token.kind != "eof":
@@ -180,7 +225,8 @@ class Parser:
     def event(self) -> Event:
         line = self.token.position.line
         timing = self.timing()
-        if self.token.kind == "word" and self.token.text in ENDPOINTS and not self.is_punct("(", self.peek()):
+        if (self.token.kind == "word" and self.token.text in ENDPOINTS and not self.is_punct("(", self.peek())
+                and not self.is_punct("=", self.peek())):
             endpoint_token = self.take()
             event = self.action(line, timing)
             if isinstance(event, (CommandEvent, LinkEvent, LossEvent)) or (
@@ -239,6 +285,9 @@ class Parser:
     # -- packets ---------------------------------------------------------
     def packet(self, line: int, timing: Timing) -> PacketEvent:
         inbound = self.take().text == "<"
+        ip = self.ip_info(inbound) if self.is_punct("[") or (self.is_punct("(") and self.peek().kind == "word") else None
+        if self.is_word("icmp"):
+            return self.icmp(line, timing, inbound, ip)
         flags = self.flags()
         start = self.integer("the sequence range start:end(length)")
         self.expect_punct(":", "':' in start:end(length)")
@@ -249,7 +298,7 @@ class Parser:
         if length < 0 or (end - start) % 2**32 != length:
             raise ScriptSyntaxError(self.tokens[self.index - 1].position,
                                     f"sequence range {start}:{end} does not hold {length} bytes")
-        ack = window = None
+        ack = window = urgent = None
         options: tuple[Option, ...] | None = ()
         while True:
             if self.is_word("ack"):
@@ -258,16 +307,82 @@ class Parser:
             elif self.is_word("win"):
                 self.take()
                 window = self.bounded("the window", 0, 65535)
+            elif self.is_word("urg"):
+                self.take()
+                urgent = self.bounded("the urgent pointer", 0, 65535)
             elif self.is_punct("<"):
+                options_token = self.token
                 options = self.options()
+                if options is None and inbound:
+                    raise ScriptSyntaxError(options_token.position, "<...> (options not checked) is for segments "
+                                            "the kernel sends ('>'); a '<' segment names its options")
             else:
                 break
         return PacketEvent(line, timing, self.line_text(line), inbound, flags, start % 2**32, end % 2**32,
-                           length, ack, window, options)
+                           length, ack, window, options, ip, urgent)
+
+    def icmp(self, line: int, timing: Timing, inbound: bool, ip: IpInfo | None) -> IcmpEvent:
+        """``< icmp TYPE [CODE] [mtu N] [seq range]``: an ICMP error about the kernel's segment."""
+        token = self.take()
+        if not inbound:
+            raise ScriptSyntaxError(token.position, "tcplab injects ICMP ('<'); it does not check the kernel's")
+        name = self.expect_word(what="an ICMP type (unreachable, packet_too_big, time_exceeded, ...)")
+        code = None
+        if self.token.kind == "word" and self.token.text != "mtu":
+            code = self.take()
+        if not known(name.text, code.text if code else None):
+            where = code or name
+            raise ScriptSyntaxError(where.position, f"unknown ICMP type or code: {name.text}"
+                                    + (f" {code.text}" if code else ""))
+        mtu = None
+        if self.is_word("mtu"):
+            self.take()
+            mtu = self.bounded("the MTU", 0, 2**32 - 1)
+        start = end = length = 0
+        if self.is_punct("["):
+            self.take()
+            start = self.integer("the quoted segment's start:end(length)")
+            self.expect_punct(":", "':' in start:end(length)")
+            end = self.integer("the sequence range end")
+            self.expect_punct("(", "'(' in start:end(length)")
+            length = self.integer("the payload length")
+            self.expect_punct(")", "')' in start:end(length)")
+            self.expect_punct("]", "']' after the quoted segment")
+        return IcmpEvent(line, timing, self.line_text(line), True, "", start % 2**32, end % 2**32, length, ip=ip,
+                         icmp_type=name.text, icmp_code=code.text if code else None, mtu=mtu)
+
+    def ip_info(self, inbound: bool) -> IpInfo:
+        """``[ect0]``, ``[tos 0x2]``, ``[ect0,flowlabel 0x1]``, ``(ttl 9)``: the IP header's fields."""
+        closing = "]" if self.take().text == "[" else ")"
+        fields: dict[str, object] = {}
+        while True:
+            token = self.expect_word(what="an IP field (noecn, ect0, ect1, ce, ect01, tos, flowlabel, ttl)")
+            name = token.text
+            if name in ECN_CODEPOINTS or name == "ect01":
+                if name == "ect01" and inbound:
+                    raise ScriptSyntaxError(token.position, "[ect01] (either ECT codepoint) is for segments the "
+                                            "kernel sends ('>'); a '<' segment carries one codepoint")
+                fields["ecn"] = name
+            elif name in ("tos", "flowlabel", "ttl"):
+                fields[name] = self.bounded(f"the {name}", 0, {"tos": 255, "flowlabel": 2**20 - 1, "ttl": 255}[name])
+            else:
+                raise ScriptSyntaxError(token.position, f"unknown IP field {name!r} (noecn, ect0, ect1, ce, ect01, "
+                                        "tos, flowlabel, ttl)")
+            if self.is_punct(","):
+                self.take()
+                continue
+            self.expect_punct(closing, f"',' or {closing!r} after the IP fields")
+            return IpInfo(**fields)
 
     def flags(self) -> str:
         """Flag letters written as one word: ``S``, ``S.``, ``F.``, ``.``, ``P.``, ``R.``."""
         first = self.token
+        if self.is_punct("-"):  # no flag at all
+            self.take()
+            return ""
+        if (first.kind == "number" and first.text.startswith(".")) or (
+                first.kind == "word" and re.fullmatch(r"[SFRPEWUA.]*\d+\.?", first.text)):
+            raise ScriptSyntaxError(first.position, ACE_UNSUPPORTED)
         text = ""
         previous = None
         while (self.token.kind in ("word", "punct") and self.token.text
@@ -276,7 +391,9 @@ class Parser:
             previous = self.take()
             text += previous.text
         if not text:
-            raise self.error("TCP flags (S, ., F, R, P, E, W, U)", first)
+            raise self.error("TCP flags (S, ., F, R, P, E, W, U, A) or '-'", first)
+        if self.token.kind == "number" and self.token.text.startswith(".") and self._adjacent(previous, self.token):
+            raise ScriptSyntaxError(self.token.position, ACE_UNSUPPORTED)
         return text
 
     @staticmethod
@@ -300,7 +417,7 @@ class Parser:
             return tuple(options)
 
     def option(self) -> Option:
-        token = self.expect_word(what="a TCP option (mss, sackOK, sack, TS, nop, wscale, eol)")
+        token = self.expect_word(what="a TCP option (mss, sackOK, sack, TS, nop, wscale, eol, FO, FOEXP, md5)")
         kind = token.text
         if kind in SIMPLE_OPTIONS:
             return Option(kind)
@@ -311,6 +428,21 @@ class Parser:
             val = self.bounded("the TS val", 0, 2**32 - 1)
             self.expect_word("ecr")
             return Option(kind, (val, self.bounded("the TS ecr", 0, 2**32 - 1)))
+        if kind == "md5":  # the option's 16 bytes as written; packetdrill signs nothing either
+            digest = self.expect_word(what="the md5 option's 16 bytes in hex")
+            if not re.fullmatch(r"[0-9a-fA-F]{32}", digest.text):
+                raise ScriptSyntaxError(digest.position, f"the md5 option holds 16 bytes (32 hex digits), not "
+                                        f"{digest.text!r}")
+            return Option(kind, (digest.text.lower(),))
+        if kind in ("FO", "FOEXP"):
+            cookie = ""
+            if self.token.kind in ("word", "number") and not self.is_punct(",", self.token):
+                cookie_token = self.take()
+                cookie = cookie_token.text
+                if len(cookie) % 2 or not re.fullmatch(r"[0-9a-fA-F]*", cookie) or len(cookie) > 32:
+                    raise ScriptSyntaxError(cookie_token.position, f"a Fast Open cookie is up to 16 bytes of hex "
+                                            f"digits, not {cookie!r}")
+            return Option(kind, (cookie.lower(),))
         if kind == "sack":
             blocks = []
             while self.token.kind == "number":
@@ -319,7 +451,7 @@ class Parser:
                 blocks.append((left, self.bounded("the end of a sack block", 0, 2**32 - 1)))
             return Option(kind, tuple(blocks))
         raise ScriptSyntaxError(token.position, f"unsupported TCP option {kind!r} "
-                                "(supported: mss, sackOK, sack, TS, nop, wscale, eol)")
+                                "(supported: mss, sackOK, sack, TS, nop, wscale, eol, FO, FOEXP, md5)")
 
     # -- syscalls --------------------------------------------------------
     def syscall(self, line: int, timing: Timing) -> SyscallEvent:
@@ -335,12 +467,12 @@ class Parser:
         errno = None
         if self.token.kind == "word" and self.token.text.startswith("E") and self.token.text.isupper():
             errno = self.take().text
-            if self.is_punct("("):
-                self.skip_balanced()
+        if self.is_punct("(") and self.token.position.line == self.tokens[self.index - 1].position.line:
+            self.skip_note()
         return SyscallEvent(line, timing, self.line_text(line), name, args, result, errno)
 
-    def skip_balanced(self) -> None:
-        """Skip an errno's explanation, ``(Connection reset by peer)``."""
+    def skip_note(self) -> None:
+        """Skip a return value's note: ``(Connection reset by peer)``, ``(flags O_RDWR)``."""
         start = self.expect_punct("(")
         depth = 1
         while depth:
@@ -383,8 +515,12 @@ class Parser:
         if token.kind == "number" or self.is_punct("-"):
             return self.integer()
         if token.kind == "string":
-            self.take()
-            return token.text
+            data = b""
+            while self.token.kind == "string":  # "ab" "cd" is "abcd", as in C
+                data += decode_string(self.take())
+            if self.is_punct("..."):
+                raise self.error("an argument ('\"...\"...', a string that only begins so, is not supported)")
+            return Bytes(data)
         if self.is_punct("["):
             self.take()
             return ListValue(self.arguments("]"))
@@ -397,14 +533,23 @@ class Parser:
                 self.take()
                 return Call(token.text, self.arguments(")"))
             return Name(token.text)
-        raise self.error("an argument (a number, a NAME, '...', [value] or {field=value})")
+        raise self.error("an argument (a number, a NAME, a \"string\", '...', [value] or {field=value})")
 
     def struct(self) -> StructValue:
-        fields = []
+        """``{name=value, ...}``, ``{value, ...}`` or a mix; ``msg_iov(1)=[...]`` names the field msg_iov."""
+        fields: list[tuple[str | None, object]] = []
         while not self.is_punct("}"):
-            name = self.expect_word(what="a struct field name").text
-            self.expect_punct("=", "'=' after the field name")
-            fields.append((name, self.expression()))
+            if self.token.kind == "word" and self.is_punct("=", self.peek()):
+                name = self.take().text
+                self.take()
+                fields.append((name, self.expression()))
+            else:
+                value = self.expression()
+                if isinstance(value, Call) and self.is_punct("="):
+                    self.take()
+                    fields.append((value.name, self.expression()))
+                else:
+                    fields.append((None, value))
             if self.is_punct(","):
                 self.take()
             elif not self.is_punct("}"):
@@ -488,9 +633,14 @@ class Parser:
         return StateEvent(line, timing, self.line_text(line), state, timer, low, high, port)
 
 
-def parse(text: str, path: str = "<script>") -> Script:
-    """Parse a script; raise ScriptSyntaxError (file:line:column, what was expected)."""
-    parser = Parser(text, path)
+def parse(text: str, path: str = "<script>", defines: dict[str, str] | None = None) -> Script:
+    """Parse a script; raise ScriptSyntaxError (file:line:column, what was expected).
+
+    ``defines`` are packetdrill's ``-D NAME=VALUE``: each NAME in the script reads as VALUE.
+    """
+    # packetdrill's --define=NAME=VALUE option lines work as -D NAME=VALUE (a -D given by the caller wins).
+    script_defines = dict(re.findall(r"^--define=(\w+)=(\S+)", text, flags=re.MULTILINE))
+    parser = Parser(text, path, {**script_defines, **(defines or {})})
     try:
         script = parser.parse()
     except RecursionError:
@@ -504,7 +654,7 @@ def parse(text: str, path: str = "<script>") -> Script:
     return script
 
 
-def parse_file(path: str) -> Script:
+def parse_file(path: str, defines: dict[str, str] | None = None) -> Script:
     """Read and parse a script file; every problem is a one-line BadInput."""
     try:
         with open(path, "rb") as handle:
@@ -517,4 +667,4 @@ def parse_file(path: str) -> Script:
         line = data[: error.start].count(b"\n") + 1
         column = error.start - (data.rfind(b"\n", 0, error.start) + 1) + 1
         raise ScriptSyntaxError(Position(path, line, column), "not a text script (invalid UTF-8)") from None
-    return parse(text, path)
+    return parse(text, path, defines)

@@ -14,7 +14,7 @@ from lab.results import to_json
 
 def step(time, sender, flags, seq, ack, line=None, **extra) -> Step:
     return Step(time, sender, sender == "lab", "<" if sender == "lab" else ">", flags, seq, seq, 0, ack, 502, (),
-                1000 + seq, None if ack is None else 5000 + ack, line, **extra)
+                1000 + seq, None if ack is None else 5000 + ack, line=line, **extra)
 
 
 STEPS = [step(0.0, "lab", "S", 0, None, 4, states={"kernel": "SYN_RECV"}),

@@ -1,0 +1,114 @@
+"""``tcplab selftests DIR``: the kernel's packetdrill selftests, as ksft_runner.sh runs them.
+
+Output as a person reads it (one line per script and family), as KTAP (what
+the kernel's runner prints: ``TAP version 13``, ``1..N``, ``ok``/``not ok``,
+``# SKIP`` with the reason, a totals line), as one JSON array, or as JUnit XML.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import xml.etree.ElementTree as ET
+
+import click
+
+from lab.errors import EXIT_MISMATCH
+from lab.families import FAMILIES
+from lab.privileges import ensure_lab_privileges
+
+from .output import require_folder
+
+FAMILY_NAMES = {4: "ipv4", 6: "ipv6"}
+
+
+def ktap_line(number: int, result) -> str:
+    """One KTAP result line, as ksft_runner.sh's ktap helpers print it."""
+    description = f"{result.script} {FAMILY_NAMES[result.family]}"
+    if result.result == "skip":
+        return f"ok {number} {description} # SKIP {result.reason}"
+    return f"{'ok' if result.result == 'pass' else 'not ok'} {number} {description}"
+
+
+def totals_line(results: list) -> str:
+    counts = {name: sum(result.result == name for result in results) for name in ("pass", "fail", "skip")}
+    return (f"# Totals: pass:{counts['pass']} fail:{counts['fail']} xfail:0 xpass:0 skip:{counts['skip']} "
+            "error:0")
+
+
+def write_junit(path: str, results: list) -> None:
+    """One testcase per (script, family): a failure carries the mismatch report, a skip its reason."""
+    failures = sum(result.result == "fail" for result in results)
+    skipped = sum(result.result == "skip" for result in results)
+    total_time = f"{sum(result.duration for result in results):.3f}"
+    root = ET.Element("testsuites", tests=str(len(results)), failures=str(failures), time=total_time)
+    suite = ET.SubElement(root, "testsuite", name="tcplab.selftests", tests=str(len(results)),
+                          failures=str(failures), skipped=str(skipped), errors="0", time=total_time)
+    for result in results:
+        case = ET.SubElement(suite, "testcase", classname=f"tcplab.selftests.{result.script}",
+                             name=FAMILY_NAMES[result.family], file=result.path, time=f"{result.duration:.3f}")
+        if result.result == "fail":
+            ET.SubElement(case, "failure", message=result.reason).text = result.report
+        elif result.result == "skip":
+            ET.SubElement(case, "skipped", message=result.reason)
+    ET.indent(root)
+    ET.ElementTree(root).write(path, encoding="utf-8", xml_declaration=True)
+
+
+@click.command()
+@click.argument("folder", metavar="DIR", type=click.Path(file_okay=False))
+@click.option("-j", "--jobs", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="Runs at once, each in its own process and topology.")
+@click.option("--ip-version", "ip_version", type=click.Choice(sorted(FAMILIES)), default="both", show_default=True,
+              help="Families to run (a script's --ip_version line restricts it further).")
+@click.option("--allow-shell", is_flag=True, help="Let backtick lines run shell (/bin/sh in the kernel namespace).")
+@click.option("--tolerance_usecs", "--tolerance-usecs", "tolerance_usecs", type=click.IntRange(0),
+              help="Timing tolerance floor in microseconds (ksft_runner.sh uses 14000 on slow machines).")
+@click.option("--ktap", is_flag=True, help="Print KTAP, as the kernel's ksft_runner.sh does.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON array (script, family, result, reason).")
+@click.option("--junit", "junit_path", type=click.Path(dir_okay=False, writable=True),
+              help="Write the results as JUnit XML here.")
+def selftests(folder, jobs, ip_version, allow_shell, tolerance_usecs, ktap, as_json, junit_path):
+    """Run every .pkt in DIR as the kernel's ksft_runner.sh runs packetdrill; exit 1 when any failed.
+
+    Both families unless a script's --ip_version line names one; IPv6 with MTU
+    1520; the runner's -D defines (Fast Open cookies, control-message names)
+    for the lab's own addresses. A script using something tcplab does not
+    support is a SKIP naming the construct and its file:line.
+    """
+    from lab.engine.batch import run_many
+    from lab.engine.settings import Settings
+    from lab.selftests import collect, plan, run_selftest
+
+    require_folder("--junit", junit_path)
+    pairs = plan(collect(folder), FAMILIES[ip_version])
+    ensure_lab_privileges()
+    settings = Settings(tolerance_usecs=tolerance_usecs, allow_shell=allow_shell)
+    if ktap and not as_json:
+        click.echo("TAP version 13")
+        click.echo(f"1..{len(pairs)}")
+    results = []
+    for number, result in enumerate(run_many([(selftest, family, settings) for selftest, family in pairs], jobs,
+                                             work=run_selftest, finish=lambda result: result), start=1):
+        results.append(result)
+        if as_json:
+            continue
+        if ktap:
+            if result.result == "fail":
+                for line in (result.report or result.reason).splitlines():
+                    click.echo(f"# {line}")
+            click.echo(ktap_line(number, result))
+        else:
+            click.echo(f"{result.result.upper():4} {result.script} {FAMILY_NAMES[result.family]}"
+                       + (f"  {result.reason}" if result.reason else ""))
+        sys.stdout.flush()
+    if junit_path:
+        write_junit(junit_path, results)
+    if as_json:
+        click.echo(json.dumps([result.as_dict() for result in results], indent=2))
+    elif ktap:
+        click.echo(totals_line(results))
+    else:
+        click.echo(totals_line(results)[2:])
+    if any(result.result == "fail" for result in results):
+        sys.exit(EXIT_MISMATCH)

@@ -80,7 +80,10 @@ class DriveRun(Run):
         kernel = self.ends["kernel"]
         if "S" in segment.flag_text and "." not in segment.flag_text:
             kernel.port = 0
-            if kernel.app.take_new_connection():
+            # A new connect()'s SYN begins fresh numbering (packetdrill's rule) when written from 0; one
+            # written with another seq continues the earlier connection's numbers, so a script can show
+            # how the new ISN follows the old (TIME_WAIT reuse: old snd_nxt + 65537).
+            if kernel.app.take_new_connection() and not (event.seq and self.connections):
                 self._new_connection(passive=False)
         self._check_ts_progress(event, segment)
         super()._learn(sender, event, segment)

@@ -88,6 +88,8 @@ MUTATIONS = [
      "errno: expected -1 EINVAL, got -1 EFAULT"),
     (SCRIPTS / "gso_mss.pkt", "> . 1:1(0) ack 10001", "> . 1:1(0) ack 1001", "ack: expected 1001, got 10001"),
     (SCRIPTS / "gso_mss.pkt", "tcpi_rcv_mss == 1000", "tcpi_rcv_mss == 1460", "rcv_mss=1000"),
+    (SCRIPTS / "fastopen_client.pkt", "> S 0:1000(1000) <mss 1460,sackOK,TS val 100 ecr 0,nop,wscale 8,FO abcd1234",
+     "> S 0:1000(1000) <mss 1460,sackOK,TS val 100 ecr 0,nop,wscale 8,FO 1234abcd", "FO abcd1234,nop,nop>"),
     (SCRIPTS / "md5_option.pkt", "+.01 state SYN_RECV", "+.01 state ESTABLISHED",
      "state: expected ESTABLISHED, the kernel reports SYN_RECV"),
     (SELFTESTS / "icmp_pmtu_ipv4.pkt", "mtu 1200", "mtu 1300", "length: expected 1160, got 1260"),

@@ -389,9 +389,10 @@ class KernelApp:
         if isinstance(event.args[4], ListValue) and length.value != size:
             return 0, f"optlen is [{length.value}], expected [{size}]"
         actual = buffer.raw[: length.value]
-        if isinstance(expected, Bytes):
-            if actual != expected.data:
-                return 0, f"optval is {Bytes(actual)}, expected {expected}"
+        if isinstance(expected, (Bytes, StructValue)):
+            if actual != self._optval(expected, size, where):
+                shown = Bytes(actual) if isinstance(expected, Bytes) else struct.unpack("ii", actual[:8].ljust(8, b"\0"))
+                return 0, f"optval is {shown}, expected {expected}"
         elif expected is not ELLIPSIS and not _is_null(expected):
             number = int.from_bytes(actual[:8], "little", signed=True) if len(actual) == 8 else (
                 struct.unpack("i", actual[:4])[0] if len(actual) >= 4 else int.from_bytes(actual, "little"))

@@ -97,6 +97,9 @@ MUTATIONS = [
     (SELFTESTS / "timestamping.pkt", "scm_nsec=60000000", "scm_nsec=30000000",
      "the timestamp reads 0.06"),
     (SELFTESTS / "timestamping.pkt", "ee_data=999", "ee_data=1000", "ee_data is 999, expected 1000"),
+    (SELFTESTS / "option_lines.pkt", "--mtu=1400", "--mtu=1300", "got <mss 1260"),
+    (SELFTESTS / "option_lines.pkt", "state LISTEN port 9090", "state LISTEN port 8080",
+     "state: expected LISTEN, the kernel reports CLOSED"),
     (SELFTESTS / "link_mtu.pkt", "ip link set dev tun0 mtu 9000", "ip link set dev tun0 mtu 4000",
      "got <mss 3960"),
 ]

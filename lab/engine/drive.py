@@ -34,8 +34,17 @@ DEFAULT_WINDOW = 65535
 
 
 class DriveRun(Run):
+    def _option(self, name: str, default: int, low: int, high: int) -> int:
+        """A numeric option line of packetdrill's (--mtu=, --bind_port=, --connect_port=), else ``default``."""
+        value = self.script.options.get(name)
+        if value is None:
+            return default
+        if not value.isdigit() or not low <= int(value) <= high:
+            raise BadInput(f"{self.script.path}: option --{name}={value}: a number from {low} to {high}")
+        return int(value)
+
     def topology(self) -> VethTopology:
-        mtu = IPV6_MTU if self.family == 6 else DEFAULT_MTU
+        mtu = self._option("mtu", IPV6_MTU if self.family == 6 else DEFAULT_MTU, 576, 9000)
         return VethTopology(mtu=mtu, kernel_altname=TUN_ALTNAME, link_mtu=LINK_MTU)
 
     def setup(self, topology: VethTopology) -> Wire:
@@ -43,14 +52,17 @@ class DriveRun(Run):
         self.connections = 0
         if self.script.options.get("mss"):  # --mss: the lab's super-segments cross the link whole
             enable_segmentation(topology.lab_ns, topology.lab_if)
-        lab = Endpoint("lab", topology.lab.address(self.family), random.randint(40000, 60000), Side.played(),
+        # --connect_port: where connect() goes (the lab's port); --bind_port: what bind() takes.
+        lab = Endpoint("lab", topology.lab.address(self.family),
+                       self._option("connect_port", random.randint(40000, 60000), 1, 65535), Side.played(),
                        peer="kernel")
         kernel_address = topology.kernel.address(self.family)
-        app = KernelApp(topology.kernel_ns, self.family, (kernel_address, SERVER_PORT), (lab.address, lab.port),
+        bind_port = self._option("bind_port", SERVER_PORT, 1, 65535)
+        app = KernelApp(topology.kernel_ns, self.family, (kernel_address, bind_port), (lab.address, lab.port),
                         self.script.path)
         self.ends = {
             "lab": lab,
-            "kernel": Endpoint("kernel", kernel_address, SERVER_PORT, Side(), app, Observer(topology.kernel_ns),
+            "kernel": Endpoint("kernel", kernel_address, bind_port, Side(), app, Observer(topology.kernel_ns),
                                peer="lab"),
         }
         self.left = "lab"

@@ -95,7 +95,8 @@ def tolerance(settings: Settings, gap: float) -> float:
 
 
 KNOWN_OPTION_VALUES = {"server": ("unreachable",)}  # option lines tcplab acts on, beyond the tolerances
-USED_OPTIONS = {"tolerance_usecs", "tolerance_percent", "server", "ip_version", "tcp_ts_tick_usecs", "mss"}
+USED_OPTIONS = {"tolerance_usecs", "tolerance_percent", "server", "ip_version", "tcp_ts_tick_usecs", "mss", "mtu",
+                "bind_port", "connect_port"}
 
 
 def ignored_options(script: Script) -> list[str]:

@@ -88,6 +88,8 @@ MUTATIONS = [
      "errno: expected -1 EINVAL, got -1 EFAULT"),
     (SCRIPTS / "gso_mss.pkt", "> . 1:1(0) ack 10001", "> . 1:1(0) ack 1001", "ack: expected 1001, got 10001"),
     (SCRIPTS / "gso_mss.pkt", "tcpi_rcv_mss == 1000", "tcpi_rcv_mss == 1460", "rcv_mss=1000"),
+    (SCRIPTS / "fastopen_client.pkt", "> S 0:1000(1000) <mss 1460,sackOK,TS val 100 ecr 0,nop,wscale 8,FO abcd1234",
+     "> S 0:1000(1000) <mss 1460,sackOK,TS val 100 ecr 0,nop,wscale 8,FO 1234abcd", "FO abcd1234,nop,nop>"),
     (SCRIPTS / "md5_option.pkt", "+.01 state SYN_RECV", "+.01 state ESTABLISHED",
      "state: expected ESTABLISHED, the kernel reports SYN_RECV"),
     (SELFTESTS / "icmp_pmtu_ipv4.pkt", "mtu 1200", "mtu 1300", "length: expected 1160, got 1260"),
@@ -95,6 +97,9 @@ MUTATIONS = [
     (SELFTESTS / "timestamping.pkt", "scm_nsec=60000000", "scm_nsec=30000000",
      "the timestamp reads 0.06"),
     (SELFTESTS / "timestamping.pkt", "ee_data=999", "ee_data=1000", "ee_data is 999, expected 1000"),
+    (SELFTESTS / "option_lines.pkt", "--mtu=1400", "--mtu=1300", "got <mss 1260"),
+    (SELFTESTS / "option_lines.pkt", "state LISTEN port 9090", "state LISTEN port 8080",
+     "state: expected LISTEN, the kernel reports CLOSED"),
     (SELFTESTS / "link_mtu.pkt", "ip link set dev tun0 mtu 9000", "ip link set dev tun0 mtu 4000",
      "got <mss 3960"),
 ]

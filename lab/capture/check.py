@@ -63,7 +63,18 @@ class CaptureSource:
 
     def _seen(self, item: CapturedSegment) -> Seen | None:
         role = self.endpoints.get((item.segment.src, item.segment.sport))
+        if role is None and "S" in item.segment.flag_text and "." not in item.segment.flag_text:
+            role = self._by_address(item.segment.src)  # a later connection's SYN: a new port of a known address
+            if role is not None:
+                peer = next(other for other in self.endpoints.values() if other != role)
+                self.endpoints[(item.segment.src, item.segment.sport)] = role
+                self.endpoints[(item.segment.dst, item.segment.dport)] = peer
         return None if role is None else Seen(item.time, item.segment, role, item)
+
+    def _by_address(self, address: str) -> str | None:
+        """The role of the only endpoint at ``address`` (None on loopback, where both share one)."""
+        roles_there = {role for (known, _), role in self.endpoints.items() if known == address}
+        return roles_there.pop() if len(roles_there) == 1 else None
 
     def next(self, until: float | None) -> Seen | None:
         while self.queue:
@@ -95,9 +106,18 @@ def check_capture(script: Script, captured: list[CapturedSegment], capture_path:
     left, right = roles(script)
     clock = Clock(timeline["zero"] if timeline else None)
     anchors = timeline["anchors"] if timeline else {}
-    matcher = Matcher(script, settings, {left: Side(), right: Side()},
+    sides = {left: Side(), right: Side()}
+
+    def new_connection(sender: str, event: PacketEvent, segment) -> None:
+        """A SYN line written from 0 for a side that already has an ISN begins a new connection, as live runs
+        count them (fresh sequence spaces); one written with another seq continues the old numbering."""
+        opening = "S" in segment.flag_text and "." not in segment.flag_text
+        if opening and sides[sender].offset is not None and not event.seq:
+            sides[left], sides[right] = Side(), Side()
+
+    matcher = Matcher(script, settings, sides,
                       {left: "<" if left == LAB else f"{left} >", right: ">" if right == "kernel" else f"{right} >"},
-                      {left: right, right: left}, left, clock)
+                      {left: right, right: left}, left, clock, new_connection)
     events = list(script.events)  # either_order may swap two lines in this copy
     unchecked, index, failure = 0, 0, None
     try:

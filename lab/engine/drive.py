@@ -46,7 +46,7 @@ class DrivePort(Port):
     left = LAB
 
     def topology(self) -> VethTopology:
-        mtu = IPV6_MTU if self.family == 6 else DEFAULT_MTU
+        mtu = option_value(self.script, "mtu") or (IPV6_MTU if self.family == 6 else DEFAULT_MTU)
         return VethTopology(mtu=mtu, kernel_altname=TUN_ALTNAME, link_mtu=LINK_MTU)
 
     def setup(self, topology: VethTopology) -> Wire:
@@ -55,14 +55,16 @@ class DrivePort(Port):
         self.gso_size = option_value(self.script, "mss")
         if self.gso_size:  # --mss: the lab's super-segments cross the link whole
             enable_segmentation(topology.lab_ns, topology.lab_if)
-        lab = Endpoint(LAB, topology.lab.address(self.family), random.randint(40000, 60000), Side.played(),
-                       peer="kernel")
+        # --connect_port: where connect() goes (the lab's port); --bind_port: what bind() takes.
+        lab_port = option_value(self.script, "connect_port") or random.randint(40000, 60000)
+        lab = Endpoint(LAB, topology.lab.address(self.family), lab_port, Side.played(), peer="kernel")
         kernel_address = topology.kernel.address(self.family)
-        app = KernelApp(topology.kernel_ns, self.family, (kernel_address, SERVER_PORT), (lab.address, lab.port),
+        bind_port = option_value(self.script, "bind_port") or SERVER_PORT
+        app = KernelApp(topology.kernel_ns, self.family, (kernel_address, bind_port), (lab.address, lab.port),
                         self.script.path)
         self.ends = {
             LAB: lab,
-            "kernel": Endpoint("kernel", kernel_address, SERVER_PORT, Side(), app, Observer(topology.kernel_ns),
+            "kernel": Endpoint("kernel", kernel_address, bind_port, Side(), app, Observer(topology.kernel_ns),
                                peer=LAB),
         }
         return Wire(topology.lab_ns, topology.lab_if)
@@ -86,11 +88,19 @@ class DrivePort(Port):
         return "kernel" if opening or not kernel.port or segment.sport == kernel.port else None
 
     def on_segment(self, sender: str, segment: Segment) -> None:
-        """A connect()'s SYN: the kernel's port is an ephemeral one, and it may begin a new connection."""
+        """A connect()'s SYN: the kernel's port is an ephemeral one."""
         if sender == "kernel" and "S" in segment.flag_text and "." not in segment.flag_text:
             self.ends["kernel"].port = segment.sport
-            if self.ends["kernel"].app.take_new_connection():
-                self._new_connection(passive=False)
+
+    def on_match(self, sender: str, event: PacketEvent, segment: Segment) -> None:
+        """A kernel SYN matched to its line, before its numbers are learnt: a new connect()'s SYN begins
+        fresh numbering (packetdrill's rule) when written from 0; one written with another seq continues
+        the earlier connection's numbers, so a script can show how the new ISN follows the old (TIME_WAIT
+        reuse: old snd_nxt + 65537)."""
+        if sender != "kernel" or "S" not in segment.flag_text or "." in segment.flag_text:
+            return
+        if self.ends["kernel"].app.take_new_connection() and not (event.seq and self.connections):
+            self._new_connection(passive=False)
 
     def _new_connection(self, passive: bool) -> None:
         """A new connection under test (the first SYN after listen() or connect(), as in packetdrill):

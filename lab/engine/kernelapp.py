@@ -274,12 +274,18 @@ class KernelApp:
         return fd
 
     def _address(self, expr, where: str) -> tuple[str, int] | None:
-        """A sockaddr argument: ``...`` is the lab's endpoint; AF_UNSPEC disconnects."""
+        """A sockaddr argument: ``...`` is the lab's endpoint, and so is a written one
+        ({sa_family=AF_INET, sin_port=htons(8080), sin_addr=inet_addr("192.0.2.1")}: the runner's
+        addresses are mapped onto the lab's plan); AF_UNSPEC disconnects."""
         if expr is ELLIPSIS:
             return self.connect_address
         if isinstance(expr, Name) and expr.name == "AF_UNSPEC":
             return None
-        raise BadInput(f"{where}: only '...' (the lab's address) or AF_UNSPEC can be given as an address")
+        if isinstance(expr, StructValue) and expr.get("sa_family") is not None:
+            if expr.get("sa_family") == Name("AF_UNSPEC"):
+                return None
+            return self.connect_address
+        raise BadInput(f"{where}: an address is '...', AF_UNSPEC or {{sa_family=..., sin_port=..., sin_addr=...}}")
 
     def _sockaddr(self, address: tuple[str, int]) -> bytes:
         ip = ipaddress.ip_address(address[0])
@@ -383,9 +389,10 @@ class KernelApp:
         if isinstance(event.args[4], ListValue) and length.value != size:
             return 0, f"optlen is [{length.value}], expected [{size}]"
         actual = buffer.raw[: length.value]
-        if isinstance(expected, Bytes):
-            if actual != expected.data:
-                return 0, f"optval is {Bytes(actual)}, expected {expected}"
+        if isinstance(expected, (Bytes, StructValue)):
+            if actual != self._optval(expected, size, where):
+                shown = Bytes(actual) if isinstance(expected, Bytes) else struct.unpack("ii", actual[:8].ljust(8, b"\0"))
+                return 0, f"optval is {shown}, expected {expected}"
         elif expected is not ELLIPSIS and not _is_null(expected):
             number = int.from_bytes(actual[:8], "little", signed=True) if len(actual) == 8 else (
                 struct.unpack("i", actual[:4])[0] if len(actual) >= 4 else int.from_bytes(actual, "little"))

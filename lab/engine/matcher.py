@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import bisect
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -127,9 +127,11 @@ def window(event: Event, script_time: float) -> float:
 class Matcher:
     """Matches segments from a source to a script's segment lines; records the trace's steps."""
 
-    def __init__(self, script: Script, settings: Settings, sides: dict[str, Side], prefixes: dict[str, str],
-                 peers: dict[str, str], left: str, clock: Clock):
+    def __init__(self, script: Script, settings: Settings, sides: Mapping[str, Side], prefixes: dict[str, str],
+                 peers: dict[str, str], left: str, clock: Clock,
+                 on_match: Callable[[str, PacketEvent, Segment], None] | None = None):
         self.script, self.settings, self.sides = script, settings, sides
+        self.on_match = on_match  # live: the port's word on a matched segment (a new connection) before learning
         self.prefixes, self.peers, self.left, self.clock = prefixes, peers, left, clock
         self.steps: list[Step] = []
         self.comments: dict[int, str] = {}  # id(seen.ref) -> the script lines it matched
@@ -206,6 +208,8 @@ class Matcher:
         if problem:
             self.record(seen, mismatch=f"expected the {wanted}'s segment")
             raise self.failure(event, CONTENT, problem, self.observed(seen), shown=True)
+        if self.on_match is not None:
+            self.on_match(seen.sender, event, seen.segment)
         side = self.sides[seen.sender]
         if seen.sender == LAB and side.offset is None:
             side.learn(seen.segment.seq, event.seq)  # offline: the lab's ISN was its own choice, not in the capture

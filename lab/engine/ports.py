@@ -92,6 +92,9 @@ class Port:
     def on_segment(self, sender: str, segment: Segment) -> None:
         """A segment of ``sender`` came off the wire, before any line reads it."""
 
+    def on_match(self, sender: str, event: PacketEvent, segment: Segment) -> None:
+        """A segment of ``sender`` answers ``event``, before the matcher learns its numbers."""
+
     def after_command(self) -> None:
         """A command line ran (it may have changed the link)."""
 

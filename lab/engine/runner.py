@@ -119,7 +119,8 @@ class Run:
                 self.clock = Clock(None)
                 self.matcher = Matcher(self.script, self.settings, EndpointSides(ends),
                                        {name: self.port.prefix(name) for name in ends},
-                                       {name: end.peer for name, end in ends.items()}, self.port.left, self.clock)
+                                       {name: end.peer for name, end in ends.items()}, self.port.left, self.clock,
+                                       self.port.on_match)
                 self.losses = RunLosses(self.script.path)
                 try:
                     with punctual() as realtime:

@@ -23,6 +23,7 @@ class OptionLine:
     kind: type  # int, float or str
     default: object
     choices: tuple[str, ...] = ()
+    bounds: tuple[int, int] | None = None  # the lowest and highest number allowed
 
 
 # The options tcplab acts on; the single source for option lines and their flags.
@@ -33,6 +34,9 @@ OPTIONS = (
     OptionLine("ip_version", str, None, ("ipv4", "ipv6")),  # restricts the families (lab/families.py)
     OptionLine("mss", int, 0),  # drive mode: longer injected segments go out as GSO super-segments of this size
     OptionLine("tcp_ts_tick_usecs", int, 0),  # the kernel's TS val must advance by one per this many us
+    OptionLine("mtu", int, None, bounds=(576, 9000)),  # drive mode: the path MTU (default 1500, IPv6 1520)
+    OptionLine("bind_port", int, None, bounds=(1, 65535)),  # what bind(fd, ..., ...) takes (default 8080)
+    OptionLine("connect_port", int, None, bounds=(1, 65535)),  # the lab's port, where connect() goes
 )
 BY_NAME = {option.name: option for option in OPTIONS}
 
@@ -67,9 +71,13 @@ def option_value(script: Script, name: str):
     if option.choices and value not in option.choices:
         raise BadInput(f"{script.path}: option --{name}={value}: the values are {' or '.join(option.choices)}")
     try:
-        return option.kind(value)
+        number = option.kind(value)
     except ValueError:
         raise BadInput(f"{script.path}: option --{name}={value}: not a number") from None
+    if option.bounds and not option.bounds[0] <= number <= option.bounds[1]:
+        raise BadInput(f"{script.path}: option --{name}={value}: a number from {option.bounds[0]} "
+                       f"to {option.bounds[1]}")
+    return number
 
 
 def check_options(script: Script) -> None:

@@ -57,7 +57,8 @@ class DrivePort(Port):
             enable_segmentation(topology.lab_ns, topology.lab_if)
         # --connect_port: where connect() goes (the lab's port); --bind_port: what bind() takes.
         lab_port = option_value(self.script, "connect_port") or random.randint(40000, 60000)
-        lab = Endpoint(LAB, topology.lab.address(self.family), lab_port, Side.played(), peer="kernel")
+        lab = Endpoint(LAB, topology.lab.address(self.family), lab_port, Side.played(self.settings.lab_isn),
+                       peer="kernel")
         kernel_address = topology.kernel.address(self.family)
         bind_port = option_value(self.script, "bind_port") or SERVER_PORT
         app = KernelApp(topology.kernel_ns, self.family, (kernel_address, bind_port), (lab.address, lab.port),
@@ -109,7 +110,7 @@ class DrivePort(Port):
         if passive and self.connections:
             lab.port = lab.port + 1 if lab.port < 65535 else 40000
         self.connections += 1
-        lab.side, kernel.side = Side.played(), Side()
+        lab.side, kernel.side = Side.played(self.settings.lab_isn if self.connections == 1 else None), Side()
 
     def _segment(self, event: PacketEvent, seq: int, ack: int, options: tuple) -> Segment:
         lab, kernel = self.ends[LAB], self.ends["kernel"]

@@ -32,9 +32,9 @@ class Side:
     ts_seen: dict[int, int] = field(default_factory=dict)  # script TS val -> live TS val
 
     @classmethod
-    def played(cls) -> Side:
-        """A side the lab plays: its live ISN is chosen at random."""
-        return cls(offset=random.getrandbits(32), ts_offset=0)
+    def played(cls, isn: int | None = None) -> Side:
+        """A side the lab plays: its live ISN is ``isn``, or chosen at random."""
+        return cls(offset=random.getrandbits(32) if isn is None else isn, ts_offset=0)
 
     def learn(self, live_seq: int, script_seq: int) -> None:
         if self.offset is None:

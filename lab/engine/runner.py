@@ -424,5 +424,5 @@ PORTS = {False: DrivePort, True: ObservePort}  # keyed by Script.observe
 
 def run_script(script: Script, family: int, settings: Settings) -> RunResult:
     """Run ``script`` with the port of the mode it is written for."""
-    port = PORTS[script.observe](script, family, settings.loopback)
+    port = PORTS[script.observe](script, family, settings)
     return Run(script, family, settings, port).execute()

@@ -34,3 +34,14 @@ def test_option_values_and_unknown_options():
     assert option_value(script, "mss") == 1000
     assert option_value(script, "tcp_ts_tick_usecs") == 0
     assert ignored_options(script) == ["option line --no_such_option=1 is not supported by tcplab and was ignored"]
+
+
+def test_a_script_crosses_to_a_worker_process_intact():
+    """-j workers receive scripts pickled: ``...`` must stay the one ELLIPSIS the engine compares with ``is``."""
+    import pickle
+
+    from lab.script.events import ELLIPSIS
+
+    script = parse("0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n+0 connect(3, ..., ...) = 0\n", "x.pkt")
+    copy = pickle.loads(pickle.dumps(script))
+    assert copy.events[1].args[1] is ELLIPSIS and copy == script

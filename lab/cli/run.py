@@ -9,6 +9,7 @@ import sys
 import click
 
 from lab import ladder as ladders
+from lab.engine.report import lateness_summary
 from lab.errors import BadInput
 from lab.families import FAMILIES, families_for
 from lab.ladder import text_ladder, use_color
@@ -142,7 +143,13 @@ def _show(outcome, verbose: bool, ladder: bool, mermaid: bool, svg_path: str | N
         for step in steps:
             states = "  ".join(f"{name} {state:<11}" for name, state in step.states.items())
             where = f"line {step.line}" if step.line else "unmatched"
-            click.echo(f"  {step.time:8.4f}  {step.text(absolute):<72} {states} ({where})")
+            late = f", {step.late_ms:+.3f} ms" if step.late_ms is not None else ""
+            click.echo(f"  {step.time:8.4f}  {step.text(absolute):<72} {states} ({where}{late})")
+        for action in outcome.actions:
+            result = f" = {action.result}" if action.result else ""
+            click.echo(f"  line {action.line:>4}  {action.what}{result} at {action.script_time:.3f} s: "
+                       f"the lab was {action.late_ms:.3f} ms late")
+        click.echo(f"  {lateness_summary(outcome)}")
     if ladder:
         click.echo(f"\n{outcome.name}\n" + text_ladder(steps, outcome.left, outcome.right, color))
     if mermaid:

@@ -28,6 +28,8 @@ from lab.wire import Wire
 from netns import VethTopology, inside
 from netns.addresses import SERVER_PORT
 
+from . import failed_check
+
 PROBES = 24
 TICK_NS = 64  # secure_tcp_seq's clock: ktime_get_real_ns() >> 6
 CLOCK_SLACK_TICKS = 200_000 // TICK_NS  # 200 µs between the ISN's computation and the SYN-ACK's stamp
@@ -123,9 +125,9 @@ def run(experiment, family: int, settings) -> RunResult:
         if failure is None:
             problem = check_spread(spread)
             if problem:
-                failure = Failure(0, f"ISNs of {PROBES} different 4-tuples: {problem}")
+                failure = failed_check(__file__, "spread", f"ISNs of {PROBES} different 4-tuples: {problem}")  # #spread
             elif problem := check_clock(same):
-                failure = Failure(0, f"ISNs of one 4-tuple: {problem}")
+                failure = failed_check(__file__, "clock", f"ISNs of one 4-tuple: {problem}")  # #clock
             else:
                 errors = [abs(error) for error in clock_errors(same)]
                 notes = [

@@ -221,13 +221,13 @@ def markdown(results: list[ClaimResult], language: str, release: str) -> str:
         out += ["", f"## {claim.id}", "", f"> {claim.quote}", ">",
                 f"> — {say('article', language)} `{claim.source}`", ""]
         if language == "en":
-            out += [f"**{say('claim', language)}:** {claim.claim_en}", ""]
-        out += [f"**{say('verdict', language)}: {say(claim.verdict, language)}.** {claim.finding(language)}", ""]
+            out += [f"**{say('claim heading', language)}** {claim.claim_en}", ""]
+        verdict = say("verdict heading", language, word=say(claim.verdict, language))
+        out += [f"**{verdict}** {claim.finding(language)}", ""]
         if not claim.evidence:
             out.append(f"*{say('evidence', language)}: {say('no evidence', language)}*")
             continue
-        out.append(f"{say('evidence', language)} (Linux {release}):")
-        out.append("")
+        out += [say("evidence heading", language, release=release), ""]
         for item, passed in zip(claim.evidence, result.lines, strict=True):
             runs = ", ".join(f"IPv{family} {_result_word(passed.get(family), language)}" for family in FAMILIES)
             out.append(f"- `{item.where}` `{item.text}` — {runs}")

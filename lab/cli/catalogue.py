@@ -110,7 +110,11 @@ def claims(folder: str, jobs: int, language: str) -> None:
     require_folder("--docs", str(Path(folder) / "claims.md"))
     ensure_lab_privileges()
     work = [(find(name).runnable(), family, Settings()) for name in exercises_involved() for family in (4, 6)]
-    results = evaluate(list(run_many(work, jobs)))
+    outcomes = list(run_many(work, jobs))
+    for outcome in outcomes:
+        if not outcome.passed:
+            click.echo(outcome.report, err=True)
+    results = evaluate(outcomes)
     release = platform.release()
     paths = [Path(folder) / "claims.md", Path(folder) / "claims.zh.md", Path(folder) / "claims.json"]
     paths[0].write_text(markdown(results, "en", release), encoding="utf-8")

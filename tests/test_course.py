@@ -112,3 +112,20 @@ def test_run_ends_with_the_summary_table():
     assert "site-packages" not in result.stdout and "PASS data-ack (IPv4)" in result.stdout
     assert "4 个通过,0 个失败" in result.stdout
     assert len(claims()) >= 40
+
+
+def test_claims_command_writes_the_three_documents_and_exits_by_their_results(tmp_path):
+    result = tcplab("claims", "--docs", str(tmp_path), "-j", "2", "--lang", "en", timeout=600)
+    import json
+
+    entries = json.loads((tmp_path / "claims.json").read_text(encoding="utf-8"))
+    assert [entry["id"] for entry in entries] == [claim.id for claim in claims()]
+    failing = [e["id"] for e in entries if "fail" in e["results"].values()]
+    assert result.returncode == (1 if failing else 0), result.stdout + result.stderr
+    for claim_id in failing:  # a line that did not pass (load on a shared machine) is named, with its run's report
+        assert f"{claim_id}: " in result.stderr
+    english = (tmp_path / "claims.md").read_text(encoding="utf-8")
+    chinese = (tmp_path / "claims.zh.md").read_text(encoding="utf-8")
+    assert "## 001-tw-2msl-2min" in english and "**Verdict: refuted.**" in english
+    assert "## 001-tw-2msl-2min" in chinese and "**结论:否定。**" in chinese
+    assert f"{len(entries)} claims, {len(failing)} with a line that did not pass" in result.stdout

@@ -38,6 +38,9 @@ WRONG = [
     ("data-ack", "   +0 > . 1:1(0) ack 101 ", "   +0 > . 1:1(0) ack 2 ", "ack: expected 2, got 101"),
     ("delayed-ack", " +.04~+.05 > . 1:1(0) ack 21", "   +0 > . 1:1(0) ack 21", "sent nothing"),
     ("delayed-ack", "   +0 > P. 1:6(5) ack 31", "   +0 > . 1:1(0) ack 31", "flags"),
+    ("last-ack-retransmit", "   +0 state LAST_ACK                                    // #still-last-ack",
+     "   +0 state CLOSED", "expected CLOSED"),
+    ("last-ack-retransmit", "  +.2~+.22 > F. 1:1(0) ack 2", "  +1~+1.1 > F. 1:1(0) ack 2", "timing"),
 ]
 
 

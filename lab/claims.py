@@ -94,25 +94,30 @@ def _evidence(claim_id: str, ref: str) -> Evidence:
         raise BadInput(f"{where}: no line of {path} carries #{label}; label the asserting line") from None
     marker = "//" if path.endswith(".pkt") else "#"
     text = Path(path).read_text(encoding="utf-8").splitlines()[line - 1].split(marker, 1)[0].strip()
-    if not exercise.experiment and not _asserts(exercise.runnable(), line):
+    if not exercise.experiment and not _asserts(path, line):
         raise BadInput(f"{path}:{line}: #{label} (evidence of [{claim_id}]) is on a line that asserts nothing; "
                        "label a `>` segment, a state line, a syscall with its result or a %{ }% check")
     return Evidence(name, label, path, line, text)
 
 
-def _asserts(script, line: int) -> bool:
+@cache
+def _events(path: str) -> dict:
+    """A script's events by line (each script is parsed once however many claims cite it)."""
+    from .script.parser import parse_file
+
+    return {event.line: event for event in parse_file(path).events}
+
+
+def _asserts(path: str, line: int) -> bool:
     """Whether the script's event at ``line`` checks something the kernel did."""
     from .script.events import ELLIPSIS, CodeEvent, PacketEvent, StateEvent, SyscallEvent
 
-    for event in script.events:
-        if event.line != line:
-            continue
-        if isinstance(event, PacketEvent):
-            return not event.inbound
-        if isinstance(event, SyscallEvent):
-            return event.result is not ELLIPSIS
-        return isinstance(event, StateEvent | CodeEvent)
-    return False
+    event = _events(path).get(line)
+    if isinstance(event, PacketEvent):
+        return not event.inbound
+    if isinstance(event, SyscallEvent):
+        return event.result is not ELLIPSIS
+    return isinstance(event, StateEvent | CodeEvent)
 
 
 @cache

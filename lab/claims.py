@@ -19,7 +19,7 @@ from pathlib import Path
 from .catalogue import FOLDER, find
 from .errors import BadInput
 from .i18n import LANGUAGES, say
-from .labels import labels
+from .labels import code_at, labels
 
 CLAIMS_FILE = FOLDER / "claims.toml"
 VERDICTS = ("confirmed", "refined", "refuted", "untestable")
@@ -92,12 +92,10 @@ def _evidence(claim_id: str, ref: str) -> Evidence:
         raise BadInput(f"{where}: {error}") from None
     except KeyError:
         raise BadInput(f"{where}: no line of {path} carries #{label}; label the asserting line") from None
-    marker = "//" if path.endswith(".pkt") else "#"
-    text = Path(path).read_text(encoding="utf-8").splitlines()[line - 1].split(marker, 1)[0].strip()
     if not exercise.experiment and not _asserts(path, line):
         raise BadInput(f"{path}:{line}: #{label} (evidence of [{claim_id}]) is on a line that asserts nothing; "
                        "label a `>` segment, a state line, a syscall with its result or a %{ }% check")
-    return Evidence(name, label, path, line, text)
+    return Evidence(name, label, path, line, code_at(path, line))
 
 
 @cache
@@ -212,7 +210,8 @@ def markdown(results: list[ClaimResult], language: str, release: str) -> str:
     """docs/claims.md (English) or docs/claims.zh.md (Chinese)."""
     assert language in LANGUAGES
     counts = {verdict: sum(r.claim.verdict == verdict for r in results) for verdict in VERDICTS}
-    count_text = ", ".join(f"{counts[v]} {say(v, language)}" for v in VERDICTS if counts[v])
+    count_text = say("separator", language).join(say("count", language, n=counts[v], word=say(v, language))
+                                                for v in VERDICTS if counts[v])
     out = [f"# {say('claims title', language)}", "", say("claims intro", language, release=release), "",
            say("counts", language, total=len(results), counts=count_text), "",
            f"| | {say('claim', language)} | {say('verdict', language)} | IPv4 | IPv6 |", "|---|---|---|---|---|"]

@@ -59,6 +59,8 @@ MESSAGES: dict[str, dict[str, str]] = {
                "发现中说明原因)。"),
     },
     "counts": {"en": "{total} claims: {counts}.", "zh": "共 {total} 条说法:{counts}。"},
+    "count": {"en": "{n} {word}", "zh": "{word} {n} 条"},
+    "separator": {"en": ", ", "zh": "、"},
     "article": {"en": "article", "zh": "文章"},
     "claim heading": {"en": "Claim:", "zh": "说法:"},
     "verdict heading": {"en": "Verdict: {word}.", "zh": "结论:{word}。"},

@@ -30,6 +30,12 @@ def labels(path: str) -> dict[str, int]:
     return found
 
 
+def code_at(path: str, line: int) -> str:
+    """The file's line ``line`` without its comment: what a reader of the evidence sees."""
+    text = Path(path).read_text(encoding="utf-8").splitlines()[line - 1]
+    return text.split(_COMMENT[Path(path).suffix], 1)[0].strip()
+
+
 def line_of(path: str, label: str) -> int:
     """The line carrying ``#label`` in the file at ``path`` (KeyError if none)."""
     return labels(path)[label]

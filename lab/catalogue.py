@@ -89,7 +89,10 @@ class Exercise:
 def exercises() -> tuple[Exercise, ...]:
     """Every exercise, in catalogue order."""
     with open(FOLDER / "catalogue.toml", "rb") as handle:
-        entries = tomllib.load(handle)
+        try:
+            entries = tomllib.load(handle)
+        except tomllib.TOMLDecodeError as error:
+            raise BadInput(f"{FOLDER / 'catalogue.toml'}: {error}; fix the TOML") from None
     found = []
     for name, entry in entries.items():
         entry = dict(entry)

@@ -122,7 +122,10 @@ def _asserts(path: str, line: int) -> bool:
 def claims() -> tuple[Claim, ...]:
     """Every claim row, in the order of the articles."""
     with open(CLAIMS_FILE, "rb") as handle:
-        rows = tomllib.load(handle)
+        try:
+            rows = tomllib.load(handle)
+        except tomllib.TOMLDecodeError as error:
+            raise BadInput(f"{CLAIMS_FILE}: {error}; fix the TOML") from None
     found = []
     for claim_id, row in rows.items():
         where = f"{CLAIMS_FILE.name}: [{claim_id}]"

@@ -41,6 +41,7 @@ WRONG = [
     ("last-ack-retransmit", "   +0 state LAST_ACK                                    // #still-last-ack",
      "   +0 state CLOSED", "expected CLOSED"),
     ("last-ack-retransmit", "  +.2~+.22 > F. 1:1(0) ack 2", "  +1~+1.1 > F. 1:1(0) ack 2", "timing"),
+    ("write-after-rst", "= -1 ECONNRESET (Connection reset by peer)", "= -1 EPIPE (Broken pipe)", "ECONNRESET"),
 ]
 
 

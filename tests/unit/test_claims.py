@@ -136,6 +136,18 @@ def test_the_loader_refuses_a_bad_row(tmp_path, monkeypatch, verdict, evidence, 
         claims.cache_clear()
 
 
+def test_a_toml_error_is_one_line_of_bad_input(tmp_path, monkeypatch):
+    path = tmp_path / "claims.toml"
+    path.write_text('["x"]\nquote = "a "quoted" word"\n', encoding="utf-8")
+    monkeypatch.setattr(course, "CLAIMS_FILE", path)
+    claims.cache_clear()
+    try:
+        with pytest.raises(BadInput, match="claims.toml: .*line 2.*fix the TOML"):
+            claims()
+    finally:
+        claims.cache_clear()
+
+
 def test_evidence_must_be_a_line_that_asserts(tmp_path, monkeypatch):
     script = tmp_path / "close-active.pkt"
     text = (course.FOLDER / "close-active.pkt").read_text()

@@ -49,3 +49,15 @@ def test_list_and_explain_speak_the_chosen_language():
     assert "TIME_WAIT" in by_env.output and "tcp_fin_timeout" in by_env.output  # kernel tokens stay as spelt
     bad = runner.invoke(main, ["list", "--lang", "fr"])
     assert bad.exit_code == 2
+
+
+def test_every_exercise_explains_itself_in_both_languages():
+    from lab.catalogue import exercises
+
+    runner = CliRunner()
+    for exercise in exercises():
+        for language, words in (("en", "verdict on Linux:"), ("zh", "在 Linux 上的结论:")):
+            result = runner.invoke(main, ["explain", exercise.name, "--lang", language])
+            assert result.exit_code == 0, (exercise.name, language, result.output)
+            assert exercise.title_in(language) in result.output and words in result.output
+            assert exercise.explanation_in(language).strip().splitlines()[0] in result.output

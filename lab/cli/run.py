@@ -15,8 +15,8 @@ from lab.families import FAMILIES, families_for
 from lab.ladder import text_ladder, use_color
 from lab.privileges import ensure_lab_privileges
 
-from .output import finish, require_folder, show_verdict
-
+from .output import finish, language_option, require_folder, show_verdict
+from .summary import display_name, summary_table
 
 def _output_path(template: str | None, script_path: str, family: int, many: bool, suffix: str) -> str | None:
     """An output path for one run: the template itself, or with -<script>-ipv<N> when there are many."""
@@ -80,8 +80,9 @@ def _resolve(names: tuple[str, ...], every: bool, defines: dict[str, str]) -> li
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON (and nothing else) for CI.")
 @click.option("--junit", "junit_path", type=click.Path(dir_okay=False, writable=True),
               help="Write the results as JUnit XML here.")
+@language_option
 def run(scripts, every, loopback, ip_version, tolerance_usecs, tolerance_percent, allow_shell, defines, absolute,
-        pcap, verbose, jobs, repeat, ladder, mermaid, svg_path, as_json, junit_path):
+        pcap, verbose, jobs, repeat, ladder, mermaid, svg_path, as_json, junit_path, language):
     """Run exercises or scripts, a fresh topology per script and family; exit 0 when every line matched.
 
     Every file is parsed and checked before anything runs: a syntax error, or
@@ -118,7 +119,9 @@ def run(scripts, every, loopback, ip_version, tolerance_usecs, tolerance_percent
             _show(outcome, verbose, ladder, mermaid, svg_path, many, absolute)
     if repeat > 1 and not as_json:
         _show_spreads(outcomes, parsed, repeat)
-    finish(outcomes, as_json, junit_path, "tcplab.run")
+    elif many and not as_json:
+        click.echo("\n" + "\n".join(summary_table(outcomes, language)) + "\n")
+    finish(outcomes, as_json, junit_path, "tcplab.run", language)
 
 
 def _show_spreads(outcomes: list, parsed: list, repeat: int) -> None:
@@ -151,11 +154,12 @@ def _show(outcome, verbose: bool, ladder: bool, mermaid: bool, svg_path: str | N
                        f"the lab was {action.late_ms:.3f} ms late")
         click.echo(f"  {lateness_summary(outcome)}")
     if ladder:
-        click.echo(f"\n{outcome.name}\n" + text_ladder(steps, outcome.left, outcome.right, color))
+        click.echo(f"\n{display_name(outcome)}\n" + text_ladder(steps, outcome.left, outcome.right, color))
     if mermaid:
         click.echo(ladders.mermaid(steps, outcome.left, outcome.right))
     if svg_path:
         target = _output_path(svg_path, outcome.path, outcome.family, many, ".svg")
         with open(target, "w", encoding="utf-8") as handle:
             handle.write(ladders.svg(steps, outcome.left, outcome.right, outcome.name))
-    show_verdict(outcome, f"{outcome.name}  {outcome.duration * 1000:.0f} ms" if outcome.passed else outcome.name)
+    name = display_name(outcome)
+    show_verdict(outcome, f"{name}  {outcome.duration * 1000:.0f} ms" if outcome.passed else name)

@@ -209,7 +209,8 @@ class Matcher:
             self.on_match(seen.sender, event, seen.segment)
         side = self.sides[seen.sender]
         if seen.sender == LAB and side.offset is None:
-            side.learn(seen.segment.seq, event.seq)  # offline: the lab's ISN was its own choice, not in the capture
+            # Offline: the lab's ISN was its own choice, not in the capture: learnt from its first segment.
+            side.learn(seen.segment.seq, event.seq, syn="S" in seen.segment.flag_text)
         learn_numbers(side, event, seen.segment)
         self._check_ts_progress(event, seen, script_time)
         actual = self.observed(seen)

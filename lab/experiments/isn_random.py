@@ -31,6 +31,8 @@ from lab.packets import Segment, text_to_flags
 from lab.script.events import SERVER_PORT, Script
 from netns import inside
 
+from . import failed_check
+
 PROBES = 24
 TICK_NS = 64  # secure_tcp_seq's clock: ktime_get_real_ns() >> 6
 CLOCK_SLACK_TICKS = 200_000 // TICK_NS  # 200 µs between the ISN's computation and the SYN-ACK's stamp
@@ -131,9 +133,9 @@ def run(experiment, family: int, settings) -> RunResult:
         if failure is None:
             problem = check_spread(spread)
             if problem:
-                failure = Failure(0, f"ISNs of {PROBES} different 4-tuples: {problem}")
+                failure = failed_check(__file__, "spread", f"ISNs of {PROBES} different 4-tuples: {problem}")  # #spread
             elif problem := check_clock(same):
-                failure = Failure(0, f"ISNs of one 4-tuple: {problem}")
+                failure = failed_check(__file__, "clock", f"ISNs of one 4-tuple: {problem}")  # #clock
             else:
                 errors = [abs(error) for error in clock_errors(same)]
                 notes = [

@@ -10,7 +10,7 @@ import click
 
 from lab.i18n import say
 
-from .output import language_option
+from .output import jobs_option, language_option
 
 
 def _claim_lines(claim, language: str, indent: str = "") -> list[str]:
@@ -88,7 +88,7 @@ def _recorded_ladder(exercise, language: str) -> None:
 @click.command()
 @click.option("--docs", "folder", type=click.Path(file_okay=False, writable=True), default="docs", show_default=True,
               help="Where to write claims.md, claims.zh.md and claims.json.")
-@click.option("-j", "--jobs", type=click.IntRange(1, 64), default=2, show_default=True, help="Runs at once.")
+@jobs_option
 @language_option
 def claims(folder: str, jobs: int, language: str) -> None:
     """Run the exercises behind every claim (IPv4 and IPv6); write the course's claims in English, Chinese and JSON.
@@ -100,7 +100,7 @@ def claims(folder: str, jobs: int, language: str) -> None:
 
     from lab.catalogue import find
     from lab.claims import as_json, evaluate, exercises_involved, markdown
-    from lab.engine.batch import run_many
+    from lab.engine.batch import default_jobs, run_many
     from lab.engine.settings import Settings
     from lab.errors import EXIT_MISMATCH
     from lab.privileges import ensure_lab_privileges
@@ -110,7 +110,7 @@ def claims(folder: str, jobs: int, language: str) -> None:
     require_folder("--docs", str(Path(folder) / "claims.md"))
     ensure_lab_privileges()
     work = [(find(name).runnable(), family, Settings()) for name in exercises_involved() for family in (4, 6)]
-    outcomes = list(run_many(work, jobs))
+    outcomes = list(run_many(work, jobs or default_jobs()))
     for outcome in outcomes:
         if not outcome.passed:
             click.echo(outcome.report, err=True)

@@ -12,6 +12,13 @@ from lab.errors import EXIT_LAB_LATE, EXIT_MISMATCH, BadInput
 from lab.i18n import LANGUAGES, default_language, say
 
 
+def jobs_option(command):
+    """``-j N``: runs at once, each in its own worker process; without it, from the CPUs and their load."""
+    return click.option("-j", "--jobs", type=click.IntRange(1, 64), default=None,
+                        help="Runs at once, each in its own process and topology (default: four per CPU "
+                             "that is not already busy).")(command)
+
+
 def language_option(command):
     """``--lang zh|en``; without it, the language of LC_ALL or LANG (zh when it starts with zh)."""
     return click.option("--lang", "language", type=click.Choice(LANGUAGES), default=None, callback=_language,

@@ -15,8 +15,9 @@ from lab.families import FAMILIES, families_for
 from lab.ladder import text_ladder, use_color
 from lab.privileges import ensure_lab_privileges
 
-from .output import finish, language_option, require_folder, show_verdict
+from .output import finish, jobs_option, language_option, require_folder, show_verdict
 from .summary import display_name, summary_table
+
 
 def _output_path(template: str | None, script_path: str, family: int, many: bool, suffix: str) -> str | None:
     """An output path for one run: the template itself, or with -<script>-ipv<N> when there are many."""
@@ -67,9 +68,7 @@ def _resolve(names: tuple[str, ...], every: bool, defines: dict[str, str]) -> li
 @click.option("--pcap", type=click.Path(dir_okay=False, writable=True),
               help="Write the capture here (default: a temporary file, printed on failure).")
 @click.option("-v", "--verbose", is_flag=True, help="Print every segment with the kernel's state after it.")
-@click.option("-j", "--jobs", type=click.IntRange(1, 64), default=None,
-              help="Runs at once, each in its own process and topology (default: from the CPUs this process may "
-                   "use and how busy they are).")
+@jobs_option
 @click.option("--repeat", type=click.IntRange(1, 1000), default=1, show_default=True,
               help="Run each script N times; print each line's timing spread and the failures by kind.")
 @click.option("--ladder/--no-ladder", default=None,

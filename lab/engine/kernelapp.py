@@ -29,7 +29,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from lab.errors import BadInput
-from lab.script.events import ELLIPSIS, BitOr, Bytes, Call, ListValue, Name, StructValue, SyscallEvent
+from lab.script.events import (
+    ELLIPSIS,
+    BitOr,
+    Bytes,
+    Call,
+    ListValue,
+    Name,
+    StructValue,
+    SyscallEvent,
+)
 from netns import inside
 
 from .uapi_constants import CONSTANTS as UAPI

@@ -31,7 +31,6 @@ ZERO_KEY = "0-0-0-0"  # TFO_COOKIE_ZERO: scripts that set an all-zero key
 CMSG_DEFINES = {4: {"CMSG_LEVEL_IP": "SOL_IP", "CMSG_TYPE_RECVERR": "IP_RECVERR"},
                 6: {"CMSG_LEVEL_IP": "SOL_IPV6", "CMSG_TYPE_RECVERR": "IPV6_RECVERR"}}
 RUNNER_FAMILIES = {"ipv4": 4, "ipv6": 6}
-RESULTS = ("pass", "fail", "skip")
 
 
 def defines_for(family: int) -> dict[str, str]:

@@ -348,6 +348,8 @@ class KernelApp:
             obj = self.fds.pop(fd, None)
         if obj is None:
             raise OSError(errno_codes.EBADF, "no such script fd")
+        if obj is self.last_connection:
+            self.last_connection = None  # a %{ }% block after this has no connection to read
         obj.close()
         return 0, ""
 

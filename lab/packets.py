@@ -56,6 +56,8 @@ class Segment:
     options: tuple = field(default_factory=tuple)  # Scapy's [(name, value), ...]
     tos: int = 0  # IPv4 TOS or IPv6 traffic class: its two low bits are the ECN field
     urgent: int = 0  # the urgent pointer
+    ttl: int = 64  # IPv4 TTL or IPv6 hop limit
+    flowlabel: int = 0  # IPv6 only
 
     @property
     def length(self) -> int:
@@ -103,14 +105,16 @@ def segment_of(packet) -> Segment | None:
         options=tuple(tcp.options),
         tos=ip.tc if ip.version == 6 else ip.tos,
         urgent=tcp.urgptr,
+        ttl=ip.hlim if ip.version == 6 else ip.ttl,
+        flowlabel=ip.fl if ip.version == 6 else 0,
     )
 
 
 def build_frame(src_mac: str, dst_mac: str, segment: Segment) -> bytes:
     """An Ethernet frame carrying ``segment``, checksums filled in by Scapy."""
     Ether, IP, IPv6, TCP = _scapy()
-    network = (IPv6(src=segment.src, dst=segment.dst, tc=segment.tos) if segment.family == 6
-               else IP(src=segment.src, dst=segment.dst, tos=segment.tos))
+    network = (IPv6(src=segment.src, dst=segment.dst, tc=segment.tos, hlim=segment.ttl, fl=segment.flowlabel)
+               if segment.family == 6 else IP(src=segment.src, dst=segment.dst, tos=segment.tos, ttl=segment.ttl))
     tcp = TCP(
         sport=segment.sport,
         dport=segment.dport,

@@ -76,6 +76,7 @@ MUTATIONS = [
     (SELFTESTS / "fastopen.pkt", "> S. 1234:1234(0) ack 999011", "> S. 1234:1234(0) ack 999001", "ack: expected 999001"),
     (SELFTESTS / "ecn.pkt", "> [ect0] P.", "> [ect1] P.", "IP ECN field: expected [ect1], got [ect0]"),
     (SELFTESTS / "ecn.pkt", "> [noecn] E.", "> [noecn] .", "flags: expected ., got .E"),
+    (SELFTESTS / "ecn.pkt", "[noecn,ttl 64]", "[noecn,ttl 65]", "IP ttl: expected 65, got 64"),
     (SELFTESTS / "zerocopy.pkt", "ee_code=SO_EE_CODE_ZEROCOPY_COPIED", "ee_code=0", "ee_code is 1, expected 0"),
     (SELFTESTS / "zerocopy.pkt", "msg_flags=MSG_ERRQUEUE", "msg_flags=0", "msg_flags is 0x2000, expected 0"),
     (SCRIPTS / "socket_api.pkt", "SIOCINQ, [1000]", "SIOCINQ, [999]", "ioctl value is [1000], expected [999]"),

@@ -26,7 +26,7 @@ from netns.topology import DEFAULT_MTU
 from .kernelapp import KernelApp
 from .numbering import Side
 from .runner import Endpoint, Run
-from .verify import injected_tos, scapy_options
+from .verify import injected_tos, injected_ttl_and_flowlabel, scapy_options
 
 TUN_ALTNAME = "tun0"
 LINK_MTU = 65535
@@ -142,7 +142,7 @@ class DriveRun(Run):
             text_to_flags(event.flags), lab.side.live(event.seq, syn), ack,
             event.window if event.window is not None else DEFAULT_WINDOW,
             b"\0" * event.length, scapy_options(event.options, kernel.side, syn), injected_tos(event),
-            event.urgent or 0,
+            event.urgent or 0, *injected_ttl_and_flowlabel(event),
         )
         try:
             data = build_frame(self.topo.lab_mac, self.topo.kernel_mac, segment)

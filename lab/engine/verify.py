@@ -143,6 +143,13 @@ def injected_tos(event: PacketEvent) -> int:
     return (tos & ~3) | ECN_CODEPOINTS[ip.ecn] if ip.ecn is not None else tos
 
 
+def injected_ttl_and_flowlabel(event: PacketEvent) -> tuple[int, int]:
+    """The TTL (hop limit) and flow label of a segment the lab injects: ``[ttl N]``, ``[flowlabel 0x..]``."""
+    ip = event.ip
+    ttl = ip.ttl if ip is not None and ip.ttl is not None else 64
+    return ttl, ip.flowlabel if ip is not None and ip.flowlabel is not None else 0
+
+
 def scapy_options(options: tuple[Option, ...], receiver: Side, syn: bool = False) -> tuple:
     """A script's options for a segment the lab injects, in Scapy's form.
 
@@ -201,6 +208,10 @@ def differences(expected: PacketEvent, actual: Observed) -> list[str]:
         diffs.append(f"IP ECN field: expected [{ip.ecn}], got [{actual.ecn}]")
     if ip is not None and ip.tos is not None and ip.tos != actual.live.tos:
         diffs.append(f"IP tos: expected {ip.tos:#x}, got {actual.live.tos:#x}")
+    if ip is not None and ip.ttl is not None and ip.ttl != actual.live.ttl:
+        diffs.append(f"IP ttl: expected {ip.ttl}, got {actual.live.ttl}")
+    if ip is not None and ip.flowlabel is not None and ip.flowlabel != actual.live.flowlabel:
+        diffs.append(f"IPv6 flow label: expected {ip.flowlabel:#x}, got {actual.live.flowlabel:#x}")
     if expected.urgent is not None and expected.urgent != actual.live.urgent:
         diffs.append(f"urg: expected {expected.urgent}, got {actual.live.urgent}")
     if expected.options is not None and not _options_match(expected.options, actual.options):

@@ -10,6 +10,7 @@ feature also has a wrong expectation here that must fail, naming what differed.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -119,3 +120,13 @@ def test_a_wrong_expectation_fails(tmp_path, script, old, new, reason, family):
     result = run_mutated(tmp_path, script, old, new, family)
     assert result.result == "fail", result
     assert reason in result.reason + result.report, result.report or result.reason
+
+
+def test_a_slow_machine_expects_failures(tmp_path):
+    text = (SELFTESTS / "zerocopy.pkt").read_text().replace("ee_info=0", "ee_info=7")
+    (tmp_path / "wrong.pkt").write_text(text)
+    done = tcplab("selftests", str(tmp_path), "--ktap", "--ip-version", "4",
+                  env={**os.environ, "KSFT_MACHINE_SLOW": "yes"})
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "ok 1 wrong.pkt ipv4 # XFAIL" in done.stdout
+    assert done.stdout.splitlines()[-1] == "# Totals: pass:0 fail:0 xfail:1 xpass:0 skip:0 error:0"

@@ -436,7 +436,8 @@ class Parser:
                 cookie = cookie_token.text
                 if len(cookie) % 2 or not re.fullmatch(r"[0-9a-fA-F]*", cookie) or len(cookie) > 32:
                     raise ScriptSyntaxError(cookie_token.position, f"a Fast Open cookie is up to 16 bytes of hex "
-                                            f"digits, not {cookie!r}")
+                                            f"digits, not {cookie!r} (a name needs -D {cookie}=HEX; tcplab "
+                                            "selftests defines TFO_COOKIE and TFO_COOKIE_ZERO)")
             return Option(kind, (cookie.lower(),))
         if kind == "sack":
             blocks = []

@@ -25,7 +25,7 @@ $(STAMP): pyproject.toml Makefile
 	touch $@
 
 run: $(STAMP)
-	$(BIN)/tcplab run --all -j 2
+	$(BIN)/tcplab run --all
 
 captures: $(STAMP)
 	$(BIN)/tcplab capture regen

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from netns import IPV6_MTU, VethTopology, inside
-from netns.addresses import SERVER_PORT
+from lab.script.events import SERVER_PORT
 from netns.topology import DEFAULT_MTU
 
 from .errors import Mismatch

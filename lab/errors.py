@@ -1,7 +1,10 @@
 """Errors a user can act on, each with the exit code the CLI documents.
 
-0 pass, 1 mismatch, 2 bad input or usage, 3 environment (no privileges, no
-namespaces). The CLI prints ``str(error)`` as one line; never a traceback.
+0 pass, 1 mismatch (the kernel did something else), 2 bad input or usage,
+3 environment (no privileges, no namespaces), 4 inconclusive: no kernel
+mismatch, but the lab itself was late for a line (a busy machine), so a run
+could not judge the kernel. The CLI prints ``str(error)`` as one line; never
+a traceback.
 """
 
 from __future__ import annotations
@@ -9,6 +12,7 @@ from __future__ import annotations
 EXIT_MISMATCH = 1
 EXIT_BAD_INPUT = 2
 EXIT_ENVIRONMENT = 3
+EXIT_LAB_LATE = 4
 
 
 class LabError(Exception):

@@ -4,7 +4,9 @@ Two lifelines (the lab or client on the left, the kernel or server on the
 right), time running down, an arrow per segment labelled with flags, seq,
 ack and length, and each endpoint's TCP state beside its lifeline as the
 kernel reported it after the segment. The segment that failed a run is
-marked on its arrow. Renderers read finished steps only.
+marked on its arrow; a segment the link dropped (a ``link lose`` line) is an
+arrow that stops short of the receiver, with an X. Renderers read finished
+steps only.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 import os
 from html import escape
 
-from lab.engine.report import Step
+from lab.engine.trace import Step
 
 ARROW_WIDTH = 44
 STATE_WIDTH = 12
@@ -25,13 +27,15 @@ def use_color(stream) -> bool:
 
 
 def _arrow(step: Step) -> str:
-    label = f" {step.label} "
+    label = f" {step.label()} "
     room = ARROW_WIDTH - 2
     if len(label) > room - 2:
         label = label[: room - 5] + "... "
     dashes = room - len(label)
     left, right = dashes // 2, dashes - dashes // 2
     body = "-" * left + label + "-" * right
+    if step.lost:  # the arrow stops short: the receiver never got it
+        return f"{body[:-4]}X     " if step.from_left else f"     X{body[4:]}"
     return f"{body}->" if step.from_left else f"<-{body}"
 
 
@@ -46,6 +50,8 @@ def text_ladder(steps: list[Step], left: str, right: str, color: bool = False) -
         left_state = step.states.get(left, "")
         right_state = step.states.get(right, "")
         row = f"{step.time:8.4f}s  {left_state:<{STATE_WIDTH}} |{_arrow(step)}| {right_state}"
+        if step.lost:
+            row += "  (lost on the link)"
         if step.mismatch:
             mark = f"  <- MISMATCH: {step.mismatch}"
             row = f"{RED}{row}{mark}{RESET}" if color else row + mark
@@ -59,8 +65,10 @@ def mermaid(steps: list[Step], left: str, right: str) -> str:
     previous: dict[str, str] = {}
     for step in steps:
         source, target = ("L", "R") if step.from_left else ("R", "L")
-        arrow = "-x" if step.mismatch else "->>"
-        label = step.label.replace(";", ",").replace("#", "")
+        arrow = "-x" if step.mismatch or step.lost else "->>"  # Mermaid's cross: a message that is lost
+        label = step.label().replace(";", ",").replace("#", "")
+        if step.lost:
+            label += " (lost on the link)"
         if step.mismatch:
             label += f" (MISMATCH: {step.mismatch.replace(';', ',')})"
         lines.append(f"    {source}{arrow}{target}: {label}")
@@ -96,9 +104,17 @@ def svg(steps: list[Step], left: str, right: str, title: str = "") -> str:
         y = top + row * index + 10
         start, end = (x_left, x_right) if step.from_left else (x_right, x_left)
         colour, marker = ("#c00", "bad") if step.mismatch else ("black", "head")
-        parts.append(f'<line x1="{start}" y1="{y}" x2="{end}" y2="{y + 14}" stroke="{colour}" '
-                     f'marker-end="url(#{marker})"/>')
-        label = step.label + (f"  MISMATCH: {step.mismatch}" if step.mismatch else "")
+        if step.lost:  # stops two thirds of the way, with an X where it was lost
+            end = start + (end - start) * 2 // 3
+            parts.append(f'<line x1="{start}" y1="{y}" x2="{end}" y2="{y + 9}" stroke="{colour}" '
+                         'stroke-dasharray="6,3"/>')
+            parts.append(f'<text x="{end}" y="{y + 14}" text-anchor="middle" fill="{colour}" '
+                         'font-weight="bold">X</text>')
+        else:
+            parts.append(f'<line x1="{start}" y1="{y}" x2="{end}" y2="{y + 14}" stroke="{colour}" '
+                         f'marker-end="url(#{marker})"/>')
+        label = step.label() + ("  (lost on the link)" if step.lost else "")
+        label += f"  MISMATCH: {step.mismatch}" if step.mismatch else ""
         parts.append(f'<text x="{(x_left + x_right) // 2}" y="{y + 3}" text-anchor="middle" fill="{colour}">'
                      f'{escape(label)}</text>')
         parts.append(f'<text x="8" y="{y + 12}" fill="#555">{step.time:.3f}s</text>')

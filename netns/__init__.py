@@ -1,26 +1,24 @@
-"""Network topologies for tcplab, built and torn down with pyroute2 only."""
+"""Network topologies for tcplab, built and torn down with pyroute2 only.
 
-from .addresses import KERNEL, LAB, LOOPBACK, Endpoint, check_allowed
-from .namespace import NamespaceError, SysctlError, inside, read_sysctl, write_sysctl
-from .signals import Terminated, deferred_signals, raise_on_interrupts
-from .topology import IPV6_MTU, LoopbackTopology, Topology, VethTopology
+Names are imported on first use (PEP 562): commands that never build a
+topology (``list``, ``explain``, offline ``verify``) must not pay for
+importing pyroute2.
+"""
 
-__all__ = [
-    "IPV6_MTU",
-    "KERNEL",
-    "LAB",
-    "LOOPBACK",
-    "Endpoint",
-    "LoopbackTopology",
-    "NamespaceError",
-    "SysctlError",
-    "Terminated",
-    "Topology",
-    "VethTopology",
-    "check_allowed",
-    "deferred_signals",
-    "inside",
-    "raise_on_interrupts",
-    "read_sysctl",
-    "write_sysctl",
-]
+import importlib
+
+_WHERE = {
+    "KERNEL": "addresses", "LAB": "addresses", "LOOPBACK": "addresses", "Endpoint": "addresses",
+    "check_allowed": "addresses",
+    "NamespaceError": "namespace", "SysctlError": "namespace", "inside": "namespace", "read_sysctl": "namespace",
+    "write_sysctl": "namespace",
+    "Terminated": "signals", "deferred_signals": "signals", "raise_on_interrupts": "signals",
+    "IPV6_MTU": "topology", "LoopbackTopology": "topology", "Topology": "topology", "VethTopology": "topology",
+}
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str):
+    if name not in _WHERE:
+        raise AttributeError(f"module 'netns' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"netns.{_WHERE[name]}"), name)

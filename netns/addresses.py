@@ -42,4 +42,3 @@ class Endpoint:
 KERNEL = Endpoint("198.18.0.1", "2001:db8::1")
 LAB = Endpoint("198.18.0.2", "2001:db8::2")
 LOOPBACK = Endpoint("127.0.0.1", "::1", 8, 128)
-SERVER_PORT = 8080  # the kernel's (server's) port: what bind(fd, ..., ...) takes, as in packetdrill

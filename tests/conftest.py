@@ -1,26 +1,38 @@
-"""Shared fixtures: every test runs against the real kernel in real namespaces.
+"""Shared fixtures. Tests under tests/unit need no privileges and no kernel; every other test runs
+against the real kernel in real namespaces.
 
-As root the suite uses the machine's /run/netns; as a plain user it first moves
-itself into a user namespace of its own (tcplab's rootless mode), before any
-thread exists. After each test no namespace of the lab may be left over.
+When the session holds kernel tests, it first gets the lab's privileges: as
+root the machine's /run/netns, as a plain user a user namespace of its own
+(tcplab's rootless mode), before any thread exists. After each kernel test no
+namespace of the lab may be left over.
 """
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
-from lab.privileges import ensure_lab_privileges
+UNIT = Path(__file__).with_name("unit")
 
-ensure_lab_privileges()
 
-from netns.names import parse_netns  # noqa: E402  (after the privilege switch)
-from netns.namespace import listed, remove  # noqa: E402
+def _is_unit(node) -> bool:
+    return UNIT in Path(str(node.path)).parents
+
+
+def pytest_collection_finish(session) -> None:
+    if any(not _is_unit(item) for item in session.items):
+        from lab.privileges import ensure_lab_privileges
+
+        ensure_lab_privileges()
 
 
 def _ours() -> set[str]:
     """tcplab namespaces of this process or of dead ones; another live tcplab's are not ours to judge."""
+    from netns.names import parse_netns
+    from netns.namespace import listed
+
     names = set()
     for name in listed():
         parsed = parse_netns(name)
@@ -30,8 +42,13 @@ def _ours() -> set[str]:
 
 
 @pytest.fixture(autouse=True)
-def no_leftover_namespaces():
-    """Fail a test that leaves a tcplab namespace behind (and remove it)."""
+def no_leftover_namespaces(request):
+    """Fail a kernel test that leaves a tcplab namespace behind (and remove it)."""
+    if _is_unit(request.node):
+        yield
+        return
+    from netns.namespace import remove
+
     before = _ours()
     yield
     leftovers = _ours() - before

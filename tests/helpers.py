@@ -12,6 +12,7 @@ from pathlib import Path
 TCPLAB = str(Path(sys.executable).with_name("tcplab"))
 NOBODY = 65534
 BLOCK_USERNS = str(Path(__file__).with_name("block_userns.py"))
+SCRIPTS = Path(__file__).with_name("scripts")  # one small script per engine feature
 
 
 def tcplab(*args: str, timeout: float = 60, **kwargs) -> subprocess.CompletedProcess:

@@ -18,7 +18,7 @@ from helpers import tcplab
 from lab.capture.check import check_capture
 from lab.capture.pcapfile import read_segments
 from lab.catalogue import find
-from lab.engine.runner import Settings
+from lab.engine.settings import Settings
 from lab.errors import BadInput
 
 FIXTURE = Path(__file__).resolve().parent.parent / "captures" / "close-3-segments.pcapng"

@@ -20,16 +20,14 @@ import pytest
 
 from helpers import as_nobody, tcplab
 from lab.capture.check import check_capture
-from lab.capture.diff import segment_lines
 from lab.capture.pcapfile import read_segments
 from lab.catalogue import find
-from lab.engine.runner import Settings
+from lab.engine.settings import Settings
 
 CAPTURES = Path(__file__).resolve().parent.parent / "captures"
 FIXTURES = sorted(CAPTURES.glob("*.pcapng"))
 TSHARK = shutil.which("tshark")
 needs_tshark = pytest.mark.skipif(TSHARK is None, reason="tshark not installed (make test installs it as root)")
-NUMBERS = re.compile(r" (\d+):(\d+)\((\d+)\)(?: ack (\d+))?")
 # Exercises whose wire traces differ: each fixture must fail against the other's script.
 WRONG = [("close-3-segments", "close-4-segments"), ("close-4-segments", "close-3-segments"),
          ("handshake-passive", "handshake-active"), ("close-active", "close-passive"),
@@ -152,16 +150,15 @@ def tshark_problems(path: Path) -> list[str]:
 
 @needs_tshark
 @pytest.mark.parametrize("fixture", FIXTURES, ids=lambda f: f.stem)
-def test_tshark_reads_the_fixture_cleanly_and_agrees_on_the_handshake(fixture):
+def test_tshark_reads_the_fixture_cleanly_and_agrees_on_every_segment(fixture):
+    """tshark and tcplab read the same flags and absolute numbers in every frame (not only handshakes)."""
     assert tshark_problems(fixture) == []
-    lab = segment_lines(read_segments(str(fixture)))
-    theirs = tshark_fields(fixture, "tcp.flags.syn", "tcp.flags.ack", "tcp.seq", "tcp.ack")
-    handshake = 3 if [line.split()[2] for line in lab[:3]] == ["S", "S.", "."] else 0
-    for ours, (syn, ack_flag, seq, ack) in zip(lab[:handshake], theirs[:handshake], strict=True):
-        numbers = NUMBERS.search(ours)
-        assert int(seq) == int(numbers[1]), (ours, seq)
-        if ack_flag in ("1", "True"):
-            assert int(ack) == int(numbers[4]), (ours, ack)
+    ours = [(item.index, "S" in item.segment.flag_text, "." in item.segment.flag_text, item.segment.seq,
+             item.segment.ack) for item in read_segments(str(fixture))]
+    theirs = [(int(number), syn in ("1", "True"), ack_flag in ("1", "True"), int(seq), int(ack))
+              for number, syn, ack_flag, seq, ack in tshark_fields(fixture, "frame.number", "tcp.flags.syn",
+                                                                   "tcp.flags.ack", "tcp.seq_raw", "tcp.ack_raw")]
+    assert ours and ours == theirs
 
 
 @needs_tshark

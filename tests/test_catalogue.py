@@ -13,7 +13,8 @@ import pytest
 from helpers import tcplab
 from lab.catalogue import MODES, exercises
 from lab.engine.batch import run_any
-from lab.engine.runner import Settings, run_script
+from lab.engine.runner import run_script
+from lab.engine.settings import Settings
 from lab.script.parser import parse, parse_file
 
 SEEDS = ("000_e96bb92640c7751d.txt", "001_f2be7db29f51b6a9.txt", "002_eb75143f5f003d83.txt",
@@ -40,7 +41,10 @@ def test_metadata_is_complete_and_matches_the_script():
 def test_observe_exercise_passes(exercise, loopback, family):
     result = run_script(parse_file(str(exercise.script)), family, Settings(loopback=loopback))
     assert result.passed, f"line {result.failure.line}: {result.failure.message} {result.failure.fields}"
-    assert {step.from_left for step in result.steps} <= {True, False}
+    senders = {event.line: event.endpoint for event in parse_file(str(exercise.script)).events}
+    matched = [step for step in result.steps if step.line is not None]
+    assert matched and all(step.sender == senders[step.line] for step in matched)
+    assert all(step.from_left == (step.sender == "client") for step in result.steps)
     assert all(set(step.states) == {"client", "server"} for step in result.steps)
 
 

@@ -7,7 +7,7 @@ import socket
 import pytest
 
 from lab.demo import HandshakeDemo, run_demo
-from netns.addresses import SERVER_PORT
+from lab.script.events import SERVER_PORT
 from lab.errors import Mismatch
 from netns import VethTopology, inside
 

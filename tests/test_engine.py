@@ -6,14 +6,15 @@ a passing script and asserts the run fails at that line, naming the field.
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
+from helpers import SCRIPTS
 
-from lab.engine.runner import Settings, run_script
+from lab.engine.runner import run_script
+from lab.engine.settings import Settings
 from lab.script.parser import parse, parse_file
 
-SCRIPTS = Path(__file__).with_name("scripts")
+
 ALL_SCRIPTS = sorted(SCRIPTS.glob("*.pkt"))
 
 
@@ -88,7 +89,8 @@ def test_mismatch_report_shows_actual_in_script_syntax_and_history():
     failure, _ = run_mutated("passive_open.pkt", "+0 > . 1:1(0) ack 1001", "+0 > . 1:1(0) ack 1000")
     assert failure.expected == "+0 > . 1:1(0) ack 1000"
     assert failure.actual.startswith("> . 1:1(0) ack 1001 win ")
-    assert any(line.strip().endswith("< P. 1:1001(1000) ack 1 win 257") for line in failure.recent)
+    assert any(step.text() == "< P. 1:1001(1000) ack 1 win 257" for step in failure.recent)
+    assert failure.kind == "content"
 
 
 def test_coalesced_segment_matches_two_lines():
@@ -96,7 +98,7 @@ def test_coalesced_segment_matches_two_lines():
     result = run_script(parse_file(str(SCRIPTS / "coalesce.pkt")), 4, Settings())
     assert result.passed
     last = [step for step in result.steps if not step.from_left][-1]
-    assert last.text.startswith("> P. 101:301(200) ack 1")
+    assert last.text().startswith("> P. 101:301(200) ack 1")
 
 
 def test_tolerance_from_option_line_and_cli_flag():

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import random
 
-from lab.engine.runner import Settings
+from lab.engine.settings import Settings
 from lab.experiments import Experiment
 from lab.experiments import tw_recycle
 from lab.experiments.isn_random import TICK_NS, check_clock, check_spread

@@ -10,7 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-SCRIPTS = Path(__file__).with_name("scripts")
+from helpers import SCRIPTS
+
 PYTHON_TEST = '''
 import pytest
 

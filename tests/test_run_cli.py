@@ -10,9 +10,9 @@ import pytest
 from scapy.layers.inet import TCP
 from scapy.utils import PcapNgReader
 
-from helpers import as_nobody, tcplab
+from helpers import SCRIPTS, as_nobody, tcplab
 
-SCRIPTS = Path(__file__).with_name("scripts")
+
 
 
 @pytest.fixture
@@ -86,6 +86,9 @@ def test_allowed_shell_runs_in_the_kernel_namespace_from_the_script_folder(share
     ("0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n+0 link rate 8000 burst 90\n", ":2: a link line shapes the link"),
     ("0 client socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n+0 link rate 0 burst 90\n",
      ":2:14: the rate in bits per second must be more than 0"),
+    ("0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n+0 link lose server > S.\n", ":2: a link line shapes the link"),
+    ("0 client socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n+0 link lose client F.\n",
+     ":2:21: expected '>' after 'client'"),
 ])
 def test_bad_scripts_exit_2_with_file_and_line(shared_dir, text, message):
     path = write(shared_dir, "bad.pkt", text)

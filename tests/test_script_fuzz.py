@@ -13,7 +13,9 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lab.engine.runner import Settings, preflight, run_script
+from lab.engine.runner import preflight, run_script
+from lab.engine.settings import Settings
+from lab.engine.trace import KINDS
 from lab.errors import BadInput, LabError
 from lab.script.parser import parse
 
@@ -76,4 +78,7 @@ def test_runs_of_mutated_numbers_end_in_a_verdict_or_one_clean_line(data):
     finally:
         threading.excepthook = previous_hook
         assert not crashed_threads, [args.exc_value for args in crashed_threads]
-    assert result.passed or result.failure.message
+    if not result.passed:  # a verdict names a line of the script, its kind, and says what in one line
+        assert 1 <= result.failure.line <= len(lines)
+        assert result.failure.kind in KINDS
+        assert result.failure.message and "\n" not in result.failure.message

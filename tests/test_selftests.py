@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from lab.engine.runner import Settings
+from lab.engine.settings import Settings
 from lab.selftests import Selftest, run_selftest, script_families
 
 from helpers import tcplab

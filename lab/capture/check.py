@@ -1,38 +1,34 @@
 """Check a recorded capture against a script, offline: no privileges, no namespaces.
 
-The capture stands in for the wire. Its segments are read in order and
-matched to the script's segment lines with the engine's own rules (relative
-numbers, coalescing, options, timing tolerance); both sides' ISNs and TS
-clocks are learnt from the capture, since neither was chosen by the lab.
-Lines about the endpoints' insides (syscalls, states, tcp_info, commands)
-cannot be seen in a capture: they are counted as not checked, and their
-times are taken as written.
+The capture stands in for the wire: a source of segments for the same
+matcher the live run uses (lab/engine/matcher.py), so the lab's own segments
+and the kernel's are judged by the same rules as live. Both sides' ISNs and
+TS clocks are learnt from the capture. A capture written by tcplab carries
+its run's timeline (script time 0, and when each syscall or command really
+began), so the clock is anchored exactly as it was live; a capture from
+another tool has none, and its first segment sets the clock. Lines about the
+endpoints' insides (syscalls, states, tcp_info, commands) cannot be seen in
+a capture: they are counted as not checked.
 """
 
 from __future__ import annotations
 
 import time
+from collections import deque
 
+from lab.engine.matcher import LAB, Clock, Matcher, Seen, moves_clock
 from lab.engine.numbering import Side
-from lab.engine.report import Failure, RunResult, Step
-from lab.engine.runner import RECENT, Settings, tolerance
-from netns.addresses import SERVER_PORT
-from lab.engine.verify import Observed, learn_numbers, line_for, match_lines, observe
-from lab.script.events import PacketEvent, Script, StateEvent
+from lab.engine.settings import Settings, check_options
+from lab.engine.trace import Failure, RunResult, Step
+from lab.pcapng import DROPPED
+from lab.script.events import SERVER_PORT, PacketEvent, Script, StateEvent
 
 from .pcapfile import CapturedSegment
 
 
-
 def roles(script: Script) -> tuple[str, str]:
     """The script's two endpoints, left (lab or client) then right (kernel or server)."""
-    return ("client", "server") if script.observe else ("lab", "kernel")
-
-
-def sender_role(script: Script, event: PacketEvent) -> str:
-    if script.observe:
-        return event.endpoint
-    return "lab" if event.inbound else "kernel"
+    return ("client", "server") if script.observe else (LAB, "kernel")
 
 
 def is_syn(flags: str) -> bool:
@@ -40,129 +36,116 @@ def is_syn(flags: str) -> bool:
     return "S" in flags and "." not in flags
 
 
-def prefix(script: Script, role: str) -> str:
-    return f"{role} >" if script.observe else "<" if role == "lab" else ">"
+class CaptureSource:
+    """A capture's segments of the connection under test, with the role of each sender."""
 
-
-class OfflineCheck:
-    """One pass of a script over a capture's segments."""
-
-    def __init__(self, script: Script, captured: list[CapturedSegment], settings: Settings):
-        self.script, self.captured = script, captured
-        self.settings = settings.for_script(script)
-        self.sides = {role: Side() for role in roles(script)}
+    def __init__(self, script: Script, captured: list[CapturedSegment]):
+        self.script = script
+        self.queue = deque(captured)
         self.endpoints: dict[tuple[str, int], str] = {}  # (address, port) -> role
-        self.steps: list[Step] = []
-        self.unchecked = 0
-        self.first_time = captured[0].time
         self.family = captured[0].segment.family  # until the connection under test is known
+        self._assign_roles(captured)
 
-    def _role_of(self, item: CapturedSegment) -> str | None:
-        return self.endpoints.get((item.segment.src, item.segment.sport))
-
-    def _assign_roles(self, event: PacketEvent, item: CapturedSegment) -> None:
-        """Who is who: the sender of the script's first SYN sent the capture's first SYN;
-        with no SYN on either side, the first expected segment's sender sent the first segment."""
-        syn_lines = [e for e in self.script.events if isinstance(e, PacketEvent) and is_syn(e.flags)]
-        syns = sorted((c for c in self.captured if is_syn(c.segment.flag_text)),
-                      key=lambda c: c.segment.dport != SERVER_PORT)  # the lab's port first, then capture order
-        if syn_lines and syns:
-            event, item = syn_lines[0], syns[0]
+    def _assign_roles(self, captured: list[CapturedSegment]) -> None:
+        """Who is who: the sender of the script's first SYN sent the capture's first SYN (the one to the
+        server's port first); with no SYN on either side, the first segment line's sender sent the first segment."""
+        lines = [e for e in self.script.events if isinstance(e, PacketEvent)]
+        if not lines:
+            return
+        syn_lines = [e for e in lines if is_syn(e.flags)]
+        syns = sorted((c for c in captured if is_syn(c.segment.flag_text)), key=lambda c: c.segment.dport != SERVER_PORT)
+        line, item = (syn_lines[0], syns[0]) if syn_lines and syns else (lines[0], captured[0])
         left, right = roles(self.script)
-        sender = sender_role(self.script, event)
+        sender = Matcher.sender_for(line)
         peer = right if sender == left else left
-        self.endpoints = {(item.segment.src, item.segment.sport): sender,
-                          (item.segment.dst, item.segment.dport): peer}
+        self.endpoints = {(item.segment.src, item.segment.sport): sender, (item.segment.dst, item.segment.dport): peer}
         self.family = item.segment.family
 
-    def _observed(self, item: CapturedSegment, sender: str) -> Observed:
-        left, right = roles(self.script)
-        peer = right if sender == left else left
-        return observe(item.segment, self.sides[sender], self.sides[peer], prefix(self.script, sender))
+    def _seen(self, item: CapturedSegment) -> Seen | None:
+        role = self.endpoints.get((item.segment.src, item.segment.sport))
+        if role is None and "S" in item.segment.flag_text and "." not in item.segment.flag_text:
+            role = self._by_address(item.segment.src)  # a later connection's SYN: a new port of a known address
+            if role is not None:
+                peer = next(other for other in self.endpoints.values() if other != role)
+                self.endpoints[(item.segment.src, item.segment.sport)] = role
+                self.endpoints[(item.segment.dst, item.segment.dport)] = peer
+        return None if role is None else Seen(item.time, item.segment, role, item)
 
-    def _step(self, item: CapturedSegment, sender: str, line: int | None, mismatch: str = "") -> None:
-        observed = self._observed(item, sender)
-        self.steps.append(Step(item.time - self.first_time, sender == roles(self.script)[0], observed.render(),
-                               line, label=observed.label(), mismatch=mismatch))
+    def _by_address(self, address: str) -> str | None:
+        """The role of the only endpoint at ``address`` (None on loopback, where both share one)."""
+        roles_there = {role for (known, _), role in self.endpoints.items() if known == address}
+        return roles_there.pop() if len(roles_there) == 1 else None
 
-    def _failure(self, event, message: str, actual: Observed | None = None, fields=None) -> Failure:
-        recent = [f"{step.time:8.4f}  {step.text}" for step in self.steps[-RECENT:]]
-        if actual is not None and recent:
-            recent = recent[:-1]
-        return Failure(event.line, message, expected=event.text, actual=actual.render() if actual else "",
-                       fields=fields or [], recent=recent)
-
-    def run(self) -> Failure | None:
-        events = list(self.script.events)  # either_order may swap two lines in this copy
-        queue = list(self.captured)
-        previous = 0.0
-        anchor: tuple[float, float] | None = None  # (capture time, script time) of the last segment
-        index = 0
-        while index < len(events):
-            event = events[index]
-            timing = event.timing
-            script_time = previous + timing.start if timing.relative else timing.start
-            if not isinstance(event, PacketEvent):
-                self.unchecked += 1
-                previous = script_time
-                index += 1
-                continue
-            if not self.endpoints and queue:
-                self._assign_roles(event, queue[0])
-            while queue and self._role_of(queue[0]) is None:
-                queue.pop(0)  # another connection's segment: not the one under test
-            wanted = sender_role(self.script, event)
-            if not queue:
-                return self._failure(event, f"the capture ends; expected this segment from the {wanted}")
-            item = queue.pop(0)
-            sender = self._role_of(item)
-            event, problem = line_for(events, index, sender, wanted)
-            if problem:
-                self._step(item, sender, None, mismatch=f"expected the {wanted}'s segment")
-                return self._failure(event, problem, self._observed(item, sender))
-            learn_numbers(self.sides[sender], event, item.segment)
-            actual = self._observed(item, sender)
-            consumed, diffs = match_lines(events, index, actual)
-            if diffs:
-                self._step(item, sender, None, mismatch="; ".join(diffs))
-                return self._failure(event, f"the {sender}'s segment differs from the script", actual, diffs)
-            if anchor is not None and not timing.any_time:
-                arrived = anchor[1] + item.time - anchor[0]
-                high = script_time + (timing.high - timing.start if timing.high is not None else 0.0)
-                allowed = tolerance(self.settings, script_time - previous)
-                if not script_time - allowed <= arrived <= high + allowed:
-                    self._step(item, sender, None, mismatch="timing")
-                    window = f"{script_time:.3f}" + (f"~{high:.3f}" if high != script_time else "")
-                    return self._failure(event, f"timing: the segment came at {arrived:.3f} s, expected at "
-                                         f"{window} s (tolerance {allowed * 1000:.1f} ms)", actual)
-            if timing.any_time and anchor is not None:
-                script_time = anchor[1] + item.time - anchor[0]
-            self._step(item, sender, event.line)
-            anchor = (item.time, script_time)
-            previous = script_time
-            index += consumed
-        self.trailing = [item for item in queue if self._role_of(item)]
+    def next(self, until: float | None) -> Seen | None:
+        while self.queue:
+            seen = self._seen(self.queue.popleft())
+            if seen is not None:  # another connection's segments are not the one under test
+                return seen
         return None
 
+    def push_back(self, seen: Seen) -> None:
+        self.queue.appendleft(seen.ref)
 
-def check_capture(script: Script, captured: list[CapturedSegment], capture_path: str,
-                  settings: Settings) -> RunResult:
-    """Verify ``captured`` against ``script``; a RunResult as from a live run, with notes."""
+    def rest(self) -> list[Seen]:
+        rest = [seen for seen in map(self._seen, self.queue) if seen is not None]
+        self.queue.clear()
+        return rest
+
+
+def check_capture(script: Script, captured: list[CapturedSegment], capture_path: str, settings: Settings,
+                  timeline: dict | None = None) -> RunResult:
+    """Verify ``captured`` against ``script``; a RunResult as from a live run, with notes.
+
+    ``timeline`` is what a tcplab capture's section header records (see
+    lab/engine/recorder.py): script time 0 and the moments its actions began.
+    """
     started = time.monotonic()
-    check = OfflineCheck(script, captured, settings)
-    failure = check.run()
+    check_options(script)
+    settings = settings.for_script(script)
+    source = CaptureSource(script, captured)
+    left, right = roles(script)
+    clock = Clock(timeline["zero"] if timeline else None)
+    anchors = timeline["anchors"] if timeline else {}
+    sides = {left: Side(), right: Side()}
+
+    def new_connection(sender: str, event: PacketEvent, segment) -> None:
+        """A SYN line written from 0 for a side that already has an ISN begins a new connection, as live runs
+        count them (fresh sequence spaces); one written with another seq continues the old numbering."""
+        opening = "S" in segment.flag_text and "." not in segment.flag_text
+        if opening and sides[sender].offset is not None and not event.seq:
+            sides[left], sides[right] = Side(), Side()
+
+    matcher = Matcher(script, settings, sides,
+                      {left: "<" if left == LAB else f"{left} >", right: ">" if right == "kernel" else f"{right} >"},
+                      {left: right, right: left}, left, clock, new_connection)
+    events = list(script.events)  # either_order may swap two lines in this copy
+    unchecked, index, failure = 0, 0, None
+    try:
+        while index < len(events):
+            event = events[index]
+            if isinstance(event, PacketEvent):
+                index += matcher.expect(events, index, source)
+                continue
+            script_time = clock.scheduled(event)
+            if moves_clock(event) and event.line in anchors:
+                clock.anchor(anchors[event.line], script_time)
+            clock.previous = script_time
+            unchecked += 1
+            index += 1
+    except Failure as error:
+        failure = error
+    for item in captured:  # what the link dropped, as the live run's packet comments recorded it
+        if DROPPED in item.comment and id(item) in matcher.frame_steps:
+            matcher.frame_steps[id(item)].lost = True
     notes = []
     if failure is None:
-        for item in check.trailing:
-            check._step(item, check._role_of(item), None)
-            notes.append(f"the capture goes on after the script's last segment: frame {item.index}: "
-                         + check.steps[-1].text)
-        if check.unchecked:
-            notes.append(f"{check.unchecked} line(s) about the endpoints' insides (syscalls, states, "
+        notes = [note.replace("also sent, after the script's last expected segment",
+                              "goes on after the script's last segment") for note in matcher.trailing(source.rest())]
+        if unchecked:
+            notes.append(f"{unchecked} line(s) about the endpoints' insides (syscalls, states, "
                          "tcp_info, commands) cannot be checked in a capture")
-    left, right = roles(script)
-    return RunResult(script.path, check.family, failure, capture_path, time.monotonic() - started,
-                     check.steps, notes, left, right)
+    return RunResult(script.path, source.family, failure, capture_path, time.monotonic() - started,
+                     matcher.steps, notes, left, right)
 
 
 def asserted_states(script: Script, steps: list[Step]) -> None:

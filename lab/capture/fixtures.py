@@ -31,11 +31,11 @@ from pathlib import Path
 from lab import __version__
 from lab.catalogue import Exercise
 from lab.engine.batch import Outcome, run_many
-from lab.engine.runner import Settings
-from lab.script.events import CommandEvent, Script
-from netns.addresses import SERVER_PORT
+from lab.engine.settings import Settings
+from lab.pcapng import pcapng_writer
+from lab.script.events import SERVER_PORT, CommandEvent, Script
 
-from .pcapfile import CapturedSegment, pcapng_writer, read_segments
+from .pcapfile import CapturedSegment, read_segments
 
 CHECKOUT_CAPTURES = Path(__file__).resolve().parents[2] / "captures"  # in a checkout of the repository
 FIXED_ISNS = (0x10000000, 0x20000000, 0x30000000, 0x40000000)

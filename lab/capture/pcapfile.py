@@ -4,12 +4,12 @@ Scapy reads pcap and pcapng, but stops quietly at a truncated block and
 logs warnings for a corrupt one; a fixture checked in CI must not pass
 because half of it was never read. So the file's framing is checked first
 (every block or record complete, lengths consistent), then Scapy parses it.
-Scapy writes pcapng too, but not the section header's options: the writer
-here adds the section comment and the application name.
+Writing is in lab/pcapng.py (the engine's recorder writes captures too).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import struct
 from dataclasses import dataclass, field
@@ -17,11 +17,15 @@ from pathlib import Path
 
 from lab.errors import BadInput
 from lab.packets import Segment, preload_scapy, segment_of
+from lab.pcapng import (
+    OPT_COMMENT,
+    PCAPNG_INBOUND,
+    PCAPNG_MAGIC,
+    PCAPNG_OUTBOUND,
+    TIMELINE_MARK,
+)
 
-PCAPNG_MAGIC = b"\x0a\x0d\x0d\x0a"
 PCAP_MAGICS = {b"\xd4\xc3\xb2\xa1": "<", b"\xa1\xb2\xc3\xd4": ">", b"\x4d\x3c\xb2\xa1": "<", b"\xa1\xb2\x3c\x4d": ">"}
-OPT_COMMENT, OPT_SHB_USERAPPL = 1, 4
-PCAPNG_INBOUND, PCAPNG_OUTBOUND = 1, 2
 
 
 @dataclass(frozen=True)
@@ -110,18 +114,32 @@ def read_segments(path: str) -> list[CapturedSegment]:
     return segments
 
 
-def pcapng_writer(path: str, section_comment: str, application: str):
-    """A Scapy PcapNgWriter whose section header carries a comment and the application's name."""
-    from scapy.utils import PcapNgWriter
+def read_timeline(path: str) -> dict | None:
+    """The timeline a live tcplab run wrote into the section header (zero, anchors), or None.
 
-    class Writer(PcapNgWriter):
-        def _write_block_shb(self) -> None:
-            body = self.endian_magic + struct.pack(self.endian + "HHq", 1, 0, -1)
-            options = b""
-            for code, text in ((OPT_COMMENT, section_comment), (OPT_SHB_USERAPPL, application)):
-                value = text.encode()
-                options += struct.pack(self.endian + "HH", code, len(value)) + self._add_padding(value)
-            options += struct.pack(self.endian + "HH", 0, 0)
-            self.f.write(self.build_block(PCAPNG_MAGIC, body, options=options))
-
-    return Writer(path)
+    Read from the first section header's comment options; a capture from
+    another tool has none, and its first segment then sets the clock.
+    """
+    data = Path(path).read_bytes()
+    if data[:4] != PCAPNG_MAGIC or len(data) < 28:
+        return None
+    endian = {b"\x4d\x3c\x2b\x1a": "<", b"\x1a\x2b\x3c\x4d": ">"}.get(data[8:12])
+    if endian is None:
+        return None
+    (length,) = struct.unpack_from(endian + "I", data, 4)
+    offset, end = 24, min(length - 4, len(data))
+    while offset + 4 <= end:
+        code, size = struct.unpack_from(endian + "HH", data, offset)
+        if code == 0:
+            break
+        value = data[offset + 4:offset + 4 + size].decode("utf-8", "replace")
+        if code == OPT_COMMENT and value.startswith(TIMELINE_MARK):
+            try:
+                timeline = json.loads(value[len(TIMELINE_MARK):])
+                return {"zero": float(timeline["zero"]),
+                        "anchors": {int(line): float(when) for line, when in timeline["anchors"]}}
+            except (ValueError, KeyError, TypeError):
+                raise BadInput(f"{path}: the tcplab timeline in its section header is damaged; "
+                               "record the capture again") from None
+        offset += 4 + size + (-size % 4)
+    return None

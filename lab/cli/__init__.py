@@ -50,9 +50,7 @@ class LazyGroup(click.Group):
             formatter.write_dl(rows)
 
     def invoke(self, ctx: click.Context):
-        from pyroute2 import NetlinkError
-
-        from netns import NamespaceError, SysctlError, Terminated, raise_on_interrupts
+        from netns.signals import Terminated, raise_on_interrupts
 
         raise_on_interrupts()
         try:
@@ -60,23 +58,36 @@ class LazyGroup(click.Group):
         except LabError as error:
             click.echo(f"tcplab: {error}", err=True)
             sys.exit(error.exit_code)
-        except SysctlError as error:  # a --sysctl the kernel does not have or refuses
-            click.echo(f"tcplab: {error}", err=True)
-            sys.exit(EXIT_BAD_INPUT)
-        except (NamespaceError, PermissionError) as error:
-            click.echo(f"tcplab: {error.strerror or error}; run with sudo, or in a container with CAP_SYS_ADMIN "
-                       "and CAP_NET_ADMIN", err=True)
-            sys.exit(EXIT_ENVIRONMENT)
-        except NetlinkError as error:  # a link kind or feature this kernel lacks
-            click.echo(f"tcplab: the kernel refused a network change ({error.args[-1]}); `tcplab doctor` "
-                       "checks what this machine supports", err=True)
-            sys.exit(EXIT_ENVIRONMENT)
         except KeyboardInterrupt:
             click.echo("tcplab: interrupted; everything the run made was removed", err=True)
             sys.exit(EXIT_SIGINT)
         except Terminated:
             click.echo("tcplab: terminated; everything the run made was removed", err=True)
             sys.exit(EXIT_SIGTERM)
+        except Exception as error:
+            explained = _environment_error(error)
+            if explained is None:
+                raise
+            click.echo(f"tcplab: {explained[1]}", err=True)
+            sys.exit(explained[0])
+
+
+def _environment_error(error: Exception) -> tuple[int, str] | None:
+    """The exit code and line for an error of the namespaces or of netlink; None for any other.
+
+    Only modules already imported can have raised: commands that never touched
+    a namespace do not import pyroute2 to find out.
+    """
+    namespace, netlink = sys.modules.get("netns.namespace"), sys.modules.get("pyroute2.netlink.exceptions")
+    if namespace and isinstance(error, namespace.SysctlError):  # a --sysctl the kernel does not have or refuses
+        return EXIT_BAD_INPUT, str(error)
+    if (namespace and isinstance(error, namespace.NamespaceError)) or isinstance(error, PermissionError):
+        return EXIT_ENVIRONMENT, (f"{error.strerror or error}; run with sudo, or in a container with CAP_SYS_ADMIN "
+                                  "and CAP_NET_ADMIN")
+    if netlink and isinstance(error, netlink.NetlinkError):  # a link kind or feature this kernel lacks
+        return EXIT_ENVIRONMENT, (f"the kernel refused a network change ({error.args[-1]}); `tcplab doctor` "
+                                  "checks what this machine supports")
+    return None
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -45,7 +45,7 @@ def _recorded_ladder(exercise) -> None:
     from lab.capture.check import asserted_states, check_capture
     from lab.capture.fixtures import CHECKOUT_CAPTURES
     from lab.capture.pcapfile import read_segments
-    from lab.engine.runner import Settings
+    from lab.engine.settings import Settings
     from lab.ladder import text_ladder, use_color
 
     fixture = CHECKOUT_CAPTURES / f"{exercise.name}.pcapng"
@@ -69,7 +69,7 @@ def claims(output: str, jobs: int) -> None:
 
     from lab.catalogue import exercises
     from lab.engine.batch import run_many
-    from lab.engine.runner import Settings
+    from lab.engine.settings import Settings
     from lab.privileges import ensure_lab_privileges
 
     ensure_lab_privileges()

@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from lab.errors import EXIT_MISMATCH, BadInput
+from lab.errors import EXIT_LAB_LATE, EXIT_MISMATCH, BadInput
 
 
 def require_folder(option: str, path: str | None) -> None:
@@ -32,8 +32,27 @@ def show_verdict(outcome, label: str) -> None:
             click.echo(f"  note: {note}")
 
 
+def failure_kinds(outcomes: list) -> dict[str, int]:
+    """How many failed runs of each kind (content, timing, lab-late)."""
+    from lab.engine.trace import KINDS
+
+    counts = dict.fromkeys(KINDS, 0)
+    for outcome in outcomes:
+        if outcome.failure is not None:
+            counts[outcome.failure.kind] = counts.get(outcome.failure.kind, 0) + 1
+    return counts
+
+
+def exit_code(outcomes: list) -> int:
+    """0 all passed; 1 any kernel mismatch; 4 only the lab's own lateness (inconclusive)."""
+    kinds = failure_kinds(outcomes)
+    if sum(count for kind, count in kinds.items() if kind != "lab-late"):
+        return EXIT_MISMATCH
+    return EXIT_LAB_LATE if kinds["lab-late"] else 0
+
+
 def finish(outcomes: list, as_json: bool, junit_path: str | None, suite: str) -> None:
-    """Write what CI asked for; exit 1 when any outcome failed."""
+    """Write what CI asked for; exit 1 on a kernel mismatch, 4 when only the lab was late."""
     from lab.results import to_json, write_junit
 
     failed = sum(not outcome.passed for outcome in outcomes)
@@ -42,6 +61,8 @@ def finish(outcomes: list, as_json: bool, junit_path: str | None, suite: str) ->
     if as_json:
         click.echo(to_json(outcomes))
     else:
-        click.echo(f"{len(outcomes) - failed} passed, {failed} failed")
-    if failed:
-        sys.exit(EXIT_MISMATCH)
+        kinds = ", ".join(f"{kind} {count}" for kind, count in failure_kinds(outcomes).items())
+        click.echo(f"{len(outcomes) - failed} passed, {failed} failed" + (f" ({kinds})" if failed else ""))
+    code = exit_code(outcomes)
+    if code:
+        sys.exit(code)

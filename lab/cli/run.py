@@ -17,7 +17,6 @@ from lab.privileges import ensure_lab_privileges
 from .output import finish, require_folder, show_verdict
 
 
-
 def _output_path(template: str | None, script_path: str, family: int, many: bool, suffix: str) -> str | None:
     """An output path for one run: the template itself, or with -<script>-ipv<N> when there are many."""
     if template is None or not many:
@@ -67,8 +66,11 @@ def _resolve(names: tuple[str, ...], every: bool, defines: dict[str, str]) -> li
 @click.option("--pcap", type=click.Path(dir_okay=False, writable=True),
               help="Write the capture here (default: a temporary file, printed on failure).")
 @click.option("-v", "--verbose", is_flag=True, help="Print every segment with the kernel's state after it.")
-@click.option("-j", "--jobs", type=click.IntRange(1, 64), default=1, show_default=True,
-              help="Runs at once, each in its own process and topology.")
+@click.option("-j", "--jobs", type=click.IntRange(1, 64), default=None,
+              help="Runs at once, each in its own process and topology (default: from the CPUs this process may "
+                   "use and how busy they are).")
+@click.option("--repeat", type=click.IntRange(1, 1000), default=1, show_default=True,
+              help="Run each script N times; print each line's timing spread and the failures by kind.")
 @click.option("--ladder/--no-ladder", default=None,
               help="Draw each run as a ladder diagram (default: when running one script).")
 @click.option("--mermaid", is_flag=True, help="Print each run as a Mermaid sequenceDiagram.")
@@ -78,14 +80,15 @@ def _resolve(names: tuple[str, ...], every: bool, defines: dict[str, str]) -> li
 @click.option("--junit", "junit_path", type=click.Path(dir_okay=False, writable=True),
               help="Write the results as JUnit XML here.")
 def run(scripts, every, loopback, ip_version, tolerance_usecs, tolerance_percent, allow_shell, defines, absolute,
-        pcap, verbose, jobs, ladder, mermaid, svg_path, as_json, junit_path):
+        pcap, verbose, jobs, repeat, ladder, mermaid, svg_path, as_json, junit_path):
     """Run exercises or scripts, a fresh topology per script and family; exit 0 when every line matched.
 
     Every file is parsed and checked before anything runs: a syntax error, or
     a shell line without --allow-shell, stops the run with exit code 2.
     """
-    from lab.engine.batch import run_many
-    from lab.engine.runner import Settings, preflight
+    from lab.engine.batch import default_jobs, run_many
+    from lab.engine.runner import preflight
+    from lab.engine.settings import Settings
     from lab.script.events import Script
 
     for option, path in (("--pcap", pcap), ("--svg", svg_path), ("--junit", junit_path)):
@@ -104,18 +107,34 @@ def run(scripts, every, loopback, ip_version, tolerance_usecs, tolerance_percent
             click.echo(f"SKIP {script.path}: its --ip_version line excludes --ip-version {ip_version}")
         for family in families:
             job_settings = dataclasses.replace(settings, pcap=_output_path(pcap, script.path, family, many, ".pcapng"))
-            work.append((script, family, job_settings))
+            work.extend([(script, family, job_settings)] * repeat)
     if ladder is None:
-        ladder = len(parsed) == 1 and not every and not as_json
+        ladder = len(parsed) == 1 and not every and not as_json and repeat == 1
     outcomes = []
-    for outcome in run_many(work, jobs):
+    for outcome in run_many(work, jobs or default_jobs()):
         outcomes.append(outcome)
-        if not as_json:
-            _show(outcome, verbose, ladder, mermaid, svg_path, many)
+        if not as_json and repeat == 1:
+            _show(outcome, verbose, ladder, mermaid, svg_path, many, absolute)
+    if repeat > 1 and not as_json:
+        _show_spreads(outcomes, parsed, repeat)
     finish(outcomes, as_json, junit_path, "tcplab.run")
 
 
-def _show(outcome, verbose: bool, ladder: bool, mermaid: bool, svg_path: str | None, many: bool) -> None:
+def _show_spreads(outcomes: list, parsed: list, repeat: int) -> None:
+    """--repeat: per script and family, each line's timing spread; the failing runs' reports once each."""
+    from lab.repeat import table
+
+    texts = {script.path: {event.line: event.text for event in getattr(script, "events", ())} for script in parsed}
+    for start in range(0, len(outcomes), repeat):
+        group = outcomes[start:start + repeat]
+        click.echo(table(group, texts.get(group[0].path, {})))
+        for outcome in group:
+            if not outcome.passed:
+                click.echo(outcome.report)
+
+
+def _show(outcome, verbose: bool, ladder: bool, mermaid: bool, svg_path: str | None, many: bool,
+          absolute: bool) -> None:
     """One run, as a person reads it: PASS/FAIL, the report, and the trace, ladder or diagrams asked for."""
     color = use_color(sys.stdout)
     steps = list(outcome.steps)
@@ -123,7 +142,7 @@ def _show(outcome, verbose: bool, ladder: bool, mermaid: bool, svg_path: str | N
         for step in steps:
             states = "  ".join(f"{name} {state:<11}" for name, state in step.states.items())
             where = f"line {step.line}" if step.line else "unmatched"
-            click.echo(f"  {step.time:8.4f}  {step.text:<72} {states} ({where})")
+            click.echo(f"  {step.time:8.4f}  {step.text(absolute):<72} {states} ({where})")
     if ladder:
         click.echo(f"\n{outcome.name}\n" + text_ladder(steps, outcome.left, outcome.right, color))
     if mermaid:

@@ -84,7 +84,7 @@ def selftests(folder, jobs, ip_version, allow_shell, tolerance_usecs, ktap, as_j
     support is a SKIP naming the construct and its file:line.
     """
     from lab.engine.batch import run_many
-    from lab.engine.runner import Settings
+    from lab.engine.settings import Settings
     from lab.selftests import collect, plan, run_selftest
 
     require_folder("--junit", junit_path)
@@ -100,7 +100,7 @@ def selftests(folder, jobs, ip_version, allow_shell, tolerance_usecs, ktap, as_j
         click.echo(f"1..{len(pairs)}")
     results = []
     for number, result in enumerate(run_many([(selftest, family, settings) for selftest, family in pairs], jobs,
-                                             work=run_selftest), start=1):
+                                             work=run_selftest, finish=lambda result: result), start=1):
         results.append(result)
         if as_json:
             continue

@@ -38,20 +38,23 @@ def _script_for(against: str):
 def verify(captures, against, tolerance_usecs, tolerance_percent, as_json, junit_path):
     """Check captures against an exercise or script: no privileges, no namespaces needed.
 
-    Segments are matched as `tcplab run` matches them; lines about the
+    Segments are matched by the same matcher `tcplab run` uses, the lab's
+    own segments included; a capture tcplab wrote carries its run's timeline,
+    so timing is judged as it was live. Lines about the
     endpoints' insides (syscalls, states) cannot be seen in a capture and are
     counted as not checked. Exit 0 when every capture matches, 1 on a mismatch.
     """
     from lab.capture.check import check_capture
-    from lab.capture.pcapfile import read_segments
+    from lab.capture.pcapfile import read_segments, read_timeline
     from lab.engine.batch import Outcome
-    from lab.engine.runner import Settings
+    from lab.engine.settings import Settings
 
     require_folder("--junit", junit_path)
     script = _script_for(against)
     settings = Settings(tolerance_usecs, tolerance_percent)
     loaded = [(path, read_segments(path)) for path in captures]  # every file readable before any verdict
-    outcomes = [Outcome.of(check_capture(script, segments, path, settings)) for path, segments in loaded]
+    outcomes = [Outcome.of(check_capture(script, segments, path, settings, read_timeline(path)))
+                for path, segments in loaded]
     for (path, _), outcome in zip(loaded, outcomes, strict=True) if not as_json else ():
         show_verdict(outcome, f"{path} against {against} (IPv{outcome.family})")
     finish(outcomes, as_json, junit_path, "tcplab.verify")

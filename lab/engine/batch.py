@@ -4,7 +4,8 @@ Workers are processes, not threads: every run re-anchors its clock on the
 kernel's timestamps and needs the GIL promptly, and process workers keep
 runs from delaying each other. The longest scripts start first, so a small
 pool finishes the catalogue soonest. Results come back as plain text and
-numbers; reports are rendered in the worker.
+numbers (a RunResult is plain data); the parent turns each into an Outcome
+and renders its report.
 """
 
 from __future__ import annotations
@@ -16,11 +17,13 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
 from lab.experiments import Experiment
-from netns import Terminated
 from lab.script.events import Script
+from netns import Terminated
 
-from .report import Failure, RunResult, Step, render_failure
-from .runner import Settings, run_script
+from .report import render_failure
+from .runner import run_script
+from .settings import Settings
+from .trace import Action, Failure, RunResult, Step
 
 
 @dataclass(frozen=True)
@@ -40,6 +43,7 @@ class Outcome:
     failure: Failure | None = None
     pcap: str | None = None
     exercise: str = ""  # what CI calls it: the exercise or script name
+    actions: tuple[Action, ...] = ()
 
     @classmethod
     def of(cls, result: RunResult) -> Outcome:
@@ -47,7 +51,7 @@ class Outcome:
         exercise = result.exercise or os.path.splitext(os.path.basename(result.path))[0]
         return cls(result.name, result.path, result.family, result.passed, result.duration, report,
                    tuple(result.notes), tuple(result.steps), result.left, result.right, result.failure, result.pcap,
-                   exercise)
+                   exercise, tuple(result.actions))
 
 
 def run_any(script: Script | Experiment, family: int, settings: Settings) -> RunResult:
@@ -55,20 +59,39 @@ def run_any(script: Script | Experiment, family: int, settings: Settings) -> Run
     return script.run(family, settings) if isinstance(script, Experiment) else run_script(script, family, settings)
 
 
-def run_one(script: Script | Experiment, family: int, settings: Settings) -> Outcome:
+def run_one(script: Script | Experiment, family: int, settings: Settings) -> RunResult:
     if _stopping:
         raise Terminated()
-    return Outcome.of(run_any(script, family, settings))
+    return run_any(script, family, settings)
 
 
-def run_many(jobs: list[tuple[Script | Experiment, int, Settings]], workers: int, work=run_one):
-    """Yield what ``work`` returns for each job (an Outcome by default), in the order of ``jobs``.
+POOL_WORTH_SECONDS = 2.0  # starting worker processes costs ~0.4 s: below this much timeline, run in turn
 
-    ``work`` is a module-level function (workers receive it pickled) taking (script, family, settings).
+
+def default_jobs() -> int:
+    """Workers for a batch: two per CPU this process may use that is not already busy (at least one).
+
+    A run spends most of its time asleep on kernel timers, and the timeline
+    thread is real-time where allowed, so more workers than CPUs stay
+    punctual (bench/catalogue.py measures it); a CPU another process keeps
+    busy (load average) is not counted.
     """
-    if workers <= 1 or len(jobs) <= 1:
+    cpus = len(os.sched_getaffinity(0))
+    busy = min(cpus - 1, int(os.getloadavg()[0] + 0.5))
+    return 2 * (cpus - busy)
+
+
+def run_many(jobs: list[tuple[Script | Experiment, int, Settings]], workers: int, work=run_one, finish=Outcome.of):
+    """Yield ``finish(work(script, family, settings))`` for each job, in the order of ``jobs``.
+
+    ``work`` runs in the workers (a module-level function: they receive it
+    pickled) and returns plain data; ``finish`` turns it into what the caller
+    shows, in this process (by default a RunResult into an Outcome, its report
+    rendered here).
+    """
+    if workers <= 1 or len(jobs) <= 1 or sum(job[0].length for job in jobs) < POOL_WORTH_SECONDS:
         for script, family, settings in jobs:
-            yield work(script, family, settings)
+            yield finish(work(script, family, settings))
         return
     order = sorted(range(len(jobs)), key=lambda i: -jobs[i][0].length)  # the longest first
     context = multiprocessing.get_context("forkserver")
@@ -76,7 +99,7 @@ def run_many(jobs: list[tuple[Script | Experiment, int, Settings]], workers: int
     try:
         futures = {i: pool.submit(work, *jobs[i]) for i in order}
         for i in range(len(jobs)):
-            yield futures[i].result()
+            yield finish(futures[i].result())
     except BaseException:
         # Ctrl-C or SIGTERM: the workers unwind their runs (topologies removed)
         # and skip whatever was already queued for them.

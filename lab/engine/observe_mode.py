@@ -18,30 +18,34 @@ from __future__ import annotations
 
 from lab.observer import Observer
 from lab.packets import Segment
+from lab.script.events import SERVER_PORT
 from lab.wire import Frame, Wire
 from netns import IPV6_MTU, LoopbackTopology, Topology, VethTopology, inside
-from netns.addresses import LAB, SERVER_PORT, check_allowed
+from netns.addresses import LAB, check_allowed
 from netns.addresses import Endpoint as Addresses
 from netns.topology import DEFAULT_MTU, NUD_PERMANENT
 
 from .kernelapp import KernelApp
 from .numbering import Side
-from .runner import Endpoint, Run
+from .ports import Endpoint, Port
+from .settings import option_value
 
 UNREACHABLE = Addresses("198.18.0.3", "2001:db8::3")
 NOBODYS_MAC = "02:00:00:00:00:99"  # locally administered, owned by no interface
 
 
-class ObserveRun(Run):
+class ObservePort(Port):
+    left = "client"
+
     def topology(self) -> Topology:
         mtu = IPV6_MTU if self.family == 6 else DEFAULT_MTU
-        self.unreachable = self.script.options.get("server") == "unreachable"  # checked by preflight
-        if self.settings.loopback:
+        self.unreachable = option_value(self.script, "server") == "unreachable"
+        if self.loopback:
             return LoopbackTopology(mtu=mtu)
         return VethTopology(observe=True, mtu=mtu)
 
     def setup(self, topology: Topology) -> Wire:
-        if self.settings.loopback:
+        if self.loopback:
             client_ns = server_ns = topology.kernel_ns
             client_address = server_address = topology.endpoint.address(self.family)
             capture = Wire(topology.kernel_ns, "lo")
@@ -53,7 +57,7 @@ class ObserveRun(Run):
         connect_to = server_address
         if self.unreachable:
             connect_to = UNREACHABLE.address(self.family)
-            if self.settings.loopback:
+            if self.loopback:
                 capture.close()
                 capture = Wire(topology.kernel_ns, self._sink(topology))
             else:
@@ -68,7 +72,6 @@ class ObserveRun(Run):
                                          (client_address, SERVER_PORT), path),
                                Observer(server_ns), peer="client"),
         }
-        self.left = "client"
         return capture
 
     def _blackhole(self, topology: VethTopology, address: str) -> None:
@@ -94,13 +97,13 @@ class ObserveRun(Run):
                 ipr.route("add", dst=f"{check_allowed(address)}/{prefix}", oif=index)
         return ifname
 
-    def recorded_frames(self) -> list[Frame]:
-        if self.settings.loopback and not self.unreachable:
-            return [frame for frame in self.wire.frames if frame.outgoing]  # each loopback frame once
-        return self.wire.frames
+    def recorded_frames(self, wire: Wire) -> list[Frame]:
+        if self.loopback and not self.unreachable:
+            return [frame for frame in wire.frames if frame.outgoing]  # each loopback frame once
+        return wire.frames
 
     def sender_of(self, frame: Frame, segment: Segment) -> str | None:
-        if self.settings.loopback and not self.unreachable and not frame.outgoing:
+        if self.loopback and not self.unreachable and not frame.outgoing:
             return None  # the second copy of a loopback frame
         if segment.sport == SERVER_PORT:
             return "server"

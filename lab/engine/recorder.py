@@ -2,27 +2,35 @@
 
 Each packet that matched a script line carries that line as its packet
 comment, and its direction (inbound/outbound as seen from the lab's port), so
-Wireshark shows which line of the script each segment answers.
+Wireshark shows which line of the script each segment answers. The section
+header's comment records the run's timeline — when script time 0 was and when
+each of the lab's actions that move the clock (syscalls, commands) really
+happened — so an offline check anchors its clock exactly as the live run did.
 """
 
 from __future__ import annotations
 
+import json
 import time
 
+from lab.pcapng import PCAPNG_INBOUND, PCAPNG_OUTBOUND, TIMELINE_MARK, pcapng_writer
 from lab.wire import Frame
 
 LINKTYPE_ETHERNET = 1
-PCAPNG_INBOUND = 1
-PCAPNG_OUTBOUND = 2
 
 
-def write_pcapng(path: str, frames: list[Frame], comments: dict[int, str]) -> None:
-    """Write ``frames`` to ``path``; ``comments`` maps id(frame) to its script line."""
+def write_pcapng(path: str, frames: list[Frame], comments: dict[int, str], zero: float | None = None,
+                 anchors: list[tuple[int, float]] = ()) -> None:
+    """Write ``frames`` to ``path``; ``comments`` maps id(frame) to its script lines; ``zero`` and
+    ``anchors`` (line, moment), on the monotonic clock, are the run's timeline."""
     from scapy.layers.l2 import Ether
-    from scapy.utils import PcapNgWriter
+
+    from lab import __version__
 
     wall_offset = time.time() - time.monotonic()
-    with PcapNgWriter(path) as writer:
+    timeline = "" if zero is None else TIMELINE_MARK + json.dumps(
+        {"zero": zero + wall_offset, "anchors": [[line, when + wall_offset] for line, when in anchors]})
+    with pcapng_writer(path, timeline, f"tcplab {__version__}") as writer:
         writer.linktype = LINKTYPE_ETHERNET  # a valid file even when no frame crossed
         for frame in frames:
             packet = Ether(frame.data)

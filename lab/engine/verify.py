@@ -13,8 +13,8 @@ import dataclasses
 import struct
 from dataclasses import dataclass
 
-from lab.packets import Segment
-from lab.script.events import ECN_CODEPOINTS, Option, PacketEvent
+from lab.packets import FAST_OPTIONS, Segment
+from lab.script.events import ECN_CODEPOINTS, IcmpEvent, Option, PacketEvent
 
 from .numbering import Side
 
@@ -45,15 +45,6 @@ class Observed:
         """The IP header's ECN codepoint: noecn, ect0, ect1 or ce."""
         return _ECN_NAMES[self.live.tos & 3]
 
-    def label(self, absolute: bool = False) -> str:
-        """The short form ladders draw on an arrow: flags seq:end(len) ack."""
-        text = f"{self.flags} {self.seq}:{self.end_seq}({self.length})"
-        if self.ack is not None:
-            text += f" ack {self.ack}"
-        if absolute:
-            text += f" [{self.live.seq}" + (f" {self.live.ack}]" if self.ack is not None else "]")
-        return text
-
     def render(self, absolute: bool = False) -> str:
         ecn = f"[{self.ecn}] " if self.ecn != "noecn" else ""
         text = f"{self.prefix} {ecn}{self.flags or '-'} {self.seq}:{self.end_seq}({self.length})"
@@ -79,6 +70,14 @@ def _well_formed(kind: str, value) -> bool:
     if kind == "sack":
         return isinstance(value, tuple) and len(value) % 2 == 0 and all(isinstance(v, int) for v in value)
     return True
+
+
+def needs_scapy(events) -> bool:
+    """Whether a script's segment lines need Scapy (ICMP, options the lab's own codec does not know), so the
+    runner imports it before the timeline, not in the middle of it."""
+    return any(isinstance(event, IcmpEvent) or any(
+        _TO_SCAPY.get(option.kind) not in FAST_OPTIONS for option in event.options or ())
+        for event in events if isinstance(event, PacketEvent))
 
 
 def canonical_flags(flags: str) -> str:
@@ -189,35 +188,37 @@ def _options_match(expected: tuple[Option, ...], actual: tuple[Option, ...]) -> 
     return True
 
 
+# The header verifier table (packetdrill's verify_header): the field, and how the line and the segment name it.
+# A line that leaves a field out (None: no ``win``, ``<...>``, no ``ack``) does not check it.
+HEADER_FIELDS = (
+    ("flags", lambda line: canonical_flags(line.flags), lambda seg: seg.flags),
+    ("seq", lambda line: line.seq, lambda seg: seg.seq),
+    ("length", lambda line: line.length, lambda seg: seg.length),
+    ("ack", lambda line: line.ack, lambda seg: seg.ack),
+    ("win", lambda line: line.window, lambda seg: seg.window),
+    ("urg", lambda line: line.urgent, lambda seg: seg.live.urgent),
+    ("IP ttl", lambda line: line.ip and line.ip.ttl, lambda seg: seg.live.ttl),
+    ("IPv6 flow label", lambda line: line.ip and line.ip.flowlabel, lambda seg: seg.live.flowlabel),
+)
+
+
 def differences(expected: PacketEvent, actual: Observed) -> list[str]:
     """Each field the script names that the live segment does not match."""
     diffs = []
-    if canonical_flags(expected.flags) != actual.flags:
-        diffs.append(f"flags: expected {canonical_flags(expected.flags)}, got {actual.flags}")
-    if expected.seq != actual.seq:
-        diffs.append(f"seq: expected {expected.seq}, got {actual.seq}")
-    if expected.length != actual.length:
-        diffs.append(f"length: expected {expected.length}, got {actual.length}")
-    if expected.ack is not None and expected.ack != actual.ack:
-        diffs.append(f"ack: expected {expected.ack}, got {actual.ack}")
-    if expected.window is not None and expected.window != actual.window:
-        diffs.append(f"win: expected {expected.window}, got {actual.window}")
+    for name, wanted, got in HEADER_FIELDS:
+        value = wanted(expected)
+        if value is not None and value != got(actual):
+            diffs.append(f"{name}: expected {value}, got {got(actual)}")
     ip = expected.ip
     if ip is not None and ip.ecn is not None and not (
             ip.ecn == actual.ecn or (ip.ecn == "ect01" and actual.ecn in ("ect0", "ect1"))):
         diffs.append(f"IP ECN field: expected [{ip.ecn}], got [{actual.ecn}]")
     if ip is not None and ip.tos is not None and ip.tos != actual.live.tos:
         diffs.append(f"IP tos: expected {ip.tos:#x}, got {actual.live.tos:#x}")
-    if ip is not None and ip.ttl is not None and ip.ttl != actual.live.ttl:
-        diffs.append(f"IP ttl: expected {ip.ttl}, got {actual.live.ttl}")
-    if ip is not None and ip.flowlabel is not None and ip.flowlabel != actual.live.flowlabel:
-        diffs.append(f"IPv6 flow label: expected {ip.flowlabel:#x}, got {actual.live.flowlabel:#x}")
-    if expected.urgent is not None and expected.urgent != actual.live.urgent:
-        diffs.append(f"urg: expected {expected.urgent}, got {actual.live.urgent}")
     if expected.options is not None and not _options_match(expected.options, actual.options):
         want = ",".join(map(str, expected.options))
-        got = ",".join(map(str, actual.options))
-        diffs.append(f"options: expected <{want}>, got <{got}>")
+        have = ",".join(map(str, actual.options))
+        diffs.append(f"options: expected <{want}>, got <{have}>")
     return diffs
 
 

@@ -22,11 +22,11 @@ import statistics
 import time
 
 from lab.engine.recorder import write_pcapng
-from lab.engine.report import Failure, RunResult
+from lab.engine.trace import Failure, RunResult
 from lab.packets import Segment, build_frame, parse_frame, preload_scapy, text_to_flags
 from lab.wire import Wire
 from netns import VethTopology, inside
-from netns.addresses import SERVER_PORT
+from lab.script.events import SERVER_PORT
 
 PROBES = 24
 TICK_NS = 64  # secure_tcp_seq's clock: ktime_get_real_ns() >> 6

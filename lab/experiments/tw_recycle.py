@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 
-from lab.engine.report import Failure, RunResult
+from lab.engine.trace import Failure, RunResult
 from netns import LoopbackTopology, SysctlError
 
 GONE = "net.ipv4.tcp_tw_recycle"

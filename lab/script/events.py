@@ -43,6 +43,7 @@ class Option:
 
 
 ENDPOINTS = ("client", "server")
+SERVER_PORT = 8080  # the kernel's (server's) port: what bind(fd, ..., ...) takes, as in packetdrill
 
 
 @dataclass(frozen=True)
@@ -236,6 +237,24 @@ class LinkEvent(Event):
 
     rate: int
     burst: int
+
+
+@dataclass(frozen=True)
+class LossEvent(Event):
+    """tcplab extension (observe mode): the link loses, or holds back, a segment the sender will send.
+
+    ``link lose client > F.``: the next segment the client sends with exactly
+    these flags never reaches the server (the capture still shows it);
+    ``nth 2``: the second such segment from now, once; ``every 3``: every
+    third from now on. ``link delay client > F. 0.2``: the segment reaches
+    the server 0.2 s late instead.
+    """
+
+    sender: str  # "client" or "server"
+    flags: str
+    nth: int = 1
+    every: int | None = None
+    delay: float | None = None  # seconds; None: lost
 
 
 @dataclass

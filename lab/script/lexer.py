@@ -111,7 +111,7 @@ class Lexer:
                 out.append(Token("string", self._string(start), start))
             elif _is_digit(char) or (char == "." and self.index + 1 < len(text) and _is_digit(text[self.index + 1])):
                 number = self._number()
-                out.append(Token("word" if _is_word_start(number[-1]) and not number.lower().startswith("0x")
+                out.append(Token("word" if any(map(_is_word_start, number)) and not number.lower().startswith("0x")
                                  else "number", number, start))
             elif _is_word_start(char):
                 begin = self.index

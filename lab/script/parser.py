@@ -20,6 +20,8 @@ Grammar (packetdrill's, plus tcplab's ``state`` and ``link`` lines)::
               | name ['(' [expr, ...] ')']
     state    := 'state' STATE ['timer' NAME [num ['~' num]]] ['port' num]
     link     := 'link' 'rate' num 'burst' num       (bits per second, bytes)
+              | 'link' 'lose' endpoint '>' flags ['nth' num | 'every' num]
+              | 'link' 'delay' endpoint '>' flags seconds ['nth' num | 'every' num]
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ from .events import (
     Event,
     LinkEvent,
     ListValue,
+    LossEvent,
     Name,
     Option,
     PacketEvent,
@@ -66,6 +69,7 @@ TCP_STATES = {
     "CLOSE_WAIT", "LAST_ACK", "LISTEN", "CLOSING",
 }
 TIMERS = {"none", "retransmit", "keepalive", "time_wait", "probe"}
+MAX_DELAY = 60.0  # seconds a link delay line may hold a segment back
 
 
 def parse_sysctl_command(command: str) -> tuple[tuple[str, str], ...] | None:
@@ -225,7 +229,8 @@ class Parser:
                 and not self.is_punct("=", self.peek())):
             endpoint_token = self.take()
             event = self.action(line, timing)
-            if isinstance(event, (CommandEvent, LinkEvent)) or (isinstance(event, PacketEvent) and event.inbound):
+            if isinstance(event, (CommandEvent, LinkEvent, LossEvent)) or (
+                    isinstance(event, PacketEvent) and event.inbound):
                 raise ScriptSyntaxError(endpoint_token.position, f"after {endpoint_token.text!r} expected "
                                         "'>' and the segment it sends, a syscall, or a state line")
             return dataclasses.replace(event, endpoint=endpoint_token.text)
@@ -554,18 +559,47 @@ class Parser:
         return StructValue(tuple(fields))
 
     # -- tcplab's link lines ------------------------------------------------
-    def link(self, line: int, timing: Timing) -> LinkEvent:
+    def link(self, line: int, timing: Timing) -> LinkEvent | LossEvent:
         self.take()
+        if self.is_word("lose") or self.is_word("delay"):
+            return self.loss(line, timing)
         values = {}
         for name, what in (("rate", "the rate in bits per second"), ("burst", "the bucket size in bytes")):
             if not self.is_word(name):
-                raise self.error(f"'{name}' and {what}")
+                raise self.error(f"'{name}' and {what}" if name == "burst" else
+                                 "'rate N burst B' (a slow link), 'lose client|server > FLAGS' (a lost segment) "
+                                 "or 'delay client|server > FLAGS SECONDS' (a late one)")
             self.take()
             token = self.token
             values[name] = self.integer(what)
             if values[name] <= 0:
                 raise ScriptSyntaxError(token.position, f"{what} must be more than 0")
         return LinkEvent(line, timing, self.line_text(line), values["rate"], values["burst"])
+
+    def loss(self, line: int, timing: Timing) -> LossEvent:
+        """``lose client > F.`` or ``delay client > F. 0.2``, then [``nth N`` | ``every N``]:
+        which segment the link loses or holds back, and for how long."""
+        verb = self.take().text
+        if self.token.kind != "word" or self.token.text not in ENDPOINTS:
+            raise self.error(f"'client' or 'server' (the endpoint whose segment the link {verb}s)")
+        sender = self.take().text
+        self.expect_punct(">", f"'>' after {sender!r} (the segment it sends: {sender} > F.)")
+        flags = self.flags()
+        delay = None
+        if verb == "delay":
+            token = self.token
+            delay = self.number("the delay in seconds (link delay client > F. 0.2)")
+            if not 0 < delay <= MAX_DELAY:
+                raise ScriptSyntaxError(token.position, f"the delay must be more than 0 and at most {MAX_DELAY:g} s")
+        nth, every = 1, None
+        if self.is_word("nth") or self.is_word("every"):
+            word = self.take().text
+            token = self.token
+            count = self.integer(f"how many matching segments ({word} N)")
+            if count < 1:
+                raise ScriptSyntaxError(token.position, f"{word} counts matching segments from 1, found {count}")
+            nth, every = (count, None) if word == "nth" else (1, count)
+        return LossEvent(line, timing, self.line_text(line), sender, flags, nth, every, delay)
 
     # -- tcplab's state lines -----------------------------------------------
     def state(self, line: int, timing: Timing) -> StateEvent:
@@ -614,7 +648,7 @@ def parse(text: str, path: str = "<script>", defines: dict[str, str] | None = No
         raise ScriptSyntaxError(parser.token.position, "expressions nested too deeply") from None
     if script.observe:
         for event in script.events:
-            if event.endpoint is None and not isinstance(event, (CommandEvent, LinkEvent)):
+            if event.endpoint is None and not isinstance(event, (CommandEvent, LinkEvent, LossEvent)):
                 raise ScriptSyntaxError(Position(path, event.line, 1), "an observe-mode script names the endpoint "
                                         "on every line but backtick commands and link lines: client ... or "
                                         "server ...")

@@ -1,0 +1,63 @@
+"""Renderers read finished traces: the ladder, the mismatch report, JSON, the --repeat table."""
+
+from __future__ import annotations
+
+import json
+
+from lab import ladder
+from lab.engine.batch import Outcome
+from lab.engine.report import render_failure
+from lab.engine.trace import LAB_LATE, Action, Failure, RunResult, Step
+from lab.repeat import table
+from lab.results import to_json
+
+
+def step(time, sender, flags, seq, ack, line=None, **extra) -> Step:
+    return Step(time, sender, sender == "lab", "<" if sender == "lab" else ">", flags, seq, seq, 0, ack, 502, (),
+                1000 + seq, None if ack is None else 5000 + ack, line=line, **extra)
+
+
+STEPS = [step(0.0, "lab", "S", 0, None, 4, states={"kernel": "SYN_RECV"}),
+         step(0.0001, "kernel", "S.", 0, 1, 5, states={"kernel": "SYN_RECV"}),
+         step(0.0102, "lab", ".", 1, 1, 6, states={"kernel": "ESTABLISHED"}, mismatch="ack: expected 2, got 1")]
+
+
+def test_ladder_draws_direction_states_and_the_mismatch():
+    rows = ladder.text_ladder(STEPS, "lab", "kernel").splitlines()
+    assert "->" in rows[1] and rows[1].rstrip().endswith("SYN_RECV")
+    assert "<-" in rows[2] and "S. 0:0(0) ack 1" in rows[2]
+    assert "MISMATCH: ack: expected 2, got 1" in rows[3]
+    assert "-x" in ladder.mermaid(STEPS, "lab", "kernel")
+
+
+def test_report_names_the_kind_and_the_segments_before():
+    failure = Failure(6, "the lab sent this segment at 0.0152 s, 5.2 ms after its script time 0.010 s", LAB_LATE,
+                      expected="+.01 < . 1:1(0) ack 1 win 502", recent=STEPS[:2])
+    report = render_failure(RunResult("t.pkt", 4, failure, None, 0.1))
+    assert report.startswith("t.pkt:6: IPv4: the lab sent this segment")
+    assert "kind:     lab-late (the LAB was late, not the kernel" in report
+    assert "0.0001  > S. 0:0(0) ack 1 win 502" in report
+
+
+def test_json_carries_steps_actions_and_the_failure_kind():
+    failure = Failure(6, "late", LAB_LATE)
+    result = RunResult("t.pkt", 6, failure, None, 0.1, STEPS, actions=[Action(4, "inject", "lab", 0.0, 0.05)])
+    entry = json.loads(to_json([Outcome.of(result)]))[0]
+    assert entry["failure"]["kind"] == "lab-late"
+    assert [s["flags"] for s in entry["steps"]] == ["S", "S.", "."]
+    assert entry["steps"][1]["live_ack"] == 5001
+    assert entry["lab_actions"] == [{"line": 4, "what": "inject", "endpoint": "lab", "script_time": 0.0,
+                                     "late_ms": 0.05, "result": ""}]
+
+
+def test_repeat_table_shows_each_lines_spread_and_failures_by_kind():
+    runs = []
+    for late in (0.1, 0.3, 2.0):
+        steps = [step(0.0, "kernel", "S.", 0, 1, 5, late_ms=late)]
+        runs.append(Outcome.of(RunResult("t.pkt", 4, None, None, 0.1, steps, actions=[Action(3, "syscall listen",
+                                                                                         "kernel", 0.0, late / 2)])))
+    runs.append(Outcome.of(RunResult("t.pkt", 4, Failure(5, "x", "timing"), None, 0.1)))
+    text = table(runs, {5: "+0 > S. 0:0(0) ack 1", 3: "+0 listen(3, 1) = 0"})
+    assert "4 runs, 3 passed, 1 timing" in text
+    assert "    5   3     +0.300     +2.000  +0 > S. 0:0(0) ack 1" in text
+    assert "    3   3     +0.150     +1.000  +0 listen(3, 1) = 0" in text

@@ -21,7 +21,7 @@ from lab.engine.numbering import Side
 from lab.engine.settings import Settings, check_options
 from lab.engine.trace import Failure, RunResult, Step
 from lab.pcapng import DROPPED
-from lab.script.events import SERVER_PORT, PacketEvent, Script, StateEvent
+from lab.script.events import SERVER_PORT, PacketEvent, Script, StateEvent, SyscallEvent
 
 from .pcapfile import CapturedSegment
 
@@ -92,6 +92,19 @@ class CaptureSource:
         return rest
 
 
+def connection_beginnings(script: Script) -> set[int]:
+    """Lines of the SYNs that begin a connection, as packetdrill counts them: the first SYN after a
+    listen(), a connect() or a Fast Open send (the script's own syscall lines say where)."""
+    beginnings, pending = set(), False
+    for event in script.events:
+        if isinstance(event, SyscallEvent) and (event.name in ("listen", "connect") or "MSG_FASTOPEN" in event.text):
+            pending = True
+        elif isinstance(event, PacketEvent) and is_syn(event.flags) and pending:
+            beginnings.add(event.line)
+            pending = False
+    return beginnings
+
+
 def check_capture(script: Script, captured: list[CapturedSegment], capture_path: str, settings: Settings,
                   timeline: dict | None = None) -> RunResult:
     """Verify ``captured`` against ``script``; a RunResult as from a live run, with notes.
@@ -107,12 +120,12 @@ def check_capture(script: Script, captured: list[CapturedSegment], capture_path:
     clock = Clock(timeline["zero"] if timeline else None)
     anchors = timeline["anchors"] if timeline else {}
     sides = {left: Side(), right: Side()}
+    beginnings = connection_beginnings(script)
 
     def new_connection(sender: str, event: PacketEvent, segment) -> None:
-        """A SYN line written from 0 for a side that already has an ISN begins a new connection, as live runs
-        count them (fresh sequence spaces); one written with another seq continues the old numbering."""
-        opening = "S" in segment.flag_text and "." not in segment.flag_text
-        if opening and sides[sender].offset is not None and not event.seq:
+        """Fresh sequence spaces where a live run starts them: the first SYN after listen() or connect()
+        (a kernel SYN written with a non-zero seq continues the earlier numbering, as live)."""
+        if event.line in beginnings and sides[sender].offset is not None and (event.inbound or not event.seq):
             sides[left], sides[right] = Side(), Side()
 
     matcher = Matcher(script, settings, sides,

@@ -2,7 +2,7 @@
 
 Grammar (packetdrill's, plus tcplab's ``state`` and ``link`` lines)::
 
-    script   := option* (command | event)*
+    script   := option* (command | event)*          (an untimed command runs where it stands)
     option   := --name[=value]                    (at the start of a line)
     event    := time [endpoint] (packet | syscall | code | command | state | link)
     endpoint := 'client' | 'server'                (observe mode: who sends, calls or is asked)
@@ -216,8 +216,11 @@ class Parser:
             script.options[name.strip()] = value.strip()
             self.take()
         while self.token.kind != "eof":
-            if self.token.kind == "command":  # an untimed command runs before everything
-                script.events.append(self.command(self.token.position.line, Timing(0.0)))
+            if self.token.kind == "command":
+                # Untimed: before everything (packetdrill's init command), or, after events, when the
+                # script reaches it (its cleanup command, which runs once the events are done).
+                timing = Timing(0.0, relative=bool(script.events))
+                script.events.append(self.command(self.token.position.line, timing))
             else:
                 script.events.append(self.event())
         return script

@@ -127,3 +127,12 @@ def test_a_syn_writes_its_isn_and_later_numbers_count_from_it():
     kernel.learn(5000, 1234)  # the kernel's SYN-ACK, written "S. 1234:1234(0)"
     assert kernel.script(5000, syn=True) == 1234
     assert kernel.script(5001) == 1 and kernel.live(1) == 5001
+
+
+def test_untimed_commands_run_where_they_stand():
+    script = parse("`./defaults.sh`\n0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n+1 close(3) = 0\n"
+                   "`/tmp/sysctl_restore_${PPID}.sh`\n", "t.pkt")
+    first, *_, last = script.events
+    assert (first.timing.start, first.timing.relative) == (0.0, False)  # packetdrill's init command
+    assert (last.timing.start, last.timing.relative) == (0.0, True)  # its cleanup command: after the events
+    assert script.length == 1.0

@@ -509,6 +509,8 @@ class KernelApp:
     def _poll(self, event, where):
         expected = event.args[0]
         items = expected.items if isinstance(expected, ListValue) else ()
+        if not all(isinstance(item, StructValue) and item.get("fd") is not None for item in items):
+            raise BadInput(f"{where}: poll() takes [{{fd=4, events=POLLIN, revents=POLLIN}}, ...]")
         count = value_of(event.args[1], where)
         entries = (_PollFd * max(count, 1))()
         for index, item in enumerate(items[:count]):

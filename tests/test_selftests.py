@@ -39,13 +39,13 @@ def test_the_folder_passes_as_json():
 def test_ktap_as_the_kernel_runner_prints_it(tmp_path):
     shutil.copy(SELFTESTS / "zerocopy.pkt", tmp_path)
     (tmp_path / "accecn.pkt").write_text(
-        "0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n+0 < S 0:0(0) win 100 <ECN e1b 1 ceb 0 e0b 1>\n")
+        "0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n+0 < S 0:0(0) win 100 <ECN e1b 1 ceb 0 e0b 1,uto 9>\n")
     (tmp_path / "shell.pkt").write_text("--ip_version=ipv6\n`echo hello`\n0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n")
     done = tcplab("selftests", str(tmp_path), "--ktap", timeout=60)
     lines = done.stdout.splitlines()
     assert done.returncode == 0, done.stdout + done.stderr  # skips are not failures
     assert lines[:2] == ["TAP version 13", "1..5"]
-    assert lines[2].startswith("ok 1 accecn.pkt ipv4 # SKIP ") and "accecn.pkt:2:" in lines[2] and "'ECN'" in lines[2]
+    assert lines[2].startswith("ok 1 accecn.pkt ipv4 # SKIP ") and "accecn.pkt:2:" in lines[2] and "'uto'" in lines[2]
     assert lines[4].startswith("ok 3 shell.pkt ipv6 # SKIP ") and "shell.pkt:2" in lines[4] and "--allow-shell" in lines[4]
     assert lines[5:7] == ["ok 4 zerocopy.pkt ipv4", "ok 5 zerocopy.pkt ipv6"]
     assert lines[-1] == "# Totals: pass:2 fail:0 xfail:0 xpass:0 skip:3 error:0"
@@ -104,6 +104,7 @@ MUTATIONS = [
     (SCRIPTS / "ts_tick_urgent.pkt", "> PU. 1:2(1) ack 1 urg 1", "> PU. 1:2(1) ack 1 urg 2", "urg: expected 2, got 1"),
     (SCRIPTS / "ts_tick_urgent.pkt", "msg_iov(2)=[{..., 100}, {..., 200}], msg_flags=0}, 0) = 300",
      "msg_iov(2)=[{..., 100}, {..., 200}], msg_flags=0}, 0) = 200", "sendmsg() returned 300, expected 200"),
+    (SCRIPTS / "accecn_syn.pkt", "] S7 0:0(0)", "] S 0:0(0)", "flags: expected S.E, got S."),
     (SCRIPTS / "md5_option.pkt", "+.01 state SYN_RECV", "+.01 state ESTABLISHED",
      "state: expected ESTABLISHED, the kernel reports SYN_RECV"),
     (SELFTESTS / "icmp_pmtu_ipv4.pkt", "mtu 1200", "mtu 1300", "length: expected 1160, got 1260"),

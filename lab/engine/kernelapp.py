@@ -260,10 +260,6 @@ class KernelApp:
     def _fd(self, expr, where: str) -> int:
         return self._object(expr, where).fileno()
 
-    def _script_fd(self, live: int) -> int:
-        with self._lock:
-            return next((fd for fd, obj in self.fds.items() if obj.fileno() == live), live)
-
     def _register(self, event: SyscallEvent, obj, fd: int | None = None) -> int:
         with self._lock:
             if fd is None:

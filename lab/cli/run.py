@@ -9,13 +9,14 @@ import sys
 import click
 
 from lab import ladder as ladders
+from lab.engine.report import lateness_summary
 from lab.errors import BadInput
 from lab.families import FAMILIES, families_for
 from lab.ladder import text_ladder, use_color
 from lab.privileges import ensure_lab_privileges
 
-from .output import finish, require_folder, show_verdict
-
+from .output import finish, language_option, require_folder, show_verdict
+from .summary import display_name, summary_table
 
 def _output_path(template: str | None, script_path: str, family: int, many: bool, suffix: str) -> str | None:
     """An output path for one run: the template itself, or with -<script>-ipv<N> when there are many."""
@@ -79,8 +80,9 @@ def _resolve(names: tuple[str, ...], every: bool, defines: dict[str, str]) -> li
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON (and nothing else) for CI.")
 @click.option("--junit", "junit_path", type=click.Path(dir_okay=False, writable=True),
               help="Write the results as JUnit XML here.")
+@language_option
 def run(scripts, every, loopback, ip_version, tolerance_usecs, tolerance_percent, allow_shell, defines, absolute,
-        pcap, verbose, jobs, repeat, ladder, mermaid, svg_path, as_json, junit_path):
+        pcap, verbose, jobs, repeat, ladder, mermaid, svg_path, as_json, junit_path, language):
     """Run exercises or scripts, a fresh topology per script and family; exit 0 when every line matched.
 
     Every file is parsed and checked before anything runs: a syntax error, or
@@ -117,7 +119,9 @@ def run(scripts, every, loopback, ip_version, tolerance_usecs, tolerance_percent
             _show(outcome, verbose, ladder, mermaid, svg_path, many, absolute)
     if repeat > 1 and not as_json:
         _show_spreads(outcomes, parsed, repeat)
-    finish(outcomes, as_json, junit_path, "tcplab.run")
+    elif many and not as_json:
+        click.echo("\n" + "\n".join(summary_table(outcomes, language)) + "\n")
+    finish(outcomes, as_json, junit_path, "tcplab.run", language)
 
 
 def _show_spreads(outcomes: list, parsed: list, repeat: int) -> None:
@@ -142,13 +146,20 @@ def _show(outcome, verbose: bool, ladder: bool, mermaid: bool, svg_path: str | N
         for step in steps:
             states = "  ".join(f"{name} {state:<11}" for name, state in step.states.items())
             where = f"line {step.line}" if step.line else "unmatched"
-            click.echo(f"  {step.time:8.4f}  {step.text(absolute):<72} {states} ({where})")
+            late = f", {step.late_ms:+.3f} ms" if step.late_ms is not None else ""
+            click.echo(f"  {step.time:8.4f}  {step.text(absolute):<72} {states} ({where}{late})")
+        for action in outcome.actions:
+            result = f" = {action.result}" if action.result else ""
+            click.echo(f"  line {action.line:>4}  {action.what}{result} at {action.script_time:.3f} s: "
+                       f"the lab was {action.late_ms:.3f} ms late")
+        click.echo(f"  {lateness_summary(outcome)}")
     if ladder:
-        click.echo(f"\n{outcome.name}\n" + text_ladder(steps, outcome.left, outcome.right, color))
+        click.echo(f"\n{display_name(outcome)}\n" + text_ladder(steps, outcome.left, outcome.right, color))
     if mermaid:
         click.echo(ladders.mermaid(steps, outcome.left, outcome.right))
     if svg_path:
         target = _output_path(svg_path, outcome.path, outcome.family, many, ".svg")
         with open(target, "w", encoding="utf-8") as handle:
             handle.write(ladders.svg(steps, outcome.left, outcome.right, outcome.name))
-    show_verdict(outcome, f"{outcome.name}  {outcome.duration * 1000:.0f} ms" if outcome.passed else outcome.name)
+    name = display_name(outcome)
+    show_verdict(outcome, f"{name}  {outcome.duration * 1000:.0f} ms" if outcome.passed else name)

@@ -68,17 +68,20 @@ def run_one(script: Script | Experiment, family: int, settings: Settings) -> Run
 POOL_WORTH_SECONDS = 2.0  # starting worker processes costs ~0.4 s: below this much timeline, run in turn
 
 
+WORKERS_PER_FREE_CPU = 4  # measured: bench/trust.py (README, "Measured on this machine")
+
+
 def default_jobs() -> int:
-    """Workers for a batch: two per CPU this process may use that is not already busy (at least one).
+    """Workers for a batch: WORKERS_PER_FREE_CPU per CPU this process may use that is not already busy.
 
     A run spends most of its time asleep on kernel timers, and the timeline
     thread is real-time where allowed, so more workers than CPUs stay
-    punctual (bench/catalogue.py measures it); a CPU another process keeps
-    busy (load average) is not counted.
+    punctual; a CPU another process keeps busy (load average) is not counted,
+    and one CPU always is.
     """
     cpus = len(os.sched_getaffinity(0))
     busy = min(cpus - 1, int(os.getloadavg()[0] + 0.5))
-    return 2 * (cpus - busy)
+    return WORKERS_PER_FREE_CPU * (cpus - busy)
 
 
 def run_many(jobs: list[tuple[Script | Experiment, int, Settings]], workers: int, work=run_one, finish=Outcome.of):

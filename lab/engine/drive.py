@@ -22,7 +22,7 @@ import struct
 from lab.errors import BadInput
 from lab.icmp import build_icmp_frame, type_and_code
 from lab.observer import Observer
-from lab.packets import Segment, text_to_flags
+from lab.packets import Segment, build_frame, text_to_flags
 from lab.script.events import SERVER_PORT, IcmpEvent, PacketEvent
 from lab.wire import Frame, Wire
 from netns import IPV6_MTU, VethTopology
@@ -57,7 +57,8 @@ class DrivePort(Port):
             enable_segmentation(topology.lab_ns, topology.lab_if)
         # --connect_port: where connect() goes (the lab's port); --bind_port: what bind() takes.
         lab_port = option_value(self.script, "connect_port") or random.randint(40000, 60000)
-        lab = Endpoint(LAB, topology.lab.address(self.family), lab_port, Side.played(), peer="kernel")
+        lab = Endpoint(LAB, topology.lab.address(self.family), lab_port, Side.played(self.settings.lab_isn),
+                       peer="kernel")
         kernel_address = topology.kernel.address(self.family)
         bind_port = option_value(self.script, "bind_port") or SERVER_PORT
         app = KernelApp(topology.kernel_ns, self.family, (kernel_address, bind_port), (lab.address, lab.port),
@@ -67,7 +68,8 @@ class DrivePort(Port):
             "kernel": Endpoint("kernel", kernel_address, bind_port, Side(), app, Observer(topology.kernel_ns),
                                peer=LAB),
         }
-        return Wire(topology.lab_ns, topology.lab_if)
+        self.wire = Wire(topology.lab_ns, topology.lab_if)
+        return self.wire
 
     def prefix(self, sender: str) -> str:
         return "<" if sender == LAB else ">"
@@ -109,7 +111,7 @@ class DrivePort(Port):
         if passive and self.connections:
             lab.port = lab.port + 1 if lab.port < 65535 else 40000
         self.connections += 1
-        lab.side, kernel.side = Side.played(), Side()
+        lab.side, kernel.side = Side.played(self.settings.lab_isn if self.connections == 1 else None), Side()
 
     def _segment(self, event: PacketEvent, seq: int, ack: int, options: tuple) -> Segment:
         lab, kernel = self.ends[LAB], self.ends["kernel"]
@@ -120,7 +122,6 @@ class DrivePort(Port):
 
     def prepare(self, wire: Wire) -> None:
         """Build every injected segment's frame now, with placeholder numbers."""
-        self.wire = wire
         self.frames: dict[int, PreparedFrame] = {}
         for event in self.script.events:
             if not isinstance(event, PacketEvent) or not event.inbound or isinstance(event, IcmpEvent):
@@ -155,6 +156,11 @@ class DrivePort(Port):
             raise BadInput(f"{self.script.path}:{event.line}: the lab cannot send this segment "
                            f"({error.strerror or error})") from None
         return Seen(frame.time, self._segment(event, seq, ack, options), LAB, frame)
+
+    def send_segment(self, segment: Segment) -> Seen:
+        """Send a segment built now: for experiments that play segments no script line describes."""
+        frame = self.wire.send(build_frame(self.topo.lab_mac, self.topo.kernel_mac, segment))
+        return Seen(frame.time, segment, LAB, frame)
 
     def inject_icmp(self, event: IcmpEvent) -> Frame:
         """An ICMP error from the lab's address about the kernel's segment ``[start:end(len)]``."""

@@ -17,6 +17,7 @@ from lab.packets import FAST_OPTIONS, Segment
 from lab.script.events import ECN_CODEPOINTS, IcmpEvent, Option, PacketEvent
 
 from .numbering import Side
+from .trace import Step
 
 _FROM_SCAPY = {"NOP": "nop", "EOL": "eol", "MSS": "mss", "WScale": "wscale", "SAckOK": "sackOK",
                "SAck": "sack", "Timestamp": "TS", "TFO": "FO", "MD5": "md5"}
@@ -46,20 +47,16 @@ class Observed:
         """The IP header's ECN codepoint: noecn, ect0, ect1 or ce."""
         return _ECN_NAMES[self.live.tos & 3]
 
+    def step(self, time: float = 0.0, sender: str = "", from_left: bool = False, line: int | None = None,
+             **extra) -> Step:
+        """This segment as a step of a trace (the one place a segment becomes plain data)."""
+        return Step(time, sender, from_left, self.prefix, self.flags, self.seq, self.end_seq, self.length, self.ack,
+                    self.window, tuple(map(str, self.options)), self.live.seq,
+                    self.live.ack if self.ack is not None else None, self.ecn, self.live.urgent, line, **extra)
+
     def render(self, absolute: bool = False) -> str:
-        ecn = f"[{self.ecn}] " if self.ecn != "noecn" else ""
-        text = f"{self.prefix} {ecn}{self.flags or '-'} {self.seq}:{self.end_seq}({self.length})"
-        if self.ack is not None:
-            text += f" ack {self.ack}"
-        text += f" win {self.window}"
-        if self.live.urgent:
-            text += f" urg {self.live.urgent}"
-        if self.options:
-            text += " <" + ",".join(map(str, self.options)) + ">"
-        if absolute:
-            text += f"  [absolute seq {self.live.seq}"
-            text += f" ack {self.live.ack}]" if self.ack is not None else "]"
-        return text
+        """The segment in script syntax."""
+        return self.step().text(absolute)
 
 
 def _well_formed(kind: str, value) -> bool:

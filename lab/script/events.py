@@ -113,6 +113,9 @@ class Ellipsis_:
     def __str__(self) -> str:
         return "..."
 
+    def __reduce__(self) -> str:
+        return "ELLIPSIS"  # one instance, also in -j workers (the engine compares with ``is ELLIPSIS``)
+
 
 ELLIPSIS = Ellipsis_()
 

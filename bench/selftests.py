@@ -100,6 +100,9 @@ def main() -> None:
         with open(args.cache, encoding="utf-8") as handle:
             packetdrill = json.load(handle)
     else:
+        if not os.access(args.packetdrill, os.X_OK):
+            raise SystemExit(f"--packetdrill {args.packetdrill}: not an executable; give the wrapper that runs "
+                             "packetdrill on one script (../shared/oracles/packetdrill.sh), or --cached")
         packetdrill = packetdrill_results(args.packetdrill, args.folder)
         with open(args.cache, "w", encoding="utf-8") as handle:
             json.dump(packetdrill, handle, indent=1, sort_keys=True)

@@ -35,7 +35,7 @@ from .matcher import LAB, Seen
 from .numbering import Side
 from .ports import Endpoint, Port
 from .settings import option_value
-from .verify import injected_tos, scapy_options
+from .verify import injected_tos, injected_ttl_and_flowlabel, scapy_options
 
 TUN_ALTNAME = "tun0"
 LINK_MTU = 65535
@@ -117,7 +117,8 @@ class DrivePort(Port):
         lab, kernel = self.ends[LAB], self.ends["kernel"]
         return Segment(lab.address, kernel.address, lab.port, kernel.port or SERVER_PORT, text_to_flags(event.flags),
                        seq, ack, event.window if event.window is not None else DEFAULT_WINDOW,
-                       b"\0" * event.length, options, injected_tos(event), event.urgent or 0)
+                       b"\0" * event.length, options, injected_tos(event), event.urgent or 0,
+                       *injected_ttl_and_flowlabel(event))
 
     def prepare(self, wire: Wire) -> None:
         """Build every injected segment's frame now, with placeholder numbers."""

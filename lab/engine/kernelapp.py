@@ -310,10 +310,6 @@ class KernelApp:
     def _fd(self, expr, where: str) -> int:
         return self._object(expr, where).fileno()
 
-    def _script_fd(self, live: int) -> int:
-        with self._lock:
-            return next((fd for fd, obj in self.fds.items() if obj.fileno() == live), live)
-
     def _register(self, event: SyscallEvent, obj, fd: int | None = None) -> int:
         with self._lock:
             if fd is None:
@@ -398,6 +394,8 @@ class KernelApp:
             obj = self.fds.pop(fd, None)
         if obj is None:
             raise OSError(errno_codes.EBADF, "no such script fd")
+        if obj is self.last_connection:
+            self.last_connection = None  # a %{ }% block after this has no connection to read
         obj.close()
         return 0, ""
 
@@ -557,6 +555,8 @@ class KernelApp:
     def _poll(self, event, where):
         expected = event.args[0]
         items = expected.items if isinstance(expected, ListValue) else ()
+        if not all(isinstance(item, StructValue) and item.get("fd") is not None for item in items):
+            raise BadInput(f"{where}: poll() takes [{{fd=4, events=POLLIN, revents=POLLIN}}, ...]")
         count = value_of(event.args[1], where)
         entries = (_PollFd * max(count, 1))()
         for index, item in enumerate(items[:count]):

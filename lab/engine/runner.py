@@ -124,6 +124,7 @@ class Run:
                 self.losses = RunLosses(self.script.path)
                 try:
                     with punctual() as realtime:
+                        self.realtime = realtime
                         if not realtime:
                             self.notes.append("the timeline ran without real-time scheduling (not permitted here); "
                                               "on a busy machine the lab may be late: such runs end as lab-late")
@@ -165,7 +166,7 @@ class Run:
                     continue
                 due = self.clock.when(script_time)
                 self._sample_states_if_slack(events, index)
-                wait_until(due)
+                wait_until(due, self.realtime)
                 moments = self.handlers[type(event)](event, script_time)
                 if moves_clock(event):
                     self._judge_action(event, script_time, due, *moments)
@@ -181,7 +182,7 @@ class Run:
     # -- the lab's own punctuality --------------------------------------------
     def _inject(self, event: PacketEvent, script_time: float) -> None:
         due = self.clock.when(script_time)
-        wait_until(due)
+        wait_until(due, self.realtime)
         seen = self.port.inject(event)
         self.actions.append(Action(event.line, "inject", "lab", script_time, round((seen.time - due) * 1000, 3)))
         self.source.push_back(seen)  # judged by the matcher like the kernel's segments
@@ -189,7 +190,7 @@ class Run:
     def _inject_icmp(self, event: IcmpEvent, script_time: float) -> None:
         """An ICMP error is no TCP segment: it is an action of the lab, timed like one."""
         due = self.clock.when(script_time)
-        wait_until(due)
+        wait_until(due, self.realtime)
         frame = self.port.inject_icmp(event)
         self.matcher.comments[id(frame)] = f"{self.script.path}:{event.line} {event.text}"
         self.actions.append(Action(event.line, "inject icmp", LAB, script_time, 0.0))

@@ -36,6 +36,7 @@ from lab.script.events import (
     StateEvent,
     SyscallEvent,
 )
+from lab.tcp_states import CLOSED, NO_TIMER
 from netns import SysctlError, inside, write_sysctl
 
 from . import tcpinfo
@@ -254,7 +255,7 @@ class Run:
     def _state_of(self, name: str) -> str:
         end = self.ends[name]
         if not end.port:
-            return "CLOSED"
+            return CLOSED
         return end.observer.state(self.af, end.port, self.ends[end.peer].port)
 
     # -- syscalls ----------------------------------------------------------------
@@ -347,7 +348,7 @@ class Run:
             problem = _state_problem(event, info)
             if problem is None:
                 if event.port is None:
-                    self._note_state(end.name, info.state if info else "CLOSED")
+                    self._note_state(end.name, info.state if info else CLOSED)
                 return
             if time.monotonic() >= deadline:
                 raise self._failure(event, CONTENT, problem, fields=[problem])
@@ -407,12 +408,12 @@ class Run:
 
 
 def _state_problem(event: StateEvent, info) -> str | None:
-    state = info.state if info else "CLOSED"
+    state = info.state if info else CLOSED
     if state != event.state:
         return f"state: expected {event.state}, the kernel reports {state}"
     if event.timer is None or info is None:
         return None
-    timer = info.timer or "none"
+    timer = info.timer or NO_TIMER
     if timer != event.timer:
         return f"timer: expected {event.timer}, the kernel reports {timer}"
     left = info.expires_ms / 1000

@@ -37,3 +37,9 @@ class Mismatch(LabError):
     """The kernel did something other than what was expected."""
 
     exit_code = EXIT_MISMATCH
+
+
+class LabLate(LabError):
+    """The lab itself was late for a line, so the kernel could not be judged (a busy machine)."""
+
+    exit_code = EXIT_LAB_LATE

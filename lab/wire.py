@@ -63,11 +63,11 @@ class Wire:
         self.close()
 
     def close(self) -> None:
-        """Close in the background: releasing a packet socket waits for an RCU
+        """Close in the background (once): releasing a packet socket waits for an RCU
         grace period (~10 ms here) that the run has no reason to wait for."""
-        threading.Thread(target=self._sock.close, name="close wire", daemon=True).start()
-        if self._gso_sock is not None:
-            threading.Thread(target=self._gso_sock.close, name="close wire", daemon=True).start()
+        sockets = [sock for sock in (self._sock, self._gso_sock) if sock is not None and sock.fileno() >= 0]
+        for sock in sockets:
+            threading.Thread(target=sock.close, name="close wire", daemon=True).start()
 
     def send(self, data: bytes) -> Frame:
         # Stamped before the write: the kernel may answer (and stamp its

@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 from helpers import as_nobody, in_unprivileged_container, tcplab
+
 from lab import __version__
 
 
@@ -43,9 +44,14 @@ def test_doctor_reports_a_fresh_namespace_defaults():
 
 
 def test_rootless_demo_as_nobody():
+    """Rootless runs get no real-time scheduling: on a busy machine the lab may be late, which it must say
+    (exit 4), never blame on the kernel."""
     result = as_nobody("demo")
-    assert result.returncode == 0, result.stderr
-    assert "ESTABLISHED" in result.stdout and "LAST_ACK" in result.stdout
+    assert result.returncode in (0, 4), result.stdout + result.stderr
+    if result.returncode == 0:
+        assert "ESTABLISHED" in result.stdout and "LAST_ACK" in result.stdout
+    else:
+        assert "kind:     lab-late" in result.stdout and "the lab itself was late" in result.stderr
 
 
 def test_rootless_doctor_as_nobody():

@@ -129,7 +129,13 @@ class Run:
                         if not realtime:
                             self.notes.append("the timeline ran without real-time scheduling (not permitted here); "
                                               "on a busy machine the lab may be late: such runs end as lab-late")
-                        failure = self._play()
+                        try:
+                            failure = self._play()
+                        finally:
+                            # Closed while still real-time: the closing thread inherits the class. A thread
+                            # of a lower class that takes the GIL and is preempted would stall the next
+                            # run's timeline in this process (measured: an injection 11.5 ms late).
+                            wire.close()
                 finally:
                     self.notes.extend(self.losses.settle(self.port.recorded_frames(wire), self.matcher.comments,
                                                          self.matcher.frame_steps))

@@ -38,7 +38,7 @@ from lab.script.events import (
 )
 from netns import SysctlError, inside, write_sysctl
 
-from . import tcpinfo
+from . import states, tcpinfo
 from .drive import DrivePort
 from .kernelapp import validate_syscall
 from .loss import RunLosses
@@ -49,7 +49,8 @@ from .punctual import punctual, wait_until
 from .recorder import write_pcapng
 from .settings import Settings, check_options, ignored_options
 from .sources import LiveSource
-from .trace import CONTENT, LAB_LATE, TIMING, Action, Failure, RunResult
+from .trace import CONTENT, LAB_LATE, TIMING, Action, Failure, KernelEvent, RunResult, StateChange
+from .tracepoints import KernelTrace
 from .verify import needs_scapy
 
 BLOCKING_WAIT = 1.0  # seconds a syscall waits for a blocking one in progress
@@ -97,6 +98,11 @@ class Run:
         self.actions: list[Action] = []
         self.zero: float | None = None  # the moment script time 0 began
         self.anchored: list[tuple[int, float]] = []  # (line, moment) of actions other than segments: the timeline
+        self.samples: list[tuple[float, dict[str, str]]] = []  # (moment, endpoint -> state): sock_diag's word
+        self.state_changes: list[StateChange] = []
+        self.kernel_events: list[KernelEvent] = []
+        self.state_source = ""
+        self.sysctls: list[tuple[str, str]] = []
         self.handlers = {SyscallEvent: self._syscall, CommandEvent: self._command, LinkEvent: self._link,
                          LossEvent: self._loss, StateEvent: self._assert_state, CodeEvent: self._assert_tcp_info}
 
@@ -109,7 +115,9 @@ class Run:
         with self.port.topology() as topology:
             self.topology = topology
             wire = self.port.setup(topology)
+            kernel_trace = KernelTrace(topology.names.netns("trace"), self.port.trace_ports())
             try:
+                kernel_trace.start()
                 if needs_scapy(self.script.events):
                     preload_scapy()  # ICMP or options only Scapy handles: ~0.3 s, not inside the timeline
                 self.port.prepare(wire)
@@ -131,14 +139,18 @@ class Run:
                 finally:
                     self.notes.extend(self.losses.settle(self.port.recorded_frames(wire), self.matcher.comments,
                                                          self.matcher.frame_steps))
+                self._attach_states(kernel_trace)
             finally:
+                kernel_trace.close()
                 wire.close()
                 for end in self.port.ends.values():
                     end.close()
         pcap = self._write_capture(wire, keep_temporary=failure is not None)
         right = [name for name in self.port.ends if name != self.port.left][0]
         return RunResult(self.script.path, self.family, failure, pcap, time.monotonic() - started,
-                         self.matcher.steps, self.notes, self.port.left, right, actions=self.actions)
+                         self.matcher.steps, self.notes, self.port.left, right, actions=self.actions,
+                         state_changes=self.state_changes, kernel_events=self.kernel_events,
+                         state_source=self.state_source, sysctls=self.sysctls)
 
     def _play(self) -> Failure | None:
         self.clock.anchor(time.monotonic(), 0.0)
@@ -240,15 +252,33 @@ class Run:
         if not unsampled:
             return
         states = {name: self._state_of(name) for name in names}
+        self.samples.append((time.monotonic(), states))
         for step in unsampled:
             step.states = {**states, **step.states}
 
     def _note_state(self, name: str, state: str) -> None:
         """A state line's observation is the endpoint's state after the segments not yet sampled."""
+        self.samples.append((time.monotonic(), {name: state}))
         for step in reversed(self.matcher.steps):
             if name in step.states:
                 break
             step.states[name] = state
+
+    def _attach_states(self, kernel_trace: KernelTrace) -> None:
+        """After the timeline: the kernel's trace events and the samples become the run's state changes."""
+        names = [name for name, end in self.ends.items() if end.observer]
+        self.samples.append((time.monotonic(), {name: self._state_of(name) for name in names}))  # how it ended
+        events, socketless = kernel_trace.read()
+        self.state_source = "sampled" if kernel_trace.unavailable else "tracepoint"
+        if kernel_trace.unavailable:
+            self.notes.append(f"states sampled with sock_diag, not traced ({kernel_trace.unavailable})")
+        elapsed = self.clock.elapsed
+        samples = [(elapsed(moment), seen) for moment, seen in self.samples]
+        steps = self.matcher.steps
+        owner = self.port.state_owner
+        self.state_changes = states.merge(events, samples, steps, owner, elapsed)
+        real = {name for name, end in self.ends.items() if end.app}
+        self.kernel_events = states.kernel_events(events, socketless, steps, owner, elapsed, real)
 
     def _state_of(self, name: str) -> str:
         end = self.ends[name]
@@ -357,6 +387,7 @@ class Run:
         began = time.monotonic()
         where = f"{self.script.path}:{event.line}"
         if event.sysctls:
+            self.sysctls.extend(event.sysctls)
             for key, value in event.sysctls:
                 for ns in self.port.sysctl_namespaces(self.topology):
                     try:

@@ -138,17 +138,18 @@ def _show(outcome, verbose: bool, ladder: bool, mermaid: bool, svg_path: str | N
     """One run, as a person reads it: PASS/FAIL, the report, and the trace, ladder or diagrams asked for."""
     color = use_color(sys.stdout)
     steps = list(outcome.steps)
+    extras = ladders.Extras.of(outcome)
     if verbose:
         for step in steps:
             states = "  ".join(f"{name} {state:<11}" for name, state in step.states.items())
             where = f"line {step.line}" if step.line else "unmatched"
             click.echo(f"  {step.time:8.4f}  {step.text(absolute):<72} {states} ({where})")
     if ladder:
-        click.echo(f"\n{outcome.name}\n" + text_ladder(steps, outcome.left, outcome.right, color))
+        click.echo(f"\n{outcome.name}\n" + text_ladder(steps, outcome.left, outcome.right, color, extras))
     if mermaid:
-        click.echo(ladders.mermaid(steps, outcome.left, outcome.right))
+        click.echo(ladders.mermaid(steps, outcome.left, outcome.right, extras))
     if svg_path:
         target = _output_path(svg_path, outcome.path, outcome.family, many, ".svg")
         with open(target, "w", encoding="utf-8") as handle:
-            handle.write(ladders.svg(steps, outcome.left, outcome.right, outcome.name))
+            handle.write(ladders.svg(steps, outcome.left, outcome.right, outcome.name, extras))
     show_verdict(outcome, f"{outcome.name}  {outcome.duration * 1000:.0f} ms" if outcome.passed else outcome.name)

@@ -218,6 +218,7 @@ class Run:
                             event.endpoint or "kernel", script_time, 0.0)
             self.actions.append(action)
         action.late_ms = round(late * 1000, 3)
+        action.time = self.clock.elapsed(began)
         allowed = tolerance(self.settings, script_time - self.clock.previous)
         if late > allowed:
             raise Failure(event.line, f"the lab began this line at {self.clock.at(began):.4f} s, {late * 1000:.1f} ms "

@@ -91,6 +91,7 @@ class Action:
     script_time: float  # when the script wants it
     late_ms: float  # when it happened, relative to that
     result: str = ""  # a syscall's return value and errno, as written in scripts ("-1 ECONNREFUSED")
+    time: float | None = None  # when it really began, on the steps' clock (seconds since the run's start)
 
     def as_dict(self) -> dict:
         return asdict(self)

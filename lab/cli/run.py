@@ -76,11 +76,19 @@ def _resolve(names: tuple[str, ...], every: bool, defines: dict[str, str]) -> li
 @click.option("--mermaid", is_flag=True, help="Print each run as a Mermaid sequenceDiagram.")
 @click.option("--svg", "svg_path", type=click.Path(dir_okay=False, writable=True),
               help="Write the ladder as SVG (several runs: -<script>-ipv<N> is added to the name).")
+@click.option("--states", "state_diagrams", is_flag=True,
+              help="Print each endpoint's path through the TCP state diagram (RFC 9293).")
+@click.option("--html", "html_path", type=click.Path(dir_okay=False, writable=True),
+              help="Write one self-contained HTML page that plays the run step by step (several runs: "
+                   "-<script>-ipv<N> is added to the name).")
+@click.option("--animated-svg", "animated_path", type=click.Path(dir_okay=False, writable=True),
+              help="Write the same animation as an animated SVG, for slides.")
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON (and nothing else) for CI.")
 @click.option("--junit", "junit_path", type=click.Path(dir_okay=False, writable=True),
               help="Write the results as JUnit XML here.")
 def run(scripts, every, loopback, ip_version, tolerance_usecs, tolerance_percent, allow_shell, defines, absolute,
-        pcap, verbose, jobs, repeat, ladder, mermaid, svg_path, as_json, junit_path):
+        pcap, verbose, jobs, repeat, ladder, mermaid, svg_path, state_diagrams, html_path, animated_path, as_json,
+        junit_path):
     """Run exercises or scripts, a fresh topology per script and family; exit 0 when every line matched.
 
     Every file is parsed and checked before anything runs: a syntax error, or
@@ -91,7 +99,9 @@ def run(scripts, every, loopback, ip_version, tolerance_usecs, tolerance_percent
     from lab.engine.settings import Settings
     from lab.script.events import Script
 
-    for option, path in (("--pcap", pcap), ("--svg", svg_path), ("--junit", junit_path)):
+    pictures = Pictures(svg_path, html_path, animated_path, state_diagrams)
+    for option, path in (("--pcap", pcap), ("--svg", svg_path), ("--junit", junit_path), ("--html", html_path),
+                         ("--animated-svg", animated_path)):
         require_folder(option, path)
     settings = Settings(tolerance_usecs, tolerance_percent, allow_shell, absolute, loopback=loopback)
     parsed = _resolve(scripts, every, _defines(defines))
@@ -102,6 +112,8 @@ def run(scripts, every, loopback, ip_version, tolerance_usecs, tolerance_percent
     ensure_lab_privileges()
     many = sum(len(families) for _, families in runs) > 1
     work = []
+    if html_path and pcap is None:  # the page links the capture: keep it beside the page
+        pcap = os.path.splitext(html_path)[0] + ".pcapng"
     for script, families in runs:
         if not families and not as_json:
             click.echo(f"SKIP {script.path}: its --ip_version line excludes --ip-version {ip_version}")
@@ -114,7 +126,7 @@ def run(scripts, every, loopback, ip_version, tolerance_usecs, tolerance_percent
     for outcome in run_many(work, jobs or default_jobs()):
         outcomes.append(outcome)
         if not as_json and repeat == 1:
-            _show(outcome, verbose, ladder, mermaid, svg_path, many, absolute)
+            _show(outcome, verbose, ladder, mermaid, pictures, many, absolute)
     if repeat > 1 and not as_json:
         _show_spreads(outcomes, parsed, repeat)
     finish(outcomes, as_json, junit_path, "tcplab.run")
@@ -133,7 +145,40 @@ def _show_spreads(outcomes: list, parsed: list, repeat: int) -> None:
                 click.echo(outcome.report)
 
 
-def _show(outcome, verbose: bool, ladder: bool, mermaid: bool, svg_path: str | None, many: bool,
+@dataclasses.dataclass(frozen=True)
+class Pictures:
+    """The drawings asked for besides the terminal ladder."""
+
+    svg: str | None
+    html: str | None
+    animated_svg: str | None
+    state_diagrams: bool
+
+    def write(self, outcome, many: bool) -> None:
+        from lab import animation
+
+        extras = ladders.Extras.of(outcome)
+        exercise = _exercise_of(outcome)
+        title = f"{exercise.name if exercise else os.path.basename(outcome.path)} (IPv{outcome.family})"
+        drawings = ((self.svg, ".svg", lambda: ladders.svg(list(outcome.steps), outcome.left, outcome.right,
+                                                            outcome.name, extras)),
+                    (self.html, ".html", lambda: animation.html_page(outcome, animation.story_for(outcome, exercise))),
+                    (self.animated_svg, ".svg", lambda: animation.animated_svg(outcome, title)))
+        for template, suffix, draw in drawings:
+            if template:
+                target = _output_path(template, outcome.path, outcome.family, many, suffix)
+                with open(target, "w", encoding="utf-8") as handle:
+                    handle.write(draw())
+
+
+def _exercise_of(outcome):
+    """The catalogue's exercise a run is, if it is one (its claim and verdict go on the page)."""
+    from lab.catalogue import exercises
+
+    return next((exercise for exercise in exercises() if exercise.name == outcome.exercise), None)
+
+
+def _show(outcome, verbose: bool, ladder: bool, mermaid: bool, pictures: Pictures, many: bool,
           absolute: bool) -> None:
     """One run, as a person reads it: PASS/FAIL, the report, and the trace, ladder or diagrams asked for."""
     color = use_color(sys.stdout)
@@ -148,8 +193,10 @@ def _show(outcome, verbose: bool, ladder: bool, mermaid: bool, svg_path: str | N
         click.echo(f"\n{outcome.name}\n" + text_ladder(steps, outcome.left, outcome.right, color, extras))
     if mermaid:
         click.echo(ladders.mermaid(steps, outcome.left, outcome.right, extras))
-    if svg_path:
-        target = _output_path(svg_path, outcome.path, outcome.family, many, ".svg")
-        with open(target, "w", encoding="utf-8") as handle:
-            handle.write(ladders.svg(steps, outcome.left, outcome.right, outcome.name, extras))
+    if pictures.state_diagrams:
+        from lab import statediagram
+
+        for endpoint in (outcome.left, outcome.right):
+            click.echo("\n" + statediagram.text(outcome.state_changes, endpoint, color))
+    pictures.write(outcome, many)
     show_verdict(outcome, f"{outcome.name}  {outcome.duration * 1000:.0f} ms" if outcome.passed else outcome.name)

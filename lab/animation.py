@@ -118,6 +118,7 @@ const scrub = document.getElementById('scrub');
 scrub.max = FRAMES.length - 1;
 scrub.oninput = () => { clearInterval(timer); show(Number(scrub.value)); };
 document.body.dataset.frames = String(FRAMES.length);
+if (location.hash === '#play') play();
 """
 
 

@@ -24,7 +24,10 @@ def list_exercises(as_json: bool) -> None:
 
 @click.command()
 @click.argument("name")
-def explain(name: str) -> None:
+@click.option("--run", "measure", is_flag=True,
+              help="Run the exercise now (IPv4) and draw the measured run: real times, the states the kernel "
+                   "went through, syscalls; needs the lab's privileges.")
+def explain(name: str, measure: bool) -> None:
     """The claim, what happens segment by segment and why, and the script that checks it."""
     from lab.catalogue import find
 
@@ -34,7 +37,10 @@ def explain(name: str) -> None:
     click.echo(f"verdict on Linux: {exercise.verdict}")
     if exercise.explanation:
         click.echo(exercise.explanation.rstrip())
-    _recorded_ladder(exercise)
+    if measure:
+        _measured_ladder(exercise)
+    else:
+        _recorded_ladder(exercise)
     kind = "experiment" if exercise.experiment else "script"
     click.echo(f"\nthe {kind} (run it: tcplab run {exercise.name}):\n")
     click.echo(exercise.script.read_text().rstrip())
@@ -54,8 +60,27 @@ def _recorded_ladder(exercise) -> None:
     script = exercise.runnable()
     result = check_capture(script, read_segments(str(fixture)), str(fixture), Settings())
     asserted_states(script, result.steps)
-    click.echo(f"\nsegment by segment (captures/{fixture.name}; states as the kernel reported them):\n")
+    click.echo(f"\nsegment by segment (captures/{fixture.name}: the fixture's deterministic times, not measured; "
+               "states as the script asserts them; `tcplab explain NAME --run` measures a run):\n")
     click.echo(text_ladder(result.steps, result.left, result.right, use_color(sys.stdout)))
+
+
+def _measured_ladder(exercise) -> None:
+    """A run made now: measured times, the states the kernel went through and when, both state diagrams."""
+    from lab import statediagram
+    from lab.engine.batch import Outcome, run_any
+    from lab.engine.settings import Settings
+    from lab.ladder import Extras, text_ladder, use_color
+    from lab.privileges import ensure_lab_privileges
+
+    ensure_lab_privileges()
+    outcome = Outcome.of(run_any(exercise.runnable(), 4, Settings()))
+    color = use_color(sys.stdout)
+    verdict = "every line matched" if outcome.passed else "FAILED: " + outcome.report.splitlines()[0]
+    click.echo(f"\nsegment by segment, measured now (IPv4, {verdict}):\n")
+    click.echo(text_ladder(list(outcome.steps), outcome.left, outcome.right, color, Extras.of(outcome)))
+    for endpoint in (outcome.left, outcome.right):
+        click.echo("\n" + statediagram.text(outcome.state_changes, endpoint, color))
 
 
 @click.command()

@@ -22,12 +22,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from html import escape
 
-from lab.engine.trace import Action, KernelEvent, StateChange, Step
+from lab.engine.trace import Action, KernelEvent, PendingTimer, StateChange, Step
 
 ARROW_WIDTH = 44
 STATE_WIDTH = 12
 RED, RESET = "\033[31m", "\033[0m"
-SOURCE_NOTES = {"sampled": "sampled", "capture": "request sock: at its SYN", "tracepoint+sock_diag": "sock_diag"}
+SOURCE_NOTES = {"sampled": "sampled", "capture": "untraced: at the segment that made it",
+                "tracepoint+sock_diag": "sock_diag"}
 
 
 @dataclass(frozen=True)
@@ -39,12 +40,13 @@ class Extras:
     kernel_events: Sequence[KernelEvent] = ()
     sysctls: Sequence[tuple[str, str]] = ()
     source: str = ""  # tracepoint or sampled
+    timers: Sequence[PendingTimer] = ()
 
     @classmethod
     def of(cls, run) -> Extras:
         """From a RunResult or an Outcome."""
         return cls(tuple(run.state_changes), tuple(run.actions), tuple(run.kernel_events), tuple(run.sysctls),
-                   run.state_source)
+                   run.state_source, tuple(run.timers))
 
     def header(self) -> list[str]:
         lines = []
@@ -61,7 +63,7 @@ class Row:
     """One row of a ladder: a segment, a state change, a syscall or a kernel event, at its time."""
 
     time: float
-    kind: str  # segment, state, syscall, kernel
+    kind: str  # segment, state, syscall, kernel, timer
     endpoint: str = ""
     text: str = ""
     step: Step | None = None
@@ -89,7 +91,9 @@ def timeline(steps: Sequence[Step], extras: Extras | None) -> list[Row]:
         rows += [Row(action.script_time if action.time is None else action.time, "syscall", action.endpoint,
                      syscall_text(action)) for action in extras.actions if action.what.startswith("syscall ")]
         rows += [Row(event.time, "kernel", event.endpoint, event.text) for event in extras.kernel_events]
-    order = {"syscall": 0, "state": 1, "kernel": 2, "segment": 3}
+        rows += [Row(timer.time, "timer", timer.endpoint, f"{timer.timer} timer: {timer.left_ms / 1000:.3f} s left")
+                 for timer in extras.timers]
+    order = {"syscall": 0, "state": 1, "kernel": 2, "timer": 2, "segment": 3}
 
     def key(row: Row) -> tuple[float, int]:  # a request sock is made by the SYN at its time: after it
         return row.time, 4 if row.change is not None and row.change.source == "capture" else order[row.kind]
@@ -147,7 +151,7 @@ def text_ladder(steps: list[Step], left: str, right: str, color: bool = False, e
             left_state, right_state = (change.new, "") if on_left else ("", change.new)
             text = f"{row.time:8.4f}s  {left_state:<{STATE_WIDTH}} |{beside}| {right_state}"
         else:
-            mark = "* " if row.kind == "kernel" else ""
+            mark = {"kernel": "* ", "timer": "~ "}.get(row.kind, "")
             text = f"{row.time:8.4f}s  {'':<{STATE_WIDTH}} |{_beside(mark + row.text, on_left)}|"
         lines.append(text.rstrip())
     return "\n".join(lines)
@@ -231,7 +235,7 @@ def svg_rows(steps: Sequence[Step], left: str, right: str, extras: Extras | None
                 group.append(f'<text x="{x}" y="{y + 20}" text-anchor="{anchor}" fill="#888" font-size="10">'
                              f'{escape(note)}</text>')
         else:
-            colour = "#080" if row.kind == "syscall" else "#b60"
+            colour = {"syscall": "#080", "kernel": "#b60", "timer": "#777"}[row.kind]
             anchor, x = ("start", x_left + 8) if on_left else ("end", x_right - 8)
             group.append(f'<text x="{x}" y="{y + 8}" text-anchor="{anchor}" fill="{colour}">{escape(row.text)}</text>')
         group.append("</g>")

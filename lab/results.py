@@ -35,6 +35,7 @@ def as_dict(outcome: Outcome) -> dict:
         "state_changes": [change.as_dict() for change in outcome.state_changes],
         "kernel_events": [event.as_dict() for event in outcome.kernel_events],
         "sysctls": [list(pair) for pair in outcome.sysctls],
+        "timers": [timer.as_dict() for timer in outcome.timers],
     }
 
 

@@ -23,7 +23,7 @@ from netns import Terminated
 from .report import render_failure
 from .runner import run_script
 from .settings import Settings
-from .trace import Action, Failure, KernelEvent, RunResult, StateChange, Step
+from .trace import Action, Failure, KernelEvent, PendingTimer, RunResult, StateChange, Step
 
 
 @dataclass(frozen=True)
@@ -48,6 +48,7 @@ class Outcome:
     kernel_events: tuple[KernelEvent, ...] = ()
     state_source: str = ""
     sysctls: tuple[tuple[str, str], ...] = ()
+    timers: tuple[PendingTimer, ...] = ()
 
     @classmethod
     def of(cls, result: RunResult) -> Outcome:
@@ -56,7 +57,7 @@ class Outcome:
         return cls(result.name, result.path, result.family, result.passed, result.duration, report,
                    tuple(result.notes), tuple(result.steps), result.left, result.right, result.failure, result.pcap,
                    exercise, tuple(result.actions), tuple(result.state_changes), tuple(result.kernel_events),
-                   result.state_source, tuple(result.sysctls))
+                   result.state_source, tuple(result.sysctls), tuple(result.timers))
 
 
 def run_any(script: Script | Experiment, family: int, settings: Settings) -> RunResult:

@@ -49,7 +49,7 @@ from .punctual import punctual, wait_until
 from .recorder import write_pcapng
 from .settings import Settings, check_options, ignored_options
 from .sources import LiveSource
-from .trace import CONTENT, LAB_LATE, TIMING, Action, Failure, KernelEvent, RunResult, StateChange
+from .trace import CONTENT, LAB_LATE, TIMING, Action, Failure, KernelEvent, PendingTimer, RunResult, StateChange
 from .tracepoints import KernelTrace
 from .verify import needs_scapy
 
@@ -98,11 +98,12 @@ class Run:
         self.actions: list[Action] = []
         self.zero: float | None = None  # the moment script time 0 began
         self.anchored: list[tuple[int, float]] = []  # (line, moment) of actions other than segments: the timeline
-        self.samples: list[tuple[float, dict[str, str]]] = []  # (moment, endpoint -> state): sock_diag's word
+        self.samples: list[tuple[float, dict]] = []  # (moment, endpoint -> SocketInfo or None): sock_diag's word
         self.state_changes: list[StateChange] = []
         self.kernel_events: list[KernelEvent] = []
         self.state_source = ""
         self.sysctls: list[tuple[str, str]] = []
+        self.timers: list[PendingTimer] = []
         self.handlers = {SyscallEvent: self._syscall, CommandEvent: self._command, LinkEvent: self._link,
                          LossEvent: self._loss, StateEvent: self._assert_state, CodeEvent: self._assert_tcp_info}
 
@@ -150,7 +151,7 @@ class Run:
         return RunResult(self.script.path, self.family, failure, pcap, time.monotonic() - started,
                          self.matcher.steps, self.notes, self.port.left, right, actions=self.actions,
                          state_changes=self.state_changes, kernel_events=self.kernel_events,
-                         state_source=self.state_source, sysctls=self.sysctls)
+                         state_source=self.state_source, sysctls=self.sysctls, timers=self.timers)
 
     def _play(self) -> Failure | None:
         self.clock.anchor(time.monotonic(), 0.0)
@@ -252,14 +253,16 @@ class Run:
         unsampled = [step for step in self.matcher.steps if len(step.states) < len(names)]
         if not unsampled:
             return
-        states = {name: self._state_of(name) for name in names}
-        self.samples.append((time.monotonic(), states))
+        infos = {name: self._connection_of(name) for name in names}
+        states = {name: info.state if info else "CLOSED" for name, info in infos.items()}
+        self._record_sample(infos)
         for step in unsampled:
             step.states = {**states, **step.states}
 
-    def _note_state(self, name: str, state: str) -> None:
+    def _note_state(self, name: str, info) -> None:
         """A state line's observation is the endpoint's state after the segments not yet sampled."""
-        self.samples.append((time.monotonic(), {name: state}))
+        state = info.state if info else "CLOSED"
+        self._record_sample({name: info})
         for step in reversed(self.matcher.steps):
             if name in step.states:
                 break
@@ -268,24 +271,32 @@ class Run:
     def _attach_states(self, kernel_trace: KernelTrace) -> None:
         """After the timeline: the kernel's trace events and the samples become the run's state changes."""
         names = [name for name, end in self.ends.items() if end.observer]
-        self.samples.append((time.monotonic(), {name: self._state_of(name) for name in names}))  # how it ended
+        self._record_sample({name: self._connection_of(name) for name in names})  # how it ended
         events, socketless = kernel_trace.read()
         self.state_source = "sampled" if kernel_trace.unavailable else "tracepoint"
         if kernel_trace.unavailable:
             self.notes.append(f"states sampled with sock_diag, not traced ({kernel_trace.unavailable})")
         elapsed = self.clock.elapsed
-        samples = [(elapsed(moment), seen) for moment, seen in self.samples]
+        samples = [(elapsed(moment), infos) for moment, infos in self.samples]
+        sampled_states = [(when, {name: info.state if info else "CLOSED" for name, info in infos.items()})
+                          for when, infos in samples]
         steps = self.matcher.steps
         owner = self.port.state_owner
-        self.state_changes = states.merge(events, samples, steps, owner, elapsed)
+        self.state_changes = states.merge(events, sampled_states, steps, owner, elapsed)
         real = {name for name, end in self.ends.items() if end.app}
         self.kernel_events = states.kernel_events(events, socketless, steps, owner, elapsed, real)
+        self.timers = states.pending_timers(samples)
 
-    def _state_of(self, name: str) -> str:
+    def _record_sample(self, infos: dict) -> None:
+        """Keep what sock_diag said (a list append: this runs inside the timeline)."""
+        self.samples.append((time.monotonic(), infos))
+
+    def _connection_of(self, name: str):
+        """The endpoint's connection as sock_diag reports it; None when CLOSED."""
         end = self.ends[name]
         if not end.port:
-            return "CLOSED"
-        return end.observer.state(self.af, end.port, self.ends[end.peer].port)
+            return None
+        return end.observer.connection(self.af, end.port, self.ends[end.peer].port)
 
     # -- syscalls ----------------------------------------------------------------
     def _app(self, event: Event):
@@ -376,7 +387,7 @@ class Run:
             problem = _state_problem(event, info)
             if problem is None:
                 if event.port is None:
-                    self._note_state(end.name, info.state if info else "CLOSED")
+                    self._note_state(end.name, info)
                 return
             if time.monotonic() >= deadline:
                 raise self._failure(event, CONTENT, problem, fields=[problem])

@@ -9,7 +9,9 @@ Where each state change of ``RunResult.state_changes`` comes from (its
   traced; the tracepoint shows the child's LISTEN -> SYN_RECV only when the
   handshake's ACK creates it. The change is put where the request sock was
   really made: at the arrival of the SYN the endpoint received last before it
-  (the capture's time for that SYN).
+  (the capture's time for that SYN). Likewise an orphan's FIN_WAIT2 minisock
+  becoming TIME_WAIT (seen by a sample) is put at the peer's FIN that the
+  capture shows arriving since the sample before.
 - ``tracepoint+sock_diag``: a full socket entering TIME_WAIT is traced as
   FIN_WAIT2 -> CLOSE (or CLOSING -> CLOSE): it is replaced by a timewait
   minisock, which the tracepoint does not see. Where the first sock_diag
@@ -29,7 +31,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from .trace import KernelEvent, StateChange, Step
+from .trace import KernelEvent, PendingTimer, StateChange, Step
 from .tracepoints import NO_SOCKET_WINDOW, TraceEvent, reason_text, state_name
 
 TIME_WAIT_ENTRY = ("FIN_WAIT2", "CLOSING")  # traced "-> CLOSE" from these may be a minisock taking over
@@ -97,21 +99,36 @@ def _state_at(changes: list[StateChange], endpoint: str, moment: float) -> str:
     return state
 
 
-def _sampled(changes: list[StateChange], samples: list[Sample], traced: bool, minisocks: set) -> list[StateChange]:
+def _sampled(changes: list[StateChange], samples: list[Sample], traced: bool, minisocks: set,
+             steps: list[Step]) -> list[StateChange]:
     """Changes only the samples show: everything without tracepoints, else what the tracepoint cannot see
     (a minisock's or request sock's state, and its end)."""
     added: list[StateChange] = []
+    sampled_before: dict[str, float] = {}
     for when, states in sorted(samples, key=lambda sample: sample[0]):
         for endpoint, state in states.items():
             known = sorted(changes + added, key=lambda change: change.time)
             current = _state_at(known, endpoint, when)
+            since, sampled_before[endpoint] = sampled_before.get(endpoint, -1.0), when
             if state == current:
                 continue
             lingering = current in ONLY_SAMPLED or (endpoint, current) in minisocks
             if traced and not (state in ONLY_SAMPLED or (state == "CLOSED" and lingering)):
                 continue
-            added.append(StateChange(when, endpoint, current, state, "sampled"))
+            added.append(_at_its_fin(StateChange(when, endpoint, current, state, "sampled"), since, steps))
     return added
+
+
+def _at_its_fin(change: StateChange, since: float, steps: list[Step]) -> StateChange:
+    """A FIN_WAIT2 (mini)sock becomes TIME_WAIT only when the peer's FIN arrives: put it there, where the
+    capture shows that FIN between the sample before and the one that saw TIME_WAIT."""
+    if (change.old, change.new) != ("FIN_WAIT2", "TIME_WAIT"):
+        return change
+    fins = [step for step in steps if step.sender != change.endpoint and "F" in step.flags
+            and since < step.time <= change.time]
+    if fins:
+        change.time, change.source = fins[-1].time, "capture"
+    return change
 
 
 def merge(events: list[TraceEvent], samples: list[Sample], steps: list[Step], owner: Callable[[int], str],
@@ -126,7 +143,7 @@ def merge(events: list[TraceEvent], samples: list[Sample], steps: list[Step], ow
     changes = traced_changes(events, owner, elapsed)
     _request_socks(changes, steps)
     changes, minisocks = _time_wait(changes, samples)
-    changes += _sampled(changes, samples, bool(events), minisocks)
+    changes += _sampled(changes, samples, bool(events), minisocks, steps)
     return sorted(changes, key=lambda change: change.time)
 
 
@@ -148,3 +165,18 @@ def kernel_events(events: list[TraceEvent], socketless: list[TraceEvent], steps:
         if rst is not None:
             found.append(KernelEvent(moment, rst.sender, reason_text(event)))
     return sorted(found, key=lambda event: event.time)
+
+
+def pending_timers(samples: list[tuple[float, dict]]) -> list[PendingTimer]:
+    """Each timer sock_diag found pending, once: when first seen (again after it was gone or changed kind).
+
+    ``samples`` hold (script time, endpoint -> SocketInfo or None).
+    """
+    found, previous = [], {}
+    for when, infos in sorted(samples, key=lambda sample: sample[0]):
+        for endpoint, info in infos.items():
+            timer = info.timer if info else None
+            if timer and previous.get(endpoint) != timer:
+                found.append(PendingTimer(when, endpoint, timer, info.expires_ms))
+            previous[endpoint] = timer
+    return found

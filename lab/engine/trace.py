@@ -125,6 +125,19 @@ class KernelEvent:
 
 
 @dataclass
+class PendingTimer:
+    """A timer sock_diag found pending on an endpoint's connection when it sampled it."""
+
+    time: float  # when sampled, on the steps' clock
+    endpoint: str
+    timer: str  # retransmit, keepalive, time_wait, probe
+    left_ms: int  # how long it had left
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
 class Failure(Exception):
     """Why a run failed, at which script line, and whose fault it is (``kind``)."""
 
@@ -157,6 +170,7 @@ class RunResult:
     kernel_events: list[KernelEvent] = field(default_factory=list)
     state_source: str = ""  # "tracepoint" or "sampled": where the state changes came from
     sysctls: list[tuple[str, str]] = field(default_factory=list)  # what the script's sysctl lines set
+    timers: list[PendingTimer] = field(default_factory=list)  # timers seen pending, each when first seen
 
     @property
     def passed(self) -> bool:

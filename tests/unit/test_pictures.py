@@ -43,7 +43,7 @@ def test_each_state_change_is_a_row_at_its_own_time_beside_its_endpoint():
     closed = [row for row in drawn if row.lstrip().startswith("1.4000s")]
     assert len(closed) == 1 and "CLOSED" in closed[0].split("|")[0]  # on the client's side, at 1.4 s
     request = next(row for row in drawn if row.rstrip().endswith("SYN_RECV"))
-    assert "request sock: at its SYN" in request
+    assert "untraced: at the segment that made it" in request
     assert drawn.index(request) > next(i for i, row in enumerate(drawn) if "S 0:0(0)" in row)
     assert any("connect() = 0" in row for row in drawn) and any("* retransmission" in row for row in drawn)
 

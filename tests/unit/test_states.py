@@ -152,3 +152,27 @@ def test_kernel_events_say_why_and_a_socketless_reset_is_the_runs_only_when_its_
                                                             (0.3, "RST sent: NO_SOCKET")]
     late = [step(0.31, "kernel", "R.")]  # 10 ms later: someone else's reset
     assert len(kernel_events(chosen, socketless, late, owner, elapsed, {"kernel"})) == 1
+
+
+def test_an_orphans_fin_wait2_minisock_enters_time_wait_at_the_peers_fin():
+    events = parse("\n".join([
+        set_state(1000.100, SOCK_A, "FIN_WAIT1", "FIN_WAIT2", 40002, 8080),
+        set_state(1000.101, SOCK_A, "FIN_WAIT2", "CLOSE", 40002, 8080),
+    ]))
+    steps = [step(0.2479, "server", "F."), step(0.2480, "client", ".")]
+    samples = [(0.102, {"client": "FIN_WAIT2"}), (0.2490, {"client": "TIME_WAIT"})]
+    changes = merge(events, samples, steps, lambda port: "client", elapsed)
+    assert [(c.time, c.old, c.new, c.source) for c in changes][-1] == (0.2479, "FIN_WAIT2", "TIME_WAIT", "capture")
+
+
+def test_pending_timers_are_listed_when_first_seen():
+    from lab.engine.states import pending_timers
+    from lab.observer import SocketInfo
+
+    def info(timer, left):
+        return SocketInfo("FIN_WAIT1", ("198.18.0.2", 40002), ("198.18.0.1", 8080), timer, left)
+
+    samples = [(0.10, {"client": info("retransmit", 204)}), (0.12, {"client": info("retransmit", 184)}),
+               (0.15, {"client": info("time_wait", 60000)}), (0.30, {"client": None})]
+    assert [(t.time, t.timer, t.left_ms) for t in pending_timers(samples)] == [(0.10, "retransmit", 204),
+                                                                              (0.15, "time_wait", 60000)]

@@ -58,6 +58,8 @@ EDGES = {
     ("LAST-ACK", END): "rcv ACK of FIN",
     ("TIME-WAIT", END): "Timeout=2MSL",
 }
+LABEL_ON_THE_RIGHT = {("CLOSED", "SYN-SENT")}  # its left side is LISTEN's box
+LABEL_AT = {("CLOSED", "SYN-SENT"): 0.7}  # where along the arrow its label goes (default: half way)
 KERNEL_TO_RFC = {
     "CLOSED": "CLOSED", "CLOSE": "CLOSED", "LISTEN": "LISTEN", "SYN_SENT": "SYN-SENT", "SYN_RECV": "SYN-RECEIVED",
     "NEW_SYN_RECV": "SYN-RECEIVED", "ESTABLISHED": "ESTABLISHED", "FIN_WAIT1": "FIN-WAIT-1",
@@ -104,18 +106,23 @@ def _border(centre: tuple[int, int], towards: tuple[int, int]) -> tuple[float, f
 
 def _edge(start: str, end: str, prefix: str, used: bool, in_rfc: bool, label: str) -> str:
     (x1, y1), (x2, y2) = NODES[start], NODES[end]
+    length = max(((x2 - x1) ** 2 + (y2 - y1) ** 2) ** 0.5, 1)
+    nx, ny = -(y2 - y1) / length, (x2 - x1) / length  # the arrow's left-hand side
     if (end, start) in EDGES or not in_rfc:  # two arrows between the same boxes: side by side
-        nx, ny = -(y2 - y1), x2 - x1
-        length = max((nx * nx + ny * ny) ** 0.5, 1)
         shift = 14 if not in_rfc else 6
-        x1, y1, x2, y2 = x1 + nx / length * shift, y1 + ny / length * shift, x2 + nx / length * shift, y2 + ny / length * shift
+        x1, y1, x2, y2 = x1 + nx * shift, y1 + ny * shift, x2 + nx * shift, y2 + ny * shift
     (ax, ay), (bx, by) = _border((x1, y1), (x2, y2)), _border((x2, y2), (x1, y1))
     colour = HIGHLIGHT if used else "#999"
     dash = ' stroke-dasharray="5,3"' if not in_rfc else ""
     width = 3 if used else 1
     element_id = f"{prefix}edge-{start}-{end}"
-    label_svg = (f'<text x="{(ax + bx) / 2 + 4:.0f}" y="{(ay + by) / 2 - 3:.0f}" font-size="9" fill="#777">'
-                 f'{escape(label)}</text>') if label else ""
+    if (start, end) in LABEL_ON_THE_RIGHT:
+        nx, ny = -nx, -ny
+    anchor = "start" if nx > 0.01 else "end" if nx < -0.01 else "middle"
+    at = LABEL_AT.get((start, end), 0.5)
+    lx, ly = ax + (bx - ax) * at + nx * 5, ay + (by - ay) * at + ny * 5 + 3
+    label_svg = (f'<text x="{lx:.0f}" y="{ly:.0f}" text-anchor="{anchor}" '
+                 f'font-size="9" fill="#777">{escape(label)}</text>') if label else ""
     return (f'<g id="{element_id}" class="edge{" used" if used else ""}"><title>{escape(label)}</title>'
             f'<line x1="{ax:.1f}" y1="{ay:.1f}" x2="{bx:.1f}" y2="{by:.1f}" stroke="{colour}" stroke-width="{width}"'
             f'{dash} marker-end="url(#{prefix}arrow{"-used" if used else ""})"/>{label_svg}</g>')

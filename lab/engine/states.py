@@ -11,7 +11,8 @@ Where each state change of ``RunResult.state_changes`` comes from (its
   really made: at the arrival of the SYN the endpoint received last before it
   (the capture's time for that SYN). Likewise an orphan's FIN_WAIT2 minisock
   becoming TIME_WAIT (seen by a sample) is put at the peer's FIN that the
-  capture shows arriving since the sample before.
+  capture shows arriving since the sample before (when tracing, which tells
+  the minisock apart).
 - ``tracepoint+sock_diag``: a full socket entering TIME_WAIT is traced as
   FIN_WAIT2 -> CLOSE (or CLOSING -> CLOSE): it is replaced by a timewait
   minisock, which the tracepoint does not see. Where the first sock_diag
@@ -115,7 +116,8 @@ def _sampled(changes: list[StateChange], samples: list[Sample], traced: bool, mi
             lingering = current in ONLY_SAMPLED or (endpoint, current) in minisocks
             if traced and not (state in ONLY_SAMPLED or (state == "CLOSED" and lingering)):
                 continue
-            added.append(_at_its_fin(StateChange(when, endpoint, current, state, "sampled"), since, steps))
+            change = StateChange(when, endpoint, current, state, "sampled")
+            added.append(_at_its_fin(change, since, steps) if traced else change)
     return added
 
 

@@ -8,20 +8,23 @@ fd to it. Every other thread then works through that fd (``dir_fd=``); the
 mount disappears with the thread's namespace, and nothing stays mounted when
 the process ends.
 
-The instance directory (``instances/tcplab-<pid>-<start>-<n>-trace``) is a
-global kernel object: it is removed on exit, also on errors and Ctrl-C, and
-``tcplab topo cleanup`` removes those of dead runs (the name carries the run
+The instance directory (``instances/tcplab-<pid>-<start>-0-trace``, one per
+process: :func:`process_instance`) is a global kernel object: it is removed
+when the process exits, also on errors and Ctrl-C, and ``tcplab topo
+cleanup`` removes those of dead processes (the name carries the process's
 identity, as namespace names do).
 """
 
 from __future__ import annotations
 
+import atexit
 import ctypes
 import errno
+import multiprocessing.util
 import os
 import threading
 
-from .names import parse_netns
+from .names import PREFIX, RunId, parse_netns
 from .signals import deferred_signals
 
 TRACEFS = b"/sys/kernel/tracing"
@@ -73,6 +76,7 @@ class TraceInstance:
     def __init__(self, name: str):
         self.name = name
         self.root = self.fd = -1
+        self.prepared = False  # its user's one-time settings are made
 
     def __enter__(self) -> TraceInstance:
         self.root = tracefs_root()
@@ -103,15 +107,62 @@ class TraceInstance:
             os.close(handle)
 
     def read(self, path: str) -> str:
-        """A whole file: tracefs hands out ``trace`` a page per read()."""
-        handle = os.open(path, os.O_RDONLY, dir_fd=self.fd)
+        """A whole file, without waiting: tracefs hands out a page per read(), and ``trace_pipe`` (a
+        consuming read: what was read is gone from the buffer) would block when empty."""
+        handle = os.open(path, os.O_RDONLY | os.O_NONBLOCK, dir_fd=self.fd)
         chunks = []
         try:
             while chunk := os.read(handle, 1 << 16):
                 chunks.append(chunk)
+        except BlockingIOError:
+            pass
         finally:
             os.close(handle)
         return b"".join(chunks).decode(errors="replace")
+
+
+_shared: TraceInstance | None = None
+_shared_pid = 0
+_unavailable = ""
+_lock = threading.Lock()
+
+
+def process_instance() -> TraceInstance:
+    """This process's trace instance, made on first use and removed when the process exits.
+
+    Making and removing an instance take the kernel 25-50 ms each (RCU grace
+    periods), and removals contend with the next creation: one instance
+    serves every run of a process, one run at a time. It is removed at exit,
+    also after Ctrl-C or SIGTERM (atexit in the main process, a
+    multiprocessing finalizer in a worker); a forked child never removes its
+    parent's. Raises TracingUnavailable (remembered) where tracefs cannot be reached.
+    """
+    global _shared, _shared_pid, _unavailable
+    with _lock:
+        if _shared is not None and _shared_pid == os.getpid():
+            return _shared
+        if _unavailable:
+            raise TracingUnavailable(_unavailable)
+        run = RunId.current()
+        instance = TraceInstance(f"{PREFIX}-{run.pid}-{run.start}-0-trace")
+        try:
+            instance.__enter__()
+        except TracingUnavailable as error:
+            _unavailable = str(error)
+            raise
+        _shared, _shared_pid = instance, os.getpid()
+        atexit.register(remove_process_instance)
+        multiprocessing.util.Finalize(None, remove_process_instance, exitpriority=10)
+        return instance
+
+
+def remove_process_instance() -> None:
+    """Remove this process's instance, if it made one (idempotent)."""
+    global _shared
+    with _lock:
+        if _shared is not None and _shared_pid == os.getpid():
+            _shared.__exit__(None, None, None)
+        _shared = None
 
 
 def _remove(root: int, name: str) -> None:

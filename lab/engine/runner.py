@@ -20,6 +20,7 @@ import socket
 import subprocess
 import tempfile
 import time
+from contextlib import closing
 
 from lab.errors import BadInput
 from lab.packets import preload_scapy
@@ -113,12 +114,12 @@ class Run:
         started = time.monotonic()
         failure = None
         self.matcher = None
-        with self.port.topology() as topology:
+        kernel_trace = KernelTrace()
+        with closing(kernel_trace), self.port.topology() as topology:
             self.topology = topology
             wire = self.port.setup(topology)
-            kernel_trace = KernelTrace(topology.names.netns("trace"), self.port.trace_ports())
             try:
-                kernel_trace.start()
+                kernel_trace.start(self.port.trace_ports())
                 if needs_scapy(self.script.events):
                     preload_scapy()  # ICMP or options only Scapy handles: ~0.3 s, not inside the timeline
                 self.port.prepare(wire)
@@ -142,7 +143,6 @@ class Run:
                                                          self.matcher.frame_steps))
                 self._attach_states(kernel_trace)
             finally:
-                kernel_trace.close()
                 wire.close()
                 for end in self.port.ends.values():
                     end.close()

@@ -110,6 +110,9 @@ class Ellipsis_:
     def __str__(self) -> str:
         return "..."
 
+    def __reduce__(self) -> str:
+        return "ELLIPSIS"  # one object, also in a -j worker (code compares it with `is`)
+
 
 ELLIPSIS = Ellipsis_()
 

@@ -272,7 +272,7 @@ class Run:
         """After the timeline: the kernel's trace events and the samples become the run's state changes."""
         names = [name for name, end in self.ends.items() if end.observer]
         self._record_sample({name: self._connection_of(name) for name in names})  # how it ended
-        events, socketless = kernel_trace.read()
+        events, unclaimed = kernel_trace.read()
         self.state_source = "sampled" if kernel_trace.unavailable else "tracepoint"
         if kernel_trace.unavailable:
             self.notes.append(f"states sampled with sock_diag, not traced ({kernel_trace.unavailable})")
@@ -284,7 +284,7 @@ class Run:
         owner = self.port.state_owner
         self.state_changes = states.merge(events, sampled_states, steps, owner, elapsed)
         real = {name for name, end in self.ends.items() if end.app}
-        self.kernel_events = states.kernel_events(events, socketless, steps, owner, elapsed, real)
+        self.kernel_events = states.kernel_events(events, unclaimed, steps, owner, elapsed, real)
         self.timers = states.pending_timers(samples)
 
     def _record_sample(self, infos: dict) -> None:

@@ -149,9 +149,9 @@ def merge(events: list[TraceEvent], samples: list[Sample], steps: list[Step], ow
     return sorted(changes, key=lambda change: change.time)
 
 
-def kernel_events(events: list[TraceEvent], socketless: list[TraceEvent], steps: list[Step],
+def kernel_events(events: list[TraceEvent], unclaimed: list[TraceEvent], steps: list[Step],
                   owner: Callable[[int], str], elapsed: Callable[[float], float], real: set[str]) -> list[KernelEvent]:
-    """Retransmissions and resets of the run's sockets; a socketless reset where a RST of one of the run's
+    """Retransmissions and resets of the run's sockets; an unclaimed reset where a RST of one of the run's
     ``real`` endpoints (those with kernel sockets) is captured right after it."""
     port_of = {event.get("skaddr"): event.ports[0] for event in events if event.ports[0]}
     found = []
@@ -160,7 +160,7 @@ def kernel_events(events: list[TraceEvent], socketless: list[TraceEvent], steps:
             continue
         port = event.ports[0] or port_of.get(event.get("skaddr"), 0)
         found.append(KernelEvent(elapsed(event.time), owner(port), reason_text(event)))
-    for event in socketless:
+    for event in unclaimed:
         moment = elapsed(event.time)
         rst = next((step for step in steps if "R" in step.flags and step.sender in real
                     and 0 <= step.time - moment <= NO_SOCKET_WINDOW), None)

@@ -17,8 +17,9 @@ socket next shows one of the run's ports. The filters keep the buffer to the
 run's ports (drive mode: the lab's random port and the few after it; observe
 mode: a narrow port range of its own set in the client's namespace), and the
 lines are selected again after reading: several runs at once never see each
-other's events. ``tcp_send_reset`` has no port fields to filter on: one with a
-socket is the run's by its ``skaddr``; one without (``NO_SOCKET``) is the
+other's events. ``tcp_send_reset`` has no port fields to filter on: one from
+a socket of the run's is the run's by its ``skaddr``; one without a socket
+(``NO_SOCKET``) or from a timewait minisock (no traced state names it) is the
 run's when a RST of the run's endpoint is captured right after it.
 
 Reading happens after the timeline, never during it: the kernel writes the
@@ -50,7 +51,7 @@ EVENTS = {
     "tcp/tcp_send_reset": "",
 }
 BUFFER_KB = 256  # per CPU: a run's own events are a few dozen lines
-NO_SOCKET_WINDOW = 0.002  # seconds: a socketless reset is the run's when its RST is captured this soon after
+NO_SOCKET_WINDOW = 0.002  # seconds: an unclaimed reset is the run's when its RST is captured this soon after
 
 # enum sk_rst_reason (include/net/rstreason.h), as the tracepoint's format prints it.
 RESET_REASONS = {
@@ -131,9 +132,10 @@ def select(events: list[TraceEvent], ports: range) -> list[TraceEvent]:
     return chosen
 
 
-def socketless_resets(events: list[TraceEvent]) -> list[TraceEvent]:
-    """``tcp_send_reset`` without a socket (NO_SOCKET and the like): anyone's until a capture says whose."""
-    return [event for event in events if event.name == "tcp_send_reset" and not event.get("skaddr")]
+def unclaimed_resets(events: list[TraceEvent], chosen: list[TraceEvent]) -> list[TraceEvent]:
+    """``tcp_send_reset`` not on one of the run's sockets: without a socket (NO_SOCKET), or from a
+    timewait minisock (which has no traced state): anyone's until a capture says whose."""
+    return [event for event in events if event.name == "tcp_send_reset" and event not in chosen]
 
 
 def state_name(number: int) -> str:
@@ -193,12 +195,13 @@ class KernelTrace:
         self.instance = instance
 
     def read(self) -> tuple[list[TraceEvent], list[TraceEvent]]:
-        """The run's own events, and the socketless resets that may be the run's (both in time order)."""
+        """The run's own events, and the unclaimed resets that may be the run's (both in time order)."""
         if self.instance is None:
             return [], []
         self.instance.write("tracing_on", "0")
         events = [event for event in parse(self.instance.read("trace_pipe")) if event.time >= self.since]
-        return select(events, self.ports), socketless_resets(events)
+        chosen = select(events, self.ports)
+        return chosen, unclaimed_resets(events, chosen)
 
     def close(self) -> None:
         """Stop recording (the instance stays for the process's next run)."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from lab.engine.states import kernel_events, merge
 from lab.engine.trace import Step
-from lab.engine.tracepoints import parse, parse_line, port_filter, select, socketless_resets
+from lab.engine.tracepoints import parse, parse_line, port_filter, select, unclaimed_resets
 
 LAB_PORT = 45000
 OTHER_RUN_PORT = 51234
@@ -82,7 +82,7 @@ def test_only_the_runs_own_ports_and_sockets_are_selected():
     chosen = select(events, range(LAB_PORT, LAB_PORT + 16))
     assert {event.get("skaddr") for event in chosen} == {SOCK_A}
     assert not any(event.name == "tcp_send_reset" for event in chosen)  # the other run's reset is not ours
-    assert [event.get("skbaddr") for event in socketless_resets(events)] == [2]
+    assert [event.get("skbaddr") for event in unclaimed_resets(events, chosen)] == [2, 3]
 
 
 def test_a_connects_portless_first_change_is_the_runs_when_its_socket_next_shows_the_port():
@@ -143,9 +143,10 @@ def test_a_sample_that_lags_a_traced_change_adds_nothing():
     assert [(c.old, c.new) for c in changes] == [("ESTABLISHED", "FIN_WAIT1")]
 
 
-def test_kernel_events_say_why_and_a_socketless_reset_is_the_runs_only_when_its_rst_follows():
+def test_kernel_events_say_why_and_an_unclaimed_reset_is_the_runs_only_when_its_rst_follows():
     events = parse(passive_trace())
-    chosen, socketless = select(events, range(LAB_PORT, LAB_PORT + 16)), socketless_resets(events)
+    chosen = select(events, range(LAB_PORT, LAB_PORT + 16))
+    socketless = unclaimed_resets(events, chosen)
     steps = [step(0.3005, "kernel", "R.")]
     found = kernel_events(chosen, socketless, steps, owner, elapsed, {"kernel"})
     assert [(round(e.time, 3), e.text) for e in found] == [(0.22, "retransmission (in FIN_WAIT1)"),

@@ -61,7 +61,7 @@ def _recorded_ladder(exercise) -> None:
     result = check_capture(script, read_segments(str(fixture)), str(fixture), Settings())
     asserted_states(script, result.steps)
     click.echo(f"\nsegment by segment (captures/{fixture.name}: the fixture's deterministic times, not measured; "
-               "states as the script asserts them; `tcplab explain NAME --run` measures a run):\n")
+               "states as its state lines assert them; `tcplab explain NAME --run` measures a run):\n")
     click.echo(text_ladder(result.steps, result.left, result.right, use_color(sys.stdout)))
 
 

@@ -31,7 +31,7 @@ captures: $(STAMP)
 	$(BIN)/tcplab capture regen
 
 claims: $(STAMP)
-	$(BIN)/tcplab claims -j 2
+	$(BIN)/tcplab claims
 
 test: $(STAMP)
 	$(BIN)/pytest

@@ -115,7 +115,7 @@ def main() -> None:
     measure("loopback topology up + down", loopback, 100)
     measure("tcplab --help (process wall time)", lambda: subprocess.run([tcplab, "--help"], capture_output=True), 20, 150)
     measure("tcplab list (process wall time)", lambda: subprocess.run([tcplab, "list"], capture_output=True), 20, 100)
-    measure("demo: topology + handshake + close", run_demo, 20)
+    measure("demo: topology + handshake + close (a script run)", run_demo, 20)
     script_overhead(25)
     batch(tcplab, 8, 7)
     catalogue(tcplab, 3)

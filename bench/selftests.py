@@ -93,13 +93,16 @@ def main() -> None:
     parser.add_argument("--packetdrill", required=True, help="RUNNER 4|6 SCRIPT.pkt runs packetdrill on one script")
     parser.add_argument("--cache", default="docs/.selftests-packetdrill.json", help="packetdrill's results")
     parser.add_argument("--cached", action="store_true", help="reuse packetdrill's results from the cache")
-    parser.add_argument("-j", "--jobs", type=int, default=2)
+    parser.add_argument("-j", "--jobs", type=int, default=1, help="tcplab runs at once (1: as ksft_runner.sh, serially)")
     parser.add_argument("-o", "--output", default="docs/selftests.md")
     args = parser.parse_args()
     if args.cached and os.path.exists(args.cache):
         with open(args.cache, encoding="utf-8") as handle:
             packetdrill = json.load(handle)
     else:
+        if not os.access(args.packetdrill, os.X_OK):
+            raise SystemExit(f"--packetdrill {args.packetdrill}: not an executable; give the wrapper that runs "
+                             "packetdrill on one script (../shared/oracles/packetdrill.sh), or --cached")
         packetdrill = packetdrill_results(args.packetdrill, args.folder)
         with open(args.cache, "w", encoding="utf-8") as handle:
             json.dump(packetdrill, handle, indent=1, sort_keys=True)

@@ -1,10 +1,10 @@
-"""The exercise catalogue: scripts shipped with tcplab, each with the claim it tests.
+"""The exercise catalogue: scripts shipped with tcplab, each with the claim it mainly tests.
 
 An exercise is a script in lab/exercises/NAME.pkt (drive or observe mode),
 or an experiment in lab/experiments/ where one trace cannot show the claim,
-plus its entry in lab/exercises/catalogue.toml: title, the claim from the
-teaching material (a short English paraphrase) and the seed article it comes
-from, and the verdict on the kernel it was checked on.
+plus its entry in lab/exercises/catalogue.toml: its title and explanation in
+English and Chinese, and the id of its main claim in claims.toml (lab/claims.py),
+which holds the article's sentence, the verdict and the findings.
 """
 
 from __future__ import annotations
@@ -24,11 +24,11 @@ MODES = ("drive", "observe")
 class Exercise:
     name: str
     title: str
+    title_zh: str
     mode: str  # "drive" or "observe"
-    claim: str
-    source: str  # the seed article's file name
-    verdict: str  # "confirmed", or what Linux actually does
+    claim_id: str  # its main row in claims.toml
     explanation: str = ""
+    explanation_zh: str = ""
     experiment: bool = False  # a Python experiment instead of a script
     length: float = 1.0  # an experiment's rough run time in seconds
 
@@ -54,17 +54,53 @@ class Exercise:
         """Seconds one run takes at least: the script's timeline (an experiment's estimate)."""
         return self.length if self.experiment else self.runnable().length
 
+    @property
+    def main_claim(self):
+        from .claims import find_claim
+
+        return find_claim(self.claim_id)
+
+    @property
+    def claim(self) -> str:
+        return self.main_claim.claim_en
+
+    @property
+    def source(self) -> str:
+        return self.main_claim.source
+
+    @property
+    def verdict(self) -> str:
+        return self.main_claim.verdict
+
+    def title_in(self, language: str) -> str:
+        return self.title_zh if language == "zh" else self.title
+
+    def explanation_in(self, language: str) -> str:
+        return self.explanation_zh if language == "zh" else self.explanation
+
     def as_dict(self) -> dict[str, object]:
-        return {"name": self.name, "title": self.title, "mode": self.mode, "runtime_s": round(self.runtime, 2),
-                "claim": self.claim, "source": self.source, "verdict": self.verdict}
+        claim = self.main_claim
+        return {"name": self.name, "title": self.title, "title_zh": self.title_zh, "mode": self.mode,
+                "runtime_s": round(self.runtime, 2), "claim_id": claim.id, "claim": claim.claim_en,
+                "quote": claim.quote, "source": claim.source, "verdict": claim.verdict}
 
 
 @cache
 def exercises() -> tuple[Exercise, ...]:
     """Every exercise, in catalogue order."""
     with open(FOLDER / "catalogue.toml", "rb") as handle:
-        entries = tomllib.load(handle)
-    return tuple(Exercise(name=name, **fields) for name, fields in entries.items())
+        try:
+            entries = tomllib.load(handle)
+        except tomllib.TOMLDecodeError as error:
+            raise BadInput(f"{FOLDER / 'catalogue.toml'}: {error}; fix the TOML") from None
+    found = []
+    for name, entry in entries.items():
+        entry = dict(entry)
+        try:
+            found.append(Exercise(name=name, claim_id=entry.pop("claim"), **entry))
+        except (KeyError, TypeError) as error:
+            raise BadInput(f"catalogue.toml: [{name}]: {error}; see the other entries for the fields") from None
+    return tuple(found)
 
 
 def find(name: str) -> Exercise:

@@ -60,6 +60,8 @@ class Segment:
     options: tuple = field(default_factory=tuple)  # Scapy's [(name, value), ...]
     tos: int = 0  # IPv4 TOS or IPv6 traffic class: its two low bits are the ECN field
     urgent: int = 0  # the urgent pointer
+    ttl: int = 64  # IPv4 TTL or IPv6 hop limit
+    flowlabel: int = 0  # IPv6 only
 
     @property
     def length(self) -> int:
@@ -136,12 +138,15 @@ def parse_frame(data: bytes) -> Segment | None:
     if ethertype == ETHERTYPE_IPV4 and len(data) >= ETHERNET_LENGTH + 20 and data[ETHERNET_LENGTH + 9] == IPPROTO_TCP:
         tcp = ETHERNET_LENGTH + (data[ETHERNET_LENGTH] & 0x0F) * 4
         tos = data[ETHERNET_LENGTH + 1]
+        ttl, flowlabel = data[ETHERNET_LENGTH + 8], 0
         end = ETHERNET_LENGTH + int.from_bytes(data[16:18], "big")
         src = socket.inet_ntop(socket.AF_INET, data[26:30])
         dst = socket.inet_ntop(socket.AF_INET, data[30:34])
     elif ethertype == ETHERTYPE_IPV6 and len(data) >= ETHERNET_LENGTH + IPV6_LENGTH and data[20] == IPPROTO_TCP:
         tcp = ETHERNET_LENGTH + IPV6_LENGTH
         tos = (data[ETHERNET_LENGTH] & 0x0F) << 4 | data[ETHERNET_LENGTH + 1] >> 4  # the traffic class
+        ttl = data[ETHERNET_LENGTH + 7]  # the hop limit
+        flowlabel = int.from_bytes(data[ETHERNET_LENGTH + 1:ETHERNET_LENGTH + 4], "big") & 0xFFFFF
         end = tcp + int.from_bytes(data[18:20], "big")
         src = socket.inet_ntop(socket.AF_INET6, data[22:38])
         dst = socket.inet_ntop(socket.AF_INET6, data[38:54])
@@ -156,7 +161,7 @@ def parse_frame(data: bytes) -> Segment | None:
         return _scapy_segment(data)
     urgent = int.from_bytes(data[tcp + 18:tcp + 20], "big")
     return Segment(src, dst, sport, dport, offset_flags & 0x1FF, seq, ack, window, bytes(data[tcp + header:end]),
-                   options, tos, urgent)
+                   options, tos, urgent, ttl, flowlabel)
 
 
 def _scapy_segment(data: bytes) -> Segment | None:
@@ -184,6 +189,8 @@ def segment_of(packet) -> Segment | None:
         options=tuple(tcp.options),
         tos=ip.tc if ip.version == 6 else ip.tos,
         urgent=tcp.urgptr,
+        ttl=ip.hlim if ip.version == 6 else ip.ttl,
+        flowlabel=ip.fl if ip.version == 6 else 0,
     )
 
 
@@ -240,11 +247,12 @@ def build_frame(src_mac: str, dst_mac: str, segment: Segment) -> bytes:
     src, dst = socket.inet_pton(family, segment.src), socket.inet_pton(family, segment.dst)
     if family == socket.AF_INET6:
         pseudo = src + dst + struct.pack("!I3xB", len(tcp), IPPROTO_TCP)
-        ip = struct.pack("!IHBB", 6 << 28 | segment.tos << 20, len(tcp), IPPROTO_TCP, 64) + src + dst
+        ip = struct.pack("!IHBB", 6 << 28 | segment.tos << 20 | segment.flowlabel, len(tcp), IPPROTO_TCP,
+                         segment.ttl) + src + dst
         ethertype = ETHERTYPE_IPV6
     else:
         pseudo = src + dst + struct.pack("!xBH", IPPROTO_TCP, len(tcp))
-        ip = bytearray(struct.pack("!BBHHHBBH", 0x45, segment.tos, 20 + len(tcp), 1, 0, 64, IPPROTO_TCP, 0)
+        ip = bytearray(struct.pack("!BBHHHBBH", 0x45, segment.tos, 20 + len(tcp), 1, 0, segment.ttl, IPPROTO_TCP, 0)
                        + src + dst)
         struct.pack_into("!H", ip, 10, checksum(bytes(ip)))
         ethertype = ETHERTYPE_IPV4
@@ -256,8 +264,8 @@ def build_frame(src_mac: str, dst_mac: str, segment: Segment) -> bytes:
 def _scapy_frame(src_mac: str, dst_mac: str, segment: Segment) -> bytes:
     """``build_frame`` by Scapy, for options the lab's own encoder does not know."""
     Ether, IP, IPv6, TCP = _scapy()
-    network = (IPv6(src=segment.src, dst=segment.dst, tc=segment.tos) if segment.family == 6
-               else IP(src=segment.src, dst=segment.dst, tos=segment.tos))
+    network = (IPv6(src=segment.src, dst=segment.dst, tc=segment.tos, hlim=segment.ttl, fl=segment.flowlabel)
+               if segment.family == 6 else IP(src=segment.src, dst=segment.dst, tos=segment.tos, ttl=segment.ttl))
     tcp = TCP(
         sport=segment.sport,
         dport=segment.dport,

@@ -99,10 +99,3 @@ def test_coalesced_segment_matches_two_lines():
     assert result.passed
     last = [step for step in result.steps if not step.from_left][-1]
     assert last.text().startswith("> P. 101:301(200) ack 1")
-
-
-def test_tolerance_from_option_line_and_cli_flag():
-    script = parse("--tolerance_usecs=20000\n0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n", "x.pkt")
-    assert Settings().for_script(script).tolerance_usecs == 20000
-    assert Settings(tolerance_usecs=1000).for_script(script).tolerance_usecs == 1000
-    assert Settings().for_script(parse("", "y.pkt")).tolerance_usecs == 4000

@@ -10,6 +10,7 @@ feature also has a wrong expectation here that must fail, naming what differed.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -38,13 +39,13 @@ def test_the_folder_passes_as_json():
 def test_ktap_as_the_kernel_runner_prints_it(tmp_path):
     shutil.copy(SELFTESTS / "zerocopy.pkt", tmp_path)
     (tmp_path / "accecn.pkt").write_text(
-        "0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n+0 < S 0:0(0) win 100 <ECN e1b 1 ceb 0 e0b 1>\n")
+        "0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n+0 < S 0:0(0) win 100 <ECN e1b 1 ceb 0 e0b 1,uto 9>\n")
     (tmp_path / "shell.pkt").write_text("--ip_version=ipv6\n`echo hello`\n0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n")
     done = tcplab("selftests", str(tmp_path), "--ktap", timeout=60)
     lines = done.stdout.splitlines()
     assert done.returncode == 0, done.stdout + done.stderr  # skips are not failures
     assert lines[:2] == ["TAP version 13", "1..5"]
-    assert lines[2].startswith("ok 1 accecn.pkt ipv4 # SKIP ") and "accecn.pkt:2:" in lines[2] and "'ECN'" in lines[2]
+    assert lines[2].startswith("ok 1 accecn.pkt ipv4 # SKIP ") and "accecn.pkt:2:" in lines[2] and "'uto'" in lines[2]
     assert lines[4].startswith("ok 3 shell.pkt ipv6 # SKIP ") and "shell.pkt:2" in lines[4] and "--allow-shell" in lines[4]
     assert lines[5:7] == ["ok 4 zerocopy.pkt ipv4", "ok 5 zerocopy.pkt ipv6"]
     assert lines[-1] == "# Totals: pass:2 fail:0 xfail:0 xpass:0 skip:3 error:0"
@@ -74,8 +75,16 @@ MUTATIONS = [
     (SELFTESTS / "fastopen.pkt", "sackOK,FO TFO_COOKIE,nop,nop>", "sackOK,FO TFO_COOKIE_ZERO,nop,nop>", "options: expected"),
     (SELFTESTS / "fastopen.pkt", "TCPI_OPT_SYN_DATA) != 0", "TCPI_OPT_SYN_DATA) == 0", "tcpi_options=0x"),
     (SELFTESTS / "fastopen.pkt", "> S. 1234:1234(0) ack 999011", "> S. 1234:1234(0) ack 999001", "ack: expected 999001"),
+    (SELFTESTS / "fastopen.pkt", "sackOK,FOEXP TFO_COOKIE>", "sackOK,FO TFO_COOKIE>", "got <mss 1460,nop,nop,sackOK,FOEXP"),
     (SELFTESTS / "ecn.pkt", "> [ect0] P.", "> [ect1] P.", "IP ECN field: expected [ect1], got [ect0]"),
+    (SCRIPTS / "pipes_and_files.pkt", "readv(4, [{..., 100}, {..., 300}], 2) = 400",
+     "readv(4, [{..., 100}, {..., 300}], 2) = 500", "readv() returned 400, expected 500"),
+    (SCRIPTS / "pipes_and_files.pkt", "splice(4, NULL, 6, NULL, 1000, 0) = 100",
+     "splice(4, NULL, 6, NULL, 1000, 0) = 99", "splice() returned 100, expected 99"),
+    (SCRIPTS / "pipes_and_files.pkt", "sendfile(4, 7, [0], 50) = 50", "sendfile(4, 7, [0], 50) = 40",
+     "sendfile() returned 50, expected 40"),
     (SELFTESTS / "ecn.pkt", "> [noecn] E.", "> [noecn] .", "flags: expected ., got .E"),
+    (SELFTESTS / "ecn.pkt", "[noecn,ttl 64]", "[noecn,ttl 65]", "IP ttl: expected 65, got 64"),
     (SELFTESTS / "zerocopy.pkt", "ee_code=SO_EE_CODE_ZEROCOPY_COPIED", "ee_code=0", "ee_code is 1, expected 0"),
     (SELFTESTS / "zerocopy.pkt", "msg_flags=MSG_ERRQUEUE", "msg_flags=0", "msg_flags is 0x2000, expected 0"),
     (SCRIPTS / "socket_api.pkt", "SIOCINQ, [1000]", "SIOCINQ, [999]", "ioctl value is [1000], expected [999]"),
@@ -90,6 +99,12 @@ MUTATIONS = [
     (SCRIPTS / "gso_mss.pkt", "tcpi_rcv_mss == 1000", "tcpi_rcv_mss == 1460", "rcv_mss=1000"),
     (SCRIPTS / "fastopen_client.pkt", "> S 0:1000(1000) <mss 1460,sackOK,TS val 100 ecr 0,nop,wscale 8,FO abcd1234",
      "> S 0:1000(1000) <mss 1460,sackOK,TS val 100 ecr 0,nop,wscale 8,FO 1234abcd", "FO abcd1234,nop,nop>"),
+    (SCRIPTS / "ts_tick_urgent.pkt", "urg 1 <nop,nop,TS val 300 ecr 200>", "urg 1 <nop,nop,TS val 400 ecr 200>",
+     "TS val: expected 400, got 3"),
+    (SCRIPTS / "ts_tick_urgent.pkt", "> PU. 1:2(1) ack 1 urg 1", "> PU. 1:2(1) ack 1 urg 2", "urg: expected 2, got 1"),
+    (SCRIPTS / "ts_tick_urgent.pkt", "msg_iov(2)=[{..., 100}, {..., 200}], msg_flags=0}, 0) = 300",
+     "msg_iov(2)=[{..., 100}, {..., 200}], msg_flags=0}, 0) = 200", "sendmsg() returned 300, expected 200"),
+    (SCRIPTS / "accecn_syn.pkt", "] S7 0:0(0)", "] S 0:0(0)", "flags: expected S.E, got S."),
     (SCRIPTS / "md5_option.pkt", "+.01 state SYN_RECV", "+.01 state ESTABLISHED",
      "state: expected ESTABLISHED, the kernel reports SYN_RECV"),
     (SELFTESTS / "icmp_pmtu_ipv4.pkt", "mtu 1200", "mtu 1300", "length: expected 1160, got 1260"),
@@ -113,3 +128,13 @@ def test_a_wrong_expectation_fails(tmp_path, script, old, new, reason, family):
     result = run_mutated(tmp_path, script, old, new, family)
     assert result.result == "fail", result
     assert reason in result.reason + result.report, result.report or result.reason
+
+
+def test_a_slow_machine_expects_failures(tmp_path):
+    text = (SELFTESTS / "zerocopy.pkt").read_text().replace("ee_info=0", "ee_info=7")
+    (tmp_path / "wrong.pkt").write_text(text)
+    done = tcplab("selftests", str(tmp_path), "--ktap", "--ip-version", "4",
+                  env={**os.environ, "KSFT_MACHINE_SLOW": "yes"})
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "ok 1 wrong.pkt ipv4 # XFAIL" in done.stdout
+    assert done.stdout.splitlines()[-1] == "# Totals: pass:0 fail:0 xfail:1 xpass:0 skip:0 error:0"

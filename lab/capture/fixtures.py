@@ -33,7 +33,7 @@ from lab.catalogue import Exercise
 from lab.engine.batch import Outcome, run_many
 from lab.engine.settings import Settings
 from lab.pcapng import pcapng_writer
-from lab.script.events import SERVER_PORT, CommandEvent, Script
+from lab.script.events import SERVER_PORT, CommandEvent, PacketEvent, Script
 
 from .pcapfile import CapturedSegment, read_segments
 
@@ -70,6 +70,9 @@ class Normaliser:
 
     def __init__(self, script: Script, name: str):
         self.times = nominal_times(script)
+        # A sender whose first segment is no SYN (a restarted peer's FIN) keeps the
+        # script's own numbers: offline, numbers before a SYN read as absolute.
+        self.script_seqs = {event.line: event.seq for event in script.events if isinstance(event, PacketEvent)}
         self.name = name
         self.endpoints: list[tuple[str, int]] = []
         self.offsets: dict[tuple[str, int], int] = {}
@@ -122,6 +125,8 @@ class Normaliser:
         self._endpoint(*destination)  # numbered in order of appearance
         if "S" in segment.flag_text and source not in self.offsets:
             self.offsets[source] = (segment.seq - FIXED_ISNS[sender % len(FIXED_ISNS)]) % MOD
+        elif source not in self.offsets and (match := _LINE.match(item.comment)):
+            self.offsets[source] = (segment.seq - self.script_seqs.get(int(match["line"]), segment.seq)) % MOD
         time = self.time_of(item.comment)
         tcp = packet[TCP]
         tcp.sport, tcp.dport = self.ports[source], self.ports[destination]

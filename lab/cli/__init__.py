@@ -18,7 +18,7 @@ from lab.errors import EXIT_BAD_INPUT, EXIT_ENVIRONMENT, LabError
 # name -> (module, attribute, one-line help shown by `tcplab --help`)
 COMMANDS = {
     "capture": ("lab.cli.capture", "capture", "Regenerate the pcap fixtures; compare two captures."),
-    "claims": ("lab.cli.catalogue", "claims", "Run every exercise and write docs/claims.md."),
+    "claims": ("lab.cli.catalogue", "claims", "Run every claim's evidence; write docs/claims.{md,zh.md,json}."),
     "demo": ("lab.cli.demo", "demo", "Play a real handshake and close against the kernel, step by step."),
     "doctor": ("lab.cli.doctor", "doctor", "Check that this machine can run the lab, and how."),
     "explain": ("lab.cli.catalogue", "explain", "Explain an exercise: the claim, the segments, the states."),

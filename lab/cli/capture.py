@@ -10,6 +10,7 @@ import click
 from lab.errors import EXIT_MISMATCH, BadInput
 from lab.families import FAMILIES
 
+from .output import jobs_option
 
 
 @click.group()
@@ -23,8 +24,7 @@ def capture() -> None:
               help="Where the fixtures go.")
 @click.option("--ip-version", "ip_version", type=click.Choice(sorted(FAMILIES)), default="both",
               show_default=True, help="captures/NAME.pcapng is IPv4, captures/NAME-ipv6.pcapng IPv6.")
-@click.option("-j", "--jobs", type=click.IntRange(1, 64), default=2, show_default=True,
-              help="Runs at once, each in its own process and topology.")
+@jobs_option
 def regen(names: tuple[str, ...], folder: str, ip_version: str, jobs: int) -> None:
     """Re-record captures/<exercise>.pcapng for every exercise (or those named), deterministically.
 
@@ -33,6 +33,7 @@ def regen(names: tuple[str, ...], folder: str, ip_version: str, jobs: int) -> No
     from lab.capture.fixtures import regenerate
     from lab.catalogue import exercises, find
     from lab.doctor import TCP_SYSCTLS
+    from lab.engine.batch import default_jobs
     from lab.privileges import ensure_lab_privileges
     from netns import LoopbackTopology, SysctlError
 
@@ -50,7 +51,7 @@ def regen(names: tuple[str, ...], folder: str, ip_version: str, jobs: int) -> No
             except SysctlError:
                 continue
     failed = 0
-    for path, outcome in regenerate(chosen, FAMILIES[ip_version], Path(folder), defaults, jobs):
+    for path, outcome in regenerate(chosen, FAMILIES[ip_version], Path(folder), defaults, jobs or default_jobs()):
         if outcome.passed:
             click.echo(f"wrote {path}")
         else:

@@ -1,25 +1,45 @@
-"""``tcplab list`` and ``tcplab explain``: the exercise catalogue."""
+"""``tcplab list``, ``tcplab explain`` and ``tcplab claims``: the catalogue as a course."""
 
 from __future__ import annotations
 
 import json
 import sys
+import textwrap
 
 import click
+
+from lab.i18n import say
+
+from .output import jobs_option, language_option
+
+
+def _claim_lines(claim, language: str, indent: str = "") -> list[str]:
+    """The article's sentence (Chinese) or its paraphrase (English), with the verdict and finding."""
+    said = claim.quote if language == "zh" else claim.claim_en
+    lines = [indent + say("claim line", language, source=claim.source, said=said)]
+    if language == "en":
+        lines.append(f"{indent}  \u201c{claim.quote}\u201d")
+    lines.append(indent + say("verdict line", language, word=say(claim.verdict, language),
+                              finding=claim.finding(language)))
+    return lines
 
 
 @click.command(name="list")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array of objects.")
-def list_exercises(as_json: bool) -> None:
-    """The exercises: name, mode, runtime, title, the claim tested and its source article."""
+@language_option
+def list_exercises(as_json: bool, language: str) -> None:
+    """The exercises: name, mode, runtime, title, the claim tested, its source article and the verdict."""
     from lab.catalogue import exercises
 
     if as_json:
         click.echo(json.dumps([exercise.as_dict() for exercise in exercises()], indent=2, ensure_ascii=False))
         return
     for exercise in exercises():
-        click.echo(f"{exercise.name:<28} {exercise.mode:<8} {exercise.runtime:5.2f} s  {exercise.title}")
-        click.echo(f"{'':<28} claim: {exercise.claim}  [{exercise.source}]")
+        claim = exercise.main_claim
+        said = claim.quote if language == "zh" else claim.claim_en
+        click.echo(f"{exercise.name:<28} {exercise.mode:<8} {exercise.runtime:5.2f} s  {exercise.title_in(language)}")
+        click.echo(f"{'':<28} {say('claim', language)}: {said}  [{claim.source}]")
+        click.echo(f"{'':<28} {say('verdict', language)}: {say(claim.verdict, language)}")
 
 
 @click.command()
@@ -27,26 +47,33 @@ def list_exercises(as_json: bool) -> None:
 @click.option("--run", "measure", is_flag=True,
               help="Run the exercise now (IPv4) and draw the measured run: real times, the states the kernel "
                    "went through, syscalls; needs the lab's privileges.")
-def explain(name: str, measure: bool) -> None:
-    """The claim, what happens segment by segment and why, and the script that checks it."""
+@language_option
+def explain(name: str, measure: bool, language: str) -> None:
+    """The claim, the verdict, what happens segment by segment and why, and the script that checks it."""
     from lab.catalogue import find
+    from lab.claims import claims
 
     exercise = find(name)
-    click.echo(f"{exercise.name}: {exercise.title}  ({exercise.mode} mode)")
-    click.echo(f"claim ({exercise.source}): {exercise.claim}")
-    click.echo(f"verdict on Linux: {exercise.verdict}")
-    if exercise.explanation:
-        click.echo(exercise.explanation.rstrip())
+    click.echo(f"{exercise.name}: {exercise.title_in(language)}")
+    click.echo(say(f"mode {exercise.mode}", language))
+    click.echo("\n".join(_claim_lines(exercise.main_claim, language)))
+    if exercise.explanation_in(language):
+        click.echo(exercise.explanation_in(language).rstrip())
+    others = [claim for claim in claims() if exercise.name in claim.exercises and claim.id != exercise.claim_id]
+    if others:
+        click.echo(f"\n{say('also tests', language)}:")
+        for claim in others:
+            click.echo(f"  {claim.id}: {claim.short(language)} ({say(claim.verdict, language)})")
     if measure:
-        _measured_ladder(exercise)
+        _measured_ladder(exercise, language)
     else:
-        _recorded_ladder(exercise)
-    kind = "experiment" if exercise.experiment else "script"
-    click.echo(f"\nthe {kind} (run it: tcplab run {exercise.name}):\n")
+        _recorded_ladder(exercise, language)
+    kind = say("experiment" if exercise.experiment else "script", language)
+    click.echo("\n" + say("the script", language, kind=kind, name=exercise.name) + "\n")
     click.echo(exercise.script.read_text().rstrip())
 
 
-def _recorded_ladder(exercise) -> None:
+def _recorded_ladder(exercise, language: str) -> None:
     """The exercise's fixture as a ladder, with the states its script asserts (no privileges needed)."""
     from lab.capture.check import asserted_states, check_capture
     from lab.capture.fixtures import CHECKOUT_CAPTURES
@@ -60,12 +87,11 @@ def _recorded_ladder(exercise) -> None:
     script = exercise.runnable()
     result = check_capture(script, read_segments(str(fixture)), str(fixture), Settings())
     asserted_states(script, result.steps)
-    click.echo(f"\nsegment by segment (captures/{fixture.name}: the fixture's deterministic times, not measured; "
-               "states as its state lines assert them; `tcplab explain NAME --run` measures a run):\n")
+    click.echo("\n" + say("segment by segment", language, fixture=f"captures/{fixture.name}") + "\n")
     click.echo(text_ladder(result.steps, result.left, result.right, use_color(sys.stdout)))
 
 
-def _measured_ladder(exercise) -> None:
+def _measured_ladder(exercise, language: str) -> None:
     """A run made now: measured times, the states the kernel went through and when, both state diagrams."""
     from lab import statediagram
     from lab.engine.batch import Outcome, run_any
@@ -76,49 +102,57 @@ def _measured_ladder(exercise) -> None:
     ensure_lab_privileges()
     outcome = Outcome.of(run_any(exercise.runnable(), 4, Settings()))
     color = use_color(sys.stdout)
-    verdict = "every line matched" if outcome.passed else "FAILED: " + outcome.report.splitlines()[0]
-    click.echo(f"\nsegment by segment, measured now (IPv4, {verdict}):\n")
+    verdict = say("every line matched", language) if outcome.passed else "FAIL: " + outcome.report.splitlines()[0]
+    click.echo("\n" + say("segment by segment, measured", language, verdict=verdict) + "\n")
     click.echo(text_ladder(list(outcome.steps), outcome.left, outcome.right, color, Extras.of(outcome)))
     for endpoint in (outcome.left, outcome.right):
         click.echo("\n" + statediagram.text(outcome.state_changes, endpoint, color))
 
 
 @click.command()
-@click.option("--output", "-o", type=click.Path(dir_okay=False, writable=True), default="docs/claims.md",
-              show_default=True, help="Where to write the Markdown.")
-@click.option("-j", "--jobs", type=click.IntRange(1, 64), default=2, show_default=True, help="Runs at once.")
-def claims(output: str, jobs: int) -> None:
-    """Run every exercise (IPv4 and IPv6) and write docs/claims.md: each claim, its source, the verdict."""
+@click.option("--docs", "folder", type=click.Path(file_okay=False, writable=True), default="docs", show_default=True,
+              help="Where to write claims.md, claims.zh.md and claims.json.")
+@jobs_option
+@language_option
+def claims(folder: str, jobs: int, language: str) -> None:
+    """Run the exercises behind every claim (IPv4 and IPv6); write the course's claims in English, Chinese and JSON.
+
+    Exit 1 when any line a finding rests on did not pass.
+    """
     import platform
     from pathlib import Path
 
-    from lab.catalogue import exercises
-    from lab.engine.batch import run_many
+    from lab.catalogue import find
+    from lab.claims import as_json, evaluate, exercises_involved, markdown
+    from lab.engine.batch import default_jobs, run_many
     from lab.engine.settings import Settings
+    from lab.errors import EXIT_MISMATCH
     from lab.privileges import ensure_lab_privileges
 
+    from .output import require_folder
+
+    require_folder("--docs", str(Path(folder) / "claims.md"))
     ensure_lab_privileges()
-    names = [e.name for e in exercises() for _ in (4, 6)]
-    work = [(e.runnable(), family, Settings()) for e in exercises() for family in (4, 6)]
-    passed: dict[str, list[str]] = {}
-    for name, outcome in zip(names, run_many(work, jobs), strict=True):
-        passed.setdefault(name, []).append(f"IPv{outcome.family} {'pass' if outcome.passed else 'FAIL'}")
+    work = [(find(name).runnable(), family, Settings()) for name in exercises_involved() for family in (4, 6)]
+    outcomes = list(run_many(work, jobs or default_jobs()))
+    for outcome in outcomes:
+        if not outcome.passed:
+            click.echo(outcome.report, err=True)
+    results = evaluate(outcomes)
     release = platform.release()
-    lines = [
-        "# Claims of the teaching material, checked against the kernel",
-        "",
-        f"Generated by `tcplab claims` on Linux {release}. Each claim comes from an article in",
-        "`shared/seeds/`; its exercise runs against the real kernel (`tcplab run NAME`,",
-        "`tcplab explain NAME`). The verdict says whether Linux confirms the claim or what it does instead.",
-        "",
-        f"| exercise | claim | source | verdict on Linux | run on {release} |",
-        "|---|---|---|---|---|",
-    ]
-    for exercise in exercises():
-        cells = [f"`{exercise.name}`", exercise.claim, exercise.source, exercise.verdict,
-                 ", ".join(passed.get(exercise.name, []))]
-        lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
-    Path(output).parent.mkdir(parents=True, exist_ok=True)
-    Path(output).write_text("\n".join(lines) + "\n", encoding="utf-8")
-    failures = sum(result.endswith("FAIL") for results in passed.values() for result in results)
-    click.echo(f"wrote {output}: {len(exercises())} claims, {failures} failing run(s)")
+    paths = [Path(folder) / "claims.md", Path(folder) / "claims.zh.md", Path(folder) / "claims.json"]
+    paths[0].write_text(markdown(results, "en", release), encoding="utf-8")
+    paths[1].write_text(markdown(results, "zh", release), encoding="utf-8")
+    paths[2].write_text(json.dumps(as_json(results, release), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    failing = [result for result in results if not result.passed]
+    for result in failing:
+        for item, passed in zip(result.claim.evidence, result.lines, strict=True):
+            for family in (4, 6):
+                if not passed.get(family, False):
+                    message = say("claims failed", language, claim=result.claim.id, ref=item.ref,
+                                  where=item.where, family=family)
+                    click.echo(textwrap.shorten(message, 160), err=True)
+    click.echo(say("claims written", language, paths=", ".join(map(str, paths)), total=len(results),
+                   failing=len(failing)))
+    if failing:
+        sys.exit(EXIT_MISMATCH)

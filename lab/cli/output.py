@@ -4,10 +4,45 @@ from __future__ import annotations
 
 import os
 import sys
+import unicodedata
 
 import click
 
 from lab.errors import EXIT_LAB_LATE, EXIT_MISMATCH, BadInput
+from lab.i18n import LANGUAGES, default_language, say
+
+
+def jobs_option(command):
+    """``-j N``: runs at once, each in its own worker process; without it, from the CPUs and their load."""
+    return click.option("-j", "--jobs", type=click.IntRange(1, 64), default=None,
+                        help="Runs at once, each in its own process and topology (default: four per CPU "
+                             "that is not already busy).")(command)
+
+
+def language_option(command):
+    """``--lang zh|en``; without it, the language of LC_ALL or LANG (zh when it starts with zh)."""
+    return click.option("--lang", "language", type=click.Choice(LANGUAGES), default=None, callback=_language,
+                        help="Language of the text: zh or en (default: from LC_ALL / LANG).")(command)
+
+
+def _language(ctx, param, value: str | None) -> str:
+    return value or default_language()
+
+
+def width(text: str) -> int:
+    """Columns ``text`` takes on a terminal: CJK characters take two."""
+    return sum(2 if unicodedata.east_asian_width(char) in "WF" else 1 for char in text)
+
+
+def table(rows: list[list[str]]) -> list[str]:
+    """Rows as aligned columns (the first row is the heading), CJK-aware."""
+    widths = [max(width(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = []
+    for row in rows:
+        cells = [cell + " " * (widths[i] - width(cell)) for i, cell in enumerate(row)]
+        lines.append("  ".join(cells).rstrip())
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return lines
 
 
 def require_folder(option: str, path: str | None) -> None:
@@ -51,7 +86,7 @@ def exit_code(outcomes: list) -> int:
     return EXIT_LAB_LATE if kinds["lab-late"] else 0
 
 
-def finish(outcomes: list, as_json: bool, junit_path: str | None, suite: str) -> None:
+def finish(outcomes: list, as_json: bool, junit_path: str | None, suite: str, language: str = "en") -> None:
     """Write what CI asked for; exit 1 on a kernel mismatch, 4 when only the lab was late."""
     from lab.results import to_json, write_junit
 
@@ -62,7 +97,7 @@ def finish(outcomes: list, as_json: bool, junit_path: str | None, suite: str) ->
         click.echo(to_json(outcomes))
     else:
         kinds = ", ".join(f"{kind} {count}" for kind, count in failure_kinds(outcomes).items())
-        click.echo(f"{len(outcomes) - failed} passed, {failed} failed" + (f" ({kinds})" if failed else ""))
+        click.echo(say("summary", language, passed=len(outcomes) - failed, failed=failed) + (f" ({kinds})" if failed else ""))
     code = exit_code(outcomes)
     if code:
         sys.exit(code)

@@ -9,12 +9,14 @@ import sys
 import click
 
 from lab import ladder as ladders
+from lab.engine.report import lateness_summary
 from lab.errors import BadInput
 from lab.families import FAMILIES, families_for
 from lab.ladder import text_ladder, use_color
 from lab.privileges import ensure_lab_privileges
 
-from .output import finish, require_folder, show_verdict
+from .output import finish, jobs_option, language_option, require_folder, show_verdict
+from .summary import display_name, summary_table
 
 
 def _output_path(template: str | None, script_path: str, family: int, many: bool, suffix: str) -> str | None:
@@ -66,9 +68,7 @@ def _resolve(names: tuple[str, ...], every: bool, defines: dict[str, str]) -> li
 @click.option("--pcap", type=click.Path(dir_okay=False, writable=True),
               help="Write the capture here (default: a temporary file, printed on failure).")
 @click.option("-v", "--verbose", is_flag=True, help="Print every segment with the kernel's state after it.")
-@click.option("-j", "--jobs", type=click.IntRange(1, 64), default=None,
-              help="Runs at once, each in its own process and topology (default: from the CPUs this process may "
-                   "use and how busy they are).")
+@jobs_option
 @click.option("--repeat", type=click.IntRange(1, 1000), default=1, show_default=True,
               help="Run each script N times; print each line's timing spread and the failures by kind.")
 @click.option("--ladder/--no-ladder", default=None,
@@ -86,9 +86,10 @@ def _resolve(names: tuple[str, ...], every: bool, defines: dict[str, str]) -> li
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON (and nothing else) for CI.")
 @click.option("--junit", "junit_path", type=click.Path(dir_okay=False, writable=True),
               help="Write the results as JUnit XML here.")
+@language_option
 def run(scripts, every, loopback, ip_version, tolerance_usecs, tolerance_percent, allow_shell, defines, absolute,
         pcap, verbose, jobs, repeat, ladder, mermaid, svg_path, state_diagrams, html_path, animated_path, as_json,
-        junit_path):
+        junit_path, language):
     """Run exercises or scripts, a fresh topology per script and family; exit 0 when every line matched.
 
     Every file is parsed and checked before anything runs: a syntax error, or
@@ -129,7 +130,9 @@ def run(scripts, every, loopback, ip_version, tolerance_usecs, tolerance_percent
             _show(outcome, verbose, ladder, mermaid, pictures, many, absolute)
     if repeat > 1 and not as_json:
         _show_spreads(outcomes, parsed, repeat)
-    finish(outcomes, as_json, junit_path, "tcplab.run")
+    elif many and not as_json:
+        click.echo("\n" + "\n".join(summary_table(outcomes, language)) + "\n")
+    finish(outcomes, as_json, junit_path, "tcplab.run", language)
 
 
 def _show_spreads(outcomes: list, parsed: list, repeat: int) -> None:
@@ -188,9 +191,15 @@ def _show(outcome, verbose: bool, ladder: bool, mermaid: bool, pictures: Picture
         for step in steps:
             states = "  ".join(f"{name} {state:<11}" for name, state in step.states.items())
             where = f"line {step.line}" if step.line else "unmatched"
-            click.echo(f"  {step.time:8.4f}  {step.text(absolute):<72} {states} ({where})")
+            late = f", {step.late_ms:+.3f} ms" if step.late_ms is not None else ""
+            click.echo(f"  {step.time:8.4f}  {step.text(absolute):<72} {states} ({where}{late})")
+        for action in outcome.actions:
+            result = f" = {action.result}" if action.result else ""
+            click.echo(f"  line {action.line:>4}  {action.what}{result} at {action.script_time:.3f} s: "
+                       f"the lab was {action.late_ms:.3f} ms late")
+        click.echo(f"  {lateness_summary(outcome)}")
     if ladder:
-        click.echo(f"\n{outcome.name}\n" + text_ladder(steps, outcome.left, outcome.right, color, extras))
+        click.echo(f"\n{display_name(outcome)}\n" + text_ladder(steps, outcome.left, outcome.right, color, extras))
     if mermaid:
         click.echo(ladders.mermaid(steps, outcome.left, outcome.right, extras))
     if pictures.state_diagrams:
@@ -199,4 +208,5 @@ def _show(outcome, verbose: bool, ladder: bool, mermaid: bool, pictures: Picture
         for endpoint in (outcome.left, outcome.right):
             click.echo("\n" + statediagram.text(outcome.state_changes, endpoint, color))
     pictures.write(outcome, many)
-    show_verdict(outcome, f"{outcome.name}  {outcome.duration * 1000:.0f} ms" if outcome.passed else outcome.name)
+    name = display_name(outcome)
+    show_verdict(outcome, f"{name}  {outcome.duration * 1000:.0f} ms" if outcome.passed else name)

@@ -8,6 +8,7 @@ the kernel's runner prints: ``TAP version 13``, ``1..N``, ``ok``/``not ok``,
 from __future__ import annotations
 
 import json
+import os
 import sys
 import xml.etree.ElementTree as ET
 
@@ -20,19 +21,24 @@ from lab.privileges import ensure_lab_privileges
 from .output import require_folder
 
 FAMILY_NAMES = {4: "ipv4", 6: "ipv6"}
+SLOW_TOLERANCE_USECS = 14000
 
 
-def ktap_line(number: int, result) -> str:
-    """One KTAP result line, as ksft_runner.sh's ktap helpers print it."""
+def ktap_line(number: int, result, slow: bool = False) -> str:
+    """One KTAP result line, as ksft_runner.sh's ktap helpers print it (on a slow machine a failure is
+    an expected one, XFAIL, as there)."""
     description = f"{result.script} {FAMILY_NAMES[result.family]}"
     if result.result == "skip":
         return f"ok {number} {description} # SKIP {result.reason}"
+    if result.result == "fail" and slow:
+        return f"ok {number} {description} # XFAIL"
     return f"{'ok' if result.result == 'pass' else 'not ok'} {number} {description}"
 
 
-def totals_line(results: list) -> str:
+def totals_line(results: list, slow: bool = False) -> str:
     counts = {name: sum(result.result == name for result in results) for name in ("pass", "fail", "skip")}
-    return (f"# Totals: pass:{counts['pass']} fail:{counts['fail']} xfail:0 xpass:0 skip:{counts['skip']} "
+    failed, expected = (0, counts["fail"]) if slow else (counts["fail"], 0)
+    return (f"# Totals: pass:{counts['pass']} fail:{failed} xfail:{expected} xpass:0 skip:{counts['skip']} "
             "error:0")
 
 
@@ -63,7 +69,8 @@ def write_junit(path: str, results: list) -> None:
               help="Families to run (a script's --ip_version line restricts it further).")
 @click.option("--allow-shell", is_flag=True, help="Let backtick lines run shell (/bin/sh in the kernel namespace).")
 @click.option("--tolerance_usecs", "--tolerance-usecs", "tolerance_usecs", type=click.IntRange(0),
-              help="Timing tolerance floor in microseconds (ksft_runner.sh uses 14000 on slow machines).")
+              help="Timing tolerance floor in microseconds (default 4000; 14000 with KSFT_MACHINE_SLOW set, "
+                   "where failures are XFAIL, as in ksft_runner.sh).")
 @click.option("--ktap", is_flag=True, help="Print KTAP, as the kernel's ksft_runner.sh does.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON array (script, family, result, reason).")
 @click.option("--junit", "junit_path", type=click.Path(dir_okay=False, writable=True),
@@ -83,6 +90,10 @@ def selftests(folder, jobs, ip_version, allow_shell, tolerance_usecs, ktap, as_j
     require_folder("--junit", junit_path)
     pairs = plan(collect(folder), FAMILIES[ip_version])
     ensure_lab_privileges()
+    # ksft_runner.sh on a machine marked slow: a 14 ms tolerance, and failures are expected ones.
+    slow = bool(os.environ.get("KSFT_MACHINE_SLOW"))
+    if slow and tolerance_usecs is None:
+        tolerance_usecs = SLOW_TOLERANCE_USECS
     settings = Settings(tolerance_usecs=tolerance_usecs, allow_shell=allow_shell)
     if ktap and not as_json:
         click.echo("TAP version 13")
@@ -97,7 +108,7 @@ def selftests(folder, jobs, ip_version, allow_shell, tolerance_usecs, ktap, as_j
             if result.result == "fail":
                 for line in (result.report or result.reason).splitlines():
                     click.echo(f"# {line}")
-            click.echo(ktap_line(number, result))
+            click.echo(ktap_line(number, result, slow))
         else:
             click.echo(f"{result.result.upper():4} {result.script} {FAMILY_NAMES[result.family]}"
                        + (f"  {result.reason}" if result.reason else ""))
@@ -107,8 +118,8 @@ def selftests(folder, jobs, ip_version, allow_shell, tolerance_usecs, ktap, as_j
     if as_json:
         click.echo(json.dumps([result.as_dict() for result in results], indent=2))
     elif ktap:
-        click.echo(totals_line(results))
+        click.echo(totals_line(results, slow))
     else:
-        click.echo(totals_line(results)[2:])
-    if any(result.result == "fail" for result in results):
+        click.echo(totals_line(results, slow)[2:])
+    if not slow and any(result.result == "fail" for result in results):
         sys.exit(EXIT_MISMATCH)

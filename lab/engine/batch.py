@@ -20,6 +20,7 @@ from lab.experiments import Experiment
 from lab.script.events import Script
 from netns import Terminated
 
+from .punctual import realtime_allowed
 from .report import render_failure
 from .runner import run_script
 from .settings import Settings
@@ -74,17 +75,21 @@ def run_one(script: Script | Experiment, family: int, settings: Settings) -> Run
 POOL_WORTH_SECONDS = 2.0  # starting worker processes costs ~0.4 s: below this much timeline, run in turn
 
 
-def default_jobs() -> int:
-    """Workers for a batch: two per CPU this process may use that is not already busy (at least one).
+# Workers per CPU that is not already busy; measured with bench/trust.py (README, "Measured on this machine").
+WORKERS_PER_FREE_CPU = {True: 6, False: 2}  # keyed by whether the timeline may run real-time
 
-    A run spends most of its time asleep on kernel timers, and the timeline
-    thread is real-time where allowed, so more workers than CPUs stay
-    punctual (bench/catalogue.py measures it); a CPU another process keeps
-    busy (load average) is not counted.
+
+def default_jobs() -> int:
+    """Workers for a batch, from the CPUs this process may use and how busy they are.
+
+    A run spends most of its time asleep on kernel timers; with a real-time
+    timeline many more workers than CPUs stay punctual, without it fewer. A
+    CPU another process keeps busy (load average) is not counted; one CPU
+    always is.
     """
     cpus = len(os.sched_getaffinity(0))
     busy = min(cpus - 1, int(os.getloadavg()[0] + 0.5))
-    return 2 * (cpus - busy)
+    return WORKERS_PER_FREE_CPU[realtime_allowed()] * (cpus - busy)
 
 
 def run_many(jobs: list[tuple[Script | Experiment, int, Settings]], workers: int, work=run_one, finish=Outcome.of):

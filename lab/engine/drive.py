@@ -22,7 +22,7 @@ import struct
 from lab.errors import BadInput
 from lab.icmp import build_icmp_frame, type_and_code
 from lab.observer import Observer
-from lab.packets import Segment, text_to_flags
+from lab.packets import Segment, build_frame, text_to_flags
 from lab.script.events import SERVER_PORT, IcmpEvent, PacketEvent
 from lab.wire import Frame, Wire
 from netns import IPV6_MTU, VethTopology
@@ -35,7 +35,7 @@ from .matcher import LAB, Seen
 from .numbering import Side
 from .ports import Endpoint, Port
 from .settings import option_value
-from .verify import injected_tos, scapy_options
+from .verify import injected_tos, injected_ttl_and_flowlabel, scapy_options
 
 TUN_ALTNAME = "tun0"
 LINK_MTU = 65535
@@ -58,7 +58,8 @@ class DrivePort(Port):
             enable_segmentation(topology.lab_ns, topology.lab_if)
         # --connect_port: where connect() goes (the lab's port); --bind_port: what bind() takes.
         lab_port = option_value(self.script, "connect_port") or random.randint(40000, 60000)
-        lab = Endpoint(LAB, topology.lab.address(self.family), lab_port, Side.played(), peer="kernel")
+        lab = Endpoint(LAB, topology.lab.address(self.family), lab_port, Side.played(self.settings.lab_isn),
+                       peer="kernel")
         kernel_address = topology.kernel.address(self.family)
         bind_port = option_value(self.script, "bind_port") or SERVER_PORT
         app = KernelApp(topology.kernel_ns, self.family, (kernel_address, bind_port), (lab.address, lab.port),
@@ -68,7 +69,8 @@ class DrivePort(Port):
             "kernel": Endpoint("kernel", kernel_address, bind_port, Side(), app, Observer(topology.kernel_ns),
                                peer=LAB),
         }
-        return Wire(topology.lab_ns, topology.lab_if)
+        self.wire = Wire(topology.lab_ns, topology.lab_if)
+        return self.wire
 
     def prefix(self, sender: str) -> str:
         return "<" if sender == LAB else ">"
@@ -114,17 +116,17 @@ class DrivePort(Port):
         if passive and self.connections:
             lab.port = lab.port + 1 if lab.port < 65535 else 40000
         self.connections += 1
-        lab.side, kernel.side = Side.played(), Side()
+        lab.side, kernel.side = Side.played(self.settings.lab_isn if self.connections == 1 else None), Side()
 
     def _segment(self, event: PacketEvent, seq: int, ack: int, options: tuple) -> Segment:
         lab, kernel = self.ends[LAB], self.ends["kernel"]
         return Segment(lab.address, kernel.address, lab.port, kernel.port or SERVER_PORT, text_to_flags(event.flags),
                        seq, ack, event.window if event.window is not None else DEFAULT_WINDOW,
-                       b"\0" * event.length, options, injected_tos(event), event.urgent or 0)
+                       b"\0" * event.length, options, injected_tos(event), event.urgent or 0,
+                       *injected_ttl_and_flowlabel(event))
 
     def prepare(self, wire: Wire) -> None:
         """Build every injected segment's frame now, with placeholder numbers."""
-        self.wire = wire
         self.frames: dict[int, PreparedFrame] = {}
         for event in self.script.events:
             if not isinstance(event, PacketEvent) or not event.inbound or isinstance(event, IcmpEvent):
@@ -159,6 +161,11 @@ class DrivePort(Port):
             raise BadInput(f"{self.script.path}:{event.line}: the lab cannot send this segment "
                            f"({error.strerror or error})") from None
         return Seen(frame.time, self._segment(event, seq, ack, options), LAB, frame)
+
+    def send_segment(self, segment: Segment) -> Seen:
+        """Send a segment built now: for experiments that play segments no script line describes."""
+        frame = self.wire.send(build_frame(self.topo.lab_mac, self.topo.kernel_mac, segment))
+        return Seen(frame.time, segment, LAB, frame)
 
     def inject_icmp(self, event: IcmpEvent) -> Frame:
         """An ICMP error from the lab's address about the kernel's segment ``[start:end(len)]``."""

@@ -19,6 +19,7 @@ import errno as errno_codes
 import fcntl
 import ipaddress
 import os
+import queue
 import select
 import socket
 import struct
@@ -28,7 +29,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from lab.errors import BadInput
-from lab.script.events import ELLIPSIS, BitOr, Bytes, Call, ListValue, Name, StructValue, SyscallEvent
+from lab.script.events import (
+    ELLIPSIS,
+    BitOr,
+    Bytes,
+    Call,
+    ListValue,
+    Name,
+    StructValue,
+    SyscallEvent,
+)
 from netns import inside
 
 from .uapi_constants import CONSTANTS as UAPI
@@ -123,12 +133,38 @@ class CallResult:
 
 @dataclass
 class RunningCall:
-    """A syscall running in its thread: when it really began, and (once it returns) its result."""
+    """A syscall running in a worker thread: when it really began, and (once it returns) its result."""
 
-    thread: threading.Thread | None = None
     box: list[CallResult] = field(default_factory=list)
     began: threading.Event = field(default_factory=threading.Event)
     began_at: float = 0.0
+    done: threading.Event = field(default_factory=threading.Event)
+
+    def join(self, timeout: float) -> None:
+        """Wait up to ``timeout`` seconds for the call to return."""
+        self.done.wait(timeout)
+
+
+class _Worker(threading.Thread):
+    """A thread kept for the application's syscalls, one call at a time.
+
+    Starting a thread per call took milliseconds on a busy machine, which the
+    lab would have been late by; a worker that finished waits for the next
+    call. Workers start inside the run's timeline, so they inherit its
+    scheduling class (lab/engine/punctual.py).
+    """
+
+    def __init__(self, app: KernelApp):
+        super().__init__(name="syscalls", daemon=True)
+        self.app = app
+        self.calls: queue.SimpleQueue = queue.SimpleQueue()
+
+    def run(self) -> None:
+        while (work := self.calls.get()) is not None:
+            event, call = work
+            self.app._run(event, call)
+            call.done.set()
+            self.app._idle(self)
 
 
 class RawFd:
@@ -180,6 +216,8 @@ class KernelApp:
         self._script_time_at: Callable[[float], float] | None = None  # the run's clock: monotonic -> script
         self._tolerance = 0.0
         self._lock = threading.Lock()
+        self._workers: list[_Worker] = []
+        self._idle_workers: list[_Worker] = []
 
     def clock_started(self, script_time_at: Callable[[float], float], tolerance_usecs: float) -> None:
         """The run's clock began: kernel timestamps (SO_TIMESTAMPING, CLOCK_REALTIME) are read on the
@@ -204,10 +242,13 @@ class KernelApp:
         return pending
 
     def close(self) -> None:
-        """Close every descriptor; blocked calls wake up (shutdown) and end."""
+        """Close every descriptor; blocked calls wake up (shutdown) and end, and so do the workers."""
         with self._lock:
             objects = list(self.fds.values())
             self.fds.clear()
+            workers, self._workers, self._idle_workers = self._workers, [], []
+        for worker in workers:
+            worker.calls.put(None)
         for obj in objects:
             if isinstance(obj, socket.socket):
                 try:
@@ -217,12 +258,21 @@ class KernelApp:
             obj.close()
 
     def start(self, event: SyscallEvent) -> RunningCall:
-        """Start the call in its own thread; its box receives the CallResult."""
+        """Start the call in a worker thread (an idle one, else a new one); its box receives the CallResult."""
         call = RunningCall()
-        call.thread = threading.Thread(target=self._run, args=(event, call), name=f"syscall {event.name}",
-                                       daemon=True)
-        call.thread.start()
+        with self._lock:
+            worker = self._idle_workers.pop() if self._idle_workers else None
+            if worker is None:
+                worker = _Worker(self)
+                self._workers.append(worker)
+                worker.start()
+        worker.calls.put((event, call))
         return call
+
+    def _idle(self, worker: _Worker) -> None:
+        with self._lock:
+            if worker in self._workers:
+                self._idle_workers.append(worker)
 
     def _run(self, event: SyscallEvent, call: RunningCall) -> None:
         where = f"{self.path}:{event.line}"
@@ -259,10 +309,6 @@ class KernelApp:
 
     def _fd(self, expr, where: str) -> int:
         return self._object(expr, where).fileno()
-
-    def _script_fd(self, live: int) -> int:
-        with self._lock:
-            return next((fd for fd, obj in self.fds.items() if obj.fileno() == live), live)
 
     def _register(self, event: SyscallEvent, obj, fd: int | None = None) -> int:
         with self._lock:
@@ -348,6 +394,8 @@ class KernelApp:
             obj = self.fds.pop(fd, None)
         if obj is None:
             raise OSError(errno_codes.EBADF, "no such script fd")
+        if obj is self.last_connection:
+            self.last_connection = None  # a %{ }% block after this has no connection to read
         obj.close()
         return 0, ""
 
@@ -507,6 +555,8 @@ class KernelApp:
     def _poll(self, event, where):
         expected = event.args[0]
         items = expected.items if isinstance(expected, ListValue) else ()
+        if not all(isinstance(item, StructValue) and item.get("fd") is not None for item in items):
+            raise BadInput(f"{where}: poll() takes [{{fd=4, events=POLLIN, revents=POLLIN}}, ...]")
         count = value_of(event.args[1], where)
         entries = (_PollFd * max(count, 1))()
         for index, item in enumerate(items[:count]):

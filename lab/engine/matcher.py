@@ -151,12 +151,9 @@ class Matcher:
                observed: Observed | None = None) -> Step:
         """Add a step for ``seen`` to the trace."""
         actual = observed or self.observed(seen)
-        live = actual.live
-        step = Step(self.clock.elapsed(seen.time) if self.clock.started else 0.0, seen.sender, seen.sender == self.left,
-                    actual.prefix, actual.flags, actual.seq, actual.end_seq, actual.length, actual.ack,
-                    actual.window, tuple(map(str, actual.options)), live.seq, live.ack if actual.ack is not None else None,
-                    actual.ecn, live.urgent, line, mismatch=mismatch,
-                    late_ms=None if late is None else round(late * 1000, 3))
+        step = actual.step(self.clock.elapsed(seen.time) if self.clock.started else 0.0, seen.sender,
+                           seen.sender == self.left, line, mismatch=mismatch,
+                           late_ms=None if late is None else round(late * 1000, 3))
         self.steps.append(step)
         self.frame_steps[id(seen.ref)] = step
         return step
@@ -212,7 +209,8 @@ class Matcher:
             self.on_match(seen.sender, event, seen.segment)
         side = self.sides[seen.sender]
         if seen.sender == LAB and side.offset is None:
-            side.learn(seen.segment.seq, event.seq)  # offline: the lab's ISN was its own choice, not in the capture
+            # Offline: the lab's ISN was its own choice, not in the capture: learnt from its first segment.
+            side.learn(seen.segment.seq, event.seq, syn="S" in seen.segment.flag_text)
         learn_numbers(side, event, seen.segment)
         self._check_ts_progress(event, seen, script_time)
         actual = self.observed(seen)

@@ -32,14 +32,16 @@ class Side:
     ts_seen: dict[int, int] = field(default_factory=dict)  # script TS val -> live TS val
 
     @classmethod
-    def played(cls) -> Side:
-        """A side the lab plays: its live ISN is chosen at random."""
-        return cls(offset=random.getrandbits(32), ts_offset=0)
+    def played(cls, isn: int | None = None) -> Side:
+        """A side the lab plays: its live ISN is ``isn``, or chosen at random."""
+        return cls(offset=random.getrandbits(32) if isn is None else isn, ts_offset=0)
 
-    def learn(self, live_seq: int, script_seq: int) -> None:
+    def learn(self, live_seq: int, script_seq: int, syn: bool = True) -> None:
+        """Learn the sequence space from a segment: a SYN's seq is its ISN as the script wrote it; any
+        other segment's seq counts from an ISN of 0 (a capture that begins mid-connection)."""
         if self.offset is None:
             self.offset = (live_seq - script_seq) % MOD
-            self.claim_isn(script_seq)
+            self.claim_isn(script_seq if syn else 0)
 
     def claim_isn(self, script_seq: int) -> None:
         """Note the ISN a SYN line of this side wrote (the first one counts)."""

@@ -21,6 +21,7 @@ from netns import Topology
 from .kernelapp import KernelApp
 from .matcher import Seen
 from .numbering import Side
+from .settings import Settings
 
 
 @dataclass
@@ -63,8 +64,9 @@ class Port:
 
     left = ""  # the endpoint drawn on the left of a ladder (lab or client)
 
-    def __init__(self, script: Script, family: int, loopback: bool):
-        self.script, self.family, self.loopback = script, family, loopback
+    def __init__(self, script: Script, family: int, settings: Settings):
+        self.script, self.family, self.settings = script, family, settings
+        self.loopback = settings.loopback
         self.ends: dict[str, Endpoint] = {}
 
     def topology(self) -> Topology:

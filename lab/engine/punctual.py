@@ -29,6 +29,17 @@ def wait_until(moment: float) -> None:
         pass
 
 
+def realtime_allowed() -> bool:
+    """Whether this process may give its timeline real-time scheduling (tried, then put back)."""
+    policy, param = os.sched_getscheduler(0), os.sched_getparam(0)
+    try:
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(REALTIME_PRIORITY))
+    except PermissionError:
+        return False
+    os.sched_setscheduler(0, policy, param)
+    return True
+
+
 @contextlib.contextmanager
 def punctual():
     """A timeline's conditions: no garbage collection, a short GIL switch interval, real-time scheduling

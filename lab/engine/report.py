@@ -35,8 +35,9 @@ def render_failure(result: RunResult, absolute: bool = False) -> str:
     return "\n".join(lines)
 
 
-def lateness_summary(result: RunResult) -> str:
-    """One line on how punctual the lab was in this run: its actions' median and worst lateness."""
+def lateness_summary(result) -> str:
+    """One line on how punctual the lab was in a run (a RunResult or an Outcome): its actions' median and
+    worst lateness."""
     late = sorted(action.late_ms for action in result.actions)
     if not late:
         return "lab lateness: no timed actions"

@@ -95,7 +95,7 @@ class Run:
         self.settings = settings.for_script(script)
         self.notes = ignored_options(script)
         self.af = socket.AF_INET6 if family == 6 else socket.AF_INET
-        self.blocking: list[tuple] = []  # (event, start and end in script time, thread, outcome box, action)
+        self.blocking: list[tuple] = []  # (event, start and end in script time, running call, action)
         self.actions: list[Action] = []
         self.zero: float | None = None  # the moment script time 0 began
         self.anchored: list[tuple[int, float]] = []  # (line, moment) of actions other than segments: the timeline
@@ -307,18 +307,18 @@ class Run:
         # As packetdrill: a call waits (up to 1 s) for a blocking call of the
         # same application still in progress, so "accept() = 4" has made fd 4
         # before "read(4, ...)" runs. Two endpoints' applications run apart.
-        for blocked, _, _, thread, _, _ in self.blocking:
+        for blocked, _, _, running, _ in self.blocking:
             if blocked.endpoint == event.endpoint:
-                thread.join(BLOCKING_WAIT)
+                running.join(BLOCKING_WAIT)
         call = self._app(event).start(event)
         call.began.wait(BLOCKED_GRACE)
         began = call.began_at or time.monotonic()
         self.actions.append(Action(event.line, f"syscall {event.name}", event.endpoint or "kernel", script_time, 0.0))
         if event.timing.end is not None:
             end = self.clock.previous + event.timing.end if event.timing.relative else event.timing.end
-            self.blocking.append((event, script_time, end, call.thread, call.box, self.actions[-1]))
+            self.blocking.append((event, script_time, end, call, self.actions[-1]))
             return began, began
-        call.thread.join(tolerance(self.settings, 0.0) + BLOCKED_GRACE)
+        call.join(tolerance(self.settings, 0.0) + BLOCKED_GRACE)
         if not call.box:
             raise self._failure(event, TIMING, f"{event.name}() blocked; the script expects it to return at once "
                                 "(write the time as start...end for a blocking call)")
@@ -333,12 +333,13 @@ class Run:
         its end time) happens on that clock.
         """
         for item in list(self.blocking):
-            event, start, end, thread, box, action = item
+            event, start, end, running, action = item
+            box = running.box
             allowed = tolerance(self.settings, end - start)
             if before is not None and end + allowed >= before:
                 continue  # what ends the call may still come (a segment within the tolerance of its end)
             self.blocking.remove(item)
-            thread.join(max(self.clock.when(end) + allowed + BLOCKED_GRACE - time.monotonic(), 0.0))
+            running.join(max(self.clock.when(end) + allowed + BLOCKED_GRACE - time.monotonic(), 0.0))
             if not box:
                 raise self._failure(event, TIMING, f"{event.name}() was still blocked after its end time {end:.3f} s")
             returned = self.clock.at(box[0].returned_at)
@@ -467,5 +468,5 @@ PORTS = {False: DrivePort, True: ObservePort}  # keyed by Script.observe
 
 def run_script(script: Script, family: int, settings: Settings) -> RunResult:
     """Run ``script`` with the port of the mode it is written for."""
-    port = PORTS[script.observe](script, family, settings.loopback)
+    port = PORTS[script.observe](script, family, settings)
     return Run(script, family, settings, port).execute()

@@ -52,6 +52,7 @@ class Settings:
     absolute: bool = False
     pcap: str | None = None  # where to write the capture; None: a temporary file kept only for a failure
     loopback: bool = False  # observe mode: both endpoints in one namespace on 127.0.0.1 / ::1
+    lab_isn: int | None = None  # drive mode: the lab's ISN (tcplab demo --isn); None: random per run
 
     def for_script(self, script: Script) -> Settings:
         """These settings with the script's option lines filled in under the flags."""

@@ -17,11 +17,13 @@ from lab.packets import FAST_OPTIONS, Segment
 from lab.script.events import ECN_CODEPOINTS, IcmpEvent, Option, PacketEvent
 
 from .numbering import Side
+from .trace import Step
 
 _FROM_SCAPY = {"NOP": "nop", "EOL": "eol", "MSS": "mss", "WScale": "wscale", "SAckOK": "sackOK",
                "SAck": "sack", "Timestamp": "TS", "TFO": "FO", "MD5": "md5"}
 _TO_SCAPY = {v: k for k, v in _FROM_SCAPY.items()}
 EXPERIMENTAL = 254  # RFC 6994 shared experimental option kind; Fast Open's magic 0xF989 (FOEXP)
+ACCECN_KINDS = {172: ("e0b", "ceb", "e1b"), 174: ("e1b", "ceb", "e0b")}  # AccECN's two orders of 24-bit counters
 FASTOPEN_MAGIC = b"\xf9\x89"
 _ECN_NAMES = {bits: name for name, bits in ECN_CODEPOINTS.items()}
 
@@ -45,20 +47,16 @@ class Observed:
         """The IP header's ECN codepoint: noecn, ect0, ect1 or ce."""
         return _ECN_NAMES[self.live.tos & 3]
 
+    def step(self, time: float = 0.0, sender: str = "", from_left: bool = False, line: int | None = None,
+             **extra) -> Step:
+        """This segment as a step of a trace (the one place a segment becomes plain data)."""
+        return Step(time, sender, from_left, self.prefix, self.flags, self.seq, self.end_seq, self.length, self.ack,
+                    self.window, tuple(map(str, self.options)), self.live.seq,
+                    self.live.ack if self.ack is not None else None, self.ecn, self.live.urgent, line, **extra)
+
     def render(self, absolute: bool = False) -> str:
-        ecn = f"[{self.ecn}] " if self.ecn != "noecn" else ""
-        text = f"{self.prefix} {ecn}{self.flags or '-'} {self.seq}:{self.end_seq}({self.length})"
-        if self.ack is not None:
-            text += f" ack {self.ack}"
-        text += f" win {self.window}"
-        if self.live.urgent:
-            text += f" urg {self.live.urgent}"
-        if self.options:
-            text += " <" + ",".join(map(str, self.options)) + ">"
-        if absolute:
-            text += f"  [absolute seq {self.live.seq}"
-            text += f" ack {self.live.ack}]" if self.ack is not None else "]"
-        return text
+        """The segment in script syntax."""
+        return self.step().text(absolute)
 
 
 def _well_formed(kind: str, value) -> bool:
@@ -96,6 +94,9 @@ def observe(segment: Segment, sender: Side, receiver: Side, prefix: str) -> Obse
             options.append(Option("FO", (raw.hex(),)))
         elif kind == "md5" and isinstance(value, bytes):
             options.append(Option("md5", (value.hex(),)))
+        elif name in ACCECN_KINDS and isinstance(value, bytes) and len(value) % 3 == 0:
+            counters = [int.from_bytes(value[i:i + 3], "big") for i in range(0, len(value), 3)]
+            options.append(Option("ECN", tuple(zip(ACCECN_KINDS[name], counters))))
         elif name == EXPERIMENTAL and bytes(value or b"").startswith(FASTOPEN_MAGIC):
             options.append(Option("FOEXP", (bytes(value)[2:].hex(),)))
         elif kind is None:
@@ -142,6 +143,13 @@ def injected_tos(event: PacketEvent) -> int:
     return (tos & ~3) | ECN_CODEPOINTS[ip.ecn] if ip.ecn is not None else tos
 
 
+def injected_ttl_and_flowlabel(event: PacketEvent) -> tuple[int, int]:
+    """The TTL (hop limit) and flow label of a segment the lab injects: ``[ttl N]``, ``[flowlabel 0x..]``."""
+    ip = event.ip
+    ttl = ip.ttl if ip is not None and ip.ttl is not None else 64
+    return ttl, ip.flowlabel if ip is not None and ip.flowlabel is not None else 0
+
+
 def scapy_options(options: tuple[Option, ...], receiver: Side, syn: bool = False) -> tuple:
     """A script's options for a segment the lab injects, in Scapy's form.
 
@@ -161,6 +169,9 @@ def scapy_options(options: tuple[Option, ...], receiver: Side, syn: bool = False
             out.append((name, b""))
         elif option.kind in ("FO", "md5"):
             out.append((name, bytes.fromhex(option.values[0])))
+        elif option.kind == "ECN":
+            kind = 172 if option.values[0][0] == "e0b" else 174
+            out.append((kind, b"".join(value.to_bytes(3, "big") for _, value in option.values)))
         elif option.kind == "FOEXP":
             out.append((EXPERIMENTAL, FASTOPEN_MAGIC + bytes.fromhex(option.values[0])))
         else:
@@ -190,6 +201,8 @@ HEADER_FIELDS = (
     ("ack", lambda line: line.ack, lambda seg: seg.ack),
     ("win", lambda line: line.window, lambda seg: seg.window),
     ("urg", lambda line: line.urgent, lambda seg: seg.live.urgent),
+    ("IP ttl", lambda line: line.ip and line.ip.ttl, lambda seg: seg.live.ttl),
+    ("IPv6 flow label", lambda line: line.ip and line.ip.flowlabel, lambda seg: seg.live.flowlabel),
 )
 
 

@@ -39,3 +39,11 @@ class Experiment:
         result = module.run(self, family, settings)
         result.exercise = self.name
         return result
+
+
+def failed_check(module_file: str, label: str, message: str):
+    """A Failure at the experiment's line labelled ``# #label``: the check a claim names as its evidence."""
+    from lab.engine.trace import Failure
+    from lab.labels import line_of
+
+    return Failure(line_of(module_file, label), f"check #{label}: {message}")

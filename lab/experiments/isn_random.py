@@ -11,7 +11,8 @@ The articles say the ISN is "random". Linux computes it as RFC 6528 asks
   so a new incarnation of a connection starts above the old one.
 
 Each probe is a SYN from the lab, the kernel's SYN-ACK (whose seq is the ISN;
-its receive timestamp dates it) and a RST that discards the request.
+its receive timestamp dates it) and a RST that discards the request, played
+through the drive port and read from the live source every script run uses.
 """
 
 from __future__ import annotations
@@ -21,12 +22,16 @@ import socket
 import statistics
 import time
 
+from lab.engine.drive import DrivePort
+from lab.engine.matcher import LAB
 from lab.engine.recorder import write_pcapng
+from lab.engine.sources import LiveSource
 from lab.engine.trace import Failure, RunResult
-from lab.packets import Segment, build_frame, parse_frame, preload_scapy, text_to_flags
-from lab.wire import Wire
-from netns import VethTopology, inside
-from lab.script.events import SERVER_PORT
+from lab.packets import Segment, text_to_flags
+from lab.script.events import SERVER_PORT, Script
+from netns import inside
+
+from . import failed_check
 
 PROBES = 24
 TICK_NS = 64  # secure_tcp_seq's clock: ktime_get_real_ns() >> 6
@@ -70,62 +75,67 @@ def check_clock(samples: list[tuple[float, int]]) -> str:
 
 
 class Prober:
-    """SYN, SYN-ACK, RST against a listener in the kernel namespace."""
+    """SYN, SYN-ACK, RST against a listener in the kernel namespace, through the drive port."""
 
-    def __init__(self, topology: VethTopology, family: int, wire: Wire):
-        self.topology, self.wire = topology, wire
-        self.lab = topology.lab.address(family)
-        self.kernel = topology.kernel.address(family)
+    def __init__(self, port: DrivePort, source: LiveSource):
+        self.port, self.source = port, source
+        self.lab, self.kernel = port.ends[LAB], port.ends["kernel"]
         self.comments: dict[int, str] = {}
 
     def _send(self, segment: Segment, comment: str) -> None:
-        frame = self.wire.send(build_frame(self.topology.lab_mac, self.topology.kernel_mac, segment))
-        self.comments[id(frame)] = comment
+        self.comments[id(self.port.send_segment(segment).ref)] = comment
 
-    def probe(self, port: int) -> tuple[float, int]:
-        """(arrival time, ISN) of the kernel's SYN-ACK to a SYN from ``port``."""
+    def probe(self, lab_port: int) -> tuple[float, int]:
+        """(arrival time, ISN) of the kernel's SYN-ACK to a SYN from ``lab_port``."""
+        self.lab.port = lab_port  # the port reads the kernel's answers to this port only
         isn = random.getrandbits(32)
-        syn = Segment(self.lab, self.kernel, port, SERVER_PORT, text_to_flags("S"), isn, 0, 65535,
-                      options=(("MSS", 1460),))
-        self._send(syn, f"isn-random: SYN from port {port}")
+        syn = Segment(self.lab.address, self.kernel.address, lab_port, SERVER_PORT, text_to_flags("S"), isn, 0,
+                      65535, options=(("MSS", 1460),))
+        self._send(syn, f"isn-random: SYN from port {lab_port}")
         deadline = time.monotonic() + 1.0
-        while (frame := self.wire.receive(deadline - time.monotonic())) is not None:
-            segment = parse_frame(frame.data)
-            if segment and not frame.outgoing and segment.dport == port and segment.flag_text == "S.":
-                self.comments[id(frame)] = f"isn-random: SYN-ACK, ISN {segment.seq}"
-                rst = Segment(self.lab, self.kernel, port, SERVER_PORT, text_to_flags("R"), (isn + 1) % MOD, 0, 0)
+        while (seen := self.source.next(deadline)) is not None:
+            if seen.segment.flag_text == "S.":
+                self.comments[id(seen.ref)] = f"isn-random: SYN-ACK, ISN {seen.segment.seq}"
+                rst = Segment(self.lab.address, self.kernel.address, lab_port, SERVER_PORT, text_to_flags("R"),
+                              (isn + 1) % MOD, 0, 0)
                 self._send(rst, "isn-random: RST, the request is dropped")
-                return frame.time, segment.seq
-        raise Failure(0, f"no SYN-ACK from the kernel to the SYN from port {port} within 1 s")
+                return seen.time, seen.segment.seq
+        raise Failure(0, f"no SYN-ACK from the kernel to the SYN from port {lab_port} within 1 s")
 
 
 def run(experiment, family: int, settings) -> RunResult:
-    preload_scapy()
     started = time.monotonic()
     failure, notes = None, []
-    with VethTopology() as topology, Wire(topology.lab_ns, topology.lab_if) as wire:
-        kind = socket.AF_INET6 if family == 6 else socket.AF_INET
-        with inside(topology.kernel_ns):
-            listener = socket.socket(kind, socket.SOCK_STREAM)
-        with listener:
-            listener.bind((topology.kernel.address(family), SERVER_PORT))
-            listener.listen(PROBES)
-            prober = Prober(topology, family, wire)
-            try:
-                ports = random.sample(range(40000, 60000), PROBES + 1)
-                spread = [prober.probe(port) for port in ports[:PROBES]]
-                same = []
-                for _ in range(PROBES):
-                    same.append(prober.probe(ports[-1]))
-                    time.sleep(0.002)
-            except Failure as error:
-                failure = error
+    port = DrivePort(Script(experiment.path), family, settings)
+    with port.topology() as topology:
+        wire = port.setup(topology)
+        try:
+            kind = socket.AF_INET6 if family == 6 else socket.AF_INET
+            with inside(topology.kernel_ns):
+                listener = socket.socket(kind, socket.SOCK_STREAM)
+            with listener:
+                listener.bind((port.ends["kernel"].address, SERVER_PORT))
+                listener.listen(PROBES)
+                prober = Prober(port, LiveSource(wire, port, port.ends))
+                try:
+                    lab_ports = random.sample(range(40000, 60000), PROBES + 1)
+                    spread = [prober.probe(lab_port) for lab_port in lab_ports[:PROBES]]
+                    same = []
+                    for _ in range(PROBES):
+                        same.append(prober.probe(lab_ports[-1]))
+                        time.sleep(0.002)
+                except Failure as error:
+                    failure = error
+        finally:
+            wire.close()
+            for end in port.ends.values():
+                end.close()
         if failure is None:
             problem = check_spread(spread)
             if problem:
-                failure = Failure(0, f"ISNs of {PROBES} different 4-tuples: {problem}")
+                failure = failed_check(__file__, "spread", f"ISNs of {PROBES} different 4-tuples: {problem}")  # #spread
             elif problem := check_clock(same):
-                failure = Failure(0, f"ISNs of one 4-tuple: {problem}")
+                failure = failed_check(__file__, "clock", f"ISNs of one 4-tuple: {problem}")  # #clock
             else:
                 errors = [abs(error) for error in clock_errors(same)]
                 notes = [

@@ -29,10 +29,13 @@ class Timing:
 class Option:
     """One TCP option as written in a script: ``mss 1460``, ``TS val 1 ecr 0``, ``sack 1:2 3:4``."""
 
-    kind: str  # nop, eol, mss, wscale, sackOK, sack, TS, FO, FOEXP (Fast Open; values: the cookie's hex)
+    kind: str  # nop, eol, mss, wscale, sackOK, sack, TS, FO, FOEXP (Fast Open; values: the cookie's hex), md5,
+    # ECN (AccECN: values are (counter, value) pairs in the option's order, e0b/ceb/e1b)
     values: tuple = ()
 
     def __str__(self) -> str:
+        if self.kind == "ECN":
+            return " ".join(["ECN", *(f"{name} {value}" for name, value in self.values)])
         if self.kind in ("FO", "FOEXP", "md5"):
             return " ".join([self.kind, *filter(None, self.values)])
         if self.kind == "TS":
@@ -111,7 +114,7 @@ class Ellipsis_:
         return "..."
 
     def __reduce__(self) -> str:
-        return "ELLIPSIS"  # one object, also in a -j worker (code compares it with `is`)
+        return "ELLIPSIS"  # one instance, also in -j workers (the engine compares with ``is ELLIPSIS``)
 
 
 ELLIPSIS = Ellipsis_()

@@ -2,7 +2,9 @@
 
 The lexer knows nothing of events: it turns text into numbers, words,
 punctuation, backtick commands and ``%{ }%`` code blocks, and drops comments
-(``//`` to the end of the line, ``/* */``).
+(``//`` to the end of the line, ``/* */``). As packetdrill's lexer does, it
+reads a word that ``-D NAME=VALUE`` defines as VALUE (a number, a "string" or
+a word), and letters right after digits make one word (a Fast Open cookie).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Grammar (packetdrill's, plus tcplab's ``state`` and ``link`` lines)::
 
-    script   := option* (command | event)*
+    script   := option* (command | event)*          (an untimed command runs where it stands)
     option   := --name[=value]                    (at the start of a line)
     event    := time [endpoint] (packet | syscall | code | command | state | link)
     endpoint := 'client' | 'server'                (observe mode: who sends, calls or is asked)
@@ -60,7 +60,8 @@ from lab.icmp import known
 from .lexer import Position, ScriptSyntaxError, Token, tokenize
 
 FLAG_CHARS = set("SFRPEWUA.")
-ACE_UNSUPPORTED = "the AccECN ACE field (flags followed by .N, as in SEW.2 or P5.) is not supported by tcplab"
+ACE_DIGITS = set("01234567")  # AccECN's ACE field as one digit among the flags
+ACCECN_ORDERS = {"e0b": ("e0b", "ceb", "e1b"), "e1b": ("e1b", "ceb", "e0b")}  # AccECN option kinds 172, 174
 SIMPLE_OPTIONS = {"nop", "eol", "sackOK"}
 VALUE_OPTIONS = {"mss", "wscale"}
 OPTION_LIMITS = {"mss": 65535, "wscale": 255}  # the option fields: 16 and 8 bits
@@ -216,8 +217,11 @@ class Parser:
             script.options[name.strip()] = value.strip()
             self.take()
         while self.token.kind != "eof":
-            if self.token.kind == "command":  # an untimed command runs before everything
-                script.events.append(self.command(self.token.position.line, Timing(0.0)))
+            if self.token.kind == "command":
+                # Untimed: before everything (packetdrill's init command), or, after events, when the
+                # script reaches it (its cleanup command, which runs once the events are done).
+                timing = Timing(0.0, relative=bool(script.events))
+                script.events.append(self.command(self.token.position.line, timing))
             else:
                 script.events.append(self.event())
         return script
@@ -321,6 +325,19 @@ class Parser:
         return PacketEvent(line, timing, self.line_text(line), inbound, flags, start % 2**32, end % 2**32,
                            length, ack, window, options, ip, urgent)
 
+    def accecn(self, token: Token) -> Option:
+        """``ECN e0b N [ceb N [e1b N]]`` or ``ECN e1b N [ceb N [e0b N]]``: AccECN's byte counters, 24 bits each,
+        in one of the option's two orders (kind 172 begins with e0b, kind 174 with e1b)."""
+        first = self.expect_word(what="e0b or e1b, the AccECN option's first counter")
+        if first.text not in ACCECN_ORDERS:
+            raise ScriptSyntaxError(first.position, f"the AccECN option begins with e0b or e1b, not {first.text!r}")
+        order = ACCECN_ORDERS[first.text]
+        fields = [(first.text, self.bounded(f"the {first.text} counter", 0, 2**24 - 1))]
+        while len(fields) < len(order) and self.is_word(order[len(fields)]):
+            name = self.take().text
+            fields.append((name, self.bounded(f"the {name} counter", 0, 2**24 - 1)))
+        return Option(token.text, tuple(fields))
+
     def icmp(self, line: int, timing: Timing, inbound: bool, ip: IpInfo | None) -> IcmpEvent:
         """``< icmp TYPE [CODE] [mtu N] [seq range]``: an ICMP error about the kernel's segment."""
         token = self.take()
@@ -375,25 +392,35 @@ class Parser:
             return IpInfo(**fields)
 
     def flags(self) -> str:
-        """Flag letters written as one word: ``S``, ``S.``, ``F.``, ``.``, ``P.``, ``R.``."""
+        """Flag letters written as one word: ``S``, ``S.``, ``F.``, ``.``, ``P.``, ``R.``, ``-`` for none.
+
+        A digit 0-7 is AccECN's ACE field as packetdrill writes it (``.5``, ``P5.``): its bits are ECE (1),
+        CWR (2) and AE (4), so it is returned as those letters (E, W, A), never beside them.
+        """
         first = self.token
         if self.is_punct("-"):  # no flag at all
             self.take()
             return ""
-        if (first.kind == "number" and first.text.startswith(".")) or (
-                first.kind == "word" and re.fullmatch(r"[SFRPEWUA.]*\d+\.?", first.text)):
-            raise ScriptSyntaxError(first.position, ACE_UNSUPPORTED)
         text = ""
         previous = None
-        while (self.token.kind in ("word", "punct") and self.token.text
-               and set(self.token.text) <= FLAG_CHARS
-               and (previous is None or self._adjacent(previous, self.token))):
-            previous = self.take()
-            text += previous.text
+        while previous is None or self._adjacent(previous, self.token):
+            token = self.token
+            if token.kind in ("word", "punct") and token.text and set(token.text) <= FLAG_CHARS | ACE_DIGITS:
+                text += self.take().text
+            elif token.kind == "number" and re.fullmatch(r"\.[0-7]", token.text):
+                text += self.take().text
+            else:
+                break
+            previous = token
         if not text:
-            raise self.error("TCP flags (S, ., F, R, P, E, W, U, A) or '-'", first)
-        if self.token.kind == "number" and self.token.text.startswith(".") and self._adjacent(previous, self.token):
-            raise ScriptSyntaxError(self.token.position, ACE_UNSUPPORTED)
+            raise self.error("TCP flags (S, ., F, R, P, E, W, U, A, an ACE digit 0-7) or '-'", first)
+        digits = [char for char in text if char in ACE_DIGITS]
+        if len(digits) > 1 or (digits and set(text) & set("EWA")):
+            raise ScriptSyntaxError(first.position, f"conflicting TCP flags {text!r}: an ACE digit stands for "
+                                    "E, W and A and goes with none of them")
+        if digits:
+            ace = int(digits[0])
+            text = text.replace(digits[0], "") + "E" * (ace & 1) + "W" * (ace >> 1 & 1) + "A" * (ace >> 2 & 1)
         return text
 
     @staticmethod
@@ -417,7 +444,7 @@ class Parser:
             return tuple(options)
 
     def option(self) -> Option:
-        token = self.expect_word(what="a TCP option (mss, sackOK, sack, TS, nop, wscale, eol, FO, FOEXP, md5)")
+        token = self.expect_word(what="a TCP option (mss, sackOK, sack, TS, nop, wscale, eol, FO, FOEXP, md5, ECN)")
         kind = token.text
         if kind in SIMPLE_OPTIONS:
             return Option(kind)
@@ -428,6 +455,8 @@ class Parser:
             val = self.bounded("the TS val", 0, 2**32 - 1)
             self.expect_word("ecr")
             return Option(kind, (val, self.bounded("the TS ecr", 0, 2**32 - 1)))
+        if kind == "ECN":
+            return self.accecn(token)
         if kind == "md5":  # the option's 16 bytes as written; packetdrill signs nothing either
             digest = self.expect_word(what="the md5 option's 16 bytes in hex")
             if not re.fullmatch(r"[0-9a-fA-F]{32}", digest.text):
@@ -441,7 +470,8 @@ class Parser:
                 cookie = cookie_token.text
                 if len(cookie) % 2 or not re.fullmatch(r"[0-9a-fA-F]*", cookie) or len(cookie) > 32:
                     raise ScriptSyntaxError(cookie_token.position, f"a Fast Open cookie is up to 16 bytes of hex "
-                                            f"digits, not {cookie!r}")
+                                            f"digits, not {cookie!r} (a name needs -D {cookie}=HEX; tcplab "
+                                            "selftests defines TFO_COOKIE and TFO_COOKIE_ZERO)")
             return Option(kind, (cookie.lower(),))
         if kind == "sack":
             blocks = []
@@ -451,7 +481,7 @@ class Parser:
                 blocks.append((left, self.bounded("the end of a sack block", 0, 2**32 - 1)))
             return Option(kind, tuple(blocks))
         raise ScriptSyntaxError(token.position, f"unsupported TCP option {kind!r} "
-                                "(supported: mss, sackOK, sack, TS, nop, wscale, eol, FO, FOEXP, md5)")
+                                "(supported: mss, sackOK, sack, TS, nop, wscale, eol, FO, FOEXP, md5, ECN)")
 
     # -- syscalls --------------------------------------------------------
     def syscall(self, line: int, timing: Timing) -> SyscallEvent:

@@ -61,3 +61,12 @@ def test_repeat_table_shows_each_lines_spread_and_failures_by_kind():
     assert "4 runs, 3 passed, 1 timing" in text
     assert "    5   3     +0.300     +2.000  +0 > S. 0:0(0) ack 1" in text
     assert "    3   3     +0.150     +1.000  +0 listen(3, 1) = 0" in text
+
+
+def test_lateness_summary_names_median_and_worst():
+    from lab.engine.report import lateness_summary
+
+    actions = [Action(4, "inject", "lab", 0.0, late) for late in (0.1, 0.4, 2.5)]
+    assert lateness_summary(RunResult("t.pkt", 4, None, None, 0.1, actions=actions)) == \
+        "lab lateness: 3 actions, median 0.400 ms, worst 2.500 ms"
+    assert lateness_summary(RunResult("t.pkt", 4, None, None, 0.1)) == "lab lateness: no timed actions"

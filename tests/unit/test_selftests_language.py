@@ -66,8 +66,10 @@ def test_ip_fields_flags_and_urgent_pointer():
     assert one("+0 < - 1:1(0) win 9").flags == ""
     with pytest.raises(ScriptSyntaxError, match="ect01"):
         one("+0 < [ect01] S 0:0(0) win 9")
-    with pytest.raises(ScriptSyntaxError, match="ACE"):
-        one("+0 > [ect0] .5 1:1(0) ack 1")
+    assert one("+0 > [ect0] .5 1:1(0) ack 1").flags == ".EA"  # ACE 5: ECE and AE
+    assert one("+0 > P6. 1:1(0) ack 1").flags == "P.WA"
+    with pytest.raises(ScriptSyntaxError, match="conflicting TCP flags 'E5.'"):
+        one("+0 > E5. 1:1(0) ack 1")
 
 
 def test_a_cookie_that_begins_with_digits_is_one_word():
@@ -127,3 +129,26 @@ def test_a_syn_writes_its_isn_and_later_numbers_count_from_it():
     kernel.learn(5000, 1234)  # the kernel's SYN-ACK, written "S. 1234:1234(0)"
     assert kernel.script(5000, syn=True) == 1234
     assert kernel.script(5001) == 1 and kernel.live(1) == 5001
+
+
+def test_untimed_commands_run_where_they_stand():
+    script = parse("`./defaults.sh`\n0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n+1 close(3) = 0\n"
+                   "`/tmp/sysctl_restore_${PPID}.sh`\n", "t.pkt")
+    first, *_, last = script.events
+    assert (first.timing.start, first.timing.relative) == (0.0, False)  # packetdrill's init command
+    assert (last.timing.start, last.timing.relative) == (0.0, True)  # its cleanup command: after the events
+    assert script.length == 1.0
+
+
+def test_accecn_option_as_the_kernel_would_send_it():
+    from lab.engine.verify import differences, observe, scapy_options
+    from lab.packets import Segment, build_frame, parse_frame
+
+    line = one("+0 > . 1:1(0) ack 1 <ECN e1b 1 ceb 1000 e0b 1,nop>")
+    sent = Segment("198.18.0.1", "198.18.0.2", 8080, 40000, 0x10, 1, 1, 100,
+                   options=scapy_options(line.options, Side()))
+    seen = observe(parse_frame(build_frame("02:00:00:00:00:01", "02:00:00:00:00:02", sent)), Side(), Side(), ">")
+    assert seen.options == line.options
+    wrong = one("+0 > . 1:1(0) ack 1 <ECN e1b 1 ceb 999 e0b 1,nop>")
+    assert differences(wrong, seen) == ["options: expected <ECN e1b 1 ceb 999 e0b 1,nop>, "
+                                        "got <ECN e1b 1 ceb 1000 e0b 1,nop>"]

@@ -1,0 +1,223 @@
+"""The course's claims: loader, evidence labels, evaluation and the documents (no privileges, no kernel)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from lab import claims as course
+from lab.catalogue import exercises
+from lab.claims import (
+    VERDICTS,
+    Claim,
+    ClaimResult,
+    as_json,
+    claims,
+    evaluate,
+    line_passed,
+    markdown,
+)
+from lab.engine.trace import Failure
+from lab.errors import BadInput
+from lab.labels import labels
+
+SEEDS = Path(__file__).resolve().parents[3] / "shared" / "seeds"
+ARTICLES = ("000_e96bb92640c7751d.txt", "001_f2be7db29f51b6a9.txt", "002_eb75143f5f003d83.txt",
+            "003_1cd90dc9a77fac15.txt", "004_a7959eb092ffe875.txt")
+
+
+@dataclass
+class Ran:
+    """A finished run as the claims see it: which exercise, which family, and where it failed."""
+
+    exercise: str
+    family: int
+    failure: Failure | None = None
+    notes: list = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return self.failure is None
+
+
+def all_passing() -> list[Ran]:
+    return [Ran(e.name, family) for e in exercises() for family in (4, 6)]
+
+
+def test_forty_or_more_claims_from_every_article_with_valid_verdicts():
+    rows = claims()
+    assert len(rows) >= 40 and len({c.id for c in rows}) == len(rows)
+    assert {c.source for c in rows} == set(ARTICLES)
+    for claim in rows:
+        assert claim.verdict in VERDICTS
+        assert claim.evidence or claim.verdict == "untestable"
+        assert all(ord(char) > 0x2e7f for char in claim.short_zh if char.isalpha() and not char.isascii())
+
+
+@pytest.mark.skipif(not SEEDS.is_dir(), reason=f"the seed articles are not at {SEEDS}")
+def test_every_quote_is_the_articles_own_sentence():
+    for claim in claims():
+        assert claim.quote in (SEEDS / claim.source).read_text(encoding="utf-8"), claim.id
+
+
+def test_every_exercise_is_evidence_for_its_main_claim():
+    cited = {name for claim in claims() for name in claim.exercises}
+    for exercise in exercises():
+        assert exercise.name in cited
+        assert exercise.name in exercise.main_claim.exercises, exercise.name
+        assert exercise.title_zh and exercise.explanation_zh, exercise.name
+
+
+def test_the_issues_corrections_are_rows_with_runs():
+    by_id = {claim.id: claim for claim in claims()}
+    assert by_id["001-passive-closed"].verdict == "refined"
+    assert "simultaneous-close-observed" in by_id["001-passive-closed"].exercises
+    assert by_id["001-close-rst"].verdict == "refuted"
+    assert by_id["003-restart-half-open"].verdict == "refuted"
+    assert {"restarted-server-rst", "orphan-meets-rst"} <= set(by_id["003-restart-half-open"].exercises)
+    assert "keepalive-off" in by_id["000-keepalive-10"].exercises
+    assert "orphan-retries-2" in by_id["003-orphan-retries"].exercises
+    assert "syncookies-overflow" in by_id["001-syncookies"].exercises
+    assert "time-wait-fin-timeout" in by_id["001-fin-timeout"].exercises
+    assert "fast-open" in by_id["002-syn-no-data"].exercises
+    assert "data-ack" in by_id["001-ack-seq-plus-1"].exercises
+    assert by_id["003-power-saving"].verdict == "untestable" and not by_id["003-power-saving"].evidence
+
+
+def test_evidence_points_at_the_labelled_line():
+    claim = next(c for c in claims() if c.id == "000-fin-consumes")
+    first = claim.evidence[0]
+    assert first.ref == "close-active#ack-u-plus-1"
+    assert first.where == f"lab/exercises/close-active.pkt:{first.line}"
+    assert first.text == "+0~+.05 > . 1:1(0) ack 102"
+    assert "#ack-u-plus-1" in Path(first.path).read_text().splitlines()[first.line - 1]
+
+
+def test_labels_are_unique_per_file(tmp_path):
+    script = tmp_path / "x.pkt"
+    script.write_text("0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3 // #a\n+0 close(3) = 0 // #b and #c\n")
+    assert labels(str(script)) == {"a": 1, "b": 2, "c": 2}
+    twice = tmp_path / "y.pkt"
+    twice.write_text("0 close(3) = 0 // #a\n+0 close(3) = 0 // #a\n")
+    with pytest.raises(ValueError, match="already used on line 1"):
+        labels(str(twice))
+
+
+ROW = """
+["x-1"]
+source = "000_e96bb92640c7751d.txt"
+quote = "q"
+claim_en = "c"
+short_en = "s"
+short_zh = "短"
+verdict = "{verdict}"
+finding_en = "f"
+finding_zh = "发现"
+evidence = [{evidence}]
+"""
+
+
+@pytest.mark.parametrize(("verdict", "evidence", "message"), [
+    ("confirmed", '"close-active#ack-u-plus-1"', None),
+    ("maybe", '"close-active#ack-u-plus-1"', "is not one of"),
+    ("confirmed", "", "needs evidence"),
+    ("untestable", '"close-active#ack-u-plus-1"', "needs evidence"),
+    ("confirmed", '"close-active"', "is not EXERCISE#LABEL"),
+    ("confirmed", '"no-such-exercise#x"', "names no exercise"),
+    ("confirmed", '"close-active#no-such-label"', "no line of"),
+])
+def test_the_loader_refuses_a_bad_row(tmp_path, monkeypatch, verdict, evidence, message):
+    path = tmp_path / "claims.toml"
+    path.write_text(ROW.format(verdict=verdict, evidence=evidence), encoding="utf-8")
+    monkeypatch.setattr(course, "CLAIMS_FILE", path)
+    claims.cache_clear()
+    try:
+        if message is None:
+            (claim,) = claims()
+            assert claim.evidence[0].exercise == "close-active"
+        else:
+            with pytest.raises(BadInput, match=message):
+                claims()
+    finally:
+        claims.cache_clear()
+
+
+def test_a_toml_error_is_one_line_of_bad_input(tmp_path, monkeypatch):
+    path = tmp_path / "claims.toml"
+    path.write_text('["x"]\nquote = "a "quoted" word"\n', encoding="utf-8")
+    monkeypatch.setattr(course, "CLAIMS_FILE", path)
+    claims.cache_clear()
+    try:
+        with pytest.raises(BadInput, match="claims.toml: .*line 2.*fix the TOML"):
+            claims()
+    finally:
+        claims.cache_clear()
+
+
+def test_evidence_must_be_a_line_that_asserts(tmp_path, monkeypatch):
+    script = tmp_path / "close-active.pkt"
+    text = (course.FOLDER / "close-active.pkt").read_text()
+    script.write_text(text.replace("   +0 bind(3, ..., ...) = 0", "   +0 bind(3, ..., ...) = 0 // #bind")
+                      .replace(" +.01 < F. 101:101(0) ack 1 win 502", " +.01 < F. 101:101(0) ack 1 win 502 // #lab-fin"))
+    from lab import catalogue
+
+    exercise = catalogue.find("close-active")
+    monkeypatch.setattr(catalogue.Exercise, "script", property(lambda self: script))
+    assert course._evidence("t", "close-active#ack-u-plus-1").line > 0
+    assert course._evidence("t", "close-active#bind").text == "+0 bind(3, ..., ...) = 0"  # a syscall's result
+    with pytest.raises(BadInput, match="asserts nothing"):
+        course._evidence("t", "close-active#lab-fin")  # a segment the lab injects checks nothing
+    assert exercise.name == "close-active"
+
+
+def test_a_line_passed_when_the_run_passed_or_failed_later():
+    item = next(c for c in claims() if c.id == "000-fin-consumes").evidence[0]
+    assert line_passed(item, Ran("close-active", 4))
+    assert line_passed(item, Ran("close-active", 4, Failure(item.line + 1, "later")))
+    assert not line_passed(item, Ran("close-active", 4, Failure(item.line, "this line")))
+    assert not line_passed(item, Ran("close-active", 4, Failure(item.line - 1, "earlier")))
+    assert not line_passed(item, Ran("close-active", 4, Failure(0, "setup")))
+
+
+def test_a_failing_line_fails_its_claims_in_that_family_only():
+    item = next(c for c in claims() if c.id == "000-fin-consumes").evidence[0]
+    outcomes = [r if (r.exercise, r.family) != ("close-active", 6) else Ran("close-active", 6, Failure(item.line, "x"))
+                for r in all_passing()]
+    results = {r.claim.id: r for r in evaluate(outcomes)}
+    assert results["000-fin-consumes"].family_passed(4) is True
+    assert results["000-fin-consumes"].family_passed(6) is False and not results["000-fin-consumes"].passed
+    assert results["003-power-saving"].family_passed(4) is None and results["003-power-saving"].passed
+    assert results["001-tw-2msl-2min"].passed  # no close-active line among its evidence
+    failing = {r.claim.id for r in results.values() if not r.passed}
+    assert failing == {c.id for c in claims() if any(e.exercise == "close-active" and e.line >= item.line
+                                                     for e in c.evidence)}
+
+
+def test_documents_in_both_languages_and_json():
+    outcomes = [r if (r.exercise, r.family) != ("time-wait", 4) else Ran("time-wait", 4, Failure(1, "x"))
+                for r in all_passing()]
+    results = evaluate(outcomes)
+    english, chinese = markdown(results, "en", "6.18.44"), markdown(results, "zh", "6.18.44")
+    claim = next(c for c in claims() if c.id == "001-tw-2msl-2min")
+    for text in (english, chinese):
+        assert claim.quote in text and "Linux 6.18.44" in text and claim.evidence[0].where in text
+    assert claim.finding_en in english and claim.claim_en in english and "| refuted | FAIL | pass |" in english
+    assert claim.finding_zh in chinese and "| 否定 | 失败 | 通过 |" in chinese and claim.finding_en not in chinese
+    entries = json.loads(json.dumps(as_json(results, "6.18.44"), ensure_ascii=False))
+    assert len(entries) == len(claims())
+    entry = next(e for e in entries if e["id"] == "001-tw-2msl-2min")
+    assert {"id", "source", "quote", "claim_en", "verdict", "finding_en", "finding_zh", "exercises", "results",
+            "kernel"} <= set(entry)
+    assert entry["results"] == {"ipv4": "fail", "ipv6": "pass"} and entry["kernel"] == "6.18.44"
+    assert entry["evidence"][0]["results"]["ipv4"] == "fail" and entry["evidence"][0]["line"] > 0
+    untestable = next(e for e in entries if e["id"] == "003-power-saving")
+    assert untestable["results"] == {"ipv4": "not run", "ipv6": "not run"} and untestable["exercises"] == []
+
+
+def test_a_claim_result_without_runs_is_not_a_pass():
+    claim = next(c for c in claims() if c.id == "000-fin-consumes")
+    assert ClaimResult(claim, tuple({} for _ in claim.evidence)).passed is False
+    assert isinstance(claim, Claim)

@@ -1,0 +1,63 @@
+"""Languages: the default from the environment, the message table, and the CLI's --lang (no privileges)."""
+
+from __future__ import annotations
+
+from click.testing import CliRunner
+
+from lab.cli import main
+from lab.cli.output import table, width
+from lab.i18n import LANGUAGES, MESSAGES, default_language, say
+
+
+def test_default_language_follows_lc_all_then_lang():
+    assert default_language({"LANG": "zh_CN.UTF-8"}) == "zh"
+    assert default_language({"LANG": "zh_TW"}) == "zh"
+    assert default_language({"LANG": "en_US.UTF-8"}) == "en"
+    assert default_language({}) == "en"
+    assert default_language({"LC_ALL": "C.UTF-8", "LANG": "zh_CN.UTF-8"}) == "en"
+    assert default_language({"LC_ALL": "zh_CN.UTF-8", "LANG": "C"}) == "zh"
+
+
+def test_every_message_exists_in_both_languages_with_the_same_fields():
+    import string
+
+    for key, texts in MESSAGES.items():
+        assert set(texts) == set(LANGUAGES), key
+        names = [{name for _, name, _, _ in string.Formatter().parse(texts[lang]) if name} for lang in LANGUAGES]
+        assert names[0] == names[1], key
+    assert say("summary", "zh", passed=3, failed=1) == "3 个通过,1 个失败"
+
+
+def test_tables_align_chinese_by_terminal_columns():
+    assert width("TIME_WAIT") == 9 and width("证实") == 4
+    lines = table([["a", "b"], ["证实", "x"], ["refuted", "y"]])
+    columns = [width(line[:line.rindex(cell)]) for line, cell in zip((lines[0], lines[2], lines[3]), "bxy")]
+    assert columns == [9, 9, 9] and lines[1] == "-------  -"
+
+
+def test_list_and_explain_speak_the_chosen_language():
+    runner = CliRunner()
+    chinese = runner.invoke(main, ["list", "--lang", "zh"])
+    assert chinese.exit_code == 0, chinese.output
+    assert "三次握手" in chinese.output and "文章说法" in chinese.output and "SYN_RECV" in chinese.output
+    english = runner.invoke(main, ["explain", "time-wait-fin-timeout", "--lang", "en"])
+    assert english.exit_code == 0, english.output
+    assert "claim (001_f2be7db29f51b6a9.txt)" in english.output and "verdict on Linux: refuted." in english.output
+    assert "tcp_fin_timeout" in english.output
+    by_env = runner.invoke(main, ["explain", "time-wait-fin-timeout"], env={"LANG": "zh_CN.UTF-8", "LC_ALL": ""})
+    assert by_env.exit_code == 0 and "在 Linux 上的结论:否定。" in by_env.output
+    assert "TIME_WAIT" in by_env.output and "tcp_fin_timeout" in by_env.output  # kernel tokens stay as spelt
+    bad = runner.invoke(main, ["list", "--lang", "fr"])
+    assert bad.exit_code == 2
+
+
+def test_every_exercise_explains_itself_in_both_languages():
+    from lab.catalogue import exercises
+
+    runner = CliRunner()
+    for exercise in exercises():
+        for language, words in (("en", "verdict on Linux:"), ("zh", "在 Linux 上的结论:")):
+            result = runner.invoke(main, ["explain", exercise.name, "--lang", language])
+            assert result.exit_code == 0, (exercise.name, language, result.output)
+            assert exercise.title_in(language) in result.output and words in result.output
+            assert exercise.explanation_in(language).strip().splitlines()[0] in result.output

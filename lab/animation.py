@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from html import escape
 
 from lab import ladder, statediagram
+from lab.i18n import say
 
 PACE = 0.8  # seconds per row
 HIGHLIGHT, NOW = statediagram.HIGHLIGHT, "#ffd75e"
@@ -28,14 +29,16 @@ HIGHLIGHT, NOW = statediagram.HIGHLIGHT, "#ffd75e"
 
 @dataclass(frozen=True)
 class Story:
-    """What the page tells besides the run: the exercise's claim and verdict, the script, the capture."""
+    """What the page tells besides the run, in its language: the exercise's claim and verdict, the script,
+    the capture."""
 
     title: str
-    claim: str = ""
-    source: str = ""
-    verdict: str = ""
+    claim: str = ""  # "claim (source): ...", as explain says it
+    quote: str = ""  # the article's own sentence (shown under an English claim)
+    verdict: str = ""  # "verdict on Linux: word. finding"
     script: str = ""
     pcap: str | None = None
+    language: str = "en"
 
 
 def frames(rows: list[ladder.Row], endpoints: tuple[str, str]) -> list[dict]:
@@ -134,28 +137,33 @@ def html_page(run, story: Story) -> str:
                   f'font-family="monospace" font-size="13">' + "".join(frame_parts + row_parts) + "</svg>")
     endpoints = (run.left, run.right)
     data = json.dumps(frames(geometry.rows, endpoints)).replace("</", "<\\/")
+    language = story.language
     pcap = ""
     if story.pcap:
-        pcap = (f'<p>The capture of this run: <a href="{escape(os.path.basename(story.pcap))}">'
-                f'{escape(os.path.basename(story.pcap))}</a> (pcapng, with the script line of each segment as a '
-                'comment; open it in Wireshark).</p>')
-    verdict = "PASS: every line of the script matched" if run.passed else "FAIL: " + escape(
-        run.failure.message if run.failure else "")
+        name = escape(os.path.basename(story.pcap))
+        pcap = f'<p>{say("page capture", language, link=f"<a href={chr(34)}{name}{chr(34)}>{name}</a>")}</p>'
+    verdict = say("pass", language) + ": " + say("every line matched", language) if run.passed else (
+        say("fail", language) + ": " + (run.failure.message if run.failure else ""))
     claim = ""
     if story.claim:
-        claim = (f'<p class="claim">Claim ({escape(story.source)}): {escape(story.claim)}</p>'
-                 f'<p class="verdict">Verdict on Linux: {escape(story.verdict)}</p>')
+        claim = f'<p class="claim">{escape(story.claim)}</p>'
+        claim += f'<blockquote lang="zh">{escape(story.quote)}</blockquote>' if story.quote else ""
+        claim += f'<p class="verdict">{escape(story.verdict)}</p>'
+    run_line = escape(say("page run", language, verdict=verdict, name=f"{os.path.basename(run.path)}, "
+                                                                   f"IPv{run.family}"))
     return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>{escape(story.title)}</title><style>{STYLE}</style></head>
+<html lang="{language}"><head><meta charset="utf-8"><title>{escape(story.title)}</title><style>{STYLE}</style></head>
 <body>
 <h1>{escape(story.title)}</h1>
 {claim}
-<p>This run: {verdict} ({escape(run.name)}). {escape(" ".join(extras.header()))}</p>
-<div class="controls"><button id="play">Play</button><button id="back">Back</button><button id="step">Step</button>
-<button id="all">Show all</button> <input type="range" id="scrub" min="-1" value="-1"> <span id="clock"></span></div>
+<p>{run_line} {escape(" ".join(extras.header()))}</p>
+<div class="controls"><button id="play">{say("page play", language)}</button>
+<button id="back">{say("page back", language)}</button><button id="step">{say("page step", language)}</button>
+<button id="all">{say("page all", language)}</button> <input type="range" id="scrub" min="-1" value="-1">
+<span id="clock"></span></div>
 <div class="pictures"><div>{ladder_svg}</div>
 <div class="diagrams">{_diagram(run, run.left, "L")}{_diagram(run, run.right, "R")}</div></div>
-<h2>The script</h2>
+<h2>{say("page script", language)}</h2>
 <pre>{escape(story.script)}</pre>
 {pcap}
 <script type="application/json" id="frames">{data}</script>
@@ -226,15 +234,20 @@ def _set(attribute: str, value: str, begin: float, duration: float) -> str:
             f'dur="{max(duration, 0.01):.2f}s"/>')
 
 
-def story_for(run, exercise=None) -> Story:
-    """The page's words: from the catalogue where the run is an exercise, else the script's own name."""
+def story_for(run, exercise=None, language: str = "en") -> Story:
+    """The page's words: the exercise's claim, quote and verdict where the run is an exercise (as explain
+    says them), else the script's own name."""
     try:
         with open(run.path, encoding="utf-8") as handle:
             script = handle.read()
     except OSError:
         script = ""
     if exercise is None:
-        return Story(os.path.basename(run.path), script=script, pcap=run.pcap)
-    return Story(f"{exercise.name}: {exercise.title}", exercise.claim, exercise.source, exercise.verdict, script,
-                 run.pcap)
-
+        return Story(os.path.basename(run.path), script=script, pcap=run.pcap, language=language)
+    claim = exercise.main_claim
+    said = claim.quote if language == "zh" else claim.claim_en
+    return Story(f"{exercise.name}: {exercise.title_in(language)}",
+                 say("claim line", language, source=claim.source, said=said),
+                 claim.quote if language == "en" else "",
+                 say("verdict line", language, word=say(claim.verdict, language), finding=claim.finding(language)),
+                 script, run.pcap, language)

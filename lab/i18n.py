@@ -40,6 +40,16 @@ MESSAGES: dict[str, dict[str, str]] = {
                                            "moment the kernel changed it):",
                                      "zh": "逐个报文段,刚刚实测(IPv4,{verdict};每个状态位于内核改变它的时刻):"},
     "every line matched": {"en": "every line matched", "zh": "每一行都匹配"},
+    # the HTML page of a run (tcplab run --html)
+    "page play": {"en": "Play", "zh": "播放"},
+    "page back": {"en": "Back", "zh": "后退"},
+    "page step": {"en": "Step", "zh": "单步"},
+    "page all": {"en": "Show all", "zh": "显示全部"},
+    "page script": {"en": "The script", "zh": "脚本"},
+    "page run": {"en": "This run: {verdict} ({name}).", "zh": "本次运行:{verdict}({name})。"},
+    "page capture": {"en": "The capture of this run: {link} (pcapng, each segment with its script line as a "
+                           "comment; open it in Wireshark).",
+                     "zh": "本次运行的抓包:{link}(pcapng,每个报文段都附有对应的脚本行注释;可用 Wireshark 打开)。"},
     "the script": {"en": "the {kind} (run it: tcplab run {name}):",
                    "zh": "{kind}(运行:tcplab run {name}):"},
     "script": {"en": "script", "zh": "脚本"},

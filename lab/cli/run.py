@@ -127,7 +127,7 @@ def run(scripts, every, loopback, ip_version, tolerance_usecs, tolerance_percent
     for outcome in run_many(work, jobs or default_jobs()):
         outcomes.append(outcome)
         if not as_json and repeat == 1:
-            _show(outcome, verbose, ladder, mermaid, pictures, many, absolute)
+            _show(outcome, verbose, ladder, mermaid, pictures, many, absolute, language)
     if repeat > 1 and not as_json:
         _show_spreads(outcomes, parsed, repeat)
     elif many and not as_json:
@@ -157,7 +157,7 @@ class Pictures:
     animated_svg: str | None
     state_diagrams: bool
 
-    def write(self, outcome, many: bool) -> None:
+    def write(self, outcome, many: bool, language: str) -> None:
         from lab import animation
 
         extras = ladders.Extras.of(outcome)
@@ -165,7 +165,7 @@ class Pictures:
         title = f"{exercise.name if exercise else os.path.basename(outcome.path)} (IPv{outcome.family})"
         drawings = ((self.svg, ".svg", lambda: ladders.svg(list(outcome.steps), outcome.left, outcome.right,
                                                             outcome.name, extras)),
-                    (self.html, ".html", lambda: animation.html_page(outcome, animation.story_for(outcome, exercise))),
+                    (self.html, ".html", lambda: animation.html_page(outcome, animation.story_for(outcome, exercise, language))),
                     (self.animated_svg, ".svg", lambda: animation.animated_svg(outcome, title)))
         for template, suffix, draw in drawings:
             if template:
@@ -182,7 +182,7 @@ def _exercise_of(outcome):
 
 
 def _show(outcome, verbose: bool, ladder: bool, mermaid: bool, pictures: Pictures, many: bool,
-          absolute: bool) -> None:
+          absolute: bool, language: str) -> None:
     """One run, as a person reads it: PASS/FAIL, the report, and the trace, ladder or diagrams asked for."""
     color = use_color(sys.stdout)
     steps = list(outcome.steps)
@@ -207,6 +207,6 @@ def _show(outcome, verbose: bool, ladder: bool, mermaid: bool, pictures: Picture
 
         for endpoint in (outcome.left, outcome.right):
             click.echo("\n" + statediagram.text(outcome.state_changes, endpoint, color))
-    pictures.write(outcome, many)
+    pictures.write(outcome, many, language)
     name = display_name(outcome)
     show_verdict(outcome, f"{name}  {outcome.duration * 1000:.0f} ms" if outcome.passed else name)

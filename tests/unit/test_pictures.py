@@ -85,9 +85,11 @@ def test_the_server_path_starts_in_listen():
 
 
 def test_the_page_holds_everything_and_its_frames_follow_the_rows():
-    page = animation.html_page(run(), animation.Story("orphan", "a claim", "001.txt", "refined", "0 socket(...)",
+    page = animation.html_page(run(), animation.Story("orphan", "claim (001.txt): a claim", "文章原话",
+                                                      "verdict on Linux: refined.", "0 socket(...)",
                                                       "/tmp/x/run.pcapng"))
-    assert "a claim" in page and "refined" in page and 'href="run.pcapng"' in page and "0 socket(...)" in page
+    assert "a claim" in page and "文章原话" in page and "refined" in page and "0 socket(...)" in page
+    assert 'href="run.pcapng"' in page and '<html lang="en">' in page
     assert "http://" not in page.replace("http://www.w3.org/2000/svg", "")  # self-contained
     data = json.loads(re.search(r'<script type="application/json" id="frames">(.*?)</script>', page, re.S)[1])
     assert len(data) == len(STEPS) + len(CHANGES) + len(ACTIONS) + len(EVENTS)
@@ -107,3 +109,9 @@ def test_the_animated_svg_is_well_formed_and_lights_each_state_in_turn():
     begins = [float(s.get("begin").removeprefix("clock.begin+").removesuffix("s")) for s in row_sets]
     assert begins == sorted(begins)
     assert any(s.get("to") == animation.NOW for s in sets)
+
+
+def test_the_page_speaks_chinese_when_asked():
+    story = animation.Story("orphan", "文章说法(001.txt):……", script="0 socket(...)", language="zh")
+    page = animation.html_page(run(), story)
+    assert '<html lang="zh">' in page and ">播放<" in page and "本次运行:通过" in page

@@ -203,3 +203,13 @@ def test_a_reset_from_no_socket_is_named_on_the_endpoint_that_sent_it():
     rst = next(s for s in result.steps if "R" in s.flags)
     closed = next(c for c in result.state_changes if c.endpoint == "client" and c.new == "CLOSED")
     assert (closed.old, closed.source) == ("SYN_SENT", "tracepoint") and 0 <= closed.time - rst.time < 0.001
+
+
+def test_doctor_says_where_states_will_come_from():
+    result = tcplab("doctor")
+    assert result.returncode == 0, result.stderr
+    line = next(line for line in result.stdout.splitlines() if line.startswith("states"))
+    assert ("traced (sock:inet_sock_set_state" in line) != ("sampled with sock_diag" in line)
+    rootless = as_nobody("doctor")
+    if rootless.returncode == 0:
+        assert "states      sampled with sock_diag (cannot mount tracefs" in rootless.stdout

@@ -106,7 +106,8 @@ function show(k) {
   }
   Object.values(now).forEach(id => document.getElementById(id)?.classList.add('now'));
   document.getElementById('scrub').value = k;
-  document.getElementById('clock').textContent = k >= 0 ? `row ${k + 1} of ${FRAMES.length}, t = ${FRAMES[k].time.toFixed(4)} s` : '';
+  const clock = document.getElementById('clock');
+  clock.textContent = k >= 0 ? `${k + 1} / ${FRAMES.length}, t = ${FRAMES[k].time.toFixed(4)} s` : '';
 }
 function play() {
   clearInterval(timer);
@@ -127,7 +128,7 @@ if (location.hash === '#play') play();
 
 def html_page(run, story: Story) -> str:
     """The page: claim and verdict, the ladder beside both state diagrams, controls, the script, the capture."""
-    extras = ladder.Extras.of(run)
+    extras = ladder.Extras.of(run, story.language)
     geometry = ladder.SvgLadder(top=70 + 12 * len(extras.header()))
     row_parts = ladder.svg_rows(list(run.steps), run.left, run.right, extras, geometry)
     frame_parts = ladder.svg_frame(run.left, run.right, f"{os.path.basename(run.path)} (IPv{run.family})", geometry,
@@ -172,9 +173,9 @@ def html_page(run, story: Story) -> str:
 """
 
 
-def animated_svg(run, title: str) -> str:
+def animated_svg(run, title: str, language: str = "en") -> str:
     """The same animation as one SVG (SMIL ``<set>``s on a looping clock): the ladder, both diagrams beside it."""
-    extras = ladder.Extras.of(run)
+    extras = ladder.Extras.of(run, language)
     geometry = ladder.SvgLadder(top=70 + 12 * len(extras.header()))
     row_parts = ladder.svg_rows(list(run.steps), run.left, run.right, extras, geometry)
     frame_parts = ladder.svg_frame(run.left, run.right, title, geometry, extras)

@@ -40,6 +40,12 @@ MESSAGES: dict[str, dict[str, str]] = {
                                            "moment the kernel changed it):",
                                      "zh": "逐个报文段,刚刚实测(IPv4,{verdict};每个状态位于内核改变它的时刻):"},
     "every line matched": {"en": "every line matched", "zh": "每一行都匹配"},
+    # ladders of a live run
+    "states traced": {"en": "states: traced by the kernel (sock:inet_sock_set_state), each at its moment",
+                      "zh": "状态:由内核跟踪点记录(sock:inet_sock_set_state),每个都在它发生的时刻"},
+    "states sampled": {"en": "states: sampled with sock_diag (no tracefs here), each at or after its change",
+                       "zh": "状态:用 sock_diag 采样(此处没有 tracefs),每个位于变化之时或之后"},
+    "sysctls set": {"en": "sysctls set by the script: {sysctls}", "zh": "脚本设置的 sysctl:{sysctls}"},
     # the HTML page of a run (tcplab run --html)
     "page play": {"en": "Play", "zh": "播放"},
     "page back": {"en": "Back", "zh": "后退"},

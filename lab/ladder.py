@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from html import escape
 
 from lab.engine.trace import Action, KernelEvent, PendingTimer, StateChange, Step
+from lab.i18n import say
 
 ARROW_WIDTH = 44
 STATE_WIDTH = 12
@@ -41,20 +42,21 @@ class Extras:
     sysctls: Sequence[tuple[str, str]] = ()
     source: str = ""  # tracepoint or sampled
     timers: Sequence[PendingTimer] = ()
+    language: str = "en"  # of the header lines
 
     @classmethod
-    def of(cls, run) -> Extras:
+    def of(cls, run, language: str = "en") -> Extras:
         """From a RunResult or an Outcome."""
         return cls(tuple(run.state_changes), tuple(run.actions), tuple(run.kernel_events), tuple(run.sysctls),
-                   run.state_source, tuple(run.timers))
+                   run.state_source, tuple(run.timers), language)
 
     def header(self) -> list[str]:
         lines = []
         if self.source:
-            lines.append("states: " + ("traced by the kernel (sock:inet_sock_set_state)" if self.source == "tracepoint"
-                                       else "sampled with sock_diag (no tracefs here): each at or after its change"))
+            lines.append(say("states traced" if self.source == "tracepoint" else "states sampled", self.language))
         if self.sysctls:
-            lines.append("sysctls set by the script: " + ", ".join(f"{key}={value}" for key, value in self.sysctls))
+            lines.append(say("sysctls set", self.language,
+                             sysctls=", ".join(f"{key}={value}" for key, value in self.sysctls)))
         return lines
 
 

@@ -151,7 +151,8 @@ def svg_body(changes: Sequence[StateChange], endpoint: str, prefix: str = "", ti
         name = "CLOSED" if node == END else node
         numbers = ",".join(map(str, order.get(node, [])))
         parts.append(f'<g id="{prefix}node-{node}" class="node{" visited" if visited else ""}">'
-                     f'<rect x="{x - BOX_WIDTH / 2}" y="{y - BOX_HEIGHT / 2}" width="{BOX_WIDTH}" height="{BOX_HEIGHT}" '
+                     f'<rect x="{x - BOX_WIDTH / 2}" y="{y - BOX_HEIGHT / 2}" '
+                     f'width="{BOX_WIDTH}" height="{BOX_HEIGHT}" '
                      f'rx="6" fill="{fill}" stroke="{stroke}" stroke-width="{2 if visited else 1}"/>'
                      f'<text x="{x}" y="{y + 4}" text-anchor="middle" font-size="12" font-weight="bold">{name}</text>'
                      + (f'<text x="{x + BOX_WIDTH / 2 - 3}" y="{y - BOX_HEIGHT / 2 + 10}" text-anchor="end" '

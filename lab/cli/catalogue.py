@@ -104,7 +104,8 @@ def _measured_ladder(exercise, language: str) -> None:
     color = use_color(sys.stdout)
     verdict = say("every line matched", language) if outcome.passed else "FAIL: " + outcome.report.splitlines()[0]
     click.echo("\n" + say("segment by segment, measured", language, verdict=verdict) + "\n")
-    click.echo(text_ladder(list(outcome.steps), outcome.left, outcome.right, color, Extras.of(outcome)))
+    extras = Extras.of(outcome, language)
+    click.echo(text_ladder(list(outcome.steps), outcome.left, outcome.right, color, extras))
     for endpoint in (outcome.left, outcome.right):
         click.echo("\n" + statediagram.text(outcome.state_changes, endpoint, color))
 

@@ -160,13 +160,13 @@ class Pictures:
     def write(self, outcome, many: bool, language: str) -> None:
         from lab import animation
 
-        extras = ladders.Extras.of(outcome)
+        extras = ladders.Extras.of(outcome, language)
         exercise = _exercise_of(outcome)
         title = f"{exercise.name if exercise else os.path.basename(outcome.path)} (IPv{outcome.family})"
         drawings = ((self.svg, ".svg", lambda: ladders.svg(list(outcome.steps), outcome.left, outcome.right,
                                                             outcome.name, extras)),
                     (self.html, ".html", lambda: animation.html_page(outcome, animation.story_for(outcome, exercise, language))),
-                    (self.animated_svg, ".svg", lambda: animation.animated_svg(outcome, title)))
+                    (self.animated_svg, ".svg", lambda: animation.animated_svg(outcome, title, language)))
         for template, suffix, draw in drawings:
             if template:
                 target = _output_path(template, outcome.path, outcome.family, many, suffix)
@@ -186,7 +186,7 @@ def _show(outcome, verbose: bool, ladder: bool, mermaid: bool, pictures: Picture
     """One run, as a person reads it: PASS/FAIL, the report, and the trace, ladder or diagrams asked for."""
     color = use_color(sys.stdout)
     steps = list(outcome.steps)
-    extras = ladders.Extras.of(outcome)
+    extras = ladders.Extras.of(outcome, language)
     if verbose:
         for step in steps:
             states = "  ".join(f"{name} {state:<11}" for name, state in step.states.items())

@@ -197,6 +197,10 @@ def _show(outcome, verbose: bool, ladder: bool, mermaid: bool, pictures: Picture
             result = f" = {action.result}" if action.result else ""
             click.echo(f"  line {action.line:>4}  {action.what}{result} at {action.script_time:.3f} s: "
                        f"the lab was {action.late_ms:.3f} ms late")
+        for change in outcome.state_changes:
+            click.echo(f"  {change.time:8.4f}  state {change.endpoint} {change.old} -> {change.new} ({change.source})")
+        for event in outcome.kernel_events:
+            click.echo(f"  {event.time:8.4f}  kernel {event.endpoint}: {event.text}")
         click.echo(f"  {lateness_summary(outcome)}")
     if ladder:
         click.echo(f"\n{display_name(outcome)}\n" + text_ladder(steps, outcome.left, outcome.right, color, extras))

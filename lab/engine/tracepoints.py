@@ -37,6 +37,7 @@ state changes it reports are then labelled ``sampled``
 from __future__ import annotations
 
 import re
+import threading
 import time
 from dataclasses import dataclass
 
@@ -157,6 +158,9 @@ def reason_text(event: TraceEvent) -> str:
     return "RST received"
 
 
+_IN_USE = threading.Lock()  # the process's one instance serves one run at a time
+
+
 class KernelTrace:
     """The run's use of the process's trace instance (netns.tracefs.process_instance): filtered on the
     run's ports and emptied before the timeline, read after it.
@@ -166,12 +170,17 @@ class KernelTrace:
 
     def __init__(self):
         self.ports = range(0)
+        self.holding = False  # this run has the process's instance (one run at a time)
         self.since = 0.0  # when this run's recording began (CLOCK_MONOTONIC)
         self.instance: TraceInstance | None = None
         self.unavailable = ""
 
     def start(self, ports: range) -> None:
         self.ports = ports
+        if not _IN_USE.acquire(blocking=False):
+            self.unavailable = "another run of this process is using its trace instance"
+            return
+        self.holding = True
         try:
             instance = process_instance()
         except TracingUnavailable as error:
@@ -208,3 +217,6 @@ class KernelTrace:
         if self.instance is not None:
             self.instance.write("tracing_on", "0")
             self.instance = None
+        if self.holding:
+            self.holding = False
+            _IN_USE.release()

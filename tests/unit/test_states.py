@@ -177,3 +177,15 @@ def test_pending_timers_are_listed_when_first_seen():
                (0.15, {"client": info("time_wait", 60000)}), (0.30, {"client": None})]
     assert [(t.time, t.timer, t.left_ms) for t in pending_timers(samples)] == [(0.10, "retransmit", 204),
                                                                               (0.15, "time_wait", 60000)]
+
+
+def test_a_second_run_at_once_in_one_process_falls_back_to_samples():
+    from lab.engine.tracepoints import _IN_USE, KernelTrace
+
+    with _IN_USE:  # another run of this process holds the instance
+        trace = KernelTrace()
+        trace.start(range(40000, 40016))
+        assert trace.unavailable == "another run of this process is using its trace instance"
+        assert trace.read() == ([], [])
+        trace.close()
+    assert not _IN_USE.locked()

@@ -80,8 +80,25 @@ def syscall_text(action: Action) -> str:
 
 
 def state_text(change: StateChange) -> str:
-    note = SOURCE_NOTES.get(change.source)
+    note = change_note(change)
     return f"{change.old} -> {change.new}" + (f" ({note})" if note else "")
+
+
+def change_note(change: StateChange, ports: Sequence[int] = ()) -> str:
+    """Where an untraced state came from, and the socket's port when its endpoint had several."""
+    notes = [SOURCE_NOTES.get(change.source, "")]
+    if change.port and len(ports) > 1:
+        notes.append(f"port {change.port}")
+    return ", ".join(filter(None, notes))
+
+
+def endpoint_ports(changes: Sequence[StateChange]) -> dict[str, list[int]]:
+    """Each endpoint's local ports in its state changes (several: several connections)."""
+    ports: dict[str, list[int]] = {}
+    for change in changes:
+        if change.port and change.port not in ports.setdefault(change.endpoint, []):
+            ports[change.endpoint].append(change.port)
+    return ports
 
 
 def timeline(steps: Sequence[Step], extras: Extras | None) -> list[Row]:
@@ -134,6 +151,7 @@ def text_ladder(steps: list[Step], left: str, right: str, color: bool = False, e
     header += " " * max(right_bar - len(right) // 2 - len(header), 1) + right
     lines = [header] + (extras.header() if extras else [])
     timed = extras is not None and bool(extras.changes)  # states on rows of their own
+    ports = endpoint_ports(extras.changes if extras else ())
     for row in timeline(steps, extras):
         on_left = row.endpoint == left
         if row.kind == "segment":
@@ -148,7 +166,7 @@ def text_ladder(steps: list[Step], left: str, right: str, color: bool = False, e
                 text = f"{RED}{text}{mark}{RESET}" if color else text + mark
         elif row.kind == "state":
             change = row.change
-            note = SOURCE_NOTES.get(change.source, "")
+            note = change_note(change, ports.get(change.endpoint, ()))
             beside = _beside(f"({note})" if note else "", on_left)
             left_state, right_state = (change.new, "") if on_left else ("", change.new)
             text = f"{row.time:8.4f}s  {left_state:<{STATE_WIDTH}} |{beside}| {right_state}"
@@ -208,6 +226,7 @@ def svg_rows(steps: Sequence[Step], left: str, right: str, extras: Extras | None
     """One ``<g class="row">`` per row (the animation shows them one by one), each with its time."""
     geometry.rows = timeline(steps, extras)
     timed = extras is not None and bool(extras.changes)
+    ports = endpoint_ports(extras.changes if extras else ())
     x_left, x_right = geometry.x_left, geometry.x_right
     parts = []
     for index, row in enumerate(geometry.rows):
@@ -229,7 +248,7 @@ def svg_rows(steps: Sequence[Step], left: str, right: str, extras: Extras | None
             change = row.change
             anchor, x = ("end", x_left - 8) if on_left else ("start", x_right + 8)
             style = ' font-style="italic"' if change.source == "sampled" else ""
-            note = SOURCE_NOTES.get(change.source)
+            note = change_note(change, ports.get(change.endpoint, ()))
             group.append(f'<circle cx="{x_life}" cy="{y + 4}" r="4" fill="#05a"/>')
             group.append(f'<text x="{x}" y="{y + 8}" text-anchor="{anchor}" fill="#05a" font-weight="bold"{style}>'
                          f'{escape(change.new)}</text>')

@@ -115,3 +115,12 @@ def test_the_page_speaks_chinese_when_asked():
     story = animation.Story("orphan", "文章说法(001.txt):……", script="0 socket(...)", language="zh")
     page = animation.html_page(run(), story)
     assert '<html lang="zh">' in page and ">播放<" in page and "本次运行:通过" in page
+
+
+def test_state_rows_name_the_port_when_an_endpoint_had_several_connections():
+    changes = [StateChange(0.001, "client", "CLOSED", "SYN_SENT", "tracepoint", 40002),
+               StateChange(0.002, "client", "CLOSED", "SYN_SENT", "tracepoint", 40004)]
+    drawn = ladder.text_ladder([], "client", "server", extras=ladder.Extras(changes=changes))
+    assert "(port 40002)" in drawn and "(port 40004)" in drawn
+    single = ladder.text_ladder([], "client", "server", extras=ladder.Extras(changes=changes[:1]))
+    assert "port" not in single

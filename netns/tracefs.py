@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import atexit
 import ctypes
-import errno
 import multiprocessing.util
 import os
 import threading
@@ -166,18 +165,11 @@ def remove_process_instance() -> None:
 
 
 def _remove(root: int, name: str) -> None:
-    """rmdir an instance; tracing is switched off first so a busy buffer never keeps it (EBUSY)."""
+    """rmdir an instance (gone already: nothing to do)."""
     try:
         os.rmdir(f"instances/{name}", dir_fd=root)
     except FileNotFoundError:
         pass
-    except OSError as error:
-        if error.errno != errno.EBUSY:
-            raise
-        handle = os.open(f"instances/{name}/tracing_on", os.O_WRONLY, dir_fd=root)
-        os.write(handle, b"0")
-        os.close(handle)
-        os.rmdir(f"instances/{name}", dir_fd=root)
 
 
 def remove_dead_instances() -> list[str]:

@@ -45,9 +45,7 @@ class Exercise:
             from .experiments import Experiment
 
             return Experiment(self.name, self.length)
-        from .script.parser import parse_file
-
-        return parse_file(str(FOLDER / f"{self.name}.pkt"))
+        return parsed(str(FOLDER / f"{self.name}.pkt"))
 
     @property
     def runtime(self) -> float:
@@ -83,6 +81,14 @@ class Exercise:
         return {"name": self.name, "title": self.title, "title_zh": self.title_zh, "mode": self.mode,
                 "runtime_s": round(self.runtime, 2), "claim_id": claim.id, "claim": claim.claim_en,
                 "quote": claim.quote, "source": claim.source, "verdict": claim.verdict}
+
+
+@cache
+def parsed(path: str):
+    """A catalogue script, parsed once per process (list, explain and the course's evidence all read it)."""
+    from .script.parser import parse_file
+
+    return parse_file(path)
 
 
 @cache

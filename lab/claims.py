@@ -16,7 +16,7 @@ from dataclasses import dataclass, fields
 from functools import cache
 from pathlib import Path
 
-from .catalogue import FOLDER, find
+from .catalogue import FOLDER, find, parsed
 from .errors import BadInput
 from .i18n import LANGUAGES, say
 from .labels import code_at, labels
@@ -101,9 +101,7 @@ def _evidence(claim_id: str, ref: str) -> Evidence:
 @cache
 def _events(path: str) -> dict:
     """A script's events by line (each script is parsed once however many claims cite it)."""
-    from .script.parser import parse_file
-
-    return {event.line: event for event in parse_file(path).events}
+    return {event.line: event for event in parsed(path).events}
 
 
 def _asserts(path: str, line: int) -> bool:

@@ -34,27 +34,10 @@ from pyroute2.netlink.diag import (
     inet_diag_req,
 )
 
+from lab.tcp_states import CLOSED, STATES, TIMERS
 from netns import inside
 
-# Kernel TCP states (include/net/tcp_states.h); request sockets report SYN_RECV.
-STATES = {
-    1: "ESTABLISHED",
-    2: "SYN_SENT",
-    3: "SYN_RECV",
-    4: "FIN_WAIT1",
-    5: "FIN_WAIT2",
-    6: "TIME_WAIT",
-    7: "CLOSE",
-    8: "CLOSE_WAIT",
-    9: "LAST_ACK",
-    10: "LISTEN",
-    11: "CLOSING",
-    12: "NEW_SYN_RECV",
-}
-CLOSED = "CLOSED"
 ALL_STATES = (1 << 13) - 1
-# idiag_timer: which timer is pending (net/ipv4/tcp_diag.c / inet_diag.c)
-TIMERS = {0: None, 1: "retransmit", 2: "keepalive", 3: "time_wait", 4: "probe"}
 
 
 @dataclass(frozen=True)

@@ -1,10 +1,13 @@
 """Being on time: how the run waits for an event's moment, and what keeps it from being late.
 
-Measured on this 2-core machine (bench/lateness.py): sleeping straight to an
-event's moment wakes the thread up to a scheduler tick late on a busy core;
-packetdrill's sleep-then-spin (sleep to just before, then watch the clock)
-and a real-time scheduling class for the timeline thread, where the user may
-have one, keep the lab's own actions within a fraction of a millisecond.
+Measured on this 2-core machine with one core busy (README, "Measured on
+this machine"): a real-time scheduling class for the timeline thread, where
+the user may have one, keeps the lab's own actions within a fraction of a
+millisecond (without it 7 of 64 runs failed); a real-time thread wakes from
+a sleep on time, so it does not spin, which would only hold a CPU from the
+other workers of a batch. Without real-time scheduling the thread sleeps to
+just before the moment, then spins (packetdrill's wait_for_event): fewer late
+outliers there.
 """
 
 from __future__ import annotations
@@ -20,9 +23,9 @@ GIL_SWITCH_INTERVAL = 0.0002  # seconds: a returning syscall thread notes its ti
 REALTIME_PRIORITY = 10  # SCHED_FIFO, low among real-time priorities; the kernel's RT throttling still applies
 
 
-def wait_until(moment: float) -> None:
-    """Return at ``moment`` (monotonic clock): sleep until just before it, then spin."""
-    delay = moment - time.monotonic() - SPIN
+def wait_until(moment: float, realtime: bool) -> None:
+    """Return at ``moment`` (monotonic clock): sleep to it (real-time), or sleep until just before it and spin."""
+    delay = moment - time.monotonic() - (0.0 if realtime else SPIN)
     if delay > 0:
         time.sleep(delay)
     while time.monotonic() < moment:

@@ -37,6 +37,7 @@ from lab.script.events import (
     StateEvent,
     SyscallEvent,
 )
+from lab.tcp_states import CLOSED, NO_TIMER
 from netns import SysctlError, inside, write_sysctl
 
 from . import states, tcpinfo
@@ -134,6 +135,7 @@ class Run:
                 self.losses = RunLosses(self.script.path)
                 try:
                     with punctual() as realtime:
+                        self.realtime = realtime
                         if not realtime:
                             self.notes.append("the timeline ran without real-time scheduling (not permitted here); "
                                               "on a busy machine the lab may be late: such runs end as lab-late")
@@ -178,7 +180,7 @@ class Run:
                     continue
                 due = self.clock.when(script_time)
                 self._sample_states_if_slack(events, index)
-                wait_until(due)
+                wait_until(due, self.realtime)
                 moments = self.handlers[type(event)](event, script_time)
                 if moves_clock(event):
                     self._judge_action(event, script_time, due, *moments)
@@ -194,7 +196,7 @@ class Run:
     # -- the lab's own punctuality --------------------------------------------
     def _inject(self, event: PacketEvent, script_time: float) -> None:
         due = self.clock.when(script_time)
-        wait_until(due)
+        wait_until(due, self.realtime)
         seen = self.port.inject(event)
         self.actions.append(Action(event.line, "inject", "lab", script_time, round((seen.time - due) * 1000, 3)))
         self.source.push_back(seen)  # judged by the matcher like the kernel's segments
@@ -202,7 +204,7 @@ class Run:
     def _inject_icmp(self, event: IcmpEvent, script_time: float) -> None:
         """An ICMP error is no TCP segment: it is an action of the lab, timed like one."""
         due = self.clock.when(script_time)
-        wait_until(due)
+        wait_until(due, self.realtime)
         frame = self.port.inject_icmp(event)
         self.matcher.comments[id(frame)] = f"{self.script.path}:{event.line} {event.text}"
         self.actions.append(Action(event.line, "inject icmp", LAB, script_time, 0.0))
@@ -254,14 +256,14 @@ class Run:
         if not unsampled:
             return
         infos = {name: self._connection_of(name) for name in names}
-        states = {name: info.state if info else "CLOSED" for name, info in infos.items()}
+        states = {name: info.state if info else CLOSED for name, info in infos.items()}
         self._record_sample(infos)
         for step in unsampled:
             step.states = {**states, **step.states}
 
     def _note_state(self, name: str, info) -> None:
         """A state line's observation is the endpoint's state after the segments not yet sampled."""
-        state = info.state if info else "CLOSED"
+        state = info.state if info else CLOSED
         self._record_sample({name: info})
         for step in reversed(self.matcher.steps):
             if name in step.states:
@@ -278,7 +280,7 @@ class Run:
             self.notes.append(f"states sampled with sock_diag, not traced ({kernel_trace.unavailable})")
         elapsed = self.clock.elapsed
         samples = [(elapsed(moment), infos) for moment, infos in self.samples]
-        sampled_states = [(when, {name: info.state if info else "CLOSED" for name, info in infos.items()})
+        sampled_states = [(when, {name: info.state if info else CLOSED for name, info in infos.items()})
                           for when, infos in samples]
         steps = self.matcher.steps
         owner = self.port.state_owner
@@ -449,12 +451,12 @@ class Run:
 
 
 def _state_problem(event: StateEvent, info) -> str | None:
-    state = info.state if info else "CLOSED"
+    state = info.state if info else CLOSED
     if state != event.state:
         return f"state: expected {event.state}, the kernel reports {state}"
     if event.timer is None or info is None:
         return None
-    timer = info.timer or "none"
+    timer = info.timer or NO_TIMER
     if timer != event.timer:
         return f"timer: expected {event.timer}, the kernel reports {timer}"
     left = info.expires_ms / 1000

@@ -32,6 +32,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from lab.tcp_states import CLOSED
+
 from .trace import KernelEvent, PendingTimer, StateChange, Step
 from .tracepoints import NO_SOCKET_WINDOW, TraceEvent, reason_text, state_name
 
@@ -81,7 +83,7 @@ def _time_wait(changes: list[StateChange], samples: list[Sample]) -> tuple[list[
     """
     kept, minisocks = [], set()
     for change in changes:
-        if change.old in TIME_WAIT_ENTRY and change.new == "CLOSED":
+        if change.old in TIME_WAIT_ENTRY and change.new == CLOSED:
             sampled = _first_sample_after(samples, change.endpoint, change.time)
             if sampled == change.old:
                 minisocks.add((change.endpoint, change.old))
@@ -93,7 +95,7 @@ def _time_wait(changes: list[StateChange], samples: list[Sample]) -> tuple[list[
 
 
 def _state_at(changes: list[StateChange], endpoint: str, moment: float) -> str:
-    state = "CLOSED"
+    state = CLOSED
     for change in changes:
         if change.endpoint == endpoint and change.time <= moment:
             state = change.new
@@ -114,7 +116,7 @@ def _sampled(changes: list[StateChange], samples: list[Sample], traced: bool, mi
             if state == current:
                 continue
             lingering = current in ONLY_SAMPLED or (endpoint, current) in minisocks
-            if traced and not (state in ONLY_SAMPLED or (state == "CLOSED" and lingering)):
+            if traced and not (state in ONLY_SAMPLED or (state == CLOSED and lingering)):
                 continue
             change = StateChange(when, endpoint, current, state, "sampled")
             added.append(_at_its_fin(change, since, steps) if traced else change)

@@ -41,7 +41,7 @@ import threading
 import time
 from dataclasses import dataclass
 
-from lab.observer import STATES
+from lab.tcp_states import CLOSED, STATES
 from netns.tracefs import TraceInstance, TracingUnavailable, process_instance
 
 EVENTS = {
@@ -142,7 +142,7 @@ def unclaimed_resets(events: list[TraceEvent], chosen: list[TraceEvent]) -> list
 def state_name(number: int) -> str:
     """A kernel state number as sock_diag names it; a full socket's CLOSE is the ladder's CLOSED."""
     name = STATES.get(number, str(number))
-    return "CLOSED" if name == "CLOSE" else name
+    return CLOSED if name == "CLOSE" else name
 
 
 def reason_text(event: TraceEvent) -> str:

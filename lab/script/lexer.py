@@ -71,10 +71,10 @@ class Lexer:
 
     def _advance(self, count: int) -> str:
         chunk = self.text[self.index : self.index + count]
-        for offset, char in enumerate(chunk):
-            if char == "\n":
-                self.line += 1
-                self.line_start = self.index + offset + 1
+        newlines = chunk.count("\n")
+        if newlines:
+            self.line += newlines
+            self.line_start = self.index + chunk.rindex("\n") + 1
         self.index += count
         return chunk
 
@@ -144,7 +144,10 @@ class Lexer:
         text = self.text
         while self.index < len(text):
             if text[self.index].isspace():
-                self._advance(1)
+                end = self.index + 1
+                while end < len(text) and text[end].isspace():
+                    end += 1
+                self._advance(end - self.index)
             elif text.startswith("//", self.index):
                 end = text.find("\n", self.index)
                 self._advance((len(text) if end < 0 else end) - self.index)

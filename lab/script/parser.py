@@ -56,6 +56,7 @@ from .events import (
 )
 from lab.errors import BadInput
 from lab.icmp import known
+from lab.tcp_states import SCRIPT_STATES, SCRIPT_TIMERS
 
 from .lexer import Position, ScriptSyntaxError, Token, tokenize
 
@@ -65,11 +66,6 @@ ACCECN_ORDERS = {"e0b": ("e0b", "ceb", "e1b"), "e1b": ("e1b", "ceb", "e0b")}  # 
 SIMPLE_OPTIONS = {"nop", "eol", "sackOK"}
 VALUE_OPTIONS = {"mss", "wscale"}
 OPTION_LIMITS = {"mss": 65535, "wscale": 255}  # the option fields: 16 and 8 bits
-TCP_STATES = {
-    "ESTABLISHED", "SYN_SENT", "SYN_RECV", "FIN_WAIT1", "FIN_WAIT2", "TIME_WAIT", "CLOSE", "CLOSED",
-    "CLOSE_WAIT", "LAST_ACK", "LISTEN", "CLOSING",
-}
-TIMERS = {"none", "retransmit", "keepalive", "time_wait", "probe"}
 MAX_DELAY = 60.0  # seconds a link delay line may hold a segment back
 
 
@@ -634,17 +630,17 @@ class Parser:
     def state(self, line: int, timing: Timing) -> StateEvent:
         self.take()
         token = self.expect_word(what="a TCP state (ESTABLISHED, TIME_WAIT, ...)")
-        if token.text not in TCP_STATES:
+        if token.text not in SCRIPT_STATES:
             raise ScriptSyntaxError(token.position, f"unknown TCP state {token.text!r}; one of: "
-                                    + ", ".join(sorted(TCP_STATES)))
+                                    + ", ".join(sorted(SCRIPT_STATES)))
         timer = low = high = port = None
         while True:
             if self.is_word("timer"):
                 self.take()
                 timer_token = self.expect_word(what="a timer name")
-                if timer_token.text not in TIMERS:
+                if timer_token.text not in SCRIPT_TIMERS:
                     raise ScriptSyntaxError(timer_token.position, f"unknown timer {timer_token.text!r}; one of: "
-                                            + ", ".join(sorted(TIMERS)))
+                                            + ", ".join(sorted(SCRIPT_TIMERS)))
                 timer = timer_token.text
                 if self.token.kind == "number":
                     low = high = self.number()

@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # util-linux: setpriv, with which the tests run tcplab as an unprivileged user;
 # tshark: the tests check that other tools read the fixtures in captures/ cleanly.
-DEBIAN_PACKAGES := util-linux tshark
+DEBIAN_PACKAGES := util-linux tshark chromium
 
 .PHONY: install run test bench claims captures selftests-doc clean
 

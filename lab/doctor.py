@@ -41,6 +41,7 @@ class Report:
     python: str = field(default_factory=platform.python_version)
     sysctls: dict[str, str] = field(default_factory=dict)
     offloads: dict[str, dict[str, bool]] = field(default_factory=dict)
+    states: str = ""  # where runs' TCP states will come from: tracepoints, or why only sock_diag samples
     problem: str = ""
 
 
@@ -67,6 +68,7 @@ def examine() -> Report:
                 "kernel end": offload_state(topology.kernel_ns, topology.kernel_if),
                 "lab end": offload_state(topology.lab_ns, topology.lab_if),
             }
+        report.states = _state_source()
     except LabError as error:
         report.problem = str(error)
     except NamespaceError as error:
@@ -74,3 +76,14 @@ def examine() -> Report:
     except NetlinkError as error:
         report.problem = f"the kernel refused to build the lab's veth topology ({error.args[-1]})"
     return report
+
+
+def _state_source() -> str:
+    """Whether runs can read the kernel's tracepoints (lab/engine/tracepoints.py), tried for real."""
+    from netns.tracefs import TracingUnavailable, process_instance
+
+    try:
+        process_instance()
+    except TracingUnavailable as error:
+        return f"sampled with sock_diag ({error}): tracepoints need root outside a user namespace"
+    return "traced (sock:inet_sock_set_state, in a trace instance of each process's own)"

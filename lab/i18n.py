@@ -32,8 +32,30 @@ MESSAGES: dict[str, dict[str, str]] = {
                    "zh": "驱动模式:实验端扮演一方,与内核对话"},
     "mode observe": {"en": "observe mode: two real endpoints, watched",
                      "zh": "观察模式:观察两个真实的端点"},
-    "segment by segment": {"en": "segment by segment ({fixture}; states as the kernel reported them):",
-                           "zh": "逐个报文段({fixture};状态为内核报告的状态):"},
+    "segment by segment": {"en": "segment by segment ({fixture}: the fixture's deterministic times, not measured; "
+                                 "states as its state lines assert them; `tcplab explain NAME --run` measures a run):",
+                           "zh": "逐个报文段({fixture}:夹具的确定性时间,并非实测;状态为脚本状态行所断言的状态;"
+                                 "`tcplab explain NAME --run` 会实际运行并测量):"},
+    "segment by segment, measured": {"en": "segment by segment, measured now (IPv4, {verdict}; each state at the "
+                                           "moment the kernel changed it):",
+                                     "zh": "逐个报文段,刚刚实测(IPv4,{verdict};每个状态位于内核改变它的时刻):"},
+    "every line matched": {"en": "every line matched", "zh": "每一行都匹配"},
+    # ladders of a live run
+    "states traced": {"en": "states: traced by the kernel (sock:inet_sock_set_state), each at its moment",
+                      "zh": "状态:由内核跟踪点记录(sock:inet_sock_set_state),每个都在它发生的时刻"},
+    "states sampled": {"en": "states: sampled with sock_diag (no tracefs here), each at or after its change",
+                       "zh": "状态:用 sock_diag 采样(此处没有 tracefs),每个位于变化之时或之后"},
+    "sysctls set": {"en": "sysctls set by the script: {sysctls}", "zh": "脚本设置的 sysctl:{sysctls}"},
+    # the HTML page of a run (tcplab run --html)
+    "page play": {"en": "Play", "zh": "播放"},
+    "page back": {"en": "Back", "zh": "后退"},
+    "page step": {"en": "Step", "zh": "单步"},
+    "page all": {"en": "Show all", "zh": "显示全部"},
+    "page script": {"en": "The script", "zh": "脚本"},
+    "page run": {"en": "This run: {verdict} ({name}).", "zh": "本次运行:{verdict}({name})。"},
+    "page capture": {"en": "The capture of this run: {link} (pcapng, each segment with its script line as a "
+                           "comment; open it in Wireshark).",
+                     "zh": "本次运行的抓包:{link}(pcapng,每个报文段都附有对应的脚本行注释;可用 Wireshark 打开)。"},
     "the script": {"en": "the {kind} (run it: tcplab run {name}):",
                    "zh": "{kind}(运行:tcplab run {name}):"},
     "script": {"en": "script", "zh": "脚本"},

@@ -31,6 +31,11 @@ def as_dict(outcome: Outcome) -> dict:
         "capture": outcome.pcap,
         "steps": [step.as_dict() for step in outcome.steps],
         "lab_actions": [action.as_dict() for action in outcome.actions],
+        "state_source": outcome.state_source,
+        "state_changes": [change.as_dict() for change in outcome.state_changes],
+        "kernel_events": [event.as_dict() for event in outcome.kernel_events],
+        "sysctls": [list(pair) for pair in outcome.sysctls],
+        "timers": [timer.as_dict() for timer in outcome.timers],
     }
 
 

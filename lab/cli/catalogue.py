@@ -44,8 +44,11 @@ def list_exercises(as_json: bool, language: str) -> None:
 
 @click.command()
 @click.argument("name")
+@click.option("--run", "measure", is_flag=True,
+              help="Run the exercise now (IPv4) and draw the measured run: real times, the states the kernel "
+                   "went through, syscalls; needs the lab's privileges.")
 @language_option
-def explain(name: str, language: str) -> None:
+def explain(name: str, measure: bool, language: str) -> None:
     """The claim, the verdict, what happens segment by segment and why, and the script that checks it."""
     from lab.catalogue import find
     from lab.claims import claims
@@ -61,7 +64,10 @@ def explain(name: str, language: str) -> None:
         click.echo(f"\n{say('also tests', language)}:")
         for claim in others:
             click.echo(f"  {claim.id}: {claim.short(language)} ({say(claim.verdict, language)})")
-    _recorded_ladder(exercise, language)
+    if measure:
+        _measured_ladder(exercise, language)
+    else:
+        _recorded_ladder(exercise, language)
     kind = say("experiment" if exercise.experiment else "script", language)
     click.echo("\n" + say("the script", language, kind=kind, name=exercise.name) + "\n")
     click.echo(exercise.script.read_text().rstrip())
@@ -83,6 +89,25 @@ def _recorded_ladder(exercise, language: str) -> None:
     asserted_states(script, result.steps)
     click.echo("\n" + say("segment by segment", language, fixture=f"captures/{fixture.name}") + "\n")
     click.echo(text_ladder(result.steps, result.left, result.right, use_color(sys.stdout)))
+
+
+def _measured_ladder(exercise, language: str) -> None:
+    """A run made now: measured times, the states the kernel went through and when, both state diagrams."""
+    from lab import statediagram
+    from lab.engine.batch import Outcome, run_any
+    from lab.engine.settings import Settings
+    from lab.ladder import Extras, text_ladder, use_color
+    from lab.privileges import ensure_lab_privileges
+
+    ensure_lab_privileges()
+    outcome = Outcome.of(run_any(exercise.runnable(), 4, Settings()))
+    color = use_color(sys.stdout)
+    verdict = say("every line matched", language) if outcome.passed else "FAIL: " + outcome.report.splitlines()[0]
+    click.echo("\n" + say("segment by segment, measured", language, verdict=verdict) + "\n")
+    extras = Extras.of(outcome, language)
+    click.echo(text_ladder(list(outcome.steps), outcome.left, outcome.right, color, extras))
+    for endpoint in (outcome.left, outcome.right):
+        click.echo("\n" + statediagram.text(outcome.state_changes, endpoint, color))
 
 
 @click.command()

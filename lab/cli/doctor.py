@@ -21,6 +21,7 @@ def doctor() -> None:
         click.echo(f"tcplab: the lab cannot run here: {report.problem}", err=True)
         sys.exit(EXIT_ENVIRONMENT)
     click.echo(f"privileges  {report.privileges}")
+    click.echo(f"states      {report.states}")
     click.echo("a fresh namespace starts with:")
     for key, value in report.sysctls.items():
         click.echo(f"  {key} = {value}")

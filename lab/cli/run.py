@@ -76,12 +76,20 @@ def _resolve(names: tuple[str, ...], every: bool, defines: dict[str, str]) -> li
 @click.option("--mermaid", is_flag=True, help="Print each run as a Mermaid sequenceDiagram.")
 @click.option("--svg", "svg_path", type=click.Path(dir_okay=False, writable=True),
               help="Write the ladder as SVG (several runs: -<script>-ipv<N> is added to the name).")
+@click.option("--states", "state_diagrams", is_flag=True,
+              help="Print each endpoint's path through the TCP state diagram (RFC 9293).")
+@click.option("--html", "html_path", type=click.Path(dir_okay=False, writable=True),
+              help="Write one self-contained HTML page that plays the run step by step (several runs: "
+                   "-<script>-ipv<N> is added to the name).")
+@click.option("--animated-svg", "animated_path", type=click.Path(dir_okay=False, writable=True),
+              help="Write the same animation as an animated SVG, for slides.")
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON (and nothing else) for CI.")
 @click.option("--junit", "junit_path", type=click.Path(dir_okay=False, writable=True),
               help="Write the results as JUnit XML here.")
 @language_option
 def run(scripts, every, loopback, ip_version, tolerance_usecs, tolerance_percent, allow_shell, defines, absolute,
-        pcap, verbose, jobs, repeat, ladder, mermaid, svg_path, as_json, junit_path, language):
+        pcap, verbose, jobs, repeat, ladder, mermaid, svg_path, state_diagrams, html_path, animated_path, as_json,
+        junit_path, language):
     """Run exercises or scripts, a fresh topology per script and family; exit 0 when every line matched.
 
     Every file is parsed and checked before anything runs: a syntax error, or
@@ -92,7 +100,9 @@ def run(scripts, every, loopback, ip_version, tolerance_usecs, tolerance_percent
     from lab.engine.settings import Settings
     from lab.script.events import Script
 
-    for option, path in (("--pcap", pcap), ("--svg", svg_path), ("--junit", junit_path)):
+    pictures = Pictures(svg_path, html_path, animated_path, state_diagrams)
+    for option, path in (("--pcap", pcap), ("--svg", svg_path), ("--junit", junit_path), ("--html", html_path),
+                         ("--animated-svg", animated_path)):
         require_folder(option, path)
     settings = Settings(tolerance_usecs, tolerance_percent, allow_shell, absolute, loopback=loopback)
     parsed = _resolve(scripts, every, _defines(defines))
@@ -103,6 +113,8 @@ def run(scripts, every, loopback, ip_version, tolerance_usecs, tolerance_percent
     ensure_lab_privileges()
     many = sum(len(families) for _, families in runs) > 1
     work = []
+    if html_path and pcap is None:  # the page links the capture: keep it beside the page
+        pcap = os.path.splitext(html_path)[0] + ".pcapng"
     for script, families in runs:
         if not families and not as_json:
             click.echo(f"SKIP {script.path}: its --ip_version line excludes --ip-version {ip_version}")
@@ -115,7 +127,7 @@ def run(scripts, every, loopback, ip_version, tolerance_usecs, tolerance_percent
     for outcome in run_many(work, jobs or default_jobs()):
         outcomes.append(outcome)
         if not as_json and repeat == 1:
-            _show(outcome, verbose, ladder, mermaid, svg_path, many, absolute)
+            _show(outcome, verbose, ladder, mermaid, pictures, many, absolute, language)
     if repeat > 1 and not as_json:
         _show_spreads(outcomes, parsed, repeat)
     elif many and not as_json:
@@ -136,11 +148,45 @@ def _show_spreads(outcomes: list, parsed: list, repeat: int) -> None:
                 click.echo(outcome.report)
 
 
-def _show(outcome, verbose: bool, ladder: bool, mermaid: bool, svg_path: str | None, many: bool,
-          absolute: bool) -> None:
+@dataclasses.dataclass(frozen=True)
+class Pictures:
+    """The drawings asked for besides the terminal ladder."""
+
+    svg: str | None
+    html: str | None
+    animated_svg: str | None
+    state_diagrams: bool
+
+    def write(self, outcome, many: bool, language: str) -> None:
+        from lab import animation
+
+        extras = ladders.Extras.of(outcome, language)
+        exercise = _exercise_of(outcome)
+        title = f"{exercise.name if exercise else os.path.basename(outcome.path)} (IPv{outcome.family})"
+        drawings = ((self.svg, ".svg", lambda: ladders.svg(list(outcome.steps), outcome.left, outcome.right,
+                                                            outcome.name, extras)),
+                    (self.html, ".html", lambda: animation.html_page(outcome, animation.story_for(outcome, exercise, language))),
+                    (self.animated_svg, ".svg", lambda: animation.animated_svg(outcome, title, language)))
+        for template, suffix, draw in drawings:
+            if template:
+                target = _output_path(template, outcome.path, outcome.family, many, suffix)
+                with open(target, "w", encoding="utf-8") as handle:
+                    handle.write(draw())
+
+
+def _exercise_of(outcome):
+    """The catalogue's exercise a run is, if it is one (its claim and verdict go on the page)."""
+    from lab.catalogue import exercises
+
+    return next((exercise for exercise in exercises() if exercise.name == outcome.exercise), None)
+
+
+def _show(outcome, verbose: bool, ladder: bool, mermaid: bool, pictures: Pictures, many: bool,
+          absolute: bool, language: str) -> None:
     """One run, as a person reads it: PASS/FAIL, the report, and the trace, ladder or diagrams asked for."""
     color = use_color(sys.stdout)
     steps = list(outcome.steps)
+    extras = ladders.Extras.of(outcome, language)
     if verbose:
         for step in steps:
             states = "  ".join(f"{name} {state:<11}" for name, state in step.states.items())
@@ -151,14 +197,20 @@ def _show(outcome, verbose: bool, ladder: bool, mermaid: bool, svg_path: str | N
             result = f" = {action.result}" if action.result else ""
             click.echo(f"  line {action.line:>4}  {action.what}{result} at {action.script_time:.3f} s: "
                        f"the lab was {action.late_ms:.3f} ms late")
+        for change in outcome.state_changes:
+            click.echo(f"  {change.time:8.4f}  state {change.endpoint} {change.old} -> {change.new} ({change.source})")
+        for event in outcome.kernel_events:
+            click.echo(f"  {event.time:8.4f}  kernel {event.endpoint}: {event.text}")
         click.echo(f"  {lateness_summary(outcome)}")
     if ladder:
-        click.echo(f"\n{display_name(outcome)}\n" + text_ladder(steps, outcome.left, outcome.right, color))
+        click.echo(f"\n{display_name(outcome)}\n" + text_ladder(steps, outcome.left, outcome.right, color, extras))
     if mermaid:
-        click.echo(ladders.mermaid(steps, outcome.left, outcome.right))
-    if svg_path:
-        target = _output_path(svg_path, outcome.path, outcome.family, many, ".svg")
-        with open(target, "w", encoding="utf-8") as handle:
-            handle.write(ladders.svg(steps, outcome.left, outcome.right, outcome.name))
+        click.echo(ladders.mermaid(steps, outcome.left, outcome.right, extras))
+    if pictures.state_diagrams:
+        from lab import statediagram
+
+        for endpoint in (outcome.left, outcome.right):
+            click.echo("\n" + statediagram.text(outcome.state_changes, endpoint, color))
+    pictures.write(outcome, many, language)
     name = display_name(outcome)
     show_verdict(outcome, f"{name}  {outcome.duration * 1000:.0f} ms" if outcome.passed else name)

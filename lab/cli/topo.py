@@ -99,8 +99,14 @@ def down(pids: tuple[int, ...], all_runs: bool) -> None:
 def cleanup() -> None:
     """Remove what dead (SIGKILLed) runs left behind; live runs are never touched."""
     from netns.runs import remove_dead
+    from netns.tracefs import remove_dead_instances
 
     removed = remove_dead()
     for name in removed:
         click.echo(f"removed {name}")
     click.echo(f"{len(removed)} namespace(s) of dead runs removed")
+    instances = remove_dead_instances()
+    for name in instances:
+        click.echo(f"removed trace instance {name}")
+    if instances:
+        click.echo(f"{len(instances)} trace instance(s) of dead runs removed")

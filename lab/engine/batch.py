@@ -24,7 +24,7 @@ from .punctual import realtime_allowed
 from .report import render_failure
 from .runner import run_script
 from .settings import Settings
-from .trace import Action, Failure, RunResult, Step
+from .trace import Action, Failure, KernelEvent, PendingTimer, RunResult, StateChange, Step
 
 
 @dataclass(frozen=True)
@@ -45,6 +45,11 @@ class Outcome:
     pcap: str | None = None
     exercise: str = ""  # what CI calls it: the exercise or script name
     actions: tuple[Action, ...] = ()
+    state_changes: tuple[StateChange, ...] = ()
+    kernel_events: tuple[KernelEvent, ...] = ()
+    state_source: str = ""
+    sysctls: tuple[tuple[str, str], ...] = ()
+    timers: tuple[PendingTimer, ...] = ()
 
     @classmethod
     def of(cls, result: RunResult) -> Outcome:
@@ -52,7 +57,8 @@ class Outcome:
         exercise = result.exercise or os.path.splitext(os.path.basename(result.path))[0]
         return cls(result.name, result.path, result.family, result.passed, result.duration, report,
                    tuple(result.notes), tuple(result.steps), result.left, result.right, result.failure, result.pcap,
-                   exercise, tuple(result.actions))
+                   exercise, tuple(result.actions), tuple(result.state_changes), tuple(result.kernel_events),
+                   result.state_source, tuple(result.sysctls), tuple(result.timers))
 
 
 def run_any(script: Script | Experiment, family: int, settings: Settings) -> RunResult:

@@ -40,6 +40,7 @@ from .verify import injected_tos, injected_ttl_and_flowlabel, scapy_options
 TUN_ALTNAME = "tun0"
 LINK_MTU = 65535
 DEFAULT_WINDOW = 65535
+TRACED_LAB_PORTS = 16
 
 
 class DrivePort(Port):
@@ -73,6 +74,10 @@ class DrivePort(Port):
 
     def prefix(self, sender: str) -> str:
         return "<" if sender == LAB else ">"
+
+    def trace_ports(self) -> range:
+        """The lab's random port and the few after it (a new passive connection takes the next one)."""
+        return range(self.ends[LAB].port, self.ends[LAB].port + TRACED_LAB_PORTS)
 
     def sysctl_namespaces(self, topology: VethTopology) -> list[str]:
         return [topology.kernel_ns]  # the lab's namespace stays as silent as it was built

@@ -16,11 +16,13 @@ that device. The SYNs leave and nothing ever answers.
 
 from __future__ import annotations
 
+import random
+
 from lab.observer import Observer
 from lab.packets import Segment
 from lab.script.events import SERVER_PORT
 from lab.wire import Frame, Wire
-from netns import IPV6_MTU, LoopbackTopology, Topology, VethTopology, inside
+from netns import IPV6_MTU, LoopbackTopology, Topology, VethTopology, inside, write_sysctl
 from netns.addresses import LAB, check_allowed
 from netns.addresses import Endpoint as Addresses
 from netns.topology import DEFAULT_MTU, NUD_PERMANENT
@@ -32,6 +34,7 @@ from .settings import option_value
 
 UNREACHABLE = Addresses("198.18.0.3", "2001:db8::3")
 NOBODYS_MAC = "02:00:00:00:00:99"  # locally administered, owned by no interface
+CLIENT_PORTS = 64  # the client's ephemeral ports: a range of the run's own (the tracepoints filter on it)
 
 
 class ObservePort(Port):
@@ -63,6 +66,10 @@ class ObservePort(Port):
             else:
                 self._blackhole(topology, connect_to)
         path = self.script.path
+        # The client's ports are unknown before connect(): give its namespace a narrow range of this run's own.
+        base = random.randrange(40000, 60000, 2)
+        self.client_ports = range(base, base + CLIENT_PORTS)
+        write_sysctl(client_ns, "net.ipv4.ip_local_port_range", f"{base} {base + CLIENT_PORTS - 1}")
         self.ends = {
             "client": Endpoint("client", client_address, 0, Side(),
                                KernelApp(client_ns, self.family, (client_address, 0), (connect_to, SERVER_PORT), path),
@@ -96,6 +103,12 @@ class ObservePort(Port):
             for address, prefix in ((UNREACHABLE.ipv4, 32), (UNREACHABLE.ipv6, 128)):
                 ipr.route("add", dst=f"{check_allowed(address)}/{prefix}", oif=index)
         return ifname
+
+    def trace_ports(self) -> range:
+        return self.client_ports
+
+    def state_owner(self, port: int) -> str:
+        return "client" if port == 0 or port in self.client_ports else "server"
 
     def recorded_frames(self, wire: Wire) -> list[Frame]:
         if self.loopback and not self.unreachable:

@@ -109,3 +109,11 @@ class Port:
     def recorded_frames(self, wire: Wire) -> list[Frame]:
         """The frames the capture keeps."""
         return wire.frames
+
+    def trace_ports(self) -> range:
+        """Ports only this run uses (after ``setup``): the kernel's tracepoints are filtered on them."""
+        raise NotImplementedError
+
+    def state_owner(self, port: int) -> str:
+        """Which endpoint a kernel socket with local ``port`` belongs to (0: a connect() not yet bound)."""
+        return next(name for name, end in self.ends.items() if end.app)

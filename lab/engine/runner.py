@@ -20,6 +20,7 @@ import socket
 import subprocess
 import tempfile
 import time
+from contextlib import closing
 
 from lab.errors import BadInput
 from lab.packets import preload_scapy
@@ -39,7 +40,7 @@ from lab.script.events import (
 from lab.tcp_states import CLOSED, NO_TIMER
 from netns import SysctlError, inside, write_sysctl
 
-from . import tcpinfo
+from . import states, tcpinfo
 from .drive import DrivePort
 from .kernelapp import validate_syscall
 from .loss import RunLosses
@@ -50,7 +51,8 @@ from .punctual import punctual, wait_until
 from .recorder import write_pcapng
 from .settings import Settings, check_options, ignored_options
 from .sources import LiveSource
-from .trace import CONTENT, LAB_LATE, TIMING, Action, Failure, RunResult
+from .trace import CONTENT, LAB_LATE, TIMING, Action, Failure, KernelEvent, PendingTimer, RunResult, StateChange
+from .tracepoints import KernelTrace
 from .verify import needs_scapy
 
 BLOCKING_WAIT = 1.0  # seconds a syscall waits for a blocking one in progress
@@ -98,6 +100,12 @@ class Run:
         self.actions: list[Action] = []
         self.zero: float | None = None  # the moment script time 0 began
         self.anchored: list[tuple[int, float]] = []  # (line, moment) of actions other than segments: the timeline
+        self.samples: list[tuple[float, dict]] = []  # (moment, endpoint -> SocketInfo or None): sock_diag's word
+        self.state_changes: list[StateChange] = []
+        self.kernel_events: list[KernelEvent] = []
+        self.state_source = ""
+        self.sysctls: list[tuple[str, str]] = []
+        self.timers: list[PendingTimer] = []
         self.handlers = {SyscallEvent: self._syscall, CommandEvent: self._command, LinkEvent: self._link,
                          LossEvent: self._loss, StateEvent: self._assert_state, CodeEvent: self._assert_tcp_info}
 
@@ -107,10 +115,12 @@ class Run:
         started = time.monotonic()
         failure = None
         self.matcher = None
-        with self.port.topology() as topology:
+        kernel_trace = KernelTrace()
+        with closing(kernel_trace), self.port.topology() as topology:
             self.topology = topology
             wire = self.port.setup(topology)
             try:
+                kernel_trace.start(self.port.trace_ports())
                 if needs_scapy(self.script.events):
                     preload_scapy()  # ICMP or options only Scapy handles: ~0.3 s, not inside the timeline
                 self.port.prepare(wire)
@@ -139,6 +149,7 @@ class Run:
                 finally:
                     self.notes.extend(self.losses.settle(self.port.recorded_frames(wire), self.matcher.comments,
                                                          self.matcher.frame_steps))
+                self._attach_states(kernel_trace)
             finally:
                 wire.close()
                 for end in self.port.ends.values():
@@ -146,7 +157,9 @@ class Run:
         pcap = self._write_capture(wire, keep_temporary=failure is not None)
         right = [name for name in self.port.ends if name != self.port.left][0]
         return RunResult(self.script.path, self.family, failure, pcap, time.monotonic() - started,
-                         self.matcher.steps, self.notes, self.port.left, right, actions=self.actions)
+                         self.matcher.steps, self.notes, self.port.left, right, actions=self.actions,
+                         state_changes=self.state_changes, kernel_events=self.kernel_events,
+                         state_source=self.state_source, sysctls=self.sysctls, timers=self.timers)
 
     def _play(self) -> Failure | None:
         self.clock.anchor(time.monotonic(), 0.0)
@@ -214,6 +227,7 @@ class Run:
                             event.endpoint or "kernel", script_time, 0.0)
             self.actions.append(action)
         action.late_ms = round(late * 1000, 3)
+        action.time = self.clock.elapsed(began)
         allowed = tolerance(self.settings, script_time - self.clock.previous)
         if late > allowed:
             raise Failure(event.line, f"the lab began this line at {self.clock.at(began):.4f} s, {late * 1000:.1f} ms "
@@ -247,22 +261,50 @@ class Run:
         unsampled = [step for step in self.matcher.steps if len(step.states) < len(names)]
         if not unsampled:
             return
-        states = {name: self._state_of(name) for name in names}
+        infos = {name: self._connection_of(name) for name in names}
+        states = {name: info.state if info else CLOSED for name, info in infos.items()}
+        self._record_sample(infos)
         for step in unsampled:
             step.states = {**states, **step.states}
 
-    def _note_state(self, name: str, state: str) -> None:
+    def _note_state(self, name: str, info) -> None:
         """A state line's observation is the endpoint's state after the segments not yet sampled."""
+        state = info.state if info else CLOSED
+        self._record_sample({name: info})
         for step in reversed(self.matcher.steps):
             if name in step.states:
                 break
             step.states[name] = state
 
-    def _state_of(self, name: str) -> str:
+    def _attach_states(self, kernel_trace: KernelTrace) -> None:
+        """After the timeline: the kernel's trace events and the samples become the run's state changes."""
+        names = [name for name, end in self.ends.items() if end.observer]
+        self._record_sample({name: self._connection_of(name) for name in names})  # how it ended
+        events, unclaimed = kernel_trace.read()
+        self.state_source = "sampled" if kernel_trace.unavailable else "tracepoint"
+        if kernel_trace.unavailable:
+            self.notes.append(f"states sampled with sock_diag, not traced ({kernel_trace.unavailable})")
+        elapsed = self.clock.elapsed
+        samples = [(elapsed(moment), infos) for moment, infos in self.samples]
+        sampled_states = [(when, {name: info.state if info else CLOSED for name, info in infos.items()})
+                          for when, infos in samples]
+        steps = self.matcher.steps
+        owner = self.port.state_owner
+        self.state_changes = states.merge(events, sampled_states, steps, owner, elapsed)
+        real = {name for name, end in self.ends.items() if end.app}
+        self.kernel_events = states.kernel_events(events, unclaimed, steps, owner, elapsed, real)
+        self.timers = states.pending_timers(samples)
+
+    def _record_sample(self, infos: dict) -> None:
+        """Keep what sock_diag said (a list append: this runs inside the timeline)."""
+        self.samples.append((time.monotonic(), infos))
+
+    def _connection_of(self, name: str):
+        """The endpoint's connection as sock_diag reports it; None when CLOSED."""
         end = self.ends[name]
         if not end.port:
-            return CLOSED
-        return end.observer.state(self.af, end.port, self.ends[end.peer].port)
+            return None
+        return end.observer.connection(self.af, end.port, self.ends[end.peer].port)
 
     # -- syscalls ----------------------------------------------------------------
     def _app(self, event: Event):
@@ -354,7 +396,7 @@ class Run:
             problem = _state_problem(event, info)
             if problem is None:
                 if event.port is None:
-                    self._note_state(end.name, info.state if info else CLOSED)
+                    self._note_state(end.name, info)
                 return
             if time.monotonic() >= deadline:
                 raise self._failure(event, CONTENT, problem, fields=[problem])
@@ -366,6 +408,7 @@ class Run:
         began = time.monotonic()
         where = f"{self.script.path}:{event.line}"
         if event.sysctls:
+            self.sysctls.extend(event.sysctls)
             for key, value in event.sysctls:
                 for ns in self.port.sysctl_namespaces(self.topology):
                     try:

@@ -91,6 +91,47 @@ class Action:
     script_time: float  # when the script wants it
     late_ms: float  # when it happened, relative to that
     result: str = ""  # a syscall's return value and errno, as written in scripts ("-1 ECONNREFUSED")
+    time: float | None = None  # when it really began, on the steps' clock (seconds since the run's start)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class StateChange:
+    """One endpoint's TCP state changing, at the moment it changed (lab/engine/states.py says from where)."""
+
+    time: float  # seconds of script time since the run's start, as Step.time
+    endpoint: str
+    old: str
+    new: str
+    source: str  # tracepoint, tracepoint+sock_diag, capture, sampled
+    port: int = 0  # the endpoint's local port, where known (several connections tell apart by it)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class KernelEvent:
+    """Why the kernel sent a segment or what a received RST did (its tcp tracepoints), with its time."""
+
+    time: float
+    endpoint: str
+    text: str  # "retransmission (in SYN_SENT)", "RST sent: NO_SOCKET"
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class PendingTimer:
+    """A timer sock_diag found pending on an endpoint's connection when it sampled it."""
+
+    time: float  # when sampled, on the steps' clock
+    endpoint: str
+    timer: str  # retransmit, keepalive, time_wait, probe
+    left_ms: int  # how long it had left
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -125,6 +166,11 @@ class RunResult:
     right: str = "kernel"  # kernel or server
     exercise: str = ""  # the catalogue name, where the file's name is not it (experiments)
     actions: list[Action] = field(default_factory=list)
+    state_changes: list[StateChange] = field(default_factory=list)
+    kernel_events: list[KernelEvent] = field(default_factory=list)
+    state_source: str = ""  # "tracepoint" or "sampled": where the state changes came from
+    sysctls: list[tuple[str, str]] = field(default_factory=list)  # what the script's sysctl lines set
+    timers: list[PendingTimer] = field(default_factory=list)  # timers seen pending, each when first seen
 
     @property
     def passed(self) -> bool:

@@ -47,7 +47,7 @@ def test_json_carries_steps_actions_and_the_failure_kind():
     assert [s["flags"] for s in entry["steps"]] == ["S", "S.", "."]
     assert entry["steps"][1]["live_ack"] == 5001
     assert entry["lab_actions"] == [{"line": 4, "what": "inject", "endpoint": "lab", "script_time": 0.0,
-                                     "late_ms": 0.05, "result": ""}]
+                                     "late_ms": 0.05, "result": "", "time": None}]
 
 
 def test_repeat_table_shows_each_lines_spread_and_failures_by_kind():

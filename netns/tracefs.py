@@ -1,0 +1,197 @@
+"""A trace instance of the run's own in tracefs, without mounting anything on the host.
+
+tracefs is not mounted on every host, and a lab run must not leave a mount
+behind. A short-lived thread unshares its mount namespace (allowed in a
+multithreaded process: only that thread's view changes), makes ``/``
+private, mounts tracefs on /sys/kernel/tracing there and opens a directory
+fd to it. Every other thread then works through that fd (``dir_fd=``); the
+mount disappears with the thread's namespace, and nothing stays mounted when
+the process ends.
+
+The instance directory (``instances/tcplab-<pid>-<start>-0-trace``, one per
+process: :func:`process_instance`) is a global kernel object: it is removed
+when the process exits, also on errors and Ctrl-C, and ``tcplab topo
+cleanup`` removes those of dead processes (the name carries the process's
+identity, as namespace names do).
+"""
+
+from __future__ import annotations
+
+import atexit
+import ctypes
+import multiprocessing.util
+import os
+import threading
+
+from .names import PREFIX, RunId, parse_netns
+from .signals import deferred_signals
+
+TRACEFS = b"/sys/kernel/tracing"
+CLONE_NEWNS = 0x00020000
+MS_REC, MS_PRIVATE = 0x4000, 1 << 18
+
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+class TracingUnavailable(Exception):
+    """tracefs cannot be reached here (no privileges, not built in): the reason, for a note."""
+
+
+def _mount_tracefs() -> int:
+    """In the calling thread only: a private mount namespace with tracefs; a dir fd to its root."""
+    steps = (("unshare the mount namespace", lambda: _libc.unshare(CLONE_NEWNS)),
+             ("make / private", lambda: _libc.mount(None, b"/", None, MS_REC | MS_PRIVATE, None)),
+             ("mount tracefs", lambda: _libc.mount(b"nodev", TRACEFS, b"tracefs", 0, None)))
+    for what, call in steps:
+        if call() != 0:
+            number = ctypes.get_errno()
+            raise TracingUnavailable(f"cannot {what}: {os.strerror(number)}")
+    return os.open(TRACEFS, os.O_RDONLY | os.O_DIRECTORY)
+
+
+def tracefs_root() -> int:
+    """A dir fd to a tracefs root, opened by a thread of its own (see the module's docstring)."""
+    box: list = []
+
+    def mount() -> None:
+        try:
+            box.append(_mount_tracefs())
+        except (TracingUnavailable, OSError) as error:
+            box.append(error)
+
+    thread = threading.Thread(target=mount, name="tcplab-tracefs")
+    thread.start()
+    thread.join()
+    if isinstance(box[0], TracingUnavailable):
+        raise box[0]
+    if isinstance(box[0], OSError):
+        raise TracingUnavailable(f"cannot open tracefs: {box[0].strerror or box[0]}")
+    return box[0]
+
+
+class TraceInstance:
+    """A trace instance named ``name``: created on entry, removed on exit."""
+
+    def __init__(self, name: str):
+        self.name = name
+        self.root = self.fd = -1
+        self.prepared = False  # its user's one-time settings are made
+
+    def __enter__(self) -> TraceInstance:
+        self.root = tracefs_root()
+        try:
+            with deferred_signals():  # made and recorded for removal together
+                os.mkdir(f"instances/{self.name}", dir_fd=self.root)
+                self.fd = os.open(f"instances/{self.name}", os.O_RDONLY | os.O_DIRECTORY, dir_fd=self.root)
+        except OSError as error:
+            os.close(self.root)
+            raise TracingUnavailable(f"cannot create trace instance {self.name}: {error.strerror}") from None
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        with deferred_signals():
+            if self.fd >= 0:
+                os.close(self.fd)
+                self.fd = -1
+            if self.root >= 0:
+                _remove(self.root, self.name)
+                os.close(self.root)
+                self.root = -1
+
+    def write(self, path: str, text: str) -> None:
+        handle = os.open(path, os.O_WRONLY | os.O_TRUNC, dir_fd=self.fd)
+        try:
+            os.write(handle, text.encode())
+        finally:
+            os.close(handle)
+
+    def read(self, path: str) -> str:
+        """A whole file, without waiting: tracefs hands out a page per read(), and ``trace_pipe`` (a
+        consuming read: what was read is gone from the buffer) would block when empty."""
+        handle = os.open(path, os.O_RDONLY | os.O_NONBLOCK, dir_fd=self.fd)
+        chunks = []
+        try:
+            while chunk := os.read(handle, 1 << 16):
+                chunks.append(chunk)
+        except BlockingIOError:
+            pass
+        finally:
+            os.close(handle)
+        return b"".join(chunks).decode(errors="replace")
+
+
+_shared: TraceInstance | None = None
+_shared_pid = 0
+_unavailable = ""
+_lock = threading.Lock()
+
+
+def process_instance() -> TraceInstance:
+    """This process's trace instance, made on first use and removed when the process exits.
+
+    Making and removing an instance take the kernel 25-50 ms each (RCU grace
+    periods), and removals contend with the next creation: one instance
+    serves every run of a process, one run at a time. It is removed at exit,
+    also after Ctrl-C or SIGTERM (atexit in the main process, a
+    multiprocessing finalizer in a worker); a forked child never removes its
+    parent's. Raises TracingUnavailable (remembered) where tracefs cannot be reached.
+    """
+    global _shared, _shared_pid, _unavailable
+    with _lock:
+        if _shared is not None and _shared_pid == os.getpid():
+            return _shared
+        if _unavailable:
+            raise TracingUnavailable(_unavailable)
+        run = RunId.current()
+        instance = TraceInstance(f"{PREFIX}-{run.pid}-{run.start}-0-trace")
+        try:
+            instance.__enter__()
+        except TracingUnavailable as error:
+            _unavailable = str(error)
+            raise
+        _shared, _shared_pid = instance, os.getpid()
+        atexit.register(remove_process_instance)
+        multiprocessing.util.Finalize(None, remove_process_instance, exitpriority=10)
+        return instance
+
+
+def remove_process_instance() -> None:
+    """Remove this process's instance, if it made one (idempotent)."""
+    global _shared
+    with _lock:
+        if _shared is not None and _shared_pid == os.getpid():
+            _shared.__exit__(None, None, None)
+        _shared = None
+
+
+def _remove(root: int, name: str) -> None:
+    """rmdir an instance (gone already: nothing to do)."""
+    try:
+        os.rmdir(f"instances/{name}", dir_fd=root)
+    except FileNotFoundError:
+        pass
+
+
+def remove_dead_instances() -> list[str]:
+    """Remove the trace instances of tcplab runs that are no longer alive; return their names."""
+    try:
+        root = tracefs_root()
+    except TracingUnavailable:
+        return []
+    removed = []
+    try:
+        listing = os.open("instances", os.O_RDONLY | os.O_DIRECTORY, dir_fd=root)
+        try:
+            names = sorted(os.listdir(listing))
+        finally:
+            os.close(listing)
+        for name in names:
+            parsed = parse_netns(name)
+            if parsed is None or parsed[0].is_alive():
+                continue
+            with deferred_signals():
+                _remove(root, name)
+            removed.append(name)
+    finally:
+        os.close(root)
+    return removed

@@ -88,7 +88,7 @@ def default_jobs() -> int:
     always is.
     """
     cpus = len(os.sched_getaffinity(0))
-    busy = min(cpus - 1, int(os.getloadavg()[0] + 0.5))
+    busy = min(cpus - 1, int(os.getloadavg()[0]))  # whole CPUs kept busy by others (a run's own recent load is less)
     return WORKERS_PER_FREE_CPU[realtime_allowed()] * (cpus - busy)
 
 

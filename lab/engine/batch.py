@@ -13,6 +13,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
+import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
@@ -24,7 +25,15 @@ from .punctual import realtime_allowed
 from .report import render_failure
 from .runner import run_script
 from .settings import Settings
-from .trace import Action, Failure, KernelEvent, PendingTimer, RunResult, StateChange, Step
+from .trace import (
+    Action,
+    Failure,
+    KernelEvent,
+    PendingTimer,
+    RunResult,
+    StateChange,
+    Step,
+)
 
 
 @dataclass(frozen=True)
@@ -80,16 +89,38 @@ WORKERS_PER_FREE_CPU = {True: 6, False: 2}  # keyed by whether the timeline may 
 
 
 def default_jobs() -> int:
-    """Workers for a batch, from the CPUs this process may use and how busy they are.
+    """Workers for a batch, from the CPUs this process may use and how busy other processes keep them.
 
     A run spends most of its time asleep on kernel timers; with a real-time
     timeline many more workers than CPUs stay punctual, without it fewer. A
-    CPU another process keeps busy (load average) is not counted; one CPU
-    always is.
+    CPU kept busy by others (measured over 0.1 s before the batch starts, so
+    that a batch's own recent load does not count as the load average would)
+    is not counted; one CPU always is.
     """
-    cpus = len(os.sched_getaffinity(0))
-    busy = min(cpus - 1, int(os.getloadavg()[0]))  # whole CPUs kept busy by others (a run's own recent load is less)
-    return WORKERS_PER_FREE_CPU[realtime_allowed()] * (cpus - busy)
+    cpus = sorted(os.sched_getaffinity(0))
+    busy = min(len(cpus) - 1, round(_busy_share(cpus) * len(cpus)))
+    return WORKERS_PER_FREE_CPU[realtime_allowed()] * (len(cpus) - busy)
+
+
+def _cpu_times(cpus: list[int]) -> tuple[int, int]:
+    """(idle, total) jiffies of ``cpus`` from /proc/stat."""
+    idle = total = 0
+    with open("/proc/stat") as handle:
+        for line in handle:
+            name, *fields = line.split()
+            if name.startswith("cpu") and name[3:].isdigit() and int(name[3:]) in cpus:
+                values = list(map(int, fields))
+                idle += values[3] + values[4]  # idle, iowait
+                total += sum(values[:8])
+    return idle, total
+
+
+def _busy_share(cpus: list[int], seconds: float = 0.1) -> float:
+    """How much of ``cpus`` other processes used over the last ``seconds`` (0 to 1)."""
+    idle_before, total_before = _cpu_times(cpus)
+    time.sleep(seconds)
+    idle, total = _cpu_times(cpus)
+    return 1 - (idle - idle_before) / max(total - total_before, 1)
 
 
 def run_many(jobs: list[tuple[Script | Experiment, int, Settings]], workers: int, work=run_one, finish=Outcome.of):

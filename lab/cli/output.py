@@ -15,7 +15,7 @@ from lab.i18n import LANGUAGES, default_language, say
 def jobs_option(command):
     """``-j N``: runs at once, each in its own worker process; without it, from the CPUs and their load."""
     return click.option("-j", "--jobs", type=click.IntRange(1, 64), default=None,
-                        help="Runs at once, each in its own process and topology (default: four per CPU "
+                        help="Runs at once, each in its own process and topology (default: five per CPU "
                              "that is not already busy).")(command)
 
 

@@ -85,7 +85,7 @@ POOL_WORTH_SECONDS = 2.0  # starting worker processes costs ~0.4 s: below this m
 
 
 # Workers per CPU that is not already busy; measured with bench/trust.py (README, "Measured on this machine").
-WORKERS_PER_FREE_CPU = {True: 6, False: 2}  # keyed by whether the timeline may run real-time
+WORKERS_PER_FREE_CPU = {True: 5, False: 2}  # keyed by whether the timeline may run real-time
 
 
 def default_jobs() -> int:

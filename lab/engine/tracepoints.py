@@ -108,10 +108,13 @@ def port_filter(ports: range) -> str:
 
 
 def select(events: list[TraceEvent], ports: range) -> list[TraceEvent]:
-    """The run's own events: those with one of its ports, and those of the same sockets (``skaddr``).
+    """The run's own events: those of sockets born during the run with one of its ports.
 
     A socket's portless first change (connect()'s CLOSE -> SYN_SENT) is the
-    run's when that socket's next event carries one of the run's ports.
+    run's when that socket's next event carries one of the run's ports. A
+    socket is the run's only from its birth on (``_born_in_run``): an orphan
+    of an earlier run, still retransmitting its FIN from a namespace already
+    deleted, may have a port in the run's range.
     """
     def has_port(event: TraceEvent) -> bool:
         return any(port in ports for port in event.ports)
@@ -130,7 +133,33 @@ def select(events: list[TraceEvent], ports: range) -> list[TraceEvent]:
                               if later.get("skaddr") == event.get("skaddr") and later.name != "tcp_send_reset"), None)
             if following is not None and has_port(following):
                 chosen.append(event)
-    return chosen
+    return _born_in_run(chosen)
+
+
+BIRTHS = {number for number, name in STATES.items() if name in ("CLOSE", "LISTEN")}  # connect(), a child's clone
+
+
+def _born_in_run(chosen: list[TraceEvent]) -> list[TraceEvent]:
+    """Drop the events of sockets the run did not make: their first traced change is not a birth.
+
+    Measured: an orphan left by an earlier run in the same process (its FIN
+    unanswered, its namespace deleted; the kernel keeps the socket until its
+    retries run out) died during a later run whose lab port was within 16 of
+    its own, and the later run drew two FIN_WAIT1 -> CLOSED. Sockets that
+    existed before the run have addresses distinct from every socket born in it
+    while they live, so one pass in time order tells them apart.
+    ``tcp_retransmit_synack`` names the listener, whose birth is not selected
+    (its port is the server's): it stays chosen by its ports.
+    """
+    born: set[int] = set()
+    kept = []
+    for event in chosen:
+        sock = event.get("skaddr")
+        if event.name == "inet_sock_set_state" and event.get("oldstate") in BIRTHS:
+            born.add(sock)
+        if sock in born or event.name == "tcp_retransmit_synack":
+            kept.append(event)
+    return kept
 
 
 def unclaimed_resets(events: list[TraceEvent], chosen: list[TraceEvent]) -> list[TraceEvent]:

@@ -99,6 +99,23 @@ def test_a_connects_portless_first_change_is_the_runs_when_its_socket_next_shows
     assert [(change.new, change.port) for change in changes] == [("SYN_SENT", 40002), ("ESTABLISHED", 40002)]
 
 
+def test_an_earlier_runs_orphan_on_a_nearby_port_is_not_the_runs():
+    """The CI failure: an orphan of an earlier run (born before this run) dies during it, its port in range."""
+    events = parse("\n".join([
+        set_state(1000.010, SOCK_A, "LISTEN", "SYN_RECV", 8080, LAB_PORT),
+        line(1000.500, "tcp_retransmit_skb", skbaddr=1, skaddr=SOCK_OTHER, state=4, sport=8080, dport=LAB_PORT + 3,
+             family=2, saddr=0, daddr=0, err=0),
+        set_state(1000.900, SOCK_OTHER, "FIN_WAIT1", "CLOSE", 8080, LAB_PORT + 3),
+        set_state(1001.000, SOCK_A, "SYN_RECV", "ESTABLISHED", 8080, LAB_PORT),
+        set_state(1001.400, SOCK_A, "ESTABLISHED", "FIN_WAIT1", 8080, LAB_PORT),
+        set_state(1001.500, SOCK_A, "FIN_WAIT1", "CLOSE", 8080, LAB_PORT),
+    ]))
+    chosen = select(events, range(LAB_PORT, LAB_PORT + 16))
+    assert {event.get("skaddr") for event in chosen} == {SOCK_A}
+    changes = merge(chosen, [], [], owner, elapsed)
+    assert [(c.old, c.new) for c in changes if c.new == "CLOSED"] == [("FIN_WAIT1", "CLOSED")]
+
+
 def test_the_filter_names_the_whole_port_range():
     assert port_filter(range(45000, 45016)) == (
         "((sport >= 45000 && sport <= 45015) || (dport >= 45000 && dport <= 45015))")

@@ -257,6 +257,17 @@ class KernelApp:
                     pass
             obj.close()
 
+    def warm_up(self) -> None:
+        """Start one worker before the timeline (its scheduling class is the timeline's): starting a thread
+        at the first call made it 0.45 ms late, and every later line with it."""
+        with self._lock:
+            if self._workers:
+                return
+            worker = _Worker(self)
+            self._workers.append(worker)
+            self._idle_workers.append(worker)
+        worker.start()
+
     def start(self, event: SyscallEvent) -> RunningCall:
         """Start the call in a worker thread (an idle one, else a new one); its box receives the CallResult."""
         call = RunningCall()

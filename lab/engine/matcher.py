@@ -12,6 +12,15 @@ The clock is an anchor log (packetdrill's rule): the next ``+x`` counts from
 when the previous event really happened — a segment's arrival, a syscall's
 start. Observations (state lines, tcp_info blocks) take no time of their
 own: they do not move the anchor. Nothing here does I/O.
+
+Everything is judged on that log. The lab *acts* on the script's own
+timeline, though: its lag (how long after their ideal moments its actions
+began, each waiting for the one before) is kept apart and taken back at the
+next wait, up to a bound. Otherwise each ``+0`` syscall's tenth of a
+millisecond in Python adds up, and the lab's timeline slides against the
+kernel's ticks (lab/engine/punctual.py): measured, a FIN due 10 ms after
+the handshake left 2 ms late, just past a tick, and the kernel's ACK, sent
+on the next tick, came 3.2-4.1 ms after it against a 4 ms tolerance.
 """
 
 from __future__ import annotations
@@ -81,6 +90,7 @@ class Clock:
     def __init__(self, zero: float | None):
         self.anchors: list[tuple[float, float]] = [] if zero is None else [(zero, 0.0)]
         self.previous = 0.0  # script time of the previous event
+        self.lag = 0.0  # seconds the lab's last action began after its moment on the script's own timeline
 
     @property
     def started(self) -> bool:
@@ -116,6 +126,15 @@ class Clock:
         """The moment ``script_time`` falls on, counted from the latest anchor."""
         anchor_when, anchor_script = self.anchors[-1]
         return anchor_when + script_time - anchor_script
+
+    def pace(self, script_time: float, catch_up: float) -> float:
+        """When the lab acts for ``script_time``: on the script's own timeline (``when`` less the lab's
+        lag), at most ``catch_up`` seconds before ``when``."""
+        return self.when(script_time) - min(self.lag, catch_up)
+
+    def acted(self, began: float, script_time: float) -> None:
+        """The lab's action for ``script_time`` began at ``began`` (before its anchor is added)."""
+        self.lag = max(began - (self.when(script_time) - self.lag), 0.0)
 
 
 def window(event: Event, script_time: float) -> float:

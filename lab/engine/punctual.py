@@ -8,12 +8,22 @@ a sleep on time, so it does not spin, which would only hold a CPU from the
 other workers of a batch. Without real-time scheduling the thread sleeps to
 just before the moment, then spins (packetdrill's wait_for_event): fewer late
 outliers there.
+
+Script time 0 falls just after a kernel tick, as in packetdrill
+(schedule_start_time_usecs). The kernel's timers fire on ticks (HZ=250 here:
+every 4 ms), so an answer sent from a timer (a delayed ACK due "now", an RTO)
+leaves at the first tick after it was due: anywhere within one tick when the
+timeline's phase is left to chance, which was most of tcplab's flakes beside
+packetdrill (measured: a FIN's ACK 0.1-4.5 ms after it, against a 4 ms
+tolerance; packetdrill's, aligned, 1.45 ms in 19 of 20 runs).
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import gc
+import math
 import os
 import sys
 import time
@@ -21,6 +31,9 @@ import time
 SPIN = 0.001  # seconds before an event's moment at which sleeping stops and spinning starts
 GIL_SWITCH_INTERVAL = 0.0002  # seconds: a returning syscall thread notes its time promptly
 REALTIME_PRIORITY = 10  # SCHED_FIFO, low among real-time priorities; the kernel's RT throttling still applies
+CLOCK_MONOTONIC_COARSE = 6  # linux/time.h: advances at each kernel tick, by one tick
+TICK_OFFSET = 0.00025  # seconds after a tick that script time 0 falls on (packetdrill's JIFFY_OFFSET_USECS)
+START_MARGIN = 0.0003  # seconds: script time 0 is at least this far ahead, so the lab is not late for it
 
 
 def wait_until(moment: float, realtime: bool) -> None:
@@ -30,6 +43,38 @@ def wait_until(moment: float, realtime: bool) -> None:
         time.sleep(delay)
     while time.monotonic() < moment:
         pass
+
+
+@functools.cache
+def tick_grid() -> tuple[float, float] | None:
+    """(tick length, the monotonic moment of one tick), watched once per process; None without ticks.
+
+    The coarse clock advances when the tick's timekeeping runs, so the moment
+    it changes is a tick (its value is not: here it lags the tick by a steady
+    2.36 ms). Ticks fall on a fixed grid of the monotonic clock, so one
+    sighting serves the process (at most one tick of spinning, once).
+    """
+    try:
+        length = time.clock_getres(CLOCK_MONOTONIC_COARSE)
+        last = time.clock_gettime(CLOCK_MONOTONIC_COARSE)
+    except OSError:
+        return None
+    deadline = time.monotonic() + 3 * length
+    while (now := time.monotonic()) < deadline:
+        if time.clock_gettime(CLOCK_MONOTONIC_COARSE) != last:
+            return length, now
+    return None
+
+
+def timeline_start() -> float:
+    """The moment for script time 0: TICK_OFFSET after the first tick at least START_MARGIN ahead."""
+    earliest = time.monotonic() + START_MARGIN
+    grid = tick_grid()
+    if grid is None:
+        return earliest
+    length, tick = grid
+    ticks = math.ceil((earliest - TICK_OFFSET - tick) / length)
+    return tick + ticks * length + TICK_OFFSET
 
 
 def realtime_allowed() -> bool:

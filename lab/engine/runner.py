@@ -47,7 +47,7 @@ from .loss import RunLosses
 from .matcher import ANY_TIME_WAIT, LAB, Clock, Matcher, moves_clock, tolerance
 from .observe_mode import ObservePort
 from .ports import EndpointSides, Port
-from .punctual import punctual, wait_until
+from .punctual import punctual, timeline_start, wait_until
 from .recorder import write_pcapng
 from .settings import Settings, check_options, ignored_options
 from .sources import LiveSource
@@ -162,13 +162,16 @@ class Run:
                          state_source=self.state_source, sysctls=self.sysctls, timers=self.timers)
 
     def _play(self) -> Failure | None:
-        self.clock.anchor(time.monotonic(), 0.0)
-        self.zero = self.clock.anchors[0][0]
-        for end in self.ends.values():
-            if end.app:  # kernel timestamps (SO_TIMESTAMPING) are read on the script's clock
-                end.app.clock_started(self.clock.at, self.settings.tolerance_usecs)
         events = list(self.script.events)  # may be reordered (either_order), the script never
         index = 0
+        try:
+            while index < len(events) and isinstance(events[index], CommandEvent) and events[index].init:
+                self._command(events[index], 0.0)  # packetdrill's init command: before the timeline
+                index += 1
+        except Failure as failure:
+            self._start_timeline()  # no event ran: the report and the states still count from a time 0
+            return failure
+        self._start_timeline()
         try:
             while index < len(events):
                 event = events[index]
@@ -186,10 +189,11 @@ class Run:
                     continue
                 due = self.clock.when(script_time)
                 self._sample_states_if_slack(events, index)
-                wait_until(due, self.realtime)
+                paced = self.clock.pace(script_time, self._catch_up())
+                wait_until(paced, self.realtime)
                 moments = self.handlers[type(event)](event, script_time)
                 if moves_clock(event):
-                    self._judge_action(event, script_time, due, *moments)
+                    self._judge_action(event, script_time, due, paced, *moments)
                 self.clock.previous = script_time
                 index += 1
             self._settle_blocking(before=None)
@@ -199,34 +203,56 @@ class Run:
             return failure
         return None
 
+    def _start_timeline(self) -> None:
+        """Script time 0, just after a kernel tick (lab/engine/punctual.py says why)."""
+        for end in self.ends.values():
+            if end.app:
+                end.app.warm_up()
+        self.zero = timeline_start()
+        self.clock.anchor(self.zero, 0.0)
+        for end in self.ends.values():
+            if end.app:  # kernel timestamps (SO_TIMESTAMPING) are read on the script's clock
+                end.app.clock_started(self.clock.at, self.settings.tolerance_usecs)
+
     # -- the lab's own punctuality --------------------------------------------
+    def _catch_up(self) -> float:
+        """How much of its lag the lab may take back at one wait: half the tolerance floor, so that what it
+        does stays well within the tolerance of the previous event as it happened."""
+        return self.settings.tolerance_usecs / 2e6
+
     def _inject(self, event: PacketEvent, script_time: float) -> None:
-        due = self.clock.when(script_time)
-        wait_until(due, self.realtime)
+        paced = self.clock.pace(script_time, self._catch_up())
+        wait_until(paced, self.realtime)
         seen = self.port.inject(event)
-        self.actions.append(Action(event.line, "inject", "lab", script_time, round((seen.time - due) * 1000, 3)))
+        self.clock.acted(seen.time, script_time)  # the matcher judges the segment and anchors the clock on it
+        self.actions.append(Action(event.line, "inject", "lab", script_time, round((seen.time - paced) * 1000, 3)))
         self.source.push_back(seen)  # judged by the matcher like the kernel's segments
 
     def _inject_icmp(self, event: IcmpEvent, script_time: float) -> None:
         """An ICMP error is no TCP segment: it is an action of the lab, timed like one."""
         due = self.clock.when(script_time)
-        wait_until(due, self.realtime)
+        paced = self.clock.pace(script_time, self._catch_up())
+        wait_until(paced, self.realtime)
         frame = self.port.inject_icmp(event)
         self.matcher.comments[id(frame)] = f"{self.script.path}:{event.line} {event.text}"
         self.actions.append(Action(event.line, "inject icmp", LAB, script_time, 0.0))
-        self._judge_action(event, script_time, due, frame.time, frame.time)
+        self._judge_action(event, script_time, due, paced, frame.time, frame.time)
         self.clock.previous = script_time
 
-    def _judge_action(self, event: Event, script_time: float, due: float, began: float, counts_from: float) -> None:
-        """Note when the action really began (beyond tolerance: lab-late); the clock counts from
-        ``counts_from``: a syscall's start (packetdrill's rule), a command's or link line's end."""
+    def _judge_action(self, event: Event, script_time: float, due: float, paced: float, began: float,
+                      counts_from: float) -> None:
+        """Note how late the action began after the moment the lab chose for it (``paced``); lab-late when it
+        began beyond tolerance after ``due`` (its script time counted from the previous event as it
+        happened). The clock counts from ``counts_from``: a syscall's start (packetdrill's rule), a
+        command's or link line's end."""
         late = began - due
+        self.clock.acted(began, script_time)
         action = self.actions[-1] if self.actions and self.actions[-1].line == event.line else None
         if action is None:
             action = Action(event.line, type(event).__name__.removesuffix("Event").lower(),
                             event.endpoint or "kernel", script_time, 0.0)
             self.actions.append(action)
-        action.late_ms = round(late * 1000, 3)
+        action.late_ms = round((began - paced) * 1000, 3)
         action.time = self.clock.elapsed(began)
         allowed = tolerance(self.settings, script_time - self.clock.previous)
         if late > allowed:

@@ -214,6 +214,8 @@ class CommandEvent(Event):
 
     command: str
     sysctls: tuple[tuple[str, str], ...] | None  # parsed when the line is only sysctl settings
+    # packetdrill's init command: untimed, before every event; it runs before script time 0 begins.
+    init: bool = field(default=False, kw_only=True)
 
 
 @dataclass(frozen=True)

@@ -216,8 +216,9 @@ class Parser:
             if self.token.kind == "command":
                 # Untimed: before everything (packetdrill's init command), or, after events, when the
                 # script reaches it (its cleanup command, which runs once the events are done).
-                timing = Timing(0.0, relative=bool(script.events))
-                script.events.append(self.command(self.token.position.line, timing))
+                init = all(isinstance(event, CommandEvent) and event.init for event in script.events)
+                command = self.command(self.token.position.line, Timing(0.0, relative=not init))
+                script.events.append(dataclasses.replace(command, init=init))
             else:
                 script.events.append(self.event())
         return script

@@ -1,0 +1,82 @@
+"""The lab's pacing: script time 0 just after a kernel tick, and actions on the script's own timeline.
+
+Pure arithmetic on the Clock, plus the tick grid as this kernel shows it
+(the coarse monotonic clock; no privileges needed).
+"""
+
+from __future__ import annotations
+
+import time
+
+from lab.engine.matcher import Clock
+from lab.engine.punctual import CLOCK_MONOTONIC_COARSE, START_MARGIN, TICK_OFFSET, tick_grid, timeline_start
+from lab.script.parser import parse
+
+
+def test_the_lab_takes_back_its_lag_at_the_next_wait_but_judging_stays_on_what_happened():
+    clock = Clock(100.0)
+    clock.acted(100.0009, 0.0)  # a +0 syscall 0.9 ms after its moment (waiting for the one before)
+    clock.anchor(100.0009, 0.0)
+    assert round(clock.lag, 6) == 0.0009
+    assert clock.when(0.010) == 100.0109  # the previous event as it happened: what lateness is judged on
+    assert round(clock.pace(0.010, catch_up=0.002), 6) == 100.010  # the lab acts on the script's timeline
+    assert round(clock.at(100.0101), 6) == 0.0092  # a segment is still judged from the anchor
+
+
+def test_a_kernel_segment_keeps_the_labs_lag_and_a_punctual_action_clears_it():
+    clock = Clock(100.0)
+    clock.acted(100.0015, 0.0)
+    clock.anchor(100.0015, 0.0)
+    clock.anchor(100.0016, 0.0)  # the kernel's answer, 0.1 ms after the late action
+    assert round(clock.pace(0.010, catch_up=0.002), 6) == 100.0101  # its moment less the lab's lag
+    clock.acted(100.0101, 0.010)
+    assert round(clock.lag, 6) == 0.0
+
+
+def test_the_catch_up_is_bounded():
+    clock = Clock(100.0)
+    clock.acted(100.005, 0.0)
+    clock.anchor(100.005, 0.0)
+    assert round(clock.pace(0.010, catch_up=0.002), 6) == 100.013  # 2 ms of the 5 ms lag, not all
+
+
+def test_without_lag_the_lab_acts_when_the_previous_event_says():
+    clock = Clock(100.0)
+    clock.anchor(100.0003, 0.0)
+    assert clock.pace(0.010, catch_up=0.002) == clock.when(0.010)
+
+
+def test_script_time_zero_falls_just_after_a_tick_and_not_in_the_past():
+    grid = tick_grid()
+    before = time.monotonic()
+    start = timeline_start()
+    assert start >= before + START_MARGIN
+    if grid is None:
+        return
+    length, tick = grid
+    phase = (start - tick) % length
+    assert abs(phase - TICK_OFFSET) < 1e-6 or abs(phase - TICK_OFFSET - length) < 1e-6
+    assert start - before < START_MARGIN + length + 0.001  # within one tick of the margin
+
+
+def test_only_leading_untimed_commands_are_init_commands():
+    script = parse("`true`\n`echo x`\n0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n`echo done`\n")
+    assert [getattr(event, "init", None) for event in script.events] == [True, True, None, False]
+    assert not script.events[1].timing.relative and script.events[3].timing.relative
+
+
+def test_the_tick_grid_predicts_a_later_tick():
+    """A fresh sighting of the coarse clock advancing falls on the grid seen earlier (within 0.3 ms)."""
+    grid = tick_grid()
+    if grid is None:
+        return
+    length, tick = grid
+    offsets = []
+    for _ in range(3):  # a sighting may be late when another process has the CPU: one of three suffices
+        time.sleep(0.05)
+        last = time.clock_gettime(CLOCK_MONOTONIC_COARSE)
+        while time.clock_gettime(CLOCK_MONOTONIC_COARSE) == last:
+            pass
+        offset = (time.monotonic() - tick) % length
+        offsets.append(min(offset, length - offset))
+    assert min(offsets) < 0.0003, offsets

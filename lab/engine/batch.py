@@ -10,6 +10,7 @@ and renders its report.
 
 from __future__ import annotations
 
+import dataclasses
 import multiprocessing
 import os
 import signal
@@ -135,6 +136,8 @@ def run_many(jobs: list[tuple[Script | Experiment, int, Settings]], workers: int
         for script, family, settings in jobs:
             yield finish(work(script, family, settings))
         return
+    if workers > len(os.sched_getaffinity(0)):
+        jobs = [(script, family, dataclasses.replace(settings, crowded=True)) for script, family, settings in jobs]
     order = sorted(range(len(jobs)), key=lambda i: -jobs[i][0].length)  # the longest first
     context = multiprocessing.get_context("forkserver")
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_init_worker)

@@ -47,7 +47,7 @@ from .loss import RunLosses
 from .matcher import ANY_TIME_WAIT, LAB, Clock, Matcher, moves_clock, tolerance
 from .observe_mode import ObservePort
 from .ports import EndpointSides, Port
-from .punctual import punctual, timeline_start, wait_until
+from .punctual import punctual, tick_grid, timeline_start, wait_until
 from .recorder import write_pcapng
 from .settings import Settings, check_options, ignored_options
 from .sources import LiveSource
@@ -112,6 +112,8 @@ class Run:
     # -- entry ---------------------------------------------------------------
     def execute(self) -> RunResult:
         preflight(self.script, self.settings)
+        if not self.settings.crowded:
+            tick_grid()  # once per process, before any real-time timeline (lab/engine/punctual.py)
         started = time.monotonic()
         failure = None
         self.matcher = None
@@ -134,7 +136,7 @@ class Run:
                                        self.port.on_match)
                 self.losses = RunLosses(self.script.path)
                 try:
-                    with punctual() as realtime:
+                    with punctual(one_cpu=not self.settings.crowded) as realtime:
                         self.realtime = realtime
                         if not realtime:
                             self.notes.append("the timeline ran without real-time scheduling (not permitted here); "
@@ -208,7 +210,7 @@ class Run:
         for end in self.ends.values():
             if end.app:
                 end.app.warm_up()
-        self.zero = timeline_start()
+        self.zero = timeline_start(on_tick=not self.settings.crowded)
         self.clock.anchor(self.zero, 0.0)
         for end in self.ends.values():
             if end.app:  # kernel timestamps (SO_TIMESTAMPING) are read on the script's clock
@@ -217,8 +219,9 @@ class Run:
     # -- the lab's own punctuality --------------------------------------------
     def _catch_up(self) -> float:
         """How much of its lag the lab may take back at one wait: half the tolerance floor, so that what it
-        does stays well within the tolerance of the previous event as it happened."""
-        return self.settings.tolerance_usecs / 2e6
+        does stays well within the tolerance of the previous event as it happened. None in a crowded
+        batch, whose timelines do not start on a tick: there is no phase to keep."""
+        return 0.0 if self.settings.crowded else self.settings.tolerance_usecs / 2e6
 
     def _inject(self, event: PacketEvent, script_time: float) -> None:
         paced = self.clock.pace(script_time, self._catch_up())

@@ -53,6 +53,9 @@ class Settings:
     pcap: str | None = None  # where to write the capture; None: a temporary file kept only for a failure
     loopback: bool = False  # observe mode: both endpoints in one namespace on 127.0.0.1 / ::1
     lab_isn: int | None = None  # drive mode: the lab's ISN (tcplab demo --isn); None: random per run
+    # A batch with more workers than CPUs: timelines neither keep to one CPU nor start on a kernel tick, as
+    # real-time workers held together would wait for one another (lab/engine/punctual.py).
+    crowded: bool = False
 
     def for_script(self, script: Script) -> Settings:
         """These settings with the script's option lines filled in under the flags."""

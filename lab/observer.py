@@ -14,30 +14,15 @@ inet_diag_msg, takes about half that, most of it the kernel's own dump.
 
 from __future__ import annotations
 
-import functools
 import socket
-import struct
 import time
 from dataclasses import dataclass
 
-from pyroute2.netlink import (
-    NLM_F_MATCH,
-    NLM_F_REQUEST,
-    NLM_F_ROOT,
-    NLMSG_DONE,
-    NLMSG_ERROR,
-)
-from pyroute2.netlink.diag import (
-    NETLINK_SOCK_DIAG,
-    SOCK_DIAG_BY_FAMILY,
-    inet_diag_msg,
-    inet_diag_req,
-)
+from pyroute2.netlink.diag import NETLINK_SOCK_DIAG, inet_diag_msg
 
 from lab.tcp_states import CLOSED, STATES, TIMERS
 from netns import inside
-
-ALL_STATES = (1 << 13) - 1
+from netns.sockets import dump_request, replies
 
 
 @dataclass(frozen=True)
@@ -49,22 +34,6 @@ class SocketInfo:
     remote: tuple[str, int]
     timer: str | None
     expires_ms: int
-
-
-NLMSG_HEADER = struct.Struct("=IHHII")  # length, type, flags, sequence, pid
-
-
-@functools.cache
-def _dump_request(family: int) -> bytes:
-    """The netlink request for every TCP socket of ``family`` in every state (the same bytes each time)."""
-    request = inet_diag_req()
-    request["header"]["type"] = SOCK_DIAG_BY_FAMILY
-    request["header"]["flags"] = NLM_F_REQUEST | NLM_F_ROOT | NLM_F_MATCH
-    request["sdiag_family"] = family
-    request["sdiag_protocol"] = socket.IPPROTO_TCP
-    request["idiag_states"] = ALL_STATES
-    request.encode()
-    return bytes(request.data)
 
 
 class Observer:
@@ -80,20 +49,11 @@ class Observer:
 
     def _messages(self, family: int):
         """The dump's inet_diag_msg replies, decoded."""
-        self._diag.send(_dump_request(family))
-        while True:
-            data = self._diag.recv(1 << 16)
-            offset = 0
-            while offset + NLMSG_HEADER.size <= len(data):
-                length, kind = NLMSG_HEADER.unpack_from(data, offset)[:2]
-                if kind == NLMSG_DONE:
-                    return
-                if kind == NLMSG_ERROR or length < NLMSG_HEADER.size:
-                    raise OSError("sock_diag refused the dump request")
-                message = inet_diag_msg(data[offset:offset + length])
-                message.decode()
-                yield message
-                offset += (length + 3) & ~3
+        self._diag.send(dump_request(family))
+        for data in replies(self._diag):
+            message = inet_diag_msg(data)
+            message.decode()
+            yield message
 
     def sockets(self, family: int = socket.AF_INET) -> list[SocketInfo]:
         """Every TCP socket of the namespace in ``family``."""

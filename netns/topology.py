@@ -21,6 +21,8 @@ ARP or ND frame shows up in a capture.
 
 from __future__ import annotations
 
+import contextlib
+
 from pyroute2 import IPRoute
 from pyroute2.netlink.rtnl.ifaddrmsg import IFA_F_NODAD
 
@@ -30,6 +32,7 @@ from .names import TopologyNames
 from .offload import disable_offloads
 from .shaping import limit_rate
 from .signals import deferred_signals
+from .sockets import abort_tcp_sockets
 
 NUD_PERMANENT = 0x80
 DEFAULT_MTU = 1500
@@ -62,10 +65,14 @@ class Topology:
         self.close()
 
     def close(self) -> None:
-        """Remove every namespace this topology made (idempotent)."""
+        """Remove every namespace this topology made, aborting the TCP sockets left in it first (an orphan
+        would otherwise keep the namespace alive in the kernel for minutes: netns/sockets.py); idempotent."""
         with deferred_signals():
             while self.namespaces:
-                namespace.remove(self.namespaces.pop())
+                name = self.namespaces.pop()
+                with contextlib.suppress(OSError):
+                    abort_tcp_sockets(name)
+                namespace.remove(name)
 
     def _create_namespace(self, name: str) -> None:
         namespace.create(name)

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import ctypes
+import os
 import socket
+import threading
 
 import pytest
 from pyroute2 import IPRoute
 
+from lab.observer import Observer
 from netns import IPV6_MTU, LoopbackTopology, SysctlError, VethTopology, check_allowed, inside
 from netns.namespace import listed
 from netns.offload import offload_state
+from netns.sockets import dump_request, replies
 
 NUD_PERMANENT = 0x80
 
@@ -147,3 +152,48 @@ def test_loopback_topology():
         with listener, client:
             listener.accept()[0].close()
     assert topo.kernel_ns not in listed()
+
+
+def _tcp_sockets_in(netns_fd: int) -> int:
+    """How many TCP sockets a namespace (held open by ``netns_fd``, perhaps removed from /run/netns) lists."""
+    counted: list[int] = []
+
+    def count() -> None:  # setns moves this thread only
+        assert ctypes.CDLL(None, use_errno=True).setns(netns_fd, 0x40000000) == 0
+        with socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 4) as diag:  # NETLINK_SOCK_DIAG
+            diag.bind((0, 0))
+            for family in (socket.AF_INET, socket.AF_INET6):
+                diag.send(dump_request(family))
+                counted.append(sum(1 for _ in replies(diag)))
+
+    worker = threading.Thread(target=count)
+    worker.start()
+    worker.join()
+    return sum(counted)
+
+
+def test_an_orphan_does_not_outlive_its_topology():
+    """A closed socket whose FIN waits behind data the peer has no room for is an orphan in FIN_WAIT1: the
+    kernel keeps it, and its namespace, for minutes after the namespace is removed, unless it is aborted."""
+    with LoopbackTopology() as topo:
+        held = os.open(f"/run/netns/{topo.kernel_ns}", os.O_RDONLY)
+        with inside(topo.kernel_ns):
+            listener = socket.create_server(("127.0.0.1", 8080))
+            client = socket.create_connection(("127.0.0.1", 8080), timeout=2)
+        server = listener.accept()[0]
+        client.setblocking(False)
+        with pytest.raises(BlockingIOError):
+            while True:
+                client.send(bytes(1 << 16))
+        client.close()
+        observer = Observer(topo.kernel_ns)
+        states = {info.state for info in observer.sockets()}
+        observer.close()
+        assert "FIN_WAIT1" in states, states
+    try:
+        assert topo.kernel_ns not in listed()
+        assert _tcp_sockets_in(held) == 0
+    finally:
+        os.close(held)
+        server.close()
+        listener.close()

@@ -1,0 +1,70 @@
+"""A namespace's TCP sockets through sock_diag: the dump request, and aborting them all (as ``ss -K``).
+
+Removing a namespace does not end its sockets. An orphan (closed by its
+application, its FIN unanswered) goes on retransmitting for minutes in a
+namespace no one can see any more, and keeps it alive in the kernel.
+Measured here: 130 such orphans during one test suite, 82 still there four
+minutes after it; one of them died during a later run whose port was near its
+own, and the run's trace showed it. So a topology aborts what TCP sockets
+its namespaces still hold before removing them (SOCK_DESTROY, which ends
+orphans and TIME_WAIT minisocks too since Linux 6.11; where the kernel lacks
+CONFIG_INET_DIAG_DESTROY, the namespaces are removed as before).
+"""
+
+from __future__ import annotations
+
+import functools
+import socket
+import struct
+
+from pyroute2.netlink import NLM_F_ACK, NLM_F_MATCH, NLM_F_REQUEST, NLM_F_ROOT, NLMSG_DONE, NLMSG_ERROR
+from pyroute2.netlink.diag import NETLINK_SOCK_DIAG, SOCK_DESTROY, SOCK_DIAG_BY_FAMILY
+
+from .namespace import inside
+
+ALL_STATES = (1 << 13) - 1
+NLMSG_HEADER = struct.Struct("=IHHII")  # length, type, flags, sequence, pid
+REQUEST = struct.Struct("=BBBBI")  # inet_diag_req_v2 before its socket id: family, protocol, ext, pad, states
+SOCKID = slice(NLMSG_HEADER.size + 4, NLMSG_HEADER.size + 4 + 48)  # inet_diag_msg's id, as a request takes it
+
+
+def _request(kind: int, flags: int, family: int, sockid: bytes = bytes(48)) -> bytes:
+    body = REQUEST.pack(family, socket.IPPROTO_TCP, 0, 0, ALL_STATES) + sockid
+    return NLMSG_HEADER.pack(NLMSG_HEADER.size + len(body), kind, flags, 0, 0) + body
+
+
+@functools.cache
+def dump_request(family: int) -> bytes:
+    """The netlink request for every TCP socket of ``family`` in every state (the same bytes each time)."""
+    return _request(SOCK_DIAG_BY_FAMILY, NLM_F_REQUEST | NLM_F_ROOT | NLM_F_MATCH, family)
+
+
+def replies(diag: socket.socket):
+    """Each netlink message of a dump's reply, as bytes, until NLMSG_DONE; an error reply raises OSError."""
+    while True:
+        data = diag.recv(1 << 16)
+        offset = 0
+        while offset + NLMSG_HEADER.size <= len(data):
+            length, kind = NLMSG_HEADER.unpack_from(data, offset)[:2]
+            if kind == NLMSG_DONE:
+                return
+            if kind == NLMSG_ERROR or length < NLMSG_HEADER.size:
+                raise OSError("sock_diag refused the dump request")
+            yield data[offset:offset + length]
+            offset += (length + 3) & ~3
+
+
+def abort_tcp_sockets(ns: str) -> int:
+    """Abort every TCP socket left in namespace ``ns``; how many the kernel ended."""
+    with inside(ns):
+        diag = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_SOCK_DIAG)
+    ended = 0
+    with diag:
+        diag.bind((0, 0))
+        for family in (socket.AF_INET, socket.AF_INET6):
+            diag.send(dump_request(family))
+            for message in list(replies(diag)):
+                diag.send(_request(SOCK_DESTROY, NLM_F_REQUEST | NLM_F_ACK, family, message[SOCKID]))
+                error = struct.unpack_from("=i", diag.recv(1 << 12), NLMSG_HEADER.size)[0]
+                ended += error == 0  # else it went on its own meanwhile, or the kernel cannot destroy
+    return ended

@@ -100,7 +100,7 @@ MUTATIONS = [
     (SCRIPTS / "fastopen_client.pkt", "> S 0:1000(1000) <mss 1460,sackOK,TS val 100 ecr 0,nop,wscale 8,FO abcd1234",
      "> S 0:1000(1000) <mss 1460,sackOK,TS val 100 ecr 0,nop,wscale 8,FO 1234abcd", "FO abcd1234,nop,nop>"),
     (SCRIPTS / "ts_tick_urgent.pkt", "urg 1 <nop,nop,TS val 300 ecr 200>", "urg 1 <nop,nop,TS val 400 ecr 200>",
-     "TS val: expected 400, got 3"),
+     "TS val: expected 400, got "),  # about 300: the kernel's ms clock may read 299
     (SCRIPTS / "ts_tick_urgent.pkt", "> PU. 1:2(1) ack 1 urg 1", "> PU. 1:2(1) ack 1 urg 2", "urg: expected 2, got 1"),
     (SCRIPTS / "ts_tick_urgent.pkt", "msg_iov(2)=[{..., 100}, {..., 200}], msg_flags=0}, 0) = 300",
      "msg_iov(2)=[{..., 100}, {..., 200}], msg_flags=0}, 0) = 200", "sendmsg() returned 300, expected 200"),

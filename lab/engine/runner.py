@@ -217,6 +217,14 @@ class Run:
                 end.app.clock_started(self.clock.at, self.settings.tolerance_usecs)
 
     # -- the lab's own punctuality --------------------------------------------
+    def _let_blocked_calls_return(self) -> None:
+        """Give the CPU to a call the injected segment has just woken (the kernel handled the segment in this
+        thread's write). On one CPU, at the same real-time priority, its thread would otherwise wait until
+        this one blocks, and note its return late: a connect() read as returning 7 ms after the SYN-ACK
+        that ended it."""
+        if self.blocking:
+            os.sched_yield()
+
     def _catch_up(self) -> float:
         """How much of its lag the lab may take back at one wait: half the tolerance floor, so that what it
         does stays well within the tolerance of the previous event as it happened. None in a crowded
@@ -227,6 +235,7 @@ class Run:
         paced = self.clock.pace(script_time, self._catch_up())
         wait_until(paced, self.realtime)
         seen = self.port.inject(event)
+        self._let_blocked_calls_return()
         self.clock.acted(seen.time, script_time)  # the matcher judges the segment and anchors the clock on it
         self.actions.append(Action(event.line, "inject", "lab", script_time, round((seen.time - paced) * 1000, 3)))
         self.source.push_back(seen)  # judged by the matcher like the kernel's segments
@@ -237,6 +246,7 @@ class Run:
         paced = self.clock.pace(script_time, self._catch_up())
         wait_until(paced, self.realtime)
         frame = self.port.inject_icmp(event)
+        self._let_blocked_calls_return()
         self.matcher.comments[id(frame)] = f"{self.script.path}:{event.line} {event.text}"
         self.actions.append(Action(event.line, "inject icmp", LAB, script_time, 0.0))
         self._judge_action(event, script_time, due, paced, frame.time, frame.time)

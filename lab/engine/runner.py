@@ -191,11 +191,10 @@ class Run:
                     continue
                 due = self.clock.when(script_time)
                 self._sample_states_if_slack(events, index)
-                paced = self.clock.pace(script_time, self._catch_up())
-                wait_until(paced, self.realtime)
+                wait_until(self.clock.pace(script_time, self._catch_up()), self.realtime)
                 moments = self.handlers[type(event)](event, script_time)
                 if moves_clock(event):
-                    self._judge_action(event, script_time, due, paced, *moments)
+                    self._judge_action(event, script_time, due, *moments)
                 self.clock.previous = script_time
                 index += 1
             self._settle_blocking(before=None)
@@ -232,32 +231,29 @@ class Run:
         return 0.0 if self.settings.crowded else self.settings.tolerance_usecs / 2e6
 
     def _inject(self, event: PacketEvent, script_time: float) -> None:
-        paced = self.clock.pace(script_time, self._catch_up())
-        wait_until(paced, self.realtime)
+        due = self.clock.when(script_time)
+        wait_until(self.clock.pace(script_time, self._catch_up()), self.realtime)
         seen = self.port.inject(event)
         self._let_blocked_calls_return()
         self.clock.acted(seen.time, script_time)  # the matcher judges the segment and anchors the clock on it
-        self.actions.append(Action(event.line, "inject", "lab", script_time, round((seen.time - paced) * 1000, 3)))
+        self.actions.append(Action(event.line, "inject", "lab", script_time, round((seen.time - due) * 1000, 3)))
         self.source.push_back(seen)  # judged by the matcher like the kernel's segments
 
     def _inject_icmp(self, event: IcmpEvent, script_time: float) -> None:
         """An ICMP error is no TCP segment: it is an action of the lab, timed like one."""
         due = self.clock.when(script_time)
-        paced = self.clock.pace(script_time, self._catch_up())
-        wait_until(paced, self.realtime)
+        wait_until(self.clock.pace(script_time, self._catch_up()), self.realtime)
         frame = self.port.inject_icmp(event)
         self._let_blocked_calls_return()
         self.matcher.comments[id(frame)] = f"{self.script.path}:{event.line} {event.text}"
         self.actions.append(Action(event.line, "inject icmp", LAB, script_time, 0.0))
-        self._judge_action(event, script_time, due, paced, frame.time, frame.time)
+        self._judge_action(event, script_time, due, frame.time, frame.time)
         self.clock.previous = script_time
 
-    def _judge_action(self, event: Event, script_time: float, due: float, paced: float, began: float,
-                      counts_from: float) -> None:
-        """Note how late the action began after the moment the lab chose for it (``paced``); lab-late when it
-        began beyond tolerance after ``due`` (its script time counted from the previous event as it
-        happened). The clock counts from ``counts_from``: a syscall's start (packetdrill's rule), a
-        command's or link line's end."""
+    def _judge_action(self, event: Event, script_time: float, due: float, began: float, counts_from: float) -> None:
+        """Note how late the action began after ``due``, its script time counted from the previous event as it
+        happened (negative where the lab took back some of its lag); beyond tolerance: lab-late. The clock
+        counts from ``counts_from``: a syscall's start (packetdrill's rule), a command's or link line's end."""
         late = began - due
         self.clock.acted(began, script_time)
         action = self.actions[-1] if self.actions and self.actions[-1].line == event.line else None
@@ -265,7 +261,7 @@ class Run:
             action = Action(event.line, type(event).__name__.removesuffix("Event").lower(),
                             event.endpoint or "kernel", script_time, 0.0)
             self.actions.append(action)
-        action.late_ms = round((began - paced) * 1000, 3)
+        action.late_ms = round(late * 1000, 3)
         action.time = self.clock.elapsed(began)
         allowed = tolerance(self.settings, script_time - self.clock.previous)
         if late > allowed:

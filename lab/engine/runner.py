@@ -220,8 +220,9 @@ class Run:
         """Give the CPU to a call the injected segment has just woken (the kernel handled the segment in this
         thread's write). On one CPU, at the same real-time priority, its thread would otherwise wait until
         this one blocks, and note its return late: a connect() read as returning 7 ms after the SYN-ACK
-        that ended it."""
-        if self.blocking:
+        that ended it. Not in a crowded batch: unpinned, the call's thread has another CPU, and a yield would
+        hand this one to other workers' threads."""
+        if self.blocking and not self.settings.crowded:
             os.sched_yield()
 
     def _catch_up(self) -> float:

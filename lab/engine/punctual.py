@@ -34,6 +34,7 @@ REALTIME_PRIORITY = 10  # SCHED_FIFO, low among real-time priorities; the kernel
 CLOCK_MONOTONIC_COARSE = 6  # linux/time.h: advances at each kernel tick, by one tick
 TICK_OFFSET = 0.00025  # seconds after a tick that script time 0 falls on (packetdrill's JIFFY_OFFSET_USECS)
 START_MARGIN = 0.0003  # seconds: script time 0 is at least this far ahead, so the lab is not late for it
+SIGHTING = 0.00005  # seconds: a tick is sighted only between two reads of the coarse clock this close
 
 
 def wait_until(moment: float, realtime: bool) -> None:
@@ -43,9 +44,6 @@ def wait_until(moment: float, realtime: bool) -> None:
         time.sleep(delay)
     while time.monotonic() < moment:
         pass
-
-
-SIGHTING = 0.00005  # seconds: a tick is sighted only between two reads of the coarse clock this close
 
 
 @functools.cache
@@ -117,7 +115,7 @@ def punctual(one_cpu: bool = True):
 
     One CPU: the kernel arms a timer on the CPU that handled the segment, which is the CPU of the lab's
     thread that wrote it. With the run's threads free to move, the answer from a timer due at once (the
-    ACK of a FIN) left one tick late in 10 of 16 runs; with them on one CPU, in 0 of 12 (either CPU).
+    ACK of a FIN) left one tick late in 10 of 16 runs; with them on one CPU, in 0 of 24 (either CPU).
     Not in a batch with more workers than CPUs: five real-time workers held to each CPU wait for one
     another (2 of 100 runs of the catalogue lab-late, twice in three), where the scheduler moving them
     keeps them on time.

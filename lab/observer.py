@@ -7,9 +7,10 @@ sock_diag no longer lists is CLOSED.
 
 A state line often sits between a kernel segment and the lab's ``+0`` answer,
 so a query must be quick. pyroute2's DiagSocket took 0.51 ms a query here
-(its asyncio core); the same request, encoded once with pyroute2's message
-class and sent on a plain netlink socket, with replies decoded by pyroute2's
-inet_diag_msg, takes about half that, most of it the kernel's own dump.
+(its asyncio core); the same request, its bytes built once (netns/sockets.py,
+which also aborts a namespace's leftover sockets) and sent on a plain netlink
+socket, with replies decoded by pyroute2's inet_diag_msg, takes about half
+that, most of it the kernel's own dump.
 """
 
 from __future__ import annotations

@@ -54,17 +54,16 @@ def replies(diag: socket.socket):
             offset += (length + 3) & ~3
 
 
-def abort_tcp_sockets(ns: str) -> int:
-    """Abort every TCP socket left in namespace ``ns``; how many the kernel ended."""
+def abort_tcp_sockets(ns: str) -> None:
+    """Abort every TCP socket left in namespace ``ns``. Each request's answer is read and let go: a socket
+    that went on its own meanwhile (ENOENT), or a kernel that cannot destroy (EOPNOTSUPP), changes
+    nothing for the caller, which removes the namespace next."""
     with inside(ns):
         diag = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_SOCK_DIAG)
-    ended = 0
     with diag:
         diag.bind((0, 0))
         for family in (socket.AF_INET, socket.AF_INET6):
             diag.send(dump_request(family))
             for message in list(replies(diag)):
                 diag.send(_request(SOCK_DESTROY, NLM_F_REQUEST | NLM_F_ACK, family, message[SOCKID]))
-                error = struct.unpack_from("=i", diag.recv(1 << 12), NLMSG_HEADER.size)[0]
-                ended += error == 0  # else it went on its own meanwhile, or the kernel cannot destroy
-    return ended
+                diag.recv(1 << 12)

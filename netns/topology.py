@@ -22,6 +22,7 @@ ARP or ND frame shows up in a capture.
 from __future__ import annotations
 
 import contextlib
+import time
 
 from pyroute2 import IPRoute
 from pyroute2.netlink.rtnl.ifaddrmsg import IFA_F_NODAD
@@ -35,6 +36,7 @@ from .signals import deferred_signals
 from .sockets import abort_tcp_sockets
 
 NUD_PERMANENT = 0x80
+LINK_READY_WAIT = 5.0  # seconds a veth end may take to carry frames before the topology gives up
 DEFAULT_MTU = 1500
 IPV6_MTU = 1520  # as the kernel selftests' packetdrill runner: mss 1460 holds for IPv6 too
 
@@ -110,6 +112,30 @@ def _add_addresses(ipr: IPRoute, index: int, endpoint: Endpoint) -> None:
         prefixlen=endpoint.prefix6,
         flags=IFA_F_NODAD,
     )
+
+
+class LinkNotReady(OSError):
+    """A veth end the kernel did not switch on in time: the machine, not the user's input."""
+
+
+def _wait_until_carrying(ns: str, ifname: str) -> None:
+    """Return once the veth end carries frames: its operational state is UP.
+
+    The end brought up first gets its carrier when its peer comes up, and its
+    transmit queue is switched on only later, by the kernel's link watch (a
+    work item that needs the RTNL lock, which other namespaces being built or
+    removed may hold). Until then it drops whatever is sent: once in a
+    thousand catalogue runs a client's SYN vanished and connect() hung. The
+    link watch sets the operational state just before it switches the queue on.
+    """
+    deadline = time.monotonic() + LINK_READY_WAIT
+    with namespace.inside(ns), IPRoute() as ipr:
+        index = ipr.link_lookup(ifname=ifname)[0]
+        while ipr.get_links(index)[0].get_attr("IFLA_OPERSTATE") != "UP":
+            if time.monotonic() > deadline:
+                raise LinkNotReady(f"the veth end {ifname} was still not carrying frames after {LINK_READY_WAIT:g} s "
+                                   "(the kernel's link watch is stalled: is the machine overloaded?); try again")
+            time.sleep(0.0005)
 
 
 def _add_permanent_neighbours(ipr: IPRoute, index: int, endpoint: Endpoint, lladdr: str) -> None:
@@ -189,6 +215,8 @@ class VethTopology(Topology):
                 _add_permanent_neighbours(ipr, index, self.kernel, self.kernel_mac)
         disable_offloads(kernel_ns, self.kernel_if)
         disable_offloads(lab_ns, self.lab_if)
+        _wait_until_carrying(lab_ns, self.lab_if)  # up first: its queue waits for the link watch
+        _wait_until_carrying(kernel_ns, self.kernel_if)
 
     def limit_link(self, rate_bps: int, burst_bytes: int) -> None:
         """A bucket on each veth end: one per direction."""

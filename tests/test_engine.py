@@ -6,9 +6,15 @@ a passing script and asserts the run fails at that line, naming the field.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import struct
+import time
 
 import pytest
 from helpers import SCRIPTS
+
+from lab.engine import kernelapp, punctual
 
 from lab.engine.runner import run_script
 from lab.engine.settings import Settings
@@ -99,3 +105,60 @@ def test_coalesced_segment_matches_two_lines():
     assert result.passed
     last = [step for step in result.steps if not step.from_left][-1]
     assert last.text().startswith("> P. 101:301(200) ack 1")
+
+
+@contextlib.contextmanager
+def cpu_hog(cpu: int):
+    """A child process on ``cpu`` at a real-time priority above the lab's; ``hold(start, end)`` makes it
+    keep that CPU between two monotonic moments. A process, not a thread: it must not share the lab's GIL."""
+    read_end, write_end = os.pipe()
+    child = os.fork()
+    if child == 0:  # the hog: nothing here may raise into pytest
+        try:
+            os.sched_setaffinity(0, {cpu})
+            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(punctual.SYSCALL_PRIORITY + 20))
+            start, end = struct.unpack("dd", os.read(read_end, 16))
+            time.sleep(max(start - time.monotonic(), 0))
+            while time.monotonic() < end:
+                pass
+        finally:
+            os._exit(0)
+    os.close(read_end)
+
+    def hold(start: float, end: float) -> None:
+        os.write(write_end, struct.pack("dd", start, end))
+
+    try:
+        yield hold
+    finally:
+        os.close(write_end)
+        os.waitpid(child, 0)
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2 or not punctual.realtime_allowed(),
+                    reason="needs two CPUs and real-time scheduling")
+def test_a_return_noted_late_for_want_of_a_cpu_is_the_labs_lateness(monkeypatch):
+    """connect() returns when the lab's SYN-ACK arrives at 0.010 s. Here its thread is kept on a CPU that
+    something of higher priority holds from 0.004 to 0.024 s, so the return is noted ~14 ms late: its
+    thread's wait for a CPU (the kernel's schedstat) makes that the lab's lateness, never the kernel's."""
+    cpus = os.sched_getaffinity(0)
+    other = sorted(cpus - {punctual.timeline_cpu(cpus)})[0]  # not the timeline's CPU
+
+    def on_the_other_cpu():
+        os.sched_setaffinity(0, {other})
+        punctual.above_timelines()
+
+    run_call = kernelapp.KernelApp._run
+    with cpu_hog(other) as hold:
+        def run_with_a_hog(app, event, call, waits=None):
+            if event.name == "connect":
+                now = time.monotonic()
+                hold(now + 0.004, now + 0.024)
+            run_call(app, event, call, waits)
+
+        monkeypatch.setattr(kernelapp, "above_timelines", on_the_other_cpu)
+        monkeypatch.setattr(kernelapp.KernelApp, "_run", run_with_a_hog)
+        result = run_script(parse_file(str(SCRIPTS / "active_open.pkt")), 4, Settings())
+    assert not result.passed and result.failure.line == 5, result.failure
+    assert result.failure.kind == "lab-late", result.failure.message
+    assert "waiting for a CPU" in result.failure.message

@@ -197,3 +197,19 @@ def test_an_orphan_does_not_outlive_its_topology():
         os.close(held)
         server.close()
         listener.close()
+
+
+def test_a_veth_end_that_never_carries_frames_is_reported(monkeypatch):
+    """The wait for a veth end to carry frames gives up, with a line of its own, on an end whose peer is down
+    (its operational state stays LOWERLAYERDOWN, as when the link watch has not run yet)."""
+    from netns import topology as topology_module
+
+    monkeypatch.setattr(topology_module, "LINK_READY_WAIT", 0.05)
+    with VethTopology() as topo:
+        with inside(topo.kernel_ns), IPRoute() as ipr:
+            ipr.link("set", index=ipr.link_lookup(ifname=topo.kernel_if)[0], state="down")
+        with pytest.raises(topology_module.LinkNotReady, match="not carrying frames"):
+            topology_module._wait_until_carrying(topo.lab_ns, topo.lab_if)
+        with inside(topo.kernel_ns), IPRoute() as ipr:
+            ipr.link("set", index=ipr.link_lookup(ifname=topo.kernel_if)[0], state="up")
+        topology_module._wait_until_carrying(topo.lab_ns, topo.lab_if)  # the peer up again: carrying once more

@@ -79,6 +79,9 @@ def _environment_error(error: Exception) -> tuple[int, str] | None:
     a namespace do not import pyroute2 to find out.
     """
     namespace, netlink = sys.modules.get("netns.namespace"), sys.modules.get("pyroute2.netlink.exceptions")
+    topology = sys.modules.get("netns.topology")
+    if topology and isinstance(error, topology.LinkNotReady):
+        return EXIT_ENVIRONMENT, str(error)
     if namespace and isinstance(error, namespace.SysctlError):  # a --sysctl the kernel does not have or refuses
         return EXIT_BAD_INPUT, str(error)
     if (namespace and isinstance(error, namespace.NamespaceError)) or isinstance(error, PermissionError):

@@ -31,6 +31,8 @@ import time
 SPIN = 0.001  # seconds before an event's moment at which sleeping stops and spinning starts
 GIL_SWITCH_INTERVAL = 0.0002  # seconds: a returning syscall thread notes its time promptly
 REALTIME_PRIORITY = 10  # SCHED_FIFO, low among real-time priorities; the kernel's RT throttling still applies
+SYSCALL_PRIORITY = REALTIME_PRIORITY + 1  # a syscall's thread, woken by the kernel, goes before any timeline
+SCHEDSTAT = "/proc/thread-self/schedstat"  # on-CPU ns, runqueue-wait ns, timeslices (CONFIG_SCHED_INFO)
 CLOCK_MONOTONIC_COARSE = 6  # linux/time.h: advances at each kernel tick, by one tick
 TICK_OFFSET = 0.00025  # seconds after a tick that script time 0 falls on (packetdrill's JIFFY_OFFSET_USECS)
 START_MARGIN = 0.0003  # seconds: script time 0 is at least this far ahead, so the lab is not late for it
@@ -99,6 +101,41 @@ def realtime_allowed() -> bool:
         return False
     os.sched_setscheduler(0, policy, param)
     return True
+
+
+def above_timelines() -> None:
+    """Give the calling thread (a syscall's) a real-time priority above every timeline's, if it has
+    real-time scheduling at all (it inherits the timeline's class).
+
+    A blocking call returns when the kernel wakes its thread, often in the middle of the timeline's own
+    write of the segment that ended it; its return is noted when the thread next runs. At the timeline's
+    priority it waited for the timeline (or, in a batch, another run's) to block first: a connect() was
+    noted 6-7 ms after the SYN-ACK that ended it, and the kernel was blamed. Above them it runs at once,
+    for the few microseconds it needs.
+    """
+    if os.sched_getscheduler(0) == os.SCHED_FIFO:
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(SYSCALL_PRIORITY))
+
+
+class RunqueueWait:
+    """How long the calling thread has waited, runnable, for a CPU (the kernel's schedstat for it): the
+    part of a syscall's measured duration that was the lab's scheduling, not the kernel's answer."""
+
+    def __init__(self):
+        try:
+            self._fd: int | None = os.open(SCHEDSTAT, os.O_RDONLY)
+        except OSError:  # a kernel without CONFIG_SCHED_INFO: no correction, lateness shows as the kernel's
+            self._fd = None
+
+    def seconds(self) -> float:
+        if self._fd is None:
+            return 0.0
+        return int(os.pread(self._fd, 64, 0).split()[1]) / 1e9
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
 
 
 def timeline_cpu(allowed: set[int]) -> int:

@@ -216,15 +216,6 @@ class Run:
                 end.app.clock_started(self.clock.at, self.settings.tolerance_usecs)
 
     # -- the lab's own punctuality --------------------------------------------
-    def _let_blocked_calls_return(self) -> None:
-        """Give the CPU to a call the injected segment has just woken (the kernel handled the segment in this
-        thread's write). On one CPU, at the same real-time priority, its thread would otherwise wait until
-        this one blocks, and note its return late: a connect() read as returning 7 ms after the SYN-ACK
-        that ended it. Not in a crowded batch: unpinned, the call's thread has another CPU, and a yield would
-        hand this one to other workers' threads."""
-        if self.blocking and not self.settings.crowded:
-            os.sched_yield()
-
     def _catch_up(self) -> float:
         """How much of its lag the lab may take back at one wait: half the tolerance floor, so that what it
         does stays well within the tolerance of the previous event as it happened. None in a crowded
@@ -235,7 +226,6 @@ class Run:
         due = self.clock.when(script_time)
         wait_until(self.clock.pace(script_time, self._catch_up()), self.realtime)
         seen = self.port.inject(event)
-        self._let_blocked_calls_return()
         self.clock.acted(seen.time, script_time)  # the matcher judges the segment and anchors the clock on it
         self.actions.append(Action(event.line, "inject", "lab", script_time, round((seen.time - due) * 1000, 3)))
         self.source.push_back(seen)  # judged by the matcher like the kernel's segments
@@ -245,7 +235,6 @@ class Run:
         due = self.clock.when(script_time)
         wait_until(self.clock.pace(script_time, self._catch_up()), self.realtime)
         frame = self.port.inject_icmp(event)
-        self._let_blocked_calls_return()
         self.matcher.comments[id(frame)] = f"{self.script.path}:{event.line} {event.text}"
         self.actions.append(Action(event.line, "inject icmp", LAB, script_time, 0.0))
         self._judge_action(event, script_time, due, frame.time, frame.time)
@@ -351,10 +340,14 @@ class Run:
         # As packetdrill: a call waits (up to 1 s) for a blocking call of the
         # same application still in progress, so "accept() = 4" has made fd 4
         # before "read(4, ...)" runs. Two endpoints' applications run apart.
-        for blocked, _, _, running, _ in self.blocking:
+        for item in list(self.blocking):
+            blocked, _, _, running, _ = item
             if blocked.endpoint == event.endpoint:
                 running.join(BLOCKING_WAIT)
-        call = self._app(event).start(event)
+                if running.box:
+                    self._settle(item)  # judged now: its return comes before the call that waited for it
+        app = self._app(event)
+        call = app.start(event, at_once=event.timing.end is None and app.cannot_block(event))
         call.began.wait(BLOCKED_GRACE)
         began = call.began_at or time.monotonic()
         self.actions.append(Action(event.line, f"syscall {event.name}", event.endpoint or "kernel", script_time, 0.0))
@@ -377,20 +370,29 @@ class Run:
         its end time) happens on that clock.
         """
         for item in list(self.blocking):
-            event, start, end, running, action = item
-            box = running.box
-            allowed = tolerance(self.settings, end - start)
-            if before is not None and end + allowed >= before:
-                continue  # what ends the call may still come (a segment within the tolerance of its end)
-            self.blocking.remove(item)
-            running.join(max(self.clock.when(end) + allowed + BLOCKED_GRACE - time.monotonic(), 0.0))
-            if not box:
-                raise self._failure(event, TIMING, f"{event.name}() was still blocked after its end time {end:.3f} s")
-            returned = self.clock.at(box[0].returned_at)
-            if abs(returned - end) > allowed:
-                raise self._failure(event, TIMING, f"timing: {event.name}() returned at {returned:.3f} s, expected "
-                                    f"at {end:.3f} s (tolerance {allowed * 1000:.1f} ms)")
-            self._check_outcome(event, box[0], action)
+            event, start, end, _, _ = item
+            if before is None or end + tolerance(self.settings, end - start) < before:
+                self._settle(item)  # otherwise what ends the call may still come (within the tolerance of its end)
+
+    def _settle(self, item: tuple) -> None:
+        """Judge one blocking call's return: its time, then its outcome."""
+        event, start, end, running, action = item
+        box = running.box
+        allowed = tolerance(self.settings, end - start)
+        self.blocking.remove(item)
+        running.join(max(self.clock.when(end) + allowed + BLOCKED_GRACE - time.monotonic(), 0.0))
+        if not box:
+            raise self._failure(event, TIMING, f"{event.name}() was still blocked after its end time {end:.3f} s")
+        returned = self.clock.at(box[0].returned_at)
+        if returned - end > allowed and returned - box[0].waited - end <= allowed:
+            raise self._failure(event, LAB_LATE, f"the lab noted {event.name}() returning at {returned:.4f} s, "
+                                f"{(returned - end) * 1000:.1f} ms after {end:.3f} s, but its thread spent "
+                                f"{box[0].waited * 1000:.1f} ms of that waiting for a CPU (tolerance "
+                                f"{allowed * 1000:.1f} ms)")
+        if abs(returned - end) > allowed:
+            raise self._failure(event, TIMING, f"timing: {event.name}() returned at {returned:.3f} s, expected "
+                                f"at {end:.3f} s (tolerance {allowed * 1000:.1f} ms)")
+        self._check_outcome(event, box[0], action)
 
     def _check_outcome(self, event: SyscallEvent, outcome, action: Action) -> None:
         if outcome.bad_input is not None:

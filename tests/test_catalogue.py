@@ -57,7 +57,7 @@ def test_drive_exercise_passes(exercise, family):
 
 OBSERVE_MUTATIONS = [
     # Expecting the ACK on the FIN where the server's kernel sends the ACK alone.
-    ("close-4-segments", "   +0~+.05 server > . 1:1(0) ack 102 <...>", "   +0~+.05 server > F. 1:1(0) ack 102 <...>",
+    ("close-4-segments", "+.04~+.048 server > . 1:1(0) ack 102 <...>", "+.04~+.048 server > F. 1:1(0) ack 102 <...>",
      "flags: expected F., got ."),
     ("close-4-segments", "+0 client state TIME_WAIT timer time_wait 59~60", "+0 client state CLOSED",
      "state: expected CLOSED, the kernel reports TIME_WAIT"),

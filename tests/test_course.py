@@ -37,7 +37,7 @@ WRONG = [
      "  +.5 state LISTEN port 8080", ""),
     ("orphan-meets-rst", "   +0 state CLOSED", "   +0 state FIN_WAIT1", "expected FIN_WAIT1"),
     ("data-ack", "   +0 > . 1:1(0) ack 101 ", "   +0 > . 1:1(0) ack 2 ", "ack: expected 2, got 101"),
-    ("delayed-ack", " +.04~+.05 > . 1:1(0) ack 21", "   +0 > . 1:1(0) ack 21", "sent nothing"),
+    ("delayed-ack", "+.04~+.048 > . 1:1(0) ack 21", "   +0 > . 1:1(0) ack 21", "sent nothing"),
     ("delayed-ack", "   +0 > P. 1:6(5) ack 31", "   +0 > . 1:1(0) ack 31", "flags"),
     ("last-ack-retransmit", "   +0 state LAST_ACK                                    // #still-last-ack",
      "   +0 state CLOSED", "expected CLOSED"),

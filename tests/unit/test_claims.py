@@ -92,7 +92,7 @@ def test_evidence_points_at_the_labelled_line():
     first = claim.evidence[0]
     assert first.ref == "close-active#ack-u-plus-1"
     assert first.where == f"lab/exercises/close-active.pkt:{first.line}"
-    assert first.text == "+0~+.05 > . 1:1(0) ack 102"
+    assert first.text == "+.04~+.048 > . 1:1(0) ack 102"
     assert "#ack-u-plus-1" in Path(first.path).read_text().splitlines()[first.line - 1]
 
 

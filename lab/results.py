@@ -14,18 +14,22 @@ import xml.etree.ElementTree as ET
 from lab.engine.batch import Outcome
 
 
+def _failure_dict(failure) -> dict | None:
+    return None if failure is None else {
+        "line": failure.line, "kind": failure.kind, "message": failure.message, "expected": failure.expected,
+        "actual": failure.actual, "fields": list(failure.fields),
+    }
+
+
 def as_dict(outcome: Outcome) -> dict:
-    failure = outcome.failure
     return {
         "name": outcome.exercise,
         "path": outcome.path,
         "family": outcome.family,
         "passed": outcome.passed,
         "duration_s": round(outcome.duration, 4),
-        "failure": None if failure is None else {
-            "line": failure.line, "kind": failure.kind, "message": failure.message, "expected": failure.expected,
-            "actual": failure.actual, "fields": list(failure.fields),
-        },
+        "failure": _failure_dict(outcome.failure),
+        "first_try": _failure_dict(outcome.first_try),  # lab-late in a crowded batch; this run was made alone
         "report": outcome.report,
         "notes": list(outcome.notes),
         "capture": outcome.pcap,

@@ -27,6 +27,7 @@ from .report import render_failure
 from .runner import run_script
 from .settings import Settings
 from .trace import (
+    LAB_LATE,
     Action,
     Failure,
     KernelEvent,
@@ -60,6 +61,7 @@ class Outcome:
     state_source: str = ""
     sysctls: tuple[tuple[str, str], ...] = ()
     timers: tuple[PendingTimer, ...] = ()
+    first_try: Failure | None = None
 
     @classmethod
     def of(cls, result: RunResult) -> Outcome:
@@ -68,7 +70,7 @@ class Outcome:
         return cls(result.name, result.path, result.family, result.passed, result.duration, report,
                    tuple(result.notes), tuple(result.steps), result.left, result.right, result.failure, result.pcap,
                    exercise, tuple(result.actions), tuple(result.state_changes), tuple(result.kernel_events),
-                   result.state_source, tuple(result.sysctls), tuple(result.timers))
+                   result.state_source, tuple(result.sysctls), tuple(result.timers), result.first_try)
 
 
 def run_any(script: Script | Experiment, family: int, settings: Settings) -> RunResult:
@@ -127,20 +129,46 @@ def _busy_share(cpus: list[int], seconds: float = 0.1) -> float:
     return 1 - (idle - idle_before) / max(total - total_before, 1)
 
 
-def run_many(jobs: list[tuple[Script | Experiment, int, Settings]], workers: int, work=run_one, finish=Outcome.of):
-    """Yield ``finish(work(script, family, settings))`` for each job, in the order of ``jobs``.
+def run_many(jobs: list[tuple[Script | Experiment, int, Settings]], workers: int, work=run_one, finish=Outcome.of,
+             again_alone: bool = False):
+    """Yield ``finish(work(script, family, settings))`` for each job, in the order of ``jobs`` (runs
+    made again alone last).
 
     ``work`` runs in the workers (a module-level function: they receive it
     pickled) and returns plain data; ``finish`` turns it into what the caller
     shows, in this process (by default a RunResult into an Outcome, its report
     rendered here).
+
+    ``again_alone``: a run of a crowded batch that ended lab-late gave no
+    verdict on the kernel, only on the crowding. It is run again alone after
+    the batch, in this process, as an uncrowded run (time 0 on a tick, one
+    CPU), and yielded last, with a note saying what happened to the first.
     """
     if workers <= 1 or len(jobs) <= 1 or sum(job[0].length for job in jobs) < POOL_WORTH_SECONDS:
         for script, family, settings in jobs:
             yield finish(work(script, family, settings))
         return
-    if workers > len(os.sched_getaffinity(0)):
+    crowded = workers > len(os.sched_getaffinity(0))
+    if crowded:
         jobs = [(script, family, dataclasses.replace(settings, crowded=True)) for script, family, settings in jobs]
+    late = []
+    for i, result in _in_workers(jobs, workers, work):
+        if again_alone and crowded and result.failure is not None and result.failure.kind == LAB_LATE:
+            late.append((i, result.failure))
+            continue
+        yield finish(result)
+    for i, first in late:
+        script, family, settings = jobs[i]
+        result = work(script, family, dataclasses.replace(settings, crowded=False))
+        result.first_try = first
+        result.notes.append(f"run again alone: in the batch ({workers} runs at once on "
+                            f"{len(os.sched_getaffinity(0))} CPUs) the lab was late at line {first.line} "
+                            f"({first.message})")
+        yield finish(result)
+
+
+def _in_workers(jobs: list, workers: int, work):
+    """(index, work's result) for each job, in the order of ``jobs``, from a pool of worker processes."""
     order = sorted(range(len(jobs)), key=lambda i: -jobs[i][0].length)  # the longest first
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(FORKSERVER_PRELOAD)
@@ -148,7 +176,7 @@ def run_many(jobs: list[tuple[Script | Experiment, int, Settings]], workers: int
     try:
         futures = {i: pool.submit(work, *jobs[i]) for i in order}
         for i in range(len(jobs)):
-            yield finish(futures[i].result())
+            yield i, futures[i].result()
     except BaseException:
         # Ctrl-C or SIGTERM: the workers unwind their runs (topologies removed)
         # and skip whatever was already queued for them.

@@ -1,4 +1,5 @@
-"""A batch with more workers than CPUs marks its runs crowded (no tick start, no pinning, no catch-up);
+"""A batch with more workers than CPUs marks its runs crowded (no tick start, no pinning, no catch-up) and,
+asked to, makes a run the crowding made lab-late again alone;
 a batch that fits the CPUs does not. Work functions stand in for runs: no kernel involved."""
 
 from __future__ import annotations
@@ -8,6 +9,7 @@ from dataclasses import dataclass
 
 from lab.engine.batch import run_many
 from lab.engine.settings import Settings
+from lab.engine.trace import LAB_LATE, Failure, RunResult
 
 
 @dataclass(frozen=True)
@@ -27,3 +29,20 @@ def test_more_workers_than_cpus_is_crowded_and_fewer_is_not():
     assert list(run_many(jobs, cpus + 1, work=crowded, finish=bool)) == [True, True]
     if cpus >= 2:
         assert list(run_many(jobs, 2, work=crowded, finish=bool)) == [False, False]
+
+
+def late_when_crowded(script: Timeline, family: int, settings: Settings) -> RunResult:
+    """A run the crowding makes lab-late (IPv4 only); alone, it passes."""
+    failure = Failure(3, "the lab began this line 6.0 ms late", LAB_LATE) if settings.crowded and family == 4 else None
+    return RunResult("t.pkt", family, failure, None, 0.1)
+
+
+def test_a_crowded_lab_late_run_is_made_again_alone_and_says_so():
+    cpus = len(os.sched_getaffinity(0))
+    jobs = [(Timeline(), 4, Settings()), (Timeline(), 6, Settings())]
+    first, second = run_many(jobs, cpus + 1, work=late_when_crowded, again_alone=True)
+    assert (first.family, first.passed, first.first_try) == (6, True, None)  # the run made again comes last
+    assert second.family == 4 and second.passed and second.first_try.kind == LAB_LATE
+    assert any("run again alone" in note and "6.0 ms late" in note for note in second.notes)
+    plain = list(run_many(jobs, cpus + 1, work=late_when_crowded))  # not asked: the lab-late verdict stands
+    assert [outcome.passed for outcome in plain] == [False, True]

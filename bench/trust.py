@@ -3,7 +3,8 @@
 ``python -m bench.trust [N]`` runs ``tcplab run --all`` (its default -j) N
 times on a quiet machine and N times while another process keeps one core
 busy; prints the failing runs (target 0 of N each way), the failures by kind,
-and the wall time's median (target <= 10 s on this 2-core machine).
+the runs made again alone (lab-late in the crowded batch), and the wall
+time's median (target <= 10 s on this 2-core machine).
 """
 
 from __future__ import annotations
@@ -22,13 +23,14 @@ TCPLAB = str(Path(sys.executable).with_name("tcplab"))
 
 
 def catalogue_runs(count: int, busy: bool) -> None:
-    walls, failing_runs, kinds, failed_names = [], 0, Counter(), Counter()
+    walls, failing_runs, kinds, failed_names, again = [], 0, Counter(), Counter(), 0
     with one_busy_core(busy):
         for _ in range(count):
             start = time.perf_counter()
             done = subprocess.run([TCPLAB, "run", "--all", "--json"], capture_output=True, text=True)
             walls.append(time.perf_counter() - start)
             results = json.loads(done.stdout)
+            again += sum(entry["first_try"] is not None for entry in results)
             failed = [entry for entry in results if not entry["passed"]]
             failing_runs += bool(failed)
             for entry in failed:
@@ -36,7 +38,8 @@ def catalogue_runs(count: int, busy: bool) -> None:
                 failed_names[f"{entry['name']} IPv{entry['family']}"] += 1
     label = "one core busy" if busy else "quiet"
     print(f"make run ({label}): {failing_runs} of {count} runs failed; wall median {statistics.median(walls):.2f} s, "
-          f"max {max(walls):.2f} s; failures by kind: {dict(kinds) or 'none'}")
+          f"max {max(walls):.2f} s; failures by kind: {dict(kinds) or 'none'}; runs made again alone after being "
+          f"lab-late in the batch: {again}")
     for name, times in failed_names.most_common():
         print(f"  {name}: failed in {times} run(s)")
 

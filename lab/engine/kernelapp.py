@@ -40,7 +40,7 @@ from lab.script.events import (
     StructValue,
     SyscallEvent,
 )
-from netns import inside
+from netns import deferred_signals, inside
 
 from .control import compare_control
 from .punctual import RunqueueWait, above_timelines
@@ -173,6 +173,14 @@ class _Worker(threading.Thread):
         super().__init__(name="syscalls", daemon=True)
         self.app = app
         self.calls: queue.SimpleQueue = queue.SimpleQueue()
+
+    def start(self) -> None:
+        """Start with SIGINT and SIGTERM blocked, a mask the thread keeps: the kernel then delivers them to
+        the main thread, whose blocking wait they interrupt, and the run unwinds at once. (Delivered to a
+        worker, a signal reaches the main thread only at its next bytecode; once in CI a run interrupted
+        near its end exited 0, which is the likely path.)"""
+        with deferred_signals():
+            super().start()
 
     def run(self) -> None:
         above_timelines()

@@ -28,10 +28,12 @@ TCPLAB = str(Path(sys.executable).with_name("tcplab"))
 SUPPORT = ("defaults.sh", "set_sysctls.py")
 
 
-def tcplab_failures(folder: str) -> Counter:
+def tcplab_failures(folder: str, reasons: list[str]) -> Counter:
+    """The failing (script, family) pairs of one round; each failure's first line goes to ``reasons``."""
     done = subprocess.run([TCPLAB, "selftests", folder, "--allow-shell", "--json"], capture_output=True, text=True)
-    return Counter(f"{entry['script']} IPv{entry['family']}" for entry in json.loads(done.stdout)
-                   if entry["result"] != "pass")
+    failed = [entry for entry in json.loads(done.stdout) if entry["result"] != "pass"]
+    reasons.extend(f"{entry['script']} IPv{entry['family']}: {entry['reason']}" for entry in failed)
+    return Counter(f"{entry['script']} IPv{entry['family']}" for entry in failed)
 
 
 def packetdrill_failures(runner: str, folder: str, scripts: list[str]) -> Counter:
@@ -45,10 +47,10 @@ def packetdrill_failures(runner: str, folder: str, scripts: list[str]) -> Counte
 
 
 def measure(folder: str, scripts: list[str], runs: int, busy: bool, runner: str | None) -> None:
-    ours, theirs = Counter(), Counter()
+    ours, theirs, reasons = Counter(), Counter(), []
     with one_busy_core(busy):
         for _ in range(runs):
-            ours += tcplab_failures(folder)
+            ours += tcplab_failures(folder, reasons)
             if runner:
                 theirs += packetdrill_failures(runner, folder, scripts)
     total = runs * len(scripts) * 2
@@ -59,6 +61,8 @@ def measure(folder: str, scripts: list[str], runs: int, busy: bool, runner: str 
     print(line)
     for name, count in (ours + theirs).most_common():
         print(f"  {name}: tcplab {ours[name]}, packetdrill {theirs[name]}")
+    for reason in reasons:
+        print(f"    tcplab: {reason}")
 
 
 def main() -> None:

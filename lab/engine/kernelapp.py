@@ -4,8 +4,9 @@ Sockets are created inside the kernel namespace; the script's file
 descriptor numbers (``socket(...) = 3``) are names for them. A call that may
 wait for the kernel runs in a worker thread, so a blocking call blocks only
 itself while the script's timeline goes on; one that cannot (SYSCALLS says
-which) runs on the timeline's own thread, five times cheaper. Addresses written ``...`` are the lab's plan, given by the
-runner: what bind() takes and where connect() and sendto() go.
+which) runs on the timeline's own thread, five times cheaper. Addresses
+written ``...`` are the lab's plan, given by the runner: what bind() takes and
+where connect() and sendto() go.
 
 One table, ``SYSCALLS``, names every call tcplab runs: its argument count
 (packetdrill's C signatures) and its handler. Calls whose buffers may be
@@ -327,7 +328,7 @@ class KernelApp:
         in a worker thread (an idle one, else a new one). The call's box receives the CallResult.
 
         On the timeline's thread a call costs 0.03-0.05 ms; handed to a worker and back, 0.15-0.25 ms
-        (measured on this machine), and five ``+0`` calls before a segment moved it 1 ms along its tick."""
+        (measured on this machine)."""
         call = RunningCall()
         if at_once:
             self._run(event, call)
@@ -367,7 +368,7 @@ class KernelApp:
         except OSError as error:
             name = errno_codes.errorcode.get(error.errno, str(error.errno)) if error.errno else "EIO"
             box.append(CallResult(-1, name, time.monotonic()))
-        if waits:
+        if waits is not None:
             box[-1].waited = waits.seconds() - waited
 
     # -- descriptors ---------------------------------------------------------

@@ -13,7 +13,9 @@ CONFIG_INET_DIAG_DESTROY, the namespaces are removed as before).
 
 from __future__ import annotations
 
+import errno
 import functools
+import os
 import socket
 import struct
 
@@ -26,6 +28,10 @@ ALL_STATES = (1 << 13) - 1
 NLMSG_HEADER = struct.Struct("=IHHII")  # length, type, flags, sequence, pid
 REQUEST = struct.Struct("=BBBBI")  # inet_diag_req_v2 before its socket id: family, protocol, ext, pad, states
 SOCKID = slice(NLMSG_HEADER.size + 4, NLMSG_HEADER.size + 4 + 48)  # inet_diag_msg's id, as a request takes it
+PORTS = struct.Struct("!HH")  # inet_diag_sockid: source and destination port, network order
+INTERFACE_AND_COOKIE = struct.Struct("=III")  # if, cookie[2]
+INET_DIAG_NOCOOKIE = 0xFFFFFFFF  # linux/inet_diag.h: any socket, whatever its cookie
+NLMSG_ERROR_CODE = struct.Struct("=i")  # nlmsgerr.error, just after the header
 
 
 def _request(kind: int, flags: int, family: int, sockid: bytes = bytes(48)) -> bytes:
@@ -37,6 +43,36 @@ def _request(kind: int, flags: int, family: int, sockid: bytes = bytes(48)) -> b
 def dump_request(family: int) -> bytes:
     """The netlink request for every TCP socket of ``family`` in every state (the same bytes each time)."""
     return _request(SOCK_DIAG_BY_FAMILY, NLM_F_REQUEST | NLM_F_ROOT | NLM_F_MATCH, family)
+
+
+def _address(family: int, address: str | None) -> bytes:
+    """An address as inet_diag_sockid holds it: 16 bytes, an IPv4 one in the first four; None is "any"."""
+    if address is None:
+        return bytes(16)
+    return socket.inet_pton(family, address).ljust(16, b"\0")
+
+
+def lookup_request(family: int, local: tuple[str, int], remote: tuple[str | None, int]) -> bytes:
+    """The netlink request for the one TCP socket with these (address, port) ends; a remote port 0 (with
+    address None) asks for the listener on the local port. The kernel looks it up in its hash tables as it
+    would for an arriving segment (inet_diag_find_one_icsk), without walking them; like a segment's, the
+    lookup ends at the local port's listener when no connection matches, so the caller compares ports."""
+    sockid = (PORTS.pack(local[1], remote[1]) + _address(family, local[0]) + _address(family, remote[0])
+              + INTERFACE_AND_COOKIE.pack(0, INET_DIAG_NOCOOKIE, INET_DIAG_NOCOOKIE))
+    return _request(SOCK_DIAG_BY_FAMILY, NLM_F_REQUEST, family, sockid)
+
+
+def lookup_reply(diag: socket.socket) -> bytes | None:
+    """The answer to a lookup_request: the socket's inet_diag_msg message, or None when the kernel has no
+    such socket (ENOENT); another error raises OSError."""
+    data = diag.recv(1 << 16)
+    length, kind = NLMSG_HEADER.unpack_from(data)[:2]
+    if kind != NLMSG_ERROR:
+        return data[:length]
+    error = -NLMSG_ERROR_CODE.unpack_from(data, NLMSG_HEADER.size)[0]
+    if error == errno.ENOENT:
+        return None
+    raise OSError(error, f"sock_diag refused the lookup: {os.strerror(error)}")
 
 
 def replies(diag: socket.socket):

@@ -329,7 +329,8 @@ class Run:
         end = self.ends[name]
         if not end.port:
             return None
-        return end.observer.connection(self.af, end.port, self.ends[end.peer].port)
+        peer = self.ends[end.peer]
+        return end.observer.connection(self.af, end.port, peer.port, (end.address, peer.address))
 
     # -- syscalls ----------------------------------------------------------------
     def _app(self, event: Event):
@@ -425,12 +426,13 @@ class Run:
     def _assert_state(self, event: StateEvent, script_time: float) -> None:
         end = self.ends[event.endpoint or "kernel"]
         local = event.port if event.port is not None else end.port
-        remote = 0 if event.port is not None else self.ends[end.peer].port
+        peer = self.ends[end.peer]
+        remote, addresses = (0, (end.address, None)) if event.port is not None else (peer.port, (end.address, peer.address))
         # "*": the state must come eventually; otherwise within the line's tolerance.
         patience = ANY_TIME_WAIT if event.timing.any_time else tolerance(self.settings, script_time - self.clock.previous)
         deadline = time.monotonic() + patience
         while True:
-            info = end.observer.connection(self.af, local, remote) if local else None
+            info = end.observer.connection(self.af, local, remote, addresses) if local else None
             problem = _state_problem(event, info)
             if problem is None:
                 if event.port is None:

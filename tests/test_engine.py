@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import struct
 import time
 
@@ -162,3 +163,52 @@ def test_a_return_noted_late_for_want_of_a_cpu_is_the_labs_lateness(monkeypatch)
     assert not result.passed and result.failure.line == 5, result.failure
     assert result.failure.kind == "lab-late", result.failure.message
     assert "waiting for a CPU" in result.failure.message
+
+
+@contextlib.contextmanager
+def spinning(cpu: int):
+    """A child process keeping ``cpu`` busy (normal scheduling) until the block ends."""
+    child = os.fork()
+    if child == 0:
+        try:
+            os.sched_setaffinity(0, {cpu})
+            while True:
+                pass
+        finally:
+            os._exit(0)
+    try:
+        time.sleep(0.05)  # on its CPU, out of idle
+        yield
+    finally:
+        os.kill(child, signal.SIGKILL)
+        os.waitpid(child, 0)
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs two CPUs")
+def test_a_busy_cpu_shows_its_tick_running_and_no_idle_calls():
+    cpus = sorted(os.sched_getaffinity(0))
+    with spinning(cpus[1]):
+        before = punctual.ticking_cpus()
+        time.sleep(0.05)
+        after = punctual.ticking_cpus()
+    assert before is not None and set(cpus) <= set(before), before
+    assert after[cpus[1]][0], "the busy CPU's tick must run"
+    assert after[cpus[1]][1] == before[cpus[1]][1], "the busy CPU made idle calls"
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs two CPUs")
+def test_the_wait_for_quiet_cpus_does_not_wait_for_a_busy_one(monkeypatch):
+    """A CPU another process keeps busy never stops its tick: the wait gives up on it after BUSY_AFTER,
+    not at the (here stretched) limit."""
+    cpus = sorted(os.sched_getaffinity(0))
+    monkeypatch.setattr(punctual, "SETTLE_LIMIT", 10.0)
+    affinity = os.sched_getaffinity(0)
+    with spinning(cpus[1]):
+        os.sched_setaffinity(0, {cpus[0]})
+        try:
+            began = time.monotonic()
+            punctual.let_other_cpus_settle()
+            waited = time.monotonic() - began
+        finally:
+            os.sched_setaffinity(0, affinity)
+    assert waited < 5.0, f"waited {waited:.1f} s for a CPU that another process keeps busy"

@@ -21,10 +21,12 @@ tolerance; packetdrill's, aligned, 1.45 ms in 19 of 20 runs).
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import functools
 import gc
 import math
 import os
+import re
 import sys
 import time
 
@@ -37,6 +39,13 @@ CLOCK_MONOTONIC_COARSE = 6  # linux/time.h: advances at each kernel tick, by one
 TICK_OFFSET = 0.00025  # seconds after a tick that script time 0 falls on (packetdrill's JIFFY_OFFSET_USECS)
 START_MARGIN = 0.0003  # seconds: script time 0 is at least this far ahead, so the lab is not late for it
 SIGHTING = 0.00005  # seconds: a tick is sighted only between two reads of the coarse clock this close
+TIMER_LIST = "/proc/timer_list"  # each CPU's tick state (tick_sched), readable in ~0.05 ms
+TIMER_LIST_CPU = re.compile(r"^cpu: (\d+)\n.*?\.tick_stopped\s*: (\d).*?\.idle_calls\s*: (\d+)", re.M | re.S)
+SETTLE_LIMIT = 0.1  # seconds: the longest wait for the other CPUs to stop ticking before script time 0
+SETTLE_POLL = 0.001  # seconds between two looks at them
+BUSY_AFTER = 0.012  # seconds (three ticks at HZ=250) without an idle call: the CPU is busy, not settling
+
+_libc = ctypes.CDLL(None, use_errno=True)
 
 
 def wait_until(moment: float, realtime: bool) -> None:
@@ -78,11 +87,15 @@ def tick_grid() -> tuple[float, float] | None:
 
 
 def timeline_start(on_tick: bool = True) -> float:
-    """The moment for script time 0: TICK_OFFSET after the first tick at least START_MARGIN ahead.
+    """The moment for script time 0: TICK_OFFSET after the first tick at least START_MARGIN ahead, once the
+    other CPUs have settled (:func:`let_other_cpus_settle`).
 
     Not ``on_tick`` in a crowded batch: workers whose timelines all start on a tick act at the same
-    moments and wait for one another (measured: 2 of 100 catalogue runs lab-late, 4.2-7.7 ms).
+    moments and wait for one another (measured: 2 of 100 catalogue runs lab-late, 4.2-7.7 ms). Their
+    other CPUs are the batch's own, never idle: they are not waited for either.
     """
+    if on_tick:
+        let_other_cpus_settle()
     earliest = time.monotonic() + START_MARGIN
     grid = tick_grid() if on_tick else None
     if grid is None:
@@ -90,6 +103,52 @@ def timeline_start(on_tick: bool = True) -> float:
     length, tick = grid
     ticks = math.ceil((earliest - TICK_OFFSET - tick) / length)
     return tick + ticks * length + TICK_OFFSET
+
+
+def ticking_cpus() -> dict[int, tuple[bool, int]] | None:
+    """Each CPU's (tick running, idle calls so far) from /proc/timer_list; None where it cannot be read."""
+    try:
+        with open(TIMER_LIST) as handle:
+            text = handle.read()
+    except OSError:
+        return None
+    return {int(cpu): (stopped == "0", int(calls)) for cpu, stopped, calls in TIMER_LIST_CPU.findall(text)}
+
+
+def let_other_cpus_settle() -> None:
+    """Wait (up to SETTLE_LIMIT) until this process's other CPUs have stopped their ticks, or are busy.
+
+    A timer the kernel arms "now" (the ACK of a FIN) leaves at the next tick
+    of the CPU that armed it, but only if jiffies has moved on by then. The
+    CPU that keeps jiffies is any CPU whose tick runs; an idle CPU whose tick
+    has stopped hands that duty to the next CPU that ticks. When another CPU
+    ticks at the same moment and keeps time, the arming CPU's tick may run
+    first and find jiffies not yet moved on: the ACK leaves a tick late.
+    Traced here (timer:timer_start and timer_expire_entry on tcp_delack_timer,
+    each CPU's tick_nohz_handler, a selftest's FIN): between the arming and
+    the ACK the other CPU ticked in 45 of 49 of tcplab's runs, kept awake by
+    the RCU grace periods that the previous run's teardown and this run's
+    setup start (rcu_preempt, rcu_exp_gp_kthr); in 16 of 60 of packetdrill's.
+    A fixed 100 ms sleep before time 0 made it 4 of 30; this wait, 11 of 40,
+    at a median cost of 29 ms (p90 52 ms, at most 80 ms in 76 runs).
+
+    A CPU that stays out of idle (another process keeps it busy) never stops
+    its tick: once it has made no idle call for BUSY_AFTER, it is not waited for.
+    Called on the timeline's thread, already on its CPU.
+    """
+    first = ticking_cpus()
+    if first is None:
+        return
+    others = set(first) - {_libc.sched_getcpu()}  # jiffies may be kept by any CPU, in this cpuset or not
+    started = time.monotonic()
+    while time.monotonic() - started < SETTLE_LIMIT:
+        now = ticking_cpus() or {}
+        busy_for = time.monotonic() - started
+        waiting = [cpu for cpu in others if cpu in now and now[cpu][0]
+                   and not (busy_for >= BUSY_AFTER and now[cpu][1] == first[cpu][1])]
+        if not waiting:
+            return
+        time.sleep(SETTLE_POLL)
 
 
 def realtime_allowed() -> bool:

@@ -17,7 +17,7 @@ import threading
 import time
 from dataclasses import dataclass
 
-from netns import inside
+from netns import deferred_signals, inside
 
 ETH_P_ALL = 0x0003
 PACKET_OUTGOING = 4
@@ -64,10 +64,13 @@ class Wire:
 
     def close(self) -> None:
         """Close in the background (once): releasing a packet socket waits for an RCU
-        grace period (~10 ms here) that the run has no reason to wait for."""
+        grace period (~10 ms here) that the run has no reason to wait for. The closing
+        threads start with SIGINT and SIGTERM blocked, so those reach the main thread
+        (kernelapp's syscall workers say why)."""
         sockets = [sock for sock in (self._sock, self._gso_sock) if sock is not None and sock.fileno() >= 0]
-        for sock in sockets:
-            threading.Thread(target=sock.close, name="close wire", daemon=True).start()
+        with deferred_signals():
+            for sock in sockets:
+                threading.Thread(target=sock.close, name="close wire", daemon=True).start()
 
     def send(self, data: bytes) -> Frame:
         # Stamped before the write: the kernel may answer (and stamp its

@@ -3,8 +3,8 @@
 ``python -m bench.trust [N]`` runs ``tcplab run --all`` (its default -j) N
 times on a quiet machine and N times while another process keeps one core
 busy; prints the failing runs (target 0 of N each way), the failures by kind,
-the runs made again alone (lab-late in the crowded batch), and the wall
-time's median (target <= 10 s on this 2-core machine).
+the runs made again alone (lab-late in the crowded batch), each failure's
+line, and the wall time's median (target <= 10 s on this 2-core machine).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ TCPLAB = str(Path(sys.executable).with_name("tcplab"))
 
 
 def catalogue_runs(count: int, busy: bool) -> None:
-    walls, failing_runs, kinds, failed_names, again = [], 0, Counter(), Counter(), 0
+    walls, failing_runs, kinds, failed_names, again, reasons = [], 0, Counter(), Counter(), 0, []
     with one_busy_core(busy):
         for _ in range(count):
             start = time.perf_counter()
@@ -36,12 +36,17 @@ def catalogue_runs(count: int, busy: bool) -> None:
             for entry in failed:
                 kinds[entry["failure"]["kind"] if entry["failure"] else "?"] += 1
                 failed_names[f"{entry['name']} IPv{entry['family']}"] += 1
+                if entry["failure"]:
+                    reasons.append(f"{entry['name']} IPv{entry['family']}: line {entry['failure']['line']}: "
+                                   f"{entry['failure']['message']}")
     label = "one core busy" if busy else "quiet"
     print(f"make run ({label}): {failing_runs} of {count} runs failed; wall median {statistics.median(walls):.2f} s, "
           f"max {max(walls):.2f} s; failures by kind: {dict(kinds) or 'none'}; runs made again alone after being "
           f"lab-late in the batch: {again}")
     for name, times in failed_names.most_common():
         print(f"  {name}: failed in {times} run(s)")
+    for reason in reasons:
+        print(f"    {reason}")
 
 
 def main() -> None:

@@ -87,15 +87,11 @@ def tick_grid() -> tuple[float, float] | None:
 
 
 def timeline_start(on_tick: bool = True) -> float:
-    """The moment for script time 0: TICK_OFFSET after the first tick at least START_MARGIN ahead, once the
-    other CPUs have settled (:func:`let_other_cpus_settle`).
+    """The moment for script time 0: TICK_OFFSET after the first tick at least START_MARGIN ahead.
 
     Not ``on_tick`` in a crowded batch: workers whose timelines all start on a tick act at the same
-    moments and wait for one another (measured: 2 of 100 catalogue runs lab-late, 4.2-7.7 ms). Their
-    other CPUs are the batch's own, never idle: they are not waited for either.
+    moments and wait for one another (measured: 2 of 100 catalogue runs lab-late, 4.2-7.7 ms).
     """
-    if on_tick:
-        let_other_cpus_settle()
     earliest = time.monotonic() + START_MARGIN
     grid = tick_grid() if on_tick else None
     if grid is None:

@@ -47,7 +47,7 @@ from .loss import RunLosses
 from .matcher import ANY_TIME_WAIT, LAB, Clock, Matcher, moves_clock, tolerance
 from .observe_mode import ObservePort
 from .ports import EndpointSides, Port
-from .punctual import punctual, tick_grid, timeline_start, wait_until
+from .punctual import let_other_cpus_settle, punctual, tick_grid, timeline_start, wait_until
 from .recorder import write_pcapng
 from .settings import Settings, check_options, ignored_options
 from .sources import LiveSource
@@ -205,10 +205,13 @@ class Run:
         return None
 
     def _start_timeline(self) -> None:
-        """Script time 0, just after a kernel tick (lab/engine/punctual.py says why)."""
+        """Script time 0, just after a kernel tick, once the other CPUs have stopped ticking (lab/engine/punctual.py
+        says why)."""
         for end in self.ends.values():
             if end.app:
                 end.app.warm_up()
+        if not self.settings.crowded:  # a crowded batch's other CPUs are its own workers', never idle
+            let_other_cpus_settle()
         self.zero = timeline_start(on_tick=not self.settings.crowded)
         self.clock.anchor(self.zero, 0.0)
         for end in self.ends.values():

@@ -22,7 +22,7 @@ from lab.experiments import Experiment
 from lab.script.events import Script
 from netns import Terminated
 
-from .punctual import realtime_allowed
+from .punctual import realtime_allowed, take_timeline_slot
 from .report import render_failure
 from .runner import run_script
 from .settings import Settings
@@ -172,7 +172,9 @@ def _in_workers(jobs: list, workers: int, work):
     order = sorted(range(len(jobs)), key=lambda i: -jobs[i][0].length)  # the longest first
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(FORKSERVER_PRELOAD)
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_init_worker)
+    numbers = context.Value("i", 0)  # each worker takes the next: its timeline's CPU (punctual.timeline_cpu)
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_init_worker,
+                               initargs=(numbers,))
     try:
         futures = {i: pool.submit(work, *jobs[i]) for i in order}
         for i in range(len(jobs)):
@@ -196,6 +198,9 @@ def _stop_worker(signum, frame):
     raise Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
 
 
-def _init_worker() -> None:
+def _init_worker(numbers) -> None:
     signal.signal(signal.SIGTERM, _stop_worker)
     signal.signal(signal.SIGINT, _stop_worker)
+    with numbers.get_lock():
+        take_timeline_slot(numbers.value)
+        numbers.value += 1

@@ -193,10 +193,23 @@ class RunqueueWait:
             self._fd = None
 
 
+_timeline_slot: int | None = None  # a batch worker's number (take_timeline_slot); None in any other process
+
+
+def take_timeline_slot(slot: int) -> None:
+    """Number this process as a batch's ``slot``-th worker: its timelines keep to the CPU of that number."""
+    global _timeline_slot
+    _timeline_slot = slot
+
+
 def timeline_cpu(allowed: set[int]) -> int:
-    """The one CPU a real-time timeline keeps to: a batch's worker processes spread over the allowed ones."""
+    """The one CPU a real-time timeline keeps to: a batch's workers, numbered, each to its own while they are
+    no more than the CPUs. (Chosen by process id, two workers of a pool could land on one CPU and wait for
+    each other while another CPU stayed idle: process ids step by however many processes the machine
+    started in between.)"""
     cpus = sorted(allowed)
-    return cpus[os.getpid() % len(cpus)]
+    slot = os.getpid() if _timeline_slot is None else _timeline_slot
+    return cpus[slot % len(cpus)]
 
 
 @contextlib.contextmanager

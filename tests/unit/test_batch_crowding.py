@@ -5,9 +5,11 @@ a batch that fits the CPUs does not. Work functions stand in for runs: no kernel
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass
 
 from lab.engine.batch import run_many
+from lab.engine.punctual import timeline_cpu
 from lab.engine.settings import Settings
 from lab.engine.trace import LAB_LATE, Failure, RunResult
 
@@ -46,3 +48,15 @@ def test_a_crowded_lab_late_run_is_made_again_alone_and_says_so():
     assert any("run again alone" in note and "6.0 ms late" in note for note in second.notes)
     plain = list(run_many(jobs, cpus + 1, work=late_when_crowded))  # not asked: the lab-late verdict stands
     assert [outcome.passed for outcome in plain] == [False, True]
+
+
+def its_timeline_cpu(script: Timeline, family: int, settings: Settings) -> int:
+    time.sleep(0.3)  # long enough that every job has a worker of its own
+    return timeline_cpu(os.sched_getaffinity(0))
+
+
+def test_a_batch_that_fits_the_cpus_gives_each_worker_its_own():
+    """Workers no more than the CPUs: their timelines keep to different CPUs, whatever their process ids."""
+    cpus = len(os.sched_getaffinity(0))
+    jobs = [(Timeline(3.0), 4, Settings())] * cpus
+    assert sorted(run_many(jobs, cpus, work=its_timeline_cpu, finish=int)) == sorted(os.sched_getaffinity(0))

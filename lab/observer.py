@@ -76,20 +76,31 @@ class Observer:
         module's docstring).
         """
         if addresses is not None:
-            local, remote = addresses
-            self._diag.send(lookup_request(family, (local, local_port), (remote, remote_port)))
-            data = lookup_reply(self._diag)
-            if data is not None:
-                message = inet_diag_msg(data)
-                message.decode()
-                info = _info(message)
-                # The kernel falls back to a listener, as for an arriving SYN: not the connection asked for.
-                if info.local[1] == local_port and info.remote[1] == remote_port:
-                    return info
+            info = self._looked_up(family, local_port, remote_port, addresses)
+            if info is not None:
+                return info
         for info in self.sockets(family):
             if info.local[1] == local_port and info.remote[1] == remote_port:
                 return info
         return None
+
+    def _looked_up(self, family: int, local_port: int, remote_port: int,
+                   addresses: tuple[str, str | None]) -> SocketInfo | None:
+        """The kernel's exact lookup; None for no such socket, or for any trouble with the lookup itself
+        (an address of another family, a kernel that refuses it): the dump then decides."""
+        local, remote = addresses
+        try:
+            self._diag.send(lookup_request(family, (local, local_port), (remote, remote_port)))
+            data = lookup_reply(self._diag)
+        except OSError:
+            return None
+        if data is None:
+            return None
+        message = inet_diag_msg(data)
+        message.decode()
+        info = _info(message)
+        # The kernel falls back to a listener, as for an arriving SYN: not the connection asked for.
+        return info if info.local[1] == local_port and info.remote[1] == remote_port else None
 
     def state(self, family: int, local_port: int, remote_port: int = 0) -> str:
         """The connection's state name; CLOSED when the kernel no longer lists it."""

@@ -107,3 +107,11 @@ def test_addresses_the_run_did_not_expect_still_find_the_socket(connection):
     client_port = client.getsockname()[1]
     found = observer.connection(family, PORT, client_port, (wrong, wrong))
     assert found is not None and found.state == "ESTABLISHED"
+
+
+def test_an_address_of_the_other_family_leaves_the_answer_to_the_dump(connection):
+    family, observer, listener, client, server = connection
+    other = LOOPBACK[socket.AF_INET6 if family == socket.AF_INET else socket.AF_INET]
+    client_port = client.getsockname()[1]
+    found = observer.connection(family, PORT, client_port, (other, other))
+    assert found is not None and found.state == "ESTABLISHED"

@@ -430,7 +430,10 @@ class Run:
         end = self.ends[event.endpoint or "kernel"]
         local = event.port if event.port is not None else end.port
         peer = self.ends[end.peer]
-        remote, addresses = (0, (end.address, None)) if event.port is not None else (peer.port, (end.address, peer.address))
+        if event.port is not None:  # "state LISTEN port 8080": the listener
+            remote, addresses = 0, (end.address, None)
+        else:
+            remote, addresses = peer.port, (end.address, peer.address)
         # "*": the state must come eventually; otherwise within the line's tolerance.
         patience = ANY_TIME_WAIT if event.timing.any_time else tolerance(self.settings, script_time - self.clock.previous)
         deadline = time.monotonic() + patience

@@ -14,7 +14,7 @@ import struct
 from dataclasses import dataclass
 
 from lab.packets import FAST_OPTIONS, Segment
-from lab.script.events import ECN_CODEPOINTS, IcmpEvent, Option, PacketEvent
+from lab.script.events import ECN_CODEPOINTS, Option, PacketEvent
 
 from .numbering import Side
 from .trace import Step
@@ -71,11 +71,10 @@ def _well_formed(kind: str, value) -> bool:
 
 
 def needs_scapy(events) -> bool:
-    """Whether a script's segment lines need Scapy (ICMP, options the lab's own codec does not know), so the
+    """Whether a script's segment lines need Scapy (options the lab's own codec does not know), so the
     runner imports it before the timeline, not in the middle of it."""
-    return any(isinstance(event, IcmpEvent) or any(
-        _TO_SCAPY.get(option.kind) not in FAST_OPTIONS for option in event.options or ())
-        for event in events if isinstance(event, PacketEvent))
+    return any(_TO_SCAPY.get(option.kind) not in FAST_OPTIONS
+               for event in events if isinstance(event, PacketEvent) for option in event.options or ())
 
 
 def canonical_flags(flags: str) -> str:

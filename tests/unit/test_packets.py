@@ -12,6 +12,7 @@ import random
 import pytest
 
 from lab.engine.frames import PreparedFrame
+from lab.icmp import build_icmp_frame, type_and_code
 from lab.packets import Segment, _scapy_segment, build_frame, parse_frame
 
 MACS = ("02:00:00:00:00:01", "02:00:00:00:00:02")
@@ -85,3 +86,34 @@ def test_a_prepared_frame_filled_in_is_the_frame_scapy_builds(family):
     assert filled == build_frame(*MACS, wanted)
     wrong = Segment(wanted.src, wanted.dst, 45001, 8081, wanted.flags, 112, 222, wanted.window, b"", wanted.options)
     assert filled != build_frame(*MACS, wrong)
+
+
+def scapy_icmp_frame(family: int, source: str, destination: str, kind: tuple[int, int], mtu: int | None,
+                     quoted: Segment) -> bytes:
+    """An ICMP error about ``quoted`` as Scapy builds it: the reference the lab's struct builder is held to."""
+    from scapy.layers.inet import ICMP, IP, TCP
+    from scapy.layers.inet6 import ICMPv6Unknown, IPv6
+    from scapy.layers.l2 import Ether
+
+    tcp = bytes(TCP(sport=quoted.sport, dport=quoted.dport, seq=quoted.seq, ack=quoted.ack, flags=quoted.flags,
+                    window=quoted.window))[:8]
+    length = 20 + len(quoted.payload)
+    if family == 6:
+        body = (mtu or 0).to_bytes(4, "big") + bytes(IPv6(src=quoted.src, dst=quoted.dst, nh=6, plen=length)) + tcp
+        icmp = ICMPv6Unknown(type=kind[0], code=kind[1], msgbody=body)
+        return bytes(Ether(src=MACS[0], dst=MACS[1]) / IPv6(src=source, dst=destination) / icmp)
+    inner = bytes(IP(src=quoted.src, dst=quoted.dst, proto=6, len=20 + length))
+    icmp = ICMP(type=kind[0], code=kind[1], nexthopmtu=mtu or 0) / (inner + tcp)
+    return bytes(Ether(src=MACS[0], dst=MACS[1]) / IP(src=source, dst=destination) / icmp)
+
+
+@pytest.mark.parametrize("family, name, code, mtu", [
+    (4, "unreachable", "frag_needed", 1200), (4, "unreachable", "port_unreachable", None),
+    (4, "time_exceeded", None, None), (6, "packet_too_big", None, 1280), (6, "unreachable", "no_route", None),
+    (6, "time_exceeded", "exceeded_hop_limit", None)])
+def test_icmp_errors_are_built_as_scapy_builds_them(family, name, code, mtu):
+    kind = type_and_code(family, name, code)
+    quoted = segment(family, (), b"\0" * 1460, 0x10)
+    lab, kernel = quoted.dst, quoted.src  # the error goes from the lab's address to the kernel's
+    assert build_icmp_frame(*MACS, family, lab, kernel, kind, mtu, quoted) == \
+        scapy_icmp_frame(family, lab, kernel, kind, mtu, quoted)

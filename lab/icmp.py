@@ -9,10 +9,10 @@ per family (RFC 792, RFC 4443).
 
 from __future__ import annotations
 
-import socket
 import struct
 
-from lab.packets import ETHERTYPE_IPV4, ETHERTYPE_IPV6, IPPROTO_TCP, TCP_FIXED, TCP_HEADER, Segment, checksum
+from lab.packets import (IPPROTO_TCP, TCP_FIXED, TCP_HEADER, Segment, checksum, ethernet_header, ip_header,
+                         pseudo_header)
 
 V4_UNREACHABLE = ("net_unreachable", "host_unreachable", "protocol_unreachable", "port_unreachable",
                   "frag_needed", "source_route_failed", "net_unknown", "host_unknown", "source_host_isolated",
@@ -64,30 +64,17 @@ def build_icmp_frame(src_mac: str, dst_mac: str, family: int, source: str, desti
     """
     length = TCP_FIXED + len(quoted.payload)  # the quoted packet's length as it was sent, header included
     tcp = TCP_HEADER.pack(quoted.sport, quoted.dport, quoted.seq, quoted.ack, 0, 0)[:QUOTED_TCP_BYTES]
-    ethernet = bytes.fromhex(dst_mac.replace(":", "")) + bytes.fromhex(src_mac.replace(":", ""))
     if family == 6:
-        inner = _ipv6_header(quoted.src, quoted.dst, IPPROTO_TCP, length)
+        inner = ip_header(6, quoted.src, quoted.dst, IPPROTO_TCP, length)
         icmp = bytearray(struct.pack("!BBHI", kind[0], kind[1], 0, mtu or 0) + inner + tcp)
-        src, dst = socket.inet_pton(socket.AF_INET6, source), socket.inet_pton(socket.AF_INET6, destination)
-        pseudo = src + dst + struct.pack("!I3xB", len(icmp), IPPROTO_ICMPV6)
+        pseudo = pseudo_header(6, source, destination, IPPROTO_ICMPV6, len(icmp))
         struct.pack_into("!H", icmp, 2, checksum(pseudo + bytes(icmp)))
-        outer = _ipv6_header(source, destination, IPPROTO_ICMPV6, len(icmp))
-        return ethernet + struct.pack("!H", ETHERTYPE_IPV6) + outer + bytes(icmp)
-    inner = _ipv4_header(quoted.src, quoted.dst, IPPROTO_TCP, TCP_FIXED + length)
-    rest = struct.pack("!HH", 0, mtu or 0) if kind[0] == V4_UNREACHABLE_TYPE else bytes(4)
-    icmp = bytearray(struct.pack("!BBH", kind[0], kind[1], 0) + rest + inner + tcp)
-    struct.pack_into("!H", icmp, 2, checksum(bytes(icmp)))
-    outer = _ipv4_header(source, destination, IPPROTO_ICMP, 20 + len(icmp))
-    return ethernet + struct.pack("!H", ETHERTYPE_IPV4) + outer + bytes(icmp)
-
-
-def _ipv4_header(source: str, destination: str, protocol: int, total_length: int) -> bytes:
-    header = bytearray(struct.pack("!BBHHHBBH", 0x45, 0, total_length, 1, 0, 64, protocol, 0)
-                       + socket.inet_pton(socket.AF_INET, source) + socket.inet_pton(socket.AF_INET, destination))
-    struct.pack_into("!H", header, 10, checksum(bytes(header)))
-    return bytes(header)
-
-
-def _ipv6_header(source: str, destination: str, next_header: int, payload_length: int) -> bytes:
-    return (struct.pack("!IHBB", 6 << 28, payload_length, next_header, 64)
-            + socket.inet_pton(socket.AF_INET6, source) + socket.inet_pton(socket.AF_INET6, destination))
+        protocol = IPPROTO_ICMPV6
+    else:
+        inner = ip_header(4, quoted.src, quoted.dst, IPPROTO_TCP, length)
+        rest = struct.pack("!HH", 0, mtu or 0) if kind[0] == V4_UNREACHABLE_TYPE else bytes(4)
+        icmp = bytearray(struct.pack("!BBH", kind[0], kind[1], 0) + rest + inner + tcp)
+        struct.pack_into("!H", icmp, 2, checksum(bytes(icmp)))
+        protocol = IPPROTO_ICMP
+    return (ethernet_header(src_mac, dst_mac, family) + ip_header(family, source, destination, protocol, len(icmp))
+            + bytes(icmp))

@@ -243,22 +243,35 @@ def build_frame(src_mac: str, dst_mac: str, segment: Segment) -> bytes:
     tcp = bytearray(struct.pack("!HHIIBBHHH", segment.sport, segment.dport, segment.seq, segment.ack,
                                 (header // 4) << 4 | (segment.flags >> 8 & 1), segment.flags & 0xFF,
                                 segment.window, 0, segment.urgent) + options + segment.payload)
-    family = socket.AF_INET6 if segment.family == 6 else socket.AF_INET
-    src, dst = socket.inet_pton(family, segment.src), socket.inet_pton(family, segment.dst)
-    if family == socket.AF_INET6:
-        pseudo = src + dst + struct.pack("!I3xB", len(tcp), IPPROTO_TCP)
-        ip = struct.pack("!IHBB", 6 << 28 | segment.tos << 20 | segment.flowlabel, len(tcp), IPPROTO_TCP,
-                         segment.ttl) + src + dst
-        ethertype = ETHERTYPE_IPV6
-    else:
-        pseudo = src + dst + struct.pack("!xBH", IPPROTO_TCP, len(tcp))
-        ip = bytearray(struct.pack("!BBHHHBBH", 0x45, segment.tos, 20 + len(tcp), 1, 0, segment.ttl, IPPROTO_TCP, 0)
-                       + src + dst)
-        struct.pack_into("!H", ip, 10, checksum(bytes(ip)))
-        ethertype = ETHERTYPE_IPV4
-    struct.pack_into("!H", tcp, 16, checksum(pseudo + bytes(tcp)))
-    ethernet = bytes.fromhex(dst_mac.replace(":", "")) + bytes.fromhex(src_mac.replace(":", ""))
-    return ethernet + struct.pack("!H", ethertype) + bytes(ip) + bytes(tcp)
+    struct.pack_into("!H", tcp, 16, checksum(pseudo_header(segment.family, segment.src, segment.dst, IPPROTO_TCP,
+                                                           len(tcp)) + bytes(tcp)))
+    return (ethernet_header(src_mac, dst_mac, segment.family)
+            + ip_header(segment.family, segment.src, segment.dst, IPPROTO_TCP, len(tcp), segment.tos, segment.ttl,
+                        segment.flowlabel) + bytes(tcp))
+
+
+def ethernet_header(src_mac: str, dst_mac: str, family: int) -> bytes:
+    return (bytes.fromhex(dst_mac.replace(":", "")) + bytes.fromhex(src_mac.replace(":", ""))
+            + struct.pack("!H", ETHERTYPE_IPV6 if family == 6 else ETHERTYPE_IPV4))
+
+
+def ip_header(family: int, src: str, dst: str, protocol: int, payload_length: int, tos: int = 0, ttl: int = 64,
+              flowlabel: int = 0) -> bytes:
+    """An IPv4 (ID 1, checksum filled in) or IPv6 header, as Scapy builds them by default."""
+    if family == 6:
+        return (struct.pack("!IHBB", 6 << 28 | tos << 20 | flowlabel, payload_length, protocol, ttl)
+                + socket.inet_pton(socket.AF_INET6, src) + socket.inet_pton(socket.AF_INET6, dst))
+    header = bytearray(struct.pack("!BBHHHBBH", 0x45, tos, 20 + payload_length, 1, 0, ttl, protocol, 0)
+                       + socket.inet_pton(socket.AF_INET, src) + socket.inet_pton(socket.AF_INET, dst))
+    struct.pack_into("!H", header, 10, checksum(bytes(header)))
+    return bytes(header)
+
+
+def pseudo_header(family: int, src: str, dst: str, protocol: int, length: int) -> bytes:
+    """What a TCP or ICMPv6 checksum covers before the segment itself (RFC 793, RFC 8200)."""
+    kind = socket.AF_INET6 if family == 6 else socket.AF_INET
+    addresses = socket.inet_pton(kind, src) + socket.inet_pton(kind, dst)
+    return addresses + (struct.pack("!I3xB", length, protocol) if family == 6 else struct.pack("!xBH", protocol, length))
 
 
 def _scapy_frame(src_mac: str, dst_mac: str, segment: Segment) -> bytes:

@@ -3,7 +3,7 @@
 ``python -m bench.trust [N]`` runs ``tcplab run --all`` (its default -j) N
 times on a quiet machine and N times while another process keeps one core
 busy; prints the failing runs (target 0 of N each way), the failures by kind,
-the runs made again alone (lab-late in the crowded batch), each failure's
+the runs made again uncrowded (lab-late in the crowded batch), each failure's
 line, and the wall time's median (target <= 10 s on this 2-core machine).
 """
 
@@ -41,7 +41,7 @@ def catalogue_runs(count: int, busy: bool) -> None:
                                    f"{entry['failure']['message']}")
     label = "one core busy" if busy else "quiet"
     print(f"make run ({label}): {failing_runs} of {count} runs failed; wall median {statistics.median(walls):.2f} s, "
-          f"max {max(walls):.2f} s; failures by kind: {dict(kinds) or 'none'}; runs made again alone after being "
+          f"max {max(walls):.2f} s; failures by kind: {dict(kinds) or 'none'}; runs made again uncrowded after being "
           f"lab-late in the batch: {again}")
     for name, times in failed_names.most_common():
         print(f"  {name}: failed in {times} run(s)")

@@ -64,8 +64,8 @@ MESSAGES: dict[str, dict[str, str]] = {
     # the run summary
     "exercise": {"en": "exercise", "zh": "练习"},
     "summary": {"en": "{passed} passed, {failed} failed", "zh": "{passed} 个通过,{failed} 个失败"},
-    "again alone": {"en": "{count} run again alone: the lab was late in the crowded batch",
-                    "zh": "{count} 个在拥挤的批量运行中实验室自身迟到,已单独重跑"},
+    "again uncrowded": {"en": "{count} run again uncrowded (one per CPU): the lab was late in the crowded batch",
+                        "zh": "{count} 个在拥挤的批量运行中实验室自身迟到,已在不拥挤的条件下重跑(每个 CPU 一个)"},
     # claims documents
     "claims title": {"en": "Claims of the teaching articles, checked against the kernel",
                      "zh": "教学文章中的说法,逐条用内核检验"},

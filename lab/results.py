@@ -29,7 +29,7 @@ def as_dict(outcome: Outcome) -> dict:
         "passed": outcome.passed,
         "duration_s": round(outcome.duration, 4),
         "failure": _failure_dict(outcome.failure),
-        "first_try": _failure_dict(outcome.first_try),  # lab-late in a crowded batch; this run was made alone
+        "first_try": _failure_dict(outcome.first_try),  # lab-late in a crowded batch; this run was made again uncrowded
         "report": outcome.report,
         "notes": list(outcome.notes),
         "capture": outcome.pcap,

@@ -135,7 +135,7 @@ def claims(folder: str, jobs: int, language: str) -> None:
     require_folder("--docs", str(Path(folder) / "claims.md"))
     ensure_lab_privileges()
     work = [(find(name).runnable(), family, Settings()) for name in exercises_involved() for family in (4, 6)]
-    outcomes = list(run_many(work, jobs or default_jobs(), again_alone=True))
+    outcomes = list(run_many(work, jobs or default_jobs(), again_uncrowded=True))
     for outcome in outcomes:
         if not outcome.passed:
             click.echo(outcome.report, err=True)

@@ -99,7 +99,7 @@ def finish(outcomes: list, as_json: bool, junit_path: str | None, suite: str, la
         kinds = ", ".join(f"{kind} {count}" for kind, count in failure_kinds(outcomes).items())
         again = sum(outcome.first_try is not None for outcome in outcomes)
         click.echo(say("summary", language, passed=len(outcomes) - failed, failed=failed) + (f" ({kinds})" if failed else "")
-                   + (f"; {say('again alone', language, count=again)}" if again else ""))
+                   + (f"; {say('again uncrowded', language, count=again)}" if again else ""))
     code = exit_code(outcomes)
     if code:
         sys.exit(code)

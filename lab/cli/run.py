@@ -124,7 +124,7 @@ def run(scripts, every, loopback, ip_version, tolerance_usecs, tolerance_percent
     if ladder is None:
         ladder = len(parsed) == 1 and not every and not as_json and repeat == 1
     outcomes = []
-    for outcome in run_many(work, jobs or default_jobs(), again_alone=repeat == 1):
+    for outcome in run_many(work, jobs or default_jobs(), again_uncrowded=repeat == 1):
         outcomes.append(outcome)
         if not as_json and repeat == 1:
             _show(outcome, verbose, ladder, mermaid, pictures, many, absolute, language)

@@ -91,7 +91,7 @@ POOL_WORTH_SECONDS = 2.0  # starting worker processes costs ~0.4 s: below this m
 
 
 # Workers per CPU that is not already busy; measured with bench/trust.py (README, "Measured on this machine").
-WORKERS_PER_FREE_CPU = {True: 5, False: 2}  # keyed by whether the timeline may run real-time
+WORKERS_PER_FREE_CPU = {True: 8, False: 2}  # keyed by whether the timeline may run real-time
 
 
 def default_jobs() -> int:
@@ -130,41 +130,51 @@ def _busy_share(cpus: list[int], seconds: float = 0.1) -> float:
 
 
 def run_many(jobs: list[tuple[Script | Experiment, int, Settings]], workers: int, work=run_one, finish=Outcome.of,
-             again_alone: bool = False):
+             again_uncrowded: bool = False):
     """Yield ``finish(work(script, family, settings))`` for each job, in the order of ``jobs`` (runs
-    made again alone last).
+    made again last).
 
     ``work`` runs in the workers (a module-level function: they receive it
     pickled) and returns plain data; ``finish`` turns it into what the caller
     shows, in this process (by default a RunResult into an Outcome, its report
     rendered here).
 
-    ``again_alone``: a run of a crowded batch that ended lab-late gave no
-    verdict on the kernel, only on the crowding. It is run again alone after
-    the batch, in this process, as an uncrowded run (time 0 on a tick, one
-    CPU), and yielded last, with a note saying what happened to the first.
+    ``again_uncrowded``: a run of a crowded batch that ended lab-late gave no
+    verdict on the kernel, only on the crowding. It is run again after the
+    batch as an uncrowded run (time 0 on a tick, its timeline on a CPU of its
+    own: no more runs at once than CPUs), and yielded last, with a note saying
+    what happened to the first.
     """
-    if workers <= 1 or len(jobs) <= 1 or sum(job[0].length for job in jobs) < POOL_WORTH_SECONDS:
-        for script, family, settings in jobs:
-            yield finish(work(script, family, settings))
-        return
-    crowded = workers > len(os.sched_getaffinity(0))
+    cpus = len(os.sched_getaffinity(0))
+    crowded = workers > cpus and _worth_a_pool(jobs, workers)
     if crowded:
         jobs = [(script, family, dataclasses.replace(settings, crowded=True)) for script, family, settings in jobs]
     late = []
-    for i, result in _in_workers(jobs, workers, work):
-        if again_alone and crowded and result.failure is not None and result.failure.kind == LAB_LATE:
+    for i, result in _results(jobs, workers, work):
+        if again_uncrowded and crowded and result.failure is not None and result.failure.kind == LAB_LATE:
             late.append((i, result.failure))
             continue
         yield finish(result)
-    for i, first in late:
-        script, family, settings = jobs[i]
-        result = work(script, family, dataclasses.replace(settings, crowded=False))
+    again = [(jobs[i][0], jobs[i][1], dataclasses.replace(jobs[i][2], crowded=False)) for i, _ in late]
+    for (_, result), (_, first) in zip(_results(again, min(cpus, len(again)), work), late):
         result.first_try = first
-        result.notes.append(f"run again alone: in the batch ({workers} runs at once on "
-                            f"{len(os.sched_getaffinity(0))} CPUs) the lab was late at line {first.line} "
-                            f"({first.message})")
+        result.notes.append(f"run again uncrowded: in the batch ({workers} runs at once on {cpus} CPUs) the lab "
+                            f"was late at line {first.line} ({first.message})")
         yield finish(result)
+
+
+def _worth_a_pool(jobs: list, workers: int) -> bool:
+    return workers > 1 and len(jobs) > 1 and sum(job[0].length for job in jobs) >= POOL_WORTH_SECONDS
+
+
+def _results(jobs: list, workers: int, work):
+    """(index, work's result) for each job, in the order of ``jobs``: from worker processes where a pool
+    is worth starting, else one after another in this process."""
+    if _worth_a_pool(jobs, workers):
+        yield from _in_workers(jobs, workers, work)
+    else:
+        for i, job in enumerate(jobs):
+            yield i, work(*job)
 
 
 def _in_workers(jobs: list, workers: int, work):

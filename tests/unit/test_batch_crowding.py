@@ -1,5 +1,5 @@
 """A batch with more workers than CPUs marks its runs crowded (no tick start, no pinning, no catch-up) and,
-asked to, makes a run the crowding made lab-late again alone;
+asked to, makes a run the crowding made lab-late again uncrowded (several at once, no more than CPUs);
 a batch that fits the CPUs does not. Work functions stand in for runs: no kernel involved."""
 
 from __future__ import annotations
@@ -39,15 +39,41 @@ def late_when_crowded(script: Timeline, family: int, settings: Settings) -> RunR
     return RunResult("t.pkt", family, failure, None, 0.1)
 
 
-def test_a_crowded_lab_late_run_is_made_again_alone_and_says_so():
+def test_a_crowded_lab_late_run_is_made_again_uncrowded_and_says_so():
     cpus = len(os.sched_getaffinity(0))
     jobs = [(Timeline(), 4, Settings()), (Timeline(), 6, Settings())]
-    first, second = run_many(jobs, cpus + 1, work=late_when_crowded, again_alone=True)
+    first, second = run_many(jobs, cpus + 1, work=late_when_crowded, again_uncrowded=True)
     assert (first.family, first.passed, first.first_try) == (6, True, None)  # the run made again comes last
     assert second.family == 4 and second.passed and second.first_try.kind == LAB_LATE
-    assert any("run again alone" in note and "6.0 ms late" in note for note in second.notes)
+    assert any("run again uncrowded" in note and "6.0 ms late" in note for note in second.notes)
     plain = list(run_many(jobs, cpus + 1, work=late_when_crowded))  # not asked: the lab-late verdict stands
     assert [outcome.passed for outcome in plain] == [False, True]
+
+
+def late_when_crowded_then_its_time(script: Timeline, family: int, settings: Settings) -> RunResult:
+    """Lab-late when crowded (IPv4); uncrowded, it takes 0.5 s and notes when it ran, in which process."""
+    if settings.crowded:
+        failure = Failure(3, "the lab began this line 6.0 ms late", LAB_LATE) if family == 4 else None
+        return RunResult("t.pkt", family, failure, None, 0.1)
+    began = time.monotonic()
+    time.sleep(0.5)
+    return RunResult("t.pkt", family, None, None, 0.5, notes=[f"{os.getpid()} {began} {time.monotonic()}"])
+
+
+def test_the_runs_made_again_run_at_once_one_per_cpu():
+    """Two lab-late runs of a crowded batch are made again side by side (a 2-CPU machine), not one after
+    the other, each uncrowded, in worker processes."""
+    cpus = len(os.sched_getaffinity(0))
+    if cpus < 2:
+        return
+    jobs = [(Timeline(), 4, Settings()), (Timeline(), 6, Settings())] * 2
+    outcomes = list(run_many(jobs, cpus + 1, work=late_when_crowded_then_its_time, again_uncrowded=True))
+    again = [outcome for outcome in outcomes if outcome.first_try is not None]
+    assert len(again) == 2 and all(outcome.passed for outcome in again)
+    (pid_a, began_a, ended_a), (pid_b, began_b, ended_b) = (
+        [float(field) for field in outcome.notes[0].split()] for outcome in again)
+    assert os.getpid() not in (pid_a, pid_b) and pid_a != pid_b
+    assert began_a < ended_b and began_b < ended_a  # they overlapped
 
 
 def its_timeline_cpu(script: Timeline, family: int, settings: Settings) -> int:

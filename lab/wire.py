@@ -17,6 +17,7 @@ import threading
 import time
 from dataclasses import dataclass
 
+from lab.clocks import realtime_offset
 from netns import deferred_signals, inside
 
 ETH_P_ALL = 0x0003
@@ -53,7 +54,7 @@ class Wire:
         self._gso_sock: socket.socket | None = None
         self._sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
         self._sock.setblocking(False)
-        self._realtime_offset = time.time() - time.monotonic()
+        self._realtime_offset = realtime_offset()
         self.frames: list[Frame] = []
 
     def __enter__(self) -> Wire:

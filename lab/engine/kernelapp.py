@@ -30,6 +30,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from lab.clocks import realtime_offset
 from lab.errors import BadInput
 from lab.script.events import (
     ELLIPSIS,
@@ -244,6 +245,7 @@ class KernelApp:
         self._new_connection = False
         self._script_time_at: Callable[[float], float] | None = None  # the run's clock: monotonic -> script
         self._tolerance = 0.0
+        self._realtime_offset = 0.0  # CLOCK_REALTIME - CLOCK_MONOTONIC, read when the clock starts
         self._lock = threading.Lock()
         self._workers: list[_Worker] = []
         self._idle_workers: list[_Worker] = []
@@ -254,12 +256,13 @@ class KernelApp:
         script's timing tolerance, as segments' arrivals are."""
         self._script_time_at = script_time_at
         self._tolerance = tolerance_usecs / 1e6
+        self._realtime_offset = realtime_offset()
 
     def _check_stamp(self, index: int, script_seconds: float, stamp: float) -> str:
         """An scm_timestamping stamp against the script time it should show (packetdrill's rule)."""
         if self._script_time_at is None:
             return ""
-        taken = self._script_time_at(stamp - (time.time() - time.monotonic()))
+        taken = self._script_time_at(stamp - self._realtime_offset)
         if abs(taken - script_seconds) > self._tolerance:
             return (f"cmsg {index}: the timestamp reads {taken:.4f} s, expected {script_seconds:.4f} s "
                     f"(tolerance {self._tolerance * 1000:.1f} ms)")

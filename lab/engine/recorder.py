@@ -11,8 +11,8 @@ happened — so an offline check anchors its clock exactly as the live run did.
 from __future__ import annotations
 
 import json
-import time
 
+from lab.clocks import realtime_offset
 from lab.pcapng import PCAPNG_INBOUND, PCAPNG_OUTBOUND, TIMELINE_MARK, pcapng_writer
 from lab.wire import Frame
 
@@ -27,7 +27,7 @@ def write_pcapng(path: str, frames: list[Frame], comments: dict[int, str], zero:
 
     from lab import __version__
 
-    wall_offset = time.time() - time.monotonic()
+    wall_offset = realtime_offset()
     timeline = "" if zero is None else TIMELINE_MARK + json.dumps(
         {"zero": zero + wall_offset, "anchors": [[line, when + wall_offset] for line, when in anchors]})
     with pcapng_writer(path, timeline, f"tcplab {__version__}") as writer:

@@ -21,11 +21,10 @@ def realtime_offset() -> float:
 
     Read as one ``time.time() - time.monotonic()``, a preemption between the
     two reads makes the offset short by its length, and every kernel stamp
-    converted with it late by as much: in a crowded batch a run's sockets
-    were set up 9.75 ms apart that way, and the first kernel segment after a
-    lab action failed as the kernel's timing, although the trace showed it
-    delivered 0.02 ms after the lab's SYN (make run: 1 failing run in 20,
-    and the 20-25 ms late segments CI saw once in three busy runs).
+    converted with it late by as much. Traced in a crowded batch: a SYN-ACK
+    the kernel delivered 0.02 ms after the lab's SYN read as 9.8 ms late, and
+    the run failed as the kernel's timing (one failing run in 20 of make run;
+    CI's one segment read 25 ms late after a write() had the same form).
     """
     best_gap, best = float("inf"), 0.0
     for _ in range(TRIES):

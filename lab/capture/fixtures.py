@@ -196,8 +196,12 @@ def regenerate(chosen: list[Exercise], families: tuple[int, ...], folder: Path, 
             work.append((script, family, Settings(pcap=live)))
             targets.append((exercise, script, family, live))
     kept = set()  # a failing run's capture stays, for its report
+    by_run = {(script.path, family): (exercise, script, live) for exercise, script, family, live in targets}
     try:
-        for (exercise, script, family, live), outcome in zip(targets, run_many(work, jobs), strict=True):
+        # A run the crowding made lab-late is made again uncrowded and comes last: matched by script and family.
+        for outcome in run_many(work, jobs, again_uncrowded=True):
+            exercise, script, live = by_run[(outcome.path, outcome.family)]
+            family = outcome.family
             path = fixture_path(folder, exercise.name, family)
             if outcome.passed:
                 write_fixture(exercise, script, family, live, path, defaults)

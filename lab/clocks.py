@@ -3,8 +3,9 @@
 The kernel stamps what the lab receives on CLOCK_REALTIME (a packet
 socket's SO_TIMESTAMPNS, a socket's SO_TIMESTAMPING), while the run times
 its own actions on CLOCK_MONOTONIC. The two differ by an offset that this
-machine keeps steady (measured: 0.02 ms over 10 s), so it is read once per
-socket; what matters is reading it right.
+machine keeps steady (measured: 0.02 ms over 10 s), so a run reads it once,
+when its wire opens, and its stamps, capture and cmsg checks all use that
+reading; what matters is reading it right.
 """
 
 from __future__ import annotations

@@ -54,7 +54,7 @@ class Wire:
         self._gso_sock: socket.socket | None = None
         self._sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
         self._sock.setblocking(False)
-        self._realtime_offset = realtime_offset()
+        self.realtime_offset = realtime_offset()  # the run's one reading: its stamps, capture and cmsgs use it
         self.frames: list[Frame] = []
 
     def __enter__(self) -> Wire:
@@ -104,7 +104,7 @@ class Wire:
         for level, kind, payload in ancillary:
             if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(payload) >= TIMESPEC.size:
                 seconds, nanoseconds = TIMESPEC.unpack_from(payload)
-                return seconds + nanoseconds / 1e9 - self._realtime_offset
+                return seconds + nanoseconds / 1e9 - self.realtime_offset
         return time.monotonic()
 
     def receive(self, timeout: float) -> Frame | None:

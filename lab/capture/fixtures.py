@@ -187,28 +187,26 @@ def write_fixture(exercise: Exercise, script: Script, family: int, live: str, pa
 def regenerate(chosen: list[Exercise], families: tuple[int, ...], folder: Path, defaults: dict[str, str],
                jobs: int) -> Iterator[tuple[Path, Outcome]]:
     """Run the exercises (``jobs`` at once) and write a fixture for each passing run; yield (path, outcome)."""
-    work, targets = [], []
+    work, runs = [], {}  # runs: (script path, family) -> (exercise, script, its live capture)
     for exercise in chosen:
         script = exercise.runnable()
         for family in families:
             handle, live = tempfile.mkstemp(prefix="tcplab-regen-", suffix=".pcapng")
             os.close(handle)
             work.append((script, family, Settings(pcap=live)))
-            targets.append((exercise, script, family, live))
+            runs[(script.path, family)] = (exercise, script, live)
     kept = set()  # a failing run's capture stays, for its report
-    by_run = {(script.path, family): (exercise, script, live) for exercise, script, family, live in targets}
     try:
         # A run the crowding made lab-late is made again uncrowded and comes last: matched by script and family.
         for outcome in run_many(work, jobs, again_uncrowded=True):
-            exercise, script, live = by_run[(outcome.path, outcome.family)]
-            family = outcome.family
-            path = fixture_path(folder, exercise.name, family)
+            exercise, script, live = runs[(outcome.path, outcome.family)]
+            path = fixture_path(folder, exercise.name, outcome.family)
             if outcome.passed:
-                write_fixture(exercise, script, family, live, path, defaults)
+                write_fixture(exercise, script, outcome.family, live, path, defaults)
             else:
                 kept.add(live)
             yield path, outcome
     finally:
-        for *_, live in targets:
+        for *_, live in runs.values():
             if live not in kept:
                 os.unlink(live)

@@ -30,7 +30,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from lab.clocks import realtime_offset
 from lab.errors import BadInput
 from lab.script.events import (
     ELLIPSIS,
@@ -245,18 +244,19 @@ class KernelApp:
         self._new_connection = False
         self._script_time_at: Callable[[float], float] | None = None  # the run's clock: monotonic -> script
         self._tolerance = 0.0
-        self._realtime_offset = 0.0  # CLOCK_REALTIME - CLOCK_MONOTONIC, read when the clock starts
+        self._realtime_offset = 0.0  # CLOCK_REALTIME - CLOCK_MONOTONIC: the wire's reading
         self._lock = threading.Lock()
         self._workers: list[_Worker] = []
         self._idle_workers: list[_Worker] = []
 
-    def clock_started(self, script_time_at: Callable[[float], float], tolerance_usecs: float) -> None:
+    def clock_started(self, script_time_at: Callable[[float], float], tolerance_usecs: float,
+                      realtime_offset: float) -> None:
         """The run's clock began: kernel timestamps (SO_TIMESTAMPING, CLOCK_REALTIME) are read on the
         script's timeline as the run maps it (``script_time_at`` of a monotonic moment), within the
-        script's timing tolerance, as segments' arrivals are."""
+        script's timing tolerance, as segments' arrivals are, with the wire's ``realtime_offset``."""
         self._script_time_at = script_time_at
         self._tolerance = tolerance_usecs / 1e6
-        self._realtime_offset = realtime_offset()
+        self._realtime_offset = realtime_offset
 
     def _check_stamp(self, index: int, script_seconds: float, stamp: float) -> str:
         """An scm_timestamping stamp against the script time it should show (packetdrill's rule)."""

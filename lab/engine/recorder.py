@@ -12,22 +12,21 @@ from __future__ import annotations
 
 import json
 
-from lab.clocks import realtime_offset
 from lab.pcapng import PCAPNG_INBOUND, PCAPNG_OUTBOUND, TIMELINE_MARK, pcapng_writer
 from lab.wire import Frame
 
 LINKTYPE_ETHERNET = 1
 
 
-def write_pcapng(path: str, frames: list[Frame], comments: dict[int, str], zero: float | None = None,
-                 anchors: list[tuple[int, float]] = ()) -> None:
+def write_pcapng(path: str, frames: list[Frame], comments: dict[int, str], wall_offset: float,
+                 zero: float | None = None, anchors: list[tuple[int, float]] = ()) -> None:
     """Write ``frames`` to ``path``; ``comments`` maps id(frame) to its script lines; ``zero`` and
-    ``anchors`` (line, moment), on the monotonic clock, are the run's timeline."""
+    ``anchors`` (line, moment), on the monotonic clock, are the run's timeline. ``wall_offset`` (the
+    wire's realtime_offset) turns those moments back into the realtime stamps the kernel gave."""
     from scapy.layers.l2 import Ether
 
     from lab import __version__
 
-    wall_offset = realtime_offset()
     timeline = "" if zero is None else TIMELINE_MARK + json.dumps(
         {"zero": zero + wall_offset, "anchors": [[line, when + wall_offset] for line, when in anchors]})
     with pcapng_writer(path, timeline, f"tcplab {__version__}") as writer:

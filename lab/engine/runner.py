@@ -216,7 +216,7 @@ class Run:
         self.clock.anchor(self.zero, 0.0)
         for end in self.ends.values():
             if end.app:  # kernel timestamps (SO_TIMESTAMPING) are read on the script's clock
-                end.app.clock_started(self.clock.at, self.settings.tolerance_usecs)
+                end.app.clock_started(self.clock.at, self.settings.tolerance_usecs, self.source.wire.realtime_offset)
 
     # -- the lab's own punctuality --------------------------------------------
     def _catch_up(self) -> float:
@@ -498,7 +498,7 @@ class Run:
             handle, path = tempfile.mkstemp(prefix="tcplab-", suffix=f"-ipv{self.family}.pcapng")
             os.close(handle)
         write_pcapng(path, self.port.recorded_frames(wire), self.matcher.comments if self.matcher else {},
-                     self.zero, self.anchored)
+                     wire.realtime_offset, self.zero, self.anchored)
         return path
 
 

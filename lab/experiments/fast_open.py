@@ -143,5 +143,5 @@ def run(experiment, family: int, settings) -> RunResult:
             capture.thread.join()
         pcap = settings.pcap
         if pcap:
-            write_pcapng(pcap, wire.frames, comments)
+            write_pcapng(pcap, wire.frames, comments, wire.realtime_offset)
     return RunResult(experiment.path, family, failure, pcap, time.monotonic() - started, notes=notes)

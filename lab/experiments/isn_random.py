@@ -146,5 +146,5 @@ def run(experiment, family: int, settings) -> RunResult:
                 ]
         pcap = settings.pcap
         if pcap:
-            write_pcapng(pcap, wire.frames, prober.comments)
+            write_pcapng(pcap, wire.frames, prober.comments, wire.realtime_offset)
     return RunResult(experiment.path, family, failure, pcap, time.monotonic() - started, notes=notes)

@@ -153,5 +153,5 @@ def run(experiment, family: int, settings) -> RunResult:
             failure = error
         pcap = settings.pcap
         if pcap:
-            write_pcapng(pcap, wire.frames, flooder.comments)
+            write_pcapng(pcap, wire.frames, flooder.comments, wire.realtime_offset)
     return RunResult(experiment.path, family, failure, pcap, time.monotonic() - started, notes=notes)

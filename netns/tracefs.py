@@ -1,12 +1,15 @@
 """A trace instance of the run's own in tracefs, without mounting anything on the host.
 
-tracefs is not mounted on every host, and a lab run must not leave a mount
-behind. A short-lived thread unshares its mount namespace (allowed in a
-multithreaded process: only that thread's view changes), makes ``/``
-private, mounts tracefs on /sys/kernel/tracing there and opens a directory
-fd to it. Every other thread then works through that fd (``dir_fd=``); the
-mount disappears with the thread's namespace, and nothing stays mounted when
-the process ends.
+A lab run must not leave a mount behind, and tracefs is not mounted on
+every host. Where it is (systemd mounts it on /sys/kernel/tracing at boot;
+with debugfs mounted it may also be at /sys/kernel/debug/tracing) the run
+opens a directory fd to that mount: tracefs has one superblock, so mounting
+it again there is refused with EBUSY. Elsewhere a short-lived thread
+unshares its mount namespace (allowed in a multithreaded process: only that
+thread's view changes), makes ``/`` private, mounts tracefs on
+/sys/kernel/tracing there and opens a directory fd to it; the mount
+disappears with the thread's namespace. Every other thread then works
+through that fd (``dir_fd=``), and nothing stays mounted when the process ends.
 
 The instance directory (``instances/tcplab-<pid>-<start>-0-trace``, one per
 process: :func:`process_instance`) is a global kernel object: it is removed
@@ -27,6 +30,8 @@ from .names import PREFIX, RunId, parse_netns
 from .signals import deferred_signals
 
 TRACEFS = b"/sys/kernel/tracing"
+MOUNTED_PLACES = ("/sys/kernel/tracing", "/sys/kernel/debug/tracing")  # where a host mounts tracefs
+TRACEFS_MAGIC = 0x74726163
 CLONE_NEWNS = 0x00020000
 MS_REC, MS_PRIVATE = 0x4000, 1 << 18
 
@@ -49,8 +54,55 @@ def _mount_tracefs() -> int:
     return os.open(TRACEFS, os.O_RDONLY | os.O_DIRECTORY)
 
 
+def _filesystem_type(fd: int) -> int:
+    """The f_type of fstatfs(fd): the filesystem's magic number (struct statfs starts with it, a long)."""
+    buffer = ctypes.create_string_buffer(256)  # larger than struct statfs on every architecture
+    if _libc.fstatfs(fd, buffer) != 0:
+        number = ctypes.get_errno()
+        raise OSError(number, os.strerror(number))
+    return ctypes.c_long.from_buffer(buffer).value
+
+
+def _open_mounted(place: str) -> int | None:
+    """A dir fd to the tracefs mounted at ``place``; None where none is mounted there.
+
+    The path is opened with O_PATH and without O_DIRECTORY first: that
+    neither needs read permission nor triggers debugfs's automount of
+    ``tracing`` (which would leave a mount on the host); only a tracefs is
+    then opened for reading. Raises OSError when one is mounted but cannot
+    be opened (a user namespace's root has no rights over the host's).
+    """
+    try:
+        handle = os.open(place, os.O_PATH)
+    except FileNotFoundError:
+        return None
+    try:
+        if _filesystem_type(handle) != TRACEFS_MAGIC:
+            return None
+        return os.open(".", os.O_RDONLY | os.O_DIRECTORY, dir_fd=handle)
+    finally:
+        os.close(handle)
+
+
 def tracefs_root() -> int:
-    """A dir fd to a tracefs root, opened by a thread of its own (see the module's docstring)."""
+    """A dir fd to a tracefs root: the host's mount if any, else a private one (see the module's docstring)."""
+    refused = ""
+    for place in MOUNTED_PLACES:
+        try:
+            root = _open_mounted(place)
+        except OSError as error:
+            refused = refused or f"cannot open {place}: {error.strerror}"
+            continue
+        if root is not None:
+            return root
+    try:
+        return _private_tracefs_root()
+    except TracingUnavailable as error:
+        raise TracingUnavailable(f"{error}; {refused}" if refused else str(error)) from None
+
+
+def _private_tracefs_root() -> int:
+    """A dir fd to a tracefs mounted by a thread of its own in its own mount namespace."""
     box: list = []
 
     def mount() -> None:

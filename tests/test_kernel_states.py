@@ -2,7 +2,7 @@
 
 As root each run reads ``sock:inet_sock_set_state`` from its process's trace
 instance (tcplab-<pid>-<start>-0-trace, one per process, removed when it
-exits), through tracefs mounted in a private mount namespace; without tracefs
+exits), through the host's tracefs mount or one in a private mount namespace; without tracefs
 (a user namespace) it falls back to sock_diag samples and says so.
 """
 
@@ -61,9 +61,18 @@ def of_pid(pid: int) -> list[str]:
     return [name for name in instances() if name.startswith(f"tcplab-{pid}-")]
 
 
-def tracefs_mounted() -> bool:
+def tracefs_mounts() -> list[str]:
+    """Where tracefs is mounted in this mount namespace (the host's, as the tests run in it)."""
     with open("/proc/self/mountinfo") as mounts:
-        return any(" - tracefs " in line for line in mounts)
+        return [line.split()[4] for line in mounts if " - tracefs " in line]
+
+
+HOST_TRACEFS = tracefs_mounts()  # systemd mounts it at boot; a run must add none
+
+
+def tracefs_mounted() -> bool:
+    """Whether a run left a tracefs mount of its own on the host."""
+    return tracefs_mounts() != HOST_TRACEFS
 
 
 @pytest.mark.parametrize("family", [4, 6])
@@ -94,6 +103,22 @@ def test_a_wrong_state_expectation_fails_and_the_trace_still_shows_the_truth():
     if result.state_source == "tracepoint":
         assert ("server", "CLOSE_WAIT") in {(c.endpoint, c.new) for c in result.state_changes}
     assert len(of_pid(os.getpid())) <= 1 and not tracefs_mounted()  # one instance per process, until it exits
+
+
+def test_a_run_traces_through_the_tracefs_mounted_already():
+    """systemd mounts tracefs on /sys/kernel/tracing at boot; mounting it there again is refused (EBUSY).
+
+    The mount is made in a private mount namespace of the test's own, gone when the run ends.
+    """
+    mount = "" if "/sys/kernel/tracing" in HOST_TRACEFS else "mount -t tracefs nodev /sys/kernel/tracing && "
+    result = subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c",
+                             mount + 'exec "$0" run handshake-passive --ip-version 4 --json', TCPLAB],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    output = json.loads(result.stdout)[0]
+    assert output["state_source"] == "tracepoint", output["notes"]
+    assert ["kernel", "SYN_RECV"] in [[c["endpoint"], c["new"]] for c in output["state_changes"]]
+    assert not tracefs_mounted()
 
 
 def test_two_runs_at_once_see_only_their_own_sockets(tmp_path):

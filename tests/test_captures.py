@@ -93,6 +93,51 @@ def test_regeneration_is_byte_identical(tmp_path):
         assert (first / name).read_bytes() == (second / name).read_bytes(), name
 
 
+def test_regen_check_on_another_kernel_build_passes_and_writes_nothing():
+    """The fixtures were made on another build of this kernel (-v657): only the environment differs."""
+    names = ["close-3-segments", "tw-reuse"]
+    before = {path: path.stat().st_mtime_ns for name in names for path in CAPTURES.glob(f"{name}*.pcapng")}
+    result = tcplab("capture", "regen", "--check", *names, "-j", "2", "--folder", str(CAPTURES))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert len(result.stdout.splitlines()) == 4
+    assert all(line.startswith(("same ", "unchanged ")) for line in result.stdout.splitlines()), result.stdout
+    assert {path: path.stat().st_mtime_ns for path in before} == before
+
+
+def test_regen_check_names_a_changed_segment_and_regen_rewrites_only_that_fixture(tmp_path):
+    from scapy.layers.inet import TCP
+    from scapy.utils import rdpcap
+
+    from lab.capture.pcapfile import section_comments
+    from lab.pcapng import pcapng_writer
+
+    shutil.copy(CAPTURES / "close-3-segments-ipv6.pcapng", tmp_path)
+    tampered = tmp_path / "close-3-segments.pcapng"
+    committed = str(CAPTURES / "close-3-segments.pcapng")
+    packets = rdpcap(committed)
+    packets[-1][TCP].ack += 1  # the client's last ACK
+    del packets[-1][TCP].chksum
+    with pcapng_writer(str(tampered), section_comments(committed)[0], "tcplab") as writer:
+        writer.linktype = 1
+        for packet in packets:
+            writer.write(packet)
+    written = tampered.read_bytes()
+    check = tcplab("capture", "regen", "--check", "close-3-segments", "-j", "2", "--folder", str(tmp_path))
+    assert check.returncode == 1, check.stdout + check.stderr
+    assert f"changed {tampered}:" in check.stdout
+    assert re.search(r"^  -client > \. 102:102\(0\) ack 3 .*#last-ack", check.stdout, re.M), check.stdout
+    assert re.search(r"^  \+client > \. 102:102\(0\) ack 2 .*#last-ack", check.stdout, re.M), check.stdout
+    untouched = tmp_path / "close-3-segments-ipv6.pcapng"
+    assert re.search(rf"^(same|unchanged) {re.escape(str(untouched))}", check.stdout, re.M), check.stdout
+    assert tampered.read_bytes() == written  # --check writes nothing
+    regen = tcplab("capture", "regen", "close-3-segments", "-j", "2", "--folder", str(tmp_path))
+    assert regen.returncode == 0, regen.stdout + regen.stderr
+    assert f"wrote {tampered} (changed)" in regen.stdout
+    assert f"unchanged {untouched}" in regen.stdout  # the same, or only the environment differs
+    assert untouched.read_bytes() == (CAPTURES / "close-3-segments-ipv6.pcapng").read_bytes()
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["close-3-segments-ipv6.pcapng", "close-3-segments.pcapng"]
+
+
 def section_header_options(path: Path) -> dict[int, str]:
     """The pcapng section header's options (code -> text), read by hand."""
     data = path.read_bytes()

@@ -19,8 +19,9 @@ from lab.script.events import Option
 from .pcapfile import CapturedSegment
 
 
-def segment_lines(captured: list[CapturedSegment]) -> list[str]:
-    """The capture's segments in script syntax, one line each, with relative numbers."""
+def segment_lines(captured: list[CapturedSegment], with_comments: bool = False) -> list[str]:
+    """The capture's segments in script syntax, one line each, with relative numbers; ``with_comments``:
+    each followed by its packet comment (in a fixture, the script line it matched)."""
     syn = next((item for item in captured if "S" in item.segment.flag_text and "." not in item.segment.flag_text),
                captured[0])
     client = (syn.segment.src, syn.segment.sport)
@@ -37,7 +38,8 @@ def segment_lines(captured: list[CapturedSegment]) -> list[str]:
             sides[source].learn(item.segment.seq, 0)
         observed = observe(item.segment, sides[source], sides[destination], f"{names[source]} >")
         options = tuple(Option("TS", ("*", "*")) if option.kind == "TS" else option for option in observed.options)
-        lines.append(dataclasses.replace(observed, options=options).render())
+        line = dataclasses.replace(observed, options=options).render()
+        lines.append(f"{line}  // {' '.join(item.comment.split())}" if with_comments and item.comment else line)
     return lines
 
 

@@ -16,7 +16,10 @@ between kernels shows behaviour, not noise:
 
 Only segments that script lines matched are kept. The section header's
 comment records the kernel release, the tcplab version and the TCP sysctls
-in force; each packet's comment names the script line it matched.
+in force; each packet's comment names the script line it matched. A fixture
+that differs from the one in the folder only in kernel release or tcplab
+version is not written (compare.py), so a regeneration on another kernel
+build changes only the files whose behaviour changed.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from __future__ import annotations
 import os
 import platform
 import re
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -35,6 +39,7 @@ from lab.engine.settings import Settings
 from lab.pcapng import pcapng_writer
 from lab.script.events import SERVER_PORT, CommandEvent, PacketEvent, Script
 
+from .compare import Comparison, compare_files
 from .pcapfile import CapturedSegment, read_segments
 
 CHECKOUT_CAPTURES = Path(__file__).resolve().parents[2] / "captures"  # in a checkout of the repository
@@ -173,11 +178,11 @@ def write_fixture(exercise: Exercise, script: Script, family: int, live: str, pa
     # capture in either order (see either_order); the fixture must not depend on it.
     matched = sorted((item for item in read_segments(live) if item.comment), key=normaliser.script_position)
     sysctls = " ".join(f"{key}={value}" for key, value in sorted(sysctls_in_force(script, defaults).items()))
+    # compare.ENVIRONMENT reads the tcplab version and the kernel release back: keep the two in step.
     comment = (f"tcplab {__version__} fixture of exercise {exercise.name} ({exercise.mode} mode, IPv{family}); "
                f"kernel: Linux {platform.release()}; sysctls in force: {sysctls}; "
                "times are the script's timeline; ISNs, TS values, client ports, MACs, IPv4 IDs and IPv6 "
                "flow labels are mapped onto fixed values; only segments matched by script lines are kept")
-    path.parent.mkdir(parents=True, exist_ok=True)
     with pcapng_writer(str(path), comment, f"tcplab {__version__}") as writer:
         writer.linktype = 1
         for item in matched:
@@ -185,8 +190,14 @@ def write_fixture(exercise: Exercise, script: Script, family: int, live: str, pa
 
 
 def regenerate(chosen: list[Exercise], families: tuple[int, ...], folder: Path, defaults: dict[str, str],
-               jobs: int) -> Iterator[tuple[Path, Outcome]]:
-    """Run the exercises (``jobs`` at once) and write a fixture for each passing run; yield (path, outcome)."""
+               jobs: int, check: bool = False) -> Iterator[tuple[Path, Outcome, Comparison | None]]:
+    """Run the exercises (``jobs`` at once), make a fixture of each passing run and compare it with the one
+    in ``folder``; yield (its path there, the outcome, the comparison: None for a failing run).
+
+    A fixture replaces the one in ``folder`` only when its segments, script
+    lines or sysctls differ (see compare.py): one that differs only in the
+    kernel build or tcplab version is left as it is. ``check``: replace none.
+    """
     work, runs = [], {}  # runs: (script path, family) -> (exercise, script, its live capture)
     for exercise in chosen:
         script = exercise.runnable()
@@ -197,15 +208,22 @@ def regenerate(chosen: list[Exercise], families: tuple[int, ...], folder: Path, 
             runs[(script.path, family)] = (exercise, script, live)
     kept = set()  # a failing run's capture stays, for its report
     try:
-        # A run the crowding made lab-late is made again uncrowded and comes last: matched by script and family.
-        for outcome in run_many(work, jobs, again_uncrowded=True):
-            exercise, script, live = runs[(outcome.path, outcome.family)]
-            path = fixture_path(folder, exercise.name, outcome.family)
-            if outcome.passed:
-                write_fixture(exercise, script, outcome.family, live, path, defaults)
-            else:
-                kept.add(live)
-            yield path, outcome
+        with tempfile.TemporaryDirectory(prefix="tcplab-fixtures-") as staging:
+            # A run made again (it was lab-late) comes last: matched by script and family.
+            for outcome in run_many(work, jobs, again_uncrowded=True):
+                exercise, script, live = runs[(outcome.path, outcome.family)]
+                path = fixture_path(folder, exercise.name, outcome.family)
+                comparison = None
+                if outcome.passed:
+                    fresh = Path(staging) / path.name
+                    write_fixture(exercise, script, outcome.family, live, fresh, defaults)
+                    comparison = compare_files(path, fresh)
+                    if comparison.changed and not check:
+                        folder.mkdir(parents=True, exist_ok=True)
+                        shutil.copyfile(fresh, path)
+                else:
+                    kept.add(live)
+                yield path, outcome, comparison
     finally:
         for *_, live in runs.values():
             if live not in kept:

@@ -114,26 +114,34 @@ def read_segments(path: str) -> list[CapturedSegment]:
     return segments
 
 
+def section_comments(path: str) -> list[str]:
+    """The first section header's comment options, in order; none for a pcap file or a damaged header."""
+    data = Path(path).read_bytes()
+    if data[:4] != PCAPNG_MAGIC or len(data) < 28:
+        return []
+    endian = {b"\x4d\x3c\x2b\x1a": "<", b"\x1a\x2b\x3c\x4d": ">"}.get(data[8:12])
+    if endian is None:
+        return []
+    (length,) = struct.unpack_from(endian + "I", data, 4)
+    offset, end, comments = 24, min(length - 4, len(data)), []
+    while offset + 4 <= end:
+        code, size = struct.unpack_from(endian + "HH", data, offset)
+        if code == 0:
+            break
+        if code == OPT_COMMENT:
+            comments.append(data[offset + 4:offset + 4 + size].decode("utf-8", "replace"))
+        offset += 4 + size + (-size % 4)
+    return comments
+
+
 def read_timeline(path: str) -> dict | None:
     """The timeline a live tcplab run wrote into the section header (zero, anchors), or None.
 
     Read from the first section header's comment options; a capture from
     another tool has none, and its first segment then sets the clock.
     """
-    data = Path(path).read_bytes()
-    if data[:4] != PCAPNG_MAGIC or len(data) < 28:
-        return None
-    endian = {b"\x4d\x3c\x2b\x1a": "<", b"\x1a\x2b\x3c\x4d": ">"}.get(data[8:12])
-    if endian is None:
-        return None
-    (length,) = struct.unpack_from(endian + "I", data, 4)
-    offset, end = 24, min(length - 4, len(data))
-    while offset + 4 <= end:
-        code, size = struct.unpack_from(endian + "HH", data, offset)
-        if code == 0:
-            break
-        value = data[offset + 4:offset + 4 + size].decode("utf-8", "replace")
-        if code == OPT_COMMENT and value.startswith(TIMELINE_MARK):
+    for value in section_comments(path):
+        if value.startswith(TIMELINE_MARK):
             try:
                 timeline = json.loads(value[len(TIMELINE_MARK):])
                 return {"zero": float(timeline["zero"]),
@@ -141,5 +149,4 @@ def read_timeline(path: str) -> dict | None:
             except (ValueError, KeyError, TypeError):
                 raise BadInput(f"{path}: the tcplab timeline in its section header is damaged; "
                                "record the capture again") from None
-        offset += 4 + size + (-size % 4)
     return None

@@ -21,14 +21,19 @@ def capture() -> None:
 @capture.command()
 @click.argument("names", nargs=-1, metavar="[NAME...]")
 @click.option("--folder", type=click.Path(file_okay=False), default="captures", show_default=True,
-              help="Where the fixtures go.")
+              help="Where the fixtures are (and go, without --check).")
 @click.option("--ip-version", "ip_version", type=click.Choice(sorted(FAMILIES)), default="both",
               show_default=True, help="captures/NAME.pcapng is IPv4, captures/NAME-ipv6.pcapng IPv6.")
+@click.option("--check", is_flag=True,
+              help="Write nothing: compare each regenerated fixture with the one in --folder; exit 1 when "
+                   "segments, script lines or sysctls differ (not for the kernel build or tcplab version alone).")
 @jobs_option
-def regen(names: tuple[str, ...], folder: str, ip_version: str, jobs: int) -> None:
+def regen(names: tuple[str, ...], folder: str, ip_version: str, check: bool, jobs: int) -> None:
     """Re-record captures/<exercise>.pcapng for every exercise (or those named), deterministically.
 
-    Experiments (isn-random, tw-recycle) have no script trace and no fixture.
+    A fixture that differs only in its environment (kernel build, tcplab
+    version) is left untouched. Experiments (isn-random, tw-recycle) have no
+    script trace and no fixture.
     """
     from lab.capture.fixtures import regenerate
     from lab.catalogue import exercises, find
@@ -51,14 +56,37 @@ def regen(names: tuple[str, ...], folder: str, ip_version: str, jobs: int) -> No
             except SysctlError:
                 continue
     failed = 0
-    for path, outcome in regenerate(chosen, FAMILIES[ip_version], Path(folder), defaults, jobs or default_jobs()):
-        if outcome.passed:
-            click.echo(f"wrote {path}")
-        else:
+    for path, outcome, comparison in regenerate(chosen, FAMILIES[ip_version], Path(folder), defaults,
+                                                jobs or default_jobs(), check):
+        again = _made_again(outcome)
+        if comparison is None:
             failed += 1
-            click.echo(f"FAIL {outcome.name}: not recorded\n{outcome.report}")
+            click.echo(f"FAIL {outcome.name}: not recorded{again}\n{outcome.report}")
+            continue
+        failed += check and comparison.changed
+        click.echo(_regen_line(path, comparison, check) + again)
+        if check and comparison.differences:
+            click.echo("\n".join(f"  {line}" for line in comparison.differences))
     if failed:
         sys.exit(EXIT_MISMATCH)
+
+
+def _regen_line(path: Path, comparison, check: bool) -> str:
+    """What became of one fixture (with --check: how it compares), on one line."""
+    from lab.capture.compare import CHANGED, ENVIRONMENT_ONLY, MISSING, SAME
+
+    verdict = comparison.verdict
+    if verdict == ENVIRONMENT_ONLY:
+        return f"unchanged {path}: only the environment differs ({comparison.environment})"
+    if check:
+        return {SAME: f"same {path}", CHANGED: f"changed {path}:", MISSING: f"missing fixture {path}"}[verdict]
+    return {SAME: f"unchanged {path}", CHANGED: f"wrote {path} (changed)", MISSING: f"wrote {path}"}[verdict]
+
+
+def _made_again(outcome) -> str:
+    """Say so when the run was lab-late on its first try and made again."""
+    first = outcome.first_try
+    return "" if first is None else f" (made again: the first try was lab-late at line {first.line}: {first.message})"
 
 
 @capture.command()

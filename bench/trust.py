@@ -1,20 +1,35 @@
-"""``make run`` as users meet it: N whole-catalogue runs, quiet and with one core busy.
+"""Can a first try be trusted? The catalogue as users run it: every exercise alone, and ``make run``.
 
-``python -m bench.trust [N]`` runs ``tcplab run --all`` (its default -j) N
-times on a quiet machine and N times while another process keeps one core
-busy; prints the failing runs (target 0 of N each way), the failures by kind,
-the runs made again uncrowded (lab-late in the crowded batch), each failure's
-line, and the wall time's median (target <= 10 s on this 2-core machine).
+``python -m bench.trust [--tries N] [--batches N] [--busy]`` prints the
+kernel build, then:
+
+- **standalone**: every script exercise on its own, one process per
+  (exercise, family, topology) as ``tcplab run NAME --ip-version F
+  [--loopback] --repeat N -j 1``: IPv4 and IPv6, veth and loopback for
+  observe exercises. Each try is a first try (``--repeat`` never runs a try
+  again); the process's first is a cold start, as a user's single run is.
+  Prints the lab-late count out of all tries, per exercise and per line
+  (target: at most 1 in 1000, none concentrated on one line) and every
+  other failure.
+- **batch**: ``tcplab run --all`` N times; a run made again after a lab-late
+  first try counts as a lab-late first try (``first_try`` in the JSON).
+
+``--busy`` adds the same with another process keeping one core busy
+(``sh -c 'while :; do :; done'``). ``python -m bench.observations`` measures
+what each kind of observation costs the timeline.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
 import time
 from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.busy import one_busy_core
@@ -22,37 +37,88 @@ from bench.busy import one_busy_core
 TCPLAB = str(Path(sys.executable).with_name("tcplab"))
 
 
-def catalogue_runs(count: int, busy: bool) -> None:
-    walls, failing_runs, kinds, failed_names, again, reasons = [], 0, Counter(), Counter(), 0, []
-    with one_busy_core(busy):
-        for _ in range(count):
-            start = time.perf_counter()
-            done = subprocess.run([TCPLAB, "run", "--all", "--json"], capture_output=True, text=True)
-            walls.append(time.perf_counter() - start)
-            results = json.loads(done.stdout)
-            again += sum(entry["first_try"] is not None for entry in results)
-            failed = [entry for entry in results if not entry["passed"]]
-            failing_runs += bool(failed)
-            for entry in failed:
-                kinds[entry["failure"]["kind"] if entry["failure"] else "?"] += 1
-                failed_names[f"{entry['name']} IPv{entry['family']}"] += 1
-                if entry["failure"]:
-                    reasons.append(f"{entry['name']} IPv{entry['family']}: line {entry['failure']['line']}: "
-                                   f"{entry['failure']['message']}")
-    label = "one core busy" if busy else "quiet"
-    print(f"make run ({label}): {failing_runs} of {count} runs failed; wall median {statistics.median(walls):.2f} s, "
-          f"max {max(walls):.2f} s; failures by kind: {dict(kinds) or 'none'}; runs made again uncrowded after being "
-          f"lab-late in the batch: {again}")
-    for name, times in failed_names.most_common():
-        print(f"  {name}: failed in {times} run(s)")
-    for reason in reasons:
-        print(f"    {reason}")
+@dataclass
+class Tally:
+    """First tries and what went wrong in them, by exercise and by line."""
+
+    tries: int = 0
+    late: Counter = field(default_factory=Counter)  # (where, line) -> lab-late first tries
+    other: list[str] = field(default_factory=list)  # every other failure, one line each
+
+    def add(self, where: str, entry: dict) -> None:
+        """One run's JSON entry; a run made again counts by its first try."""
+        self.tries += 1
+        failure = entry["first_try"] or entry["failure"]
+        if failure is None:
+            return
+        if failure["kind"] == "lab-late":
+            self.late[(where, failure["line"])] += 1
+        else:
+            self.other.append(f"{where}: line {failure['line']}: {failure['kind']}: {failure['message']}")
+
+    def show(self, label: str) -> None:
+        late = sum(self.late.values())
+        rate = late / max(self.tries, 1) * 1000
+        print(f"{label}: {late} lab-late in {self.tries} first tries ({rate:.1f} per 1000; target <= 1), "
+              f"{len(self.other)} other failures")
+        by_run = Counter()
+        for (where, _), count in self.late.items():
+            by_run[where] += count
+        for where, count in by_run.most_common():
+            lines = ", ".join(f"line {line}: {n}" for (w, line), n in sorted(self.late.items()) if w == where)
+            print(f"  lab-late  {where}: {count} ({lines})")
+        for text in self.other:
+            print(f"  failed    {text}")
+
+
+def standalone(tries: int) -> Tally:
+    from lab.catalogue import exercises
+
+    tally = Tally()
+    for exercise in exercises():
+        if exercise.experiment:
+            continue
+        topologies = ("veth", "loopback") if exercise.mode == "observe" else ("veth",)
+        for topology in topologies:
+            for family in ("4", "6"):
+                command = [TCPLAB, "run", exercise.name, "--ip-version", family, "--repeat", str(tries), "-j", "1",
+                           "--json"] + (["--loopback"] if topology == "loopback" else [])
+                done = subprocess.run(command, capture_output=True, text=True)
+                where = f"{exercise.name} IPv{family}" + (f" {topology}" if exercise.mode == "observe" else "")
+                entries = json.loads(done.stdout) if done.stdout.strip() else []
+                if not entries:
+                    tally.other.append(f"{where}: no result (exit {done.returncode}): {done.stderr.strip()[-200:]}")
+                for entry in entries:
+                    tally.add(where, entry)
+    return tally
+
+
+def batches(count: int) -> tuple[Tally, list[float]]:
+    tally, walls = Tally(), []
+    for _ in range(count):
+        start = time.perf_counter()
+        done = subprocess.run([TCPLAB, "run", "--all", "--json"], capture_output=True, text=True)
+        walls.append(time.perf_counter() - start)
+        for entry in json.loads(done.stdout):
+            tally.add(f"{entry['name']} IPv{entry['family']}", entry)
+    return tally, walls
 
 
 def main() -> None:
-    count = int(sys.argv[1]) if len(sys.argv) > 1 else 20
-    catalogue_runs(count, busy=False)
-    catalogue_runs(count, busy=True)
+    parser = argparse.ArgumentParser(prog="python -m bench.trust", description=__doc__.splitlines()[0])
+    parser.add_argument("--tries", type=int, default=20, help="first tries per exercise, family and topology")
+    parser.add_argument("--batches", type=int, default=20, help="runs of tcplab run --all")
+    parser.add_argument("--busy", action="store_true", help="also with one core kept busy")
+    arguments = parser.parse_args()
+    print(f"kernel {os.uname().release}, {os.cpu_count()} CPUs")
+    for busy in (False, True) if arguments.busy else (False,):
+        label = "one core busy" if busy else "quiet"
+        with one_busy_core(busy):
+            if arguments.tries:
+                standalone(arguments.tries).show(f"standalone, {label}")
+            if arguments.batches:
+                tally, walls = batches(arguments.batches)
+                tally.show(f"make run x{arguments.batches}, {label} (wall median {statistics.median(walls):.1f} s)")
 
 
 if __name__ == "__main__":

@@ -6,17 +6,19 @@ and TIME_WAIT minisocks with the time they have left. A connection that
 sock_diag no longer lists is CLOSED.
 
 A state line often sits between a kernel segment and the lab's ``+0`` answer,
-so a query must be quick. pyroute2's DiagSocket took 0.51 ms a query here
-(its asyncio core); the same request, its bytes built once (netns/sockets.py,
-which also aborts a namespace's leftover sockets) and sent on a plain netlink
-socket, with replies decoded by pyroute2's inet_diag_msg, took 0.57 ms, 0.42
-ms of it the kernel's own dump: it walks the whole established table, shared
-by every namespace (262144 buckets on this 24 GiB machine), to find a handful
-of sockets. The next line after a state check was begun ~1 ms late. So a
-connection whose addresses the run knows is looked up as the kernel looks up
-an arriving segment's socket (0.002 ms, plus ~0.05 ms to decode); only a
-socket not found that way (CLOSED, or an address the run did not expect) is
-looked for in the dump.
+so a query must cost the timeline nothing it can notice. A dump walks the
+kernel's whole established table, shared by every namespace (262144 buckets
+on these 24 GiB machines), to find a handful of sockets: 0.42 ms on one build
+of 6.18.44, 1.1-2.0 ms on another (-fc-v1272, measured with
+``python -m bench.observations``), where two state lines that found their
+socket gone made the next ``+0`` line 4-6 ms late. So a connection whose
+addresses the run knows (it always does: they are its own address plan) is
+looked up as the kernel looks up an arriving segment's socket: 0.005 ms when
+there is no such socket, 0.05 ms with the decoding when there is. The
+lookup searches the established table, which holds request socks (SYN_RECV)
+and TIME_WAIT minisocks too, so its "no such socket" is the answer: CLOSED,
+with no dump behind it. Only a caller that does not know the addresses
+(``addresses=None``: tests, experiments, outside any timeline) gets the dump.
 """
 
 from __future__ import annotations
@@ -72,13 +74,11 @@ class Observer:
         """The socket of the connection between two ports, or None if CLOSED.
 
         ``addresses`` (local, remote; remote None with a remote port 0, a
-        listener): the kernel looks the socket up by them first (see the
-        module's docstring).
+        listener): the kernel's lookup answers, found or not (see the module's
+        docstring); without them the dump is searched.
         """
         if addresses is not None:
-            info = self._looked_up(family, local_port, remote_port, addresses)
-            if info is not None:
-                return info
+            return self._looked_up(family, local_port, remote_port, addresses)
         for info in self.sockets(family):
             if info.local[1] == local_port and info.remote[1] == remote_port:
                 return info
@@ -86,14 +86,10 @@ class Observer:
 
     def _looked_up(self, family: int, local_port: int, remote_port: int,
                    addresses: tuple[str, str | None]) -> SocketInfo | None:
-        """The kernel's exact lookup; None for no such socket, or for any trouble with the lookup itself
-        (an address of another family, a kernel that refuses it): the dump then decides."""
+        """The kernel's exact lookup: the socket, or None when the kernel has no such connection."""
         local, remote = addresses
-        try:
-            self._diag.send(lookup_request(family, (local, local_port), (remote, remote_port)))
-            data = lookup_reply(self._diag)
-        except OSError:
-            return None
+        self._diag.send(lookup_request(family, (local, local_port), (remote, remote_port)))
+        data = lookup_reply(self._diag)
         if data is None:
             return None
         message = inet_diag_msg(data)

@@ -11,7 +11,9 @@ of its own kind (``lab-late``), never the kernel's.
 The clock is an anchor log (packetdrill's rule): the next ``+x`` counts from
 when the previous event really happened — a segment's arrival, a syscall's
 start. Observations (state lines, tcp_info blocks) take no time of their
-own: they do not move the anchor. Nothing here does I/O.
+own: they do not move the anchor, except a state line whose state came only
+after the lab first looked (the runner anchors it where the kernel's change
+was seen). Nothing here does I/O.
 
 Everything is judged on that log. The lab *acts* on the script's own
 timeline, though: its lag (how long after their ideal moments its actions

@@ -37,11 +37,13 @@ class LiveSource:
         return True
 
     def _learn_port(self, sender: str, segment) -> None:
-        """A SYN names its sender's port: a listener's is known, a connect()'s is chosen by the kernel."""
+        """A SYN names its sender's port: a listener's is known, a connect()'s is chosen by the kernel; and
+        its address, which the kernel chose by its routes (a client whose connect() leaves by another device
+        than its peer's, as on loopback towards --server=unreachable). State lines look the socket up by both."""
         end = self.ends[sender]
         flags = segment.flag_text
         if "S" in flags and ("." not in flags or not end.port):
-            end.port = segment.sport
+            end.port, end.address = segment.sport, segment.src
 
     def next(self, until: float | None) -> Seen | None:
         deadline = time.monotonic() + ANY_TIME_WAIT if until is None else until

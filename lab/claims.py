@@ -167,6 +167,7 @@ def line_passed(evidence: Evidence, outcome) -> bool:
 class ClaimResult:
     claim: Claim
     lines: tuple[dict[int, bool], ...]  # per evidence line: family -> passed (absent: not run)
+    again: tuple[frozenset[int], ...]  # per evidence line: the families whose run was made again (lab-late)
 
     def family_passed(self, family: int) -> bool | None:
         """True when every line passed in ``family``; None when nothing ran (untestable)."""
@@ -184,11 +185,12 @@ def evaluate(outcomes) -> list[ClaimResult]:
     by_run = {(outcome.exercise, outcome.family): outcome for outcome in outcomes}
     results = []
     for claim in claims():
-        lines = []
+        lines, again = [], []
         for item in claim.evidence:
-            lines.append({family: line_passed(item, by_run[(item.exercise, family)])
-                          for family in FAMILIES if (item.exercise, family) in by_run})
-        results.append(ClaimResult(claim, tuple(lines)))
+            runs = {family: by_run[(item.exercise, family)] for family in FAMILIES if (item.exercise, family) in by_run}
+            lines.append({family: line_passed(item, run) for family, run in runs.items()})
+            again.append(frozenset(family for family, run in runs.items() if run.first_try is not None))
+        results.append(ClaimResult(claim, tuple(lines), tuple(again)))
     return results
 
 
@@ -233,8 +235,9 @@ def markdown(results: list[ClaimResult], language: str, release: str) -> str:
             out.append(f"*{say('evidence', language)}: {say('no evidence', language)}*")
             continue
         out += [say("evidence heading", language, release=release), ""]
-        for item, passed in zip(claim.evidence, result.lines, strict=True):
-            runs = ", ".join(f"IPv{family} {_result_word(passed.get(family), language)}" for family in FAMILIES)
+        for item, passed, again in zip(claim.evidence, result.lines, result.again, strict=True):
+            runs = ", ".join(f"IPv{family} {_result_word(passed.get(family), language)}"
+                             + (f" ({say('made again', language)})" if family in again else "") for family in FAMILIES)
             out.append(f"- `{item.where}` `{item.text}` — {runs}")
     return "\n".join(out) + "\n"
 
@@ -250,8 +253,9 @@ def as_json(results: list[ClaimResult], release: str) -> list[dict[str, object]]
             "finding_en": claim.finding_en, "finding_zh": claim.finding_zh, "exercises": list(claim.exercises),
             "evidence": [{"exercise": item.exercise, "label": item.label, "file": item.where.rsplit(":", 1)[0],
                           "line": item.line, "text": item.text,
-                          "results": {f"ipv{family}": _json_result(passed.get(family)) for family in FAMILIES}}
-                         for item, passed in zip(claim.evidence, result.lines, strict=True)],
+                          "results": {f"ipv{family}": _json_result(passed.get(family)) for family in FAMILIES},
+                          "made_again": [f"ipv{family}" for family in sorted(again)]}
+                         for item, passed, again in zip(claim.evidence, result.lines, result.again, strict=True)],
             "results": {f"ipv{family}": _json_result(result.family_passed(family)) for family in FAMILIES},
             "kernel": release,
         })

@@ -14,10 +14,11 @@ the pytest process's own where unprivileged ones are allowed.
 
 from __future__ import annotations
 
+import warnings
+
 import pytest
 
 from lab.families import FAMILIES
-
 
 
 def pytest_addoption(parser) -> None:
@@ -32,6 +33,10 @@ def pytest_collect_file(file_path, parent):
     if file_path.suffix == ".pkt":
         return PktFile.from_parent(parent, path=file_path)
     return None
+
+
+class MadeAgain(UserWarning):
+    """A .pkt test's verdict is its second try's: the lab, not the kernel, was late on the first."""
 
 
 class PktMismatch(Exception):
@@ -59,14 +64,21 @@ class PktItem(pytest.Item):
         self.script, self.family = script, family
 
     def runtest(self) -> None:
-        from lab.engine.report import render_failure
-        from lab.engine.runner import run_script
+        """One run, made again where the lab was late on its first try (as ``tcplab run`` does); a run made
+        again says so in the warnings summary and, for JUnit XML, in the test's properties."""
+        from lab.engine.batch import run_many
+        from lab.engine.report import made_again, render_failure
         from lab.engine.settings import Settings
         from lab.privileges import ensure_lab_privileges
 
         ensure_lab_privileges()
         settings = Settings(allow_shell=self.config.getoption("tcplab_allow_shell"))
-        result = run_script(self.script, self.family, settings)
+        (result,) = run_many([(self.script, self.family, settings)], 1, finish=lambda result: result,
+                             again_uncrowded=True)
+        if result.first_try is not None:
+            self.user_properties.append(("tcplab_made_again", made_again(result.first_try)))
+            warnings.warn(MadeAgain(f"{self.path.name} (IPv{self.family}): {made_again(result.first_try)}"),
+                          stacklevel=1)
         if not result.passed:
             raise PktMismatch(render_failure(result))
 

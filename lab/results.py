@@ -12,6 +12,7 @@ import json
 import xml.etree.ElementTree as ET
 
 from lab.engine.batch import Outcome
+from lab.engine.report import made_again
 
 
 def _failure_dict(failure) -> dict | None:
@@ -29,7 +30,7 @@ def as_dict(outcome: Outcome) -> dict:
         "passed": outcome.passed,
         "duration_s": round(outcome.duration, 4),
         "failure": _failure_dict(outcome.failure),
-        "first_try": _failure_dict(outcome.first_try),  # lab-late in a crowded batch; this run was made again uncrowded
+        "first_try": _failure_dict(outcome.first_try),  # lab-late: this run was made again uncrowded
         "report": outcome.report,
         "notes": list(outcome.notes),
         "capture": outcome.pcap,
@@ -60,7 +61,8 @@ def write_junit(path: str, outcomes: list[Outcome], suite: str) -> None:
         if not outcome.passed:
             failed = ET.SubElement(case, "failure", message=outcome.failure.message if outcome.failure else "failed")
             failed.text = outcome.report
-        if outcome.notes:
-            ET.SubElement(case, "system-out").text = "\n".join(outcome.notes)
+        said = ([made_again(outcome.first_try)] if outcome.first_try else []) + list(outcome.notes)
+        if said:
+            ET.SubElement(case, "system-out").text = "\n".join(said)
     ET.indent(root)
     ET.ElementTree(root).write(path, encoding="utf-8", xml_declaration=True)

@@ -21,6 +21,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 
+from lab.engine.trace import LAB_LATE, Failure
 from lab.errors import BadInput
 from lab.fastopen import cookie
 from netns.addresses import KERNEL, LAB
@@ -75,10 +76,13 @@ class SelftestResult:
     report: str = ""  # the full mismatch report of a failure
     duration: float = 0.0
     path: str = ""
+    failure: Failure | None = None  # the run's failure: its kind tells the batch whether to make it again
+    first_try: Failure | None = None  # a lab-late first try this run, made again uncrowded, replaces
 
     def as_dict(self) -> dict:
+        first_try = None if self.first_try is None else f"{self.path}:{self.first_try.line}: {self.first_try.message}"
         return {"script": self.script, "family": self.family, "result": self.result, "reason": self.reason,
-                "path": self.path, "duration_s": round(self.duration, 4)}
+                "path": self.path, "duration_s": round(self.duration, 4), "first_try": first_try}
 
 
 def collect(folder: str) -> list[Selftest]:
@@ -143,27 +147,23 @@ def _own_nstat_history():
                 os.environ["NSTAT_HISTORY"] = previous
 
 
-LAB_LATE_ATTEMPTS = 2  # a run the lab itself was late in (a busy machine) is run once more
-
-
 def run_selftest(selftest: Selftest, family: int, settings) -> SelftestResult:
     """Run one (script, family); anything tcplab cannot run is a skip, and so is a run the lab was late
-    in twice (the lab's fault, not the kernel's: nothing after that line was judged).
+    in (the lab's fault, not the kernel's: nothing after that line was judged; the batch makes it again).
 
     Shell lines run from the script's folder (the runner's rule), so ``source ./defaults.sh`` works.
     """
     from lab.engine.batch import Outcome
     from lab.engine.runner import preflight, run_script
-    from lab.engine.trace import LAB_LATE
     from lab.script.parser import parse_file
 
     started = time.monotonic()
     if selftest.problem:
         return SelftestResult(selftest.name, family, "skip", selftest.problem, path=selftest.path)
 
-    def ended(result: str, reason: str, report: str = "") -> SelftestResult:
+    def ended(result: str, reason: str, report: str = "", failure: Failure | None = None) -> SelftestResult:
         return SelftestResult(selftest.name, family, result, reason, report, time.monotonic() - started,
-                              selftest.path)
+                              selftest.path, failure)
 
     try:
         script = parse_file(selftest.path, defines_for(family))
@@ -171,11 +171,8 @@ def run_selftest(selftest: Selftest, family: int, settings) -> SelftestResult:
         if unsupported:
             return ended("skip", f"{selftest.path}: option line {unsupported[0]} is not supported by tcplab")
         preflight(script, settings)
-        for _ in range(LAB_LATE_ATTEMPTS):
-            with _own_nstat_history():
-                outcome = Outcome.of(run_script(script, family, settings))
-            if outcome.passed or outcome.failure.kind != LAB_LATE:
-                break
+        with _own_nstat_history():
+            outcome = Outcome.of(run_script(script, family, settings))
     except BadInput as error:
         return ended("skip", str(error))
     if outcome.passed:
@@ -183,5 +180,5 @@ def run_selftest(selftest: Selftest, family: int, settings) -> SelftestResult:
     failure = outcome.failure
     reason = f"{selftest.path}:{failure.line}: {failure.message}"
     if failure.kind == LAB_LATE:  # nothing after that line was judged: not the kernel's result
-        return ended("skip", f"not judged, the lab was late in {LAB_LATE_ATTEMPTS} runs: {reason}", outcome.report)
-    return ended("fail", reason, outcome.report)
+        return ended("skip", f"not judged, the lab was late: {reason}", outcome.report, failure)
+    return ended("fail", reason, outcome.report, failure)

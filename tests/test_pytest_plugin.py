@@ -51,3 +51,32 @@ def test_one_family_and_a_syntax_error(tmp_path):
     result = run_pytest(tmp_path, "--tcplab-ip-version", "6", "--continue-on-collection-errors")
     assert "1 passed" in result.stdout and "1 error" in result.stdout, result.stdout
     assert "broken.pkt:2" in result.stdout
+
+
+FIRST_TRY_LATE = '''
+import lab.engine.batch as batch
+from lab.engine.trace import LAB_LATE, Failure, RunResult
+
+real_run, tries = batch.run_any, []
+
+
+def lab_late_on_the_first_try(script, family, settings):
+    """A busy machine, simulated: the lab late on the first try; later tries run for real."""
+    tries.append(family)
+    if len(tries) == 1:
+        return RunResult(script.path, family, Failure(4, "the lab began this line 6.0 ms late", LAB_LATE), None, 0.0)
+    return real_run(script, family, settings)
+
+
+batch.run_any = lab_late_on_the_first_try
+'''
+
+
+def test_a_pkt_test_that_passed_on_its_second_try_says_so(tmp_path):
+    (tmp_path / "passive_open.pkt").write_text((SCRIPTS / "passive_open.pkt").read_text())
+    (tmp_path / "conftest.py").write_text(FIRST_TRY_LATE)
+    result = run_pytest(tmp_path, "--tcplab-ip-version", "4")
+    assert result.returncode == 0, result.stdout
+    assert "1 passed, 1 warning" in result.stdout, result.stdout
+    assert ("MadeAgain: passive_open.pkt (IPv4): made again uncrowded: on its first try the lab was late at line 4 "
+            "(the lab began this line 6.0 ms late)") in result.stdout

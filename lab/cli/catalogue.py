@@ -10,7 +10,7 @@ import click
 
 from lab.i18n import say
 
-from .output import jobs_option, language_option
+from .output import jobs_option, language_option, made_again_count
 
 
 def _claim_lines(claim, language: str, indent: str = "") -> list[str]:
@@ -126,6 +126,7 @@ def claims(folder: str, jobs: int, language: str) -> None:
     from lab.catalogue import find
     from lab.claims import as_json, evaluate, exercises_involved, markdown
     from lab.engine.batch import default_jobs, run_many
+    from lab.engine.report import made_again
     from lab.engine.settings import Settings
     from lab.errors import EXIT_MISMATCH
     from lab.privileges import ensure_lab_privileges
@@ -139,6 +140,8 @@ def claims(folder: str, jobs: int, language: str) -> None:
     for outcome in outcomes:
         if not outcome.passed:
             click.echo(outcome.report, err=True)
+        if outcome.first_try is not None:
+            click.echo(f"{outcome.exercise} (IPv{outcome.family}): {made_again(outcome.first_try)}")
     results = evaluate(outcomes)
     release = platform.release()
     paths = [Path(folder) / "claims.md", Path(folder) / "claims.zh.md", Path(folder) / "claims.json"]
@@ -154,6 +157,6 @@ def claims(folder: str, jobs: int, language: str) -> None:
                                   where=item.where, family=family)
                     click.echo(textwrap.shorten(message, 160), err=True)
     click.echo(say("claims written", language, paths=", ".join(map(str, paths)), total=len(results),
-                   failing=len(failing)))
+                   failing=len(failing)) + made_again_count(outcomes, language))
     if failing:
         sys.exit(EXIT_MISMATCH)

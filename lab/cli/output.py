@@ -55,16 +55,22 @@ def require_folder(option: str, path: str | None) -> None:
 
 
 def show_verdict(outcome, label: str) -> None:
-    """PASS and its notes, or FAIL and the mismatch report."""
-    if outcome.passed:
-        click.echo(f"PASS {label}")
-        for note in outcome.notes:
-            click.echo(f"  note: {note}")
-    else:
-        click.echo(f"FAIL {label}")
+    """PASS, or FAIL and the mismatch report; then whether the run was made again, and its notes."""
+    from lab.engine.report import made_again
+
+    click.echo(f"{'PASS' if outcome.passed else 'FAIL'} {label}")
+    if not outcome.passed:
         click.echo(outcome.report)
-        for note in outcome.notes:
-            click.echo(f"  note: {note}")
+    if outcome.first_try is not None:
+        click.echo(f"  {made_again(outcome.first_try)}")
+    for note in outcome.notes:
+        click.echo(f"  note: {note}")
+
+
+def made_again_count(outcomes: list, language: str) -> str:
+    """For a summary line: "; N made again uncrowded: …", or nothing when no run was made again."""
+    again = sum(outcome.first_try is not None for outcome in outcomes)
+    return f"; {say('again uncrowded', language, count=again)}" if again else ""
 
 
 def failure_kinds(outcomes: list) -> dict[str, int]:
@@ -97,9 +103,8 @@ def finish(outcomes: list, as_json: bool, junit_path: str | None, suite: str, la
         click.echo(to_json(outcomes))
     else:
         kinds = ", ".join(f"{kind} {count}" for kind, count in failure_kinds(outcomes).items())
-        again = sum(outcome.first_try is not None for outcome in outcomes)
         click.echo(say("summary", language, passed=len(outcomes) - failed, failed=failed) + (f" ({kinds})" if failed else "")
-                   + (f"; {say('again uncrowded', language, count=again)}" if again else ""))
+                   + made_again_count(outcomes, language))
     code = exit_code(outcomes)
     if code:
         sys.exit(code)

@@ -70,7 +70,8 @@ def _resolve(names: tuple[str, ...], every: bool, defines: dict[str, str]) -> li
 @click.option("-v", "--verbose", is_flag=True, help="Print every segment with the kernel's state after it.")
 @jobs_option
 @click.option("--repeat", type=click.IntRange(1, 1000), default=1, show_default=True,
-              help="Run each script N times; print each line's timing spread and the failures by kind.")
+              help="Run each script N times; print each line's timing spread and the failures by kind (every try "
+                   "as it ended: none is made again).")
 @click.option("--ladder/--no-ladder", default=None,
               help="Draw each run as a ladder diagram (default: when running one script).")
 @click.option("--mermaid", is_flag=True, help="Print each run as a Mermaid sequenceDiagram.")

@@ -14,6 +14,7 @@ import xml.etree.ElementTree as ET
 
 import click
 
+from lab.engine.report import made_again
 from lab.errors import EXIT_MISMATCH
 from lab.families import FAMILIES
 from lab.privileges import ensure_lab_privileges
@@ -33,6 +34,18 @@ def ktap_line(number: int, result, slow: bool = False) -> str:
     if result.result == "fail" and slow:
         return f"ok {number} {description} # XFAIL"
     return f"{'ok' if result.result == 'pass' else 'not ok'} {number} {description}"
+
+
+def result_lines(number: int, result, ktap: bool, slow: bool = False) -> list[str]:
+    """What one finished (script, family) prints: in KTAP its result line after ``# `` diagnostics (a
+    failure's report), else one line a person reads; either way a line when it was made again."""
+    description = f"{result.script} {FAMILY_NAMES[result.family]}"
+    again = [f"{description}: {made_again(result.first_try)}"] if result.first_try is not None else []
+    if not ktap:
+        return [f"{result.result.upper():4} {description}" + (f"  {result.reason}" if result.reason else ""),
+                *(f"     {line}" for line in again)]
+    failed = (result.report or result.reason).splitlines() if result.result == "fail" else []
+    return [*(f"# {line}" for line in failed + again), ktap_line(number, result, slow)]
 
 
 def totals_line(results: list, slow: bool = False) -> str:
@@ -57,6 +70,8 @@ def write_junit(path: str, results: list) -> None:
             ET.SubElement(case, "failure", message=result.reason).text = result.report
         elif result.result == "skip":
             ET.SubElement(case, "skipped", message=result.reason)
+        if result.first_try is not None:
+            ET.SubElement(case, "system-out").text = made_again(result.first_try)
     ET.indent(root)
     ET.ElementTree(root).write(path, encoding="utf-8", xml_declaration=True)
 
@@ -100,18 +115,12 @@ def selftests(folder, jobs, ip_version, allow_shell, tolerance_usecs, ktap, as_j
         click.echo(f"1..{len(pairs)}")
     results = []
     for number, result in enumerate(run_many([(selftest, family, settings) for selftest, family in pairs], jobs,
-                                             work=run_selftest, finish=lambda result: result), start=1):
+                                             work=run_selftest, finish=lambda result: result, again_uncrowded=True),
+                                    start=1):
         results.append(result)
         if as_json:
             continue
-        if ktap:
-            if result.result == "fail":
-                for line in (result.report or result.reason).splitlines():
-                    click.echo(f"# {line}")
-            click.echo(ktap_line(number, result, slow))
-        else:
-            click.echo(f"{result.result.upper():4} {result.script} {FAMILY_NAMES[result.family]}"
-                       + (f"  {result.reason}" if result.reason else ""))
+        click.echo("\n".join(result_lines(number, result, ktap, slow)))
         sys.stdout.flush()
     if junit_path:
         write_junit(junit_path, results)

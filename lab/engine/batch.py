@@ -139,11 +139,14 @@ def run_many(jobs: list[tuple[Script | Experiment, int, Settings]], workers: int
     shows, in this process (by default a RunResult into an Outcome, its report
     rendered here).
 
-    ``again_uncrowded``: a run of a crowded batch that ended lab-late gave no
-    verdict on the kernel, only on the crowding. It is run again after the
-    batch as an uncrowded run (time 0 on a tick, its timeline on a CPU of its
-    own: no more runs at once than CPUs), and yielded last, with a note saying
-    what happened to the first.
+    ``again_uncrowded``: a run whose first try ended lab-late gave no verdict
+    on the kernel, only on the lab's own punctuality (a crowded batch, a busy
+    machine), whether the batch was crowded or not, one run or many. It is
+    run once more after the batch, uncrowded (time 0 on a tick, its timeline
+    on a CPU of its own: no more runs at once than CPUs), and yielded last,
+    its ``first_try`` the first try's failure. ``work``'s results then need
+    ``failure`` and ``first_try`` fields (a dataclass: RunResult,
+    SelftestResult). Callers that measure every try (``run --repeat``) leave it off.
     """
     cpus = len(os.sched_getaffinity(0))
     crowded = workers > cpus and _worth_a_pool(jobs, workers)
@@ -151,16 +154,13 @@ def run_many(jobs: list[tuple[Script | Experiment, int, Settings]], workers: int
         jobs = [(script, family, dataclasses.replace(settings, crowded=True)) for script, family, settings in jobs]
     late = []
     for i, result in _results(jobs, workers, work):
-        if again_uncrowded and crowded and result.failure is not None and result.failure.kind == LAB_LATE:
+        if again_uncrowded and result.failure is not None and result.failure.kind == LAB_LATE:
             late.append((i, result.failure))
             continue
         yield finish(result)
     again = [(jobs[i][0], jobs[i][1], dataclasses.replace(jobs[i][2], crowded=False)) for i, _ in late]
-    for (_, result), (_, first) in zip(_results(again, min(cpus, len(again)), work), late):
-        result.first_try = first
-        result.notes.append(f"run again uncrowded: in the batch ({workers} runs at once on {cpus} CPUs) the lab "
-                            f"was late at line {first.line} ({first.message})")
-        yield finish(result)
+    for (_, result), (_, first) in zip(_results(again, min(cpus, len(again)), work), late, strict=True):
+        yield finish(dataclasses.replace(result, first_try=first))
 
 
 def _worth_a_pool(jobs: list, workers: int) -> bool:

@@ -7,7 +7,7 @@ or timing, or the lab's own lateness), and the segments seen just before.
 
 from __future__ import annotations
 
-from .trace import LAB_LATE, RunResult
+from .trace import LAB_LATE, Failure, RunResult
 
 KIND_HEADINGS = {
     "content": "the kernel's segment or call differs",
@@ -33,6 +33,12 @@ def render_failure(result: RunResult, absolute: bool = False) -> str:
     if result.pcap:
         lines.append(f"  capture:  {result.pcap}")
     return "\n".join(lines)
+
+
+def made_again(first_try: Failure) -> str:
+    """What every command says of a run made again (batch.run_many): its first try ended lab-late, a verdict
+    on the lab's punctuality only, so the verdict shown is the second try's."""
+    return f"made again uncrowded: on its first try the lab was late at line {first_try.line} ({first_try.message})"
 
 
 def lateness_summary(result) -> str:

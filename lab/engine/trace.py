@@ -171,7 +171,7 @@ class RunResult:
     state_source: str = ""  # "tracepoint" or "sampled": where the state changes came from
     sysctls: list[tuple[str, str]] = field(default_factory=list)  # what the script's sysctl lines set
     timers: list[PendingTimer] = field(default_factory=list)  # timers seen pending, each when first seen
-    first_try: Failure | None = None  # a crowded batch's lab-late run this one, run again uncrowded, replaces
+    first_try: Failure | None = None  # a lab-late first try this run, made again uncrowded, replaces
 
     @property
     def passed(self) -> bool:

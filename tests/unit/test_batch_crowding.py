@@ -1,6 +1,7 @@
-"""A batch with more workers than CPUs marks its runs crowded (no tick start, no pinning, no catch-up) and,
-asked to, makes a run the crowding made lab-late again uncrowded (several at once, no more than CPUs);
-a batch that fits the CPUs does not. Work functions stand in for runs: no kernel involved."""
+"""A batch with more workers than CPUs marks its runs crowded (no tick start, no pinning, no catch-up);
+a batch that fits the CPUs does not. Asked to, it makes a run whose first try ended lab-late again, once,
+uncrowded (several at once, no more than CPUs), crowded batch or not, and only lab-late ones. Work
+functions stand in for runs: no kernel involved."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from dataclasses import dataclass
 from lab.engine.batch import run_many
 from lab.engine.punctual import timeline_cpu
 from lab.engine.settings import Settings
-from lab.engine.trace import LAB_LATE, Failure, RunResult
+from lab.engine.trace import CONTENT, LAB_LATE, Failure, RunResult
 
 
 @dataclass(frozen=True)
@@ -45,7 +46,7 @@ def test_a_crowded_lab_late_run_is_made_again_uncrowded_and_says_so():
     first, second = run_many(jobs, cpus + 1, work=late_when_crowded, again_uncrowded=True)
     assert (first.family, first.passed, first.first_try) == (6, True, None)  # the run made again comes last
     assert second.family == 4 and second.passed and second.first_try.kind == LAB_LATE
-    assert any("run again uncrowded" in note and "6.0 ms late" in note for note in second.notes)
+    assert second.first_try.message == "the lab began this line 6.0 ms late"
     plain = list(run_many(jobs, cpus + 1, work=late_when_crowded))  # not asked: the lab-late verdict stands
     assert [outcome.passed for outcome in plain] == [False, True]
 
@@ -86,3 +87,42 @@ def test_a_batch_that_fits_the_cpus_gives_each_worker_its_own():
     cpus = len(os.sched_getaffinity(0))
     jobs = [(Timeline(3.0), 4, Settings())] * cpus
     assert sorted(run_many(jobs, cpus, work=its_timeline_cpu, finish=int)) == sorted(os.sched_getaffinity(0))
+
+
+def tries(first: Failure | None, then: Failure | None):
+    """A work function (called in this process: one job, one worker) whose first try ends with ``first``
+    and every later one with ``then``; ``calls`` counts the tries."""
+    calls = []
+
+    def work(script: Timeline, family: int, settings: Settings) -> RunResult:
+        calls.append(settings.crowded)
+        return RunResult("t.pkt", family, first if len(calls) == 1 else then, None, 0.1)
+    return work, calls
+
+
+def test_a_lone_run_lab_late_on_its_first_try_is_made_again_and_carries_the_first_try():
+    late = Failure(3, "the lab began this line 6.0 ms late", LAB_LATE)
+    work, calls = tries(late, None)
+    (outcome,) = run_many([(Timeline(), 4, Settings())], 1, work=work, again_uncrowded=True)
+    assert outcome.passed and outcome.first_try == late and calls == [False, False]
+
+
+def test_a_run_lab_late_twice_ends_lab_late_after_one_more_try():
+    late = Failure(3, "the lab began this line 6.0 ms late", LAB_LATE)
+    work, calls = tries(late, Failure(5, "the lab sent this segment 5.0 ms late", LAB_LATE))
+    (outcome,) = run_many([(Timeline(), 6, Settings())], 1, work=work, again_uncrowded=True)
+    assert len(calls) == 2 and outcome.failure.line == 5 and outcome.first_try == late
+
+
+def test_a_kernel_mismatch_is_not_made_again():
+    mismatch = Failure(4, "ack: expected 2, got 1", CONTENT)
+    work, calls = tries(mismatch, None)
+    (outcome,) = run_many([(Timeline(), 4, Settings())], 1, work=work, again_uncrowded=True)
+    assert len(calls) == 1 and outcome.failure == mismatch and outcome.first_try is None
+
+
+def test_runs_that_measure_every_try_keep_a_lab_late_one():
+    """``run --repeat N`` counts lab-late tries: none is made again."""
+    work, calls = tries(Failure(3, "the lab began this line 6.0 ms late", LAB_LATE), None)
+    (outcome,) = run_many([(Timeline(), 4, Settings())], 1, work=work)
+    assert len(calls) == 1 and outcome.failure.kind == LAB_LATE and outcome.first_try is None

@@ -70,3 +70,35 @@ def test_lateness_summary_names_median_and_worst():
     assert lateness_summary(RunResult("t.pkt", 4, None, None, 0.1, actions=actions)) == \
         "lab lateness: 3 actions, median 0.400 ms, worst 2.500 ms"
     assert lateness_summary(RunResult("t.pkt", 4, None, None, 0.1)) == "lab lateness: no timed actions"
+
+
+def test_a_run_made_again_says_so_in_text_summary_json_and_junit(capsys, tmp_path):
+    from lab.cli.output import made_again_count, show_verdict
+    from lab.results import write_junit
+
+    late = Failure(3, "the lab began this line 6.0 ms late", LAB_LATE)
+    again, plain = Outcome.of(RunResult("t.pkt", 4, None, None, 0.1, first_try=late)), Outcome.of(
+        RunResult("t.pkt", 6, None, None, 0.1))
+    said = "made again uncrowded: on its first try the lab was late at line 3 (the lab began this line 6.0 ms late)"
+    show_verdict(again, "t.pkt (IPv4)")
+    assert capsys.readouterr().out.splitlines() == ["PASS t.pkt (IPv4)", f"  {said}"]
+    assert made_again_count([again, plain], "en").startswith("; 1 made again uncrowded")
+    assert made_again_count([plain], "en") == ""
+    first_try = json.loads(to_json([again, plain]))
+    assert first_try[0]["first_try"]["kind"] == LAB_LATE and first_try[1]["first_try"] is None
+    write_junit(str(tmp_path / "j.xml"), [again, plain], "tcplab.run")
+    assert (tmp_path / "j.xml").read_text().count(said) == 1
+
+
+def test_a_selftest_made_again_has_a_ktap_diagnostic_line():
+    from lab.cli.selftests import result_lines
+    from lab.selftests import SelftestResult
+
+    late = Failure(3, "the lab began this line 6.0 ms late", LAB_LATE)
+    result = SelftestResult("a.pkt", 4, "pass", path="d/a.pkt", first_try=late)
+    said = "a.pkt ipv4: made again uncrowded: on its first try the lab was late at line 3"
+    ktap = result_lines(7, result, ktap=True)
+    assert ktap[0].startswith(f"# {said}") and ktap[1] == "ok 7 a.pkt ipv4" and len(ktap) == 2
+    assert result_lines(7, result, ktap=False)[1].startswith(f"     {said}")
+    assert result.as_dict()["first_try"] == "d/a.pkt:3: the lab began this line 6.0 ms late"
+    assert result_lines(7, SelftestResult("a.pkt", 4, "pass"), ktap=True) == ["ok 7 a.pkt ipv4"]

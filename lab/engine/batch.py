@@ -10,6 +10,7 @@ and renders its report.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import multiprocessing
 import os
@@ -156,11 +157,21 @@ def run_many(jobs: list[tuple[Script | Experiment, int, Settings]], workers: int
     for i, result in _results(jobs, workers, work):
         if again_uncrowded and result.failure is not None and result.failure.kind == LAB_LATE:
             late.append((i, result.failure))
+            _drop_temporary_capture(result, jobs[i][2])
             continue
         yield finish(result)
     again = [(jobs[i][0], jobs[i][1], dataclasses.replace(jobs[i][2], crowded=False)) for i, _ in late]
     for (_, result), (_, first) in zip(_results(again, min(cpus, len(again)), work), late, strict=True):
         yield finish(dataclasses.replace(result, first_try=first))
+
+
+def _drop_temporary_capture(result, settings: Settings) -> None:
+    """A first try made again leaves nothing behind: without --pcap its capture went to a temporary file,
+    kept for its failure, which the second try's verdict replaces (with --pcap the second try rewrites it)."""
+    path = getattr(result, "pcap", None)
+    if path and settings.pcap is None:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(path)
 
 
 def _worth_a_pool(jobs: list, workers: int) -> bool:

@@ -126,3 +126,20 @@ def test_runs_that_measure_every_try_keep_a_lab_late_one():
     work, calls = tries(Failure(3, "the lab began this line 6.0 ms late", LAB_LATE), None)
     (outcome,) = run_many([(Timeline(), 4, Settings())], 1, work=work)
     assert len(calls) == 1 and outcome.failure.kind == LAB_LATE and outcome.first_try is None
+
+
+def test_a_first_try_made_again_leaves_no_temporary_capture(tmp_path):
+    """Without --pcap a failed run keeps its capture in a temporary file; a first try made again must not."""
+    first_capture = tmp_path / "tcplab-first-ipv4.pcapng"
+    first_capture.write_bytes(b"")
+    calls = []
+
+    def work(script: Timeline, family: int, settings: Settings) -> RunResult:
+        calls.append(1)
+        if len(calls) == 1:
+            return RunResult("t.pkt", family, Failure(3, "the lab began this line 6.0 ms late", LAB_LATE),
+                             str(first_capture), 0.1)
+        return RunResult("t.pkt", family, None, None, 0.1)
+
+    (outcome,) = run_many([(Timeline(), 4, Settings())], 1, work=work, again_uncrowded=True)
+    assert outcome.passed and not first_capture.exists()

@@ -43,6 +43,7 @@ class Tally:
 
     tries: int = 0
     late: Counter = field(default_factory=Counter)  # (where, line) -> lab-late first tries
+    why: list[str] = field(default_factory=list)  # each lab-late first try's message
     other: list[str] = field(default_factory=list)  # every other failure, one line each
 
     def add(self, where: str, entry: dict) -> None:
@@ -53,6 +54,7 @@ class Tally:
             return
         if failure["kind"] == "lab-late":
             self.late[(where, failure["line"])] += 1
+            self.why.append(f"{where}: line {failure['line']}: {failure['message']}")
         else:
             self.other.append(f"{where}: line {failure['line']}: {failure['kind']}: {failure['message']}")
 
@@ -67,6 +69,8 @@ class Tally:
         for where, count in by_run.most_common():
             lines = ", ".join(f"line {line}: {n}" for (w, line), n in sorted(self.late.items()) if w == where)
             print(f"  lab-late  {where}: {count} ({lines})")
+        for text in self.why:
+            print(f"    {text}")
         for text in self.other:
             print(f"  failed    {text}")
 

@@ -73,12 +73,15 @@ def measure(family: int, count: int) -> None:
                 sock.close()
 
 
-def main() -> None:
+def report(count: int) -> None:
     ensure_lab_privileges()
-    count = int(sys.argv[1]) if len(sys.argv) > 1 else 1000
     print(f"cost of one observation, kernel {os.uname().release}:")
     for family in (socket.AF_INET, socket.AF_INET6):
         measure(family, count)
+
+
+def main() -> None:
+    report(int(sys.argv[1]) if len(sys.argv) > 1 else 1000)
 
 
 if __name__ == "__main__":

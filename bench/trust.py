@@ -15,8 +15,8 @@ kernel build, then:
   first try counts as a lab-late first try (``first_try`` in the JSON).
 
 ``--busy`` adds the same with another process keeping one core busy
-(``sh -c 'while :; do :; done'``). ``python -m bench.observations`` measures
-what each kind of observation costs the timeline.
+(``sh -c 'while :; do :; done'``). First it prints what each kind of
+observation costs the timeline (``python -m bench.observations``).
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bench import observations
 from bench.busy import one_busy_core
 
 TCPLAB = str(Path(sys.executable).with_name("tcplab"))
@@ -115,6 +116,7 @@ def main() -> None:
     parser.add_argument("--busy", action="store_true", help="also with one core kept busy")
     arguments = parser.parse_args()
     print(f"kernel {os.uname().release}, {os.cpu_count()} CPUs")
+    observations.report(200)
     for busy in (False, True) if arguments.busy else (False,):
         label = "one core busy" if busy else "quiet"
         with one_busy_core(busy):

@@ -84,9 +84,10 @@ def _regen_line(path: Path, comparison, check: bool) -> str:
 
 
 def _made_again(outcome) -> str:
-    """Say so when the run was lab-late on its first try and made again."""
-    first = outcome.first_try
-    return "" if first is None else f" (made again: the first try was lab-late at line {first.line}: {first.message})"
+    """Say so when the run was lab-late on its first try and made again (the words every command uses)."""
+    from lab.engine.report import made_again
+
+    return "" if outcome.first_try is None else f" ({made_again(outcome.first_try)})"
 
 
 @capture.command()

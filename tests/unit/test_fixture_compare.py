@@ -80,4 +80,5 @@ def test_a_run_made_again_says_why():
     passed = Outcome("close", "close.pkt", 4, True, 0.1, "", (), (), "lab", "kernel")
     assert _made_again(passed) == ""
     late = dataclasses.replace(passed, first_try=Failure(22, "the lab began this line 6.0 ms late", LAB_LATE))
-    assert _made_again(late) == " (made again: the first try was lab-late at line 22: the lab began this line 6.0 ms late)"
+    assert _made_again(late) == (" (made again uncrowded: on its first try the lab was late at line 22 "
+                                 "(the lab began this line 6.0 ms late))")

@@ -14,7 +14,7 @@ kernel build, then:
 - **batch**: ``tcplab run --all`` N times; a run made again after a lab-late
   first try counts as a lab-late first try (``first_try`` in the JSON).
 
-``--busy`` adds the same with another process keeping one core busy
+``--busy`` runs the same while another process keeps one core busy
 (``sh -c 'while :; do :; done'``). First it prints what each kind of
 observation costs the timeline (``python -m bench.observations``).
 """
@@ -113,18 +113,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.trust", description=__doc__.splitlines()[0])
     parser.add_argument("--tries", type=int, default=20, help="first tries per exercise, family and topology")
     parser.add_argument("--batches", type=int, default=20, help="runs of tcplab run --all")
-    parser.add_argument("--busy", action="store_true", help="also with one core kept busy")
+    parser.add_argument("--busy", action="store_true", help="with one core kept busy")
     arguments = parser.parse_args()
     print(f"kernel {os.uname().release}, {os.cpu_count()} CPUs")
     observations.report(200)
-    for busy in (False, True) if arguments.busy else (False,):
-        label = "one core busy" if busy else "quiet"
-        with one_busy_core(busy):
-            if arguments.tries:
-                standalone(arguments.tries).show(f"standalone, {label}")
-            if arguments.batches:
-                tally, walls = batches(arguments.batches)
-                tally.show(f"make run x{arguments.batches}, {label} (wall median {statistics.median(walls):.1f} s)")
+    label = "one core busy" if arguments.busy else "quiet"
+    with one_busy_core(arguments.busy):
+        if arguments.tries:
+            standalone(arguments.tries).show(f"standalone, {label}")
+        if arguments.batches:
+            tally, walls = batches(arguments.batches)
+            tally.show(f"make run x{arguments.batches}, {label} (wall median {statistics.median(walls):.1f} s)")
 
 
 if __name__ == "__main__":

@@ -57,7 +57,8 @@ class Tally:
             self.late[(where, failure["line"])] += 1
             self.why.append(f"{where}: line {failure['line']}: {failure['message']}")
         else:
-            self.other.append(f"{where}: line {failure['line']}: {failure['kind']}: {failure['message']}")
+            report = "\n".join(f"      {line}" for line in entry["report"].splitlines())
+            self.other.append(f"{where}: line {failure['line']}: {failure['kind']}: {failure['message']}\n{report}")
 
     def show(self, label: str) -> None:
         late = sum(self.late.values())

@@ -212,3 +212,22 @@ def test_the_wait_for_quiet_cpus_does_not_wait_for_a_busy_one(monkeypatch):
         finally:
             os.sched_setaffinity(0, affinity)
     assert waited < 5.0, f"waited {waited:.1f} s for a CPU that another process keeps busy"
+
+
+@pytest.mark.parametrize("crowded", [True, False], ids=["crowded", "uncrowded"])
+def test_a_first_action_begun_late_starts_the_crowded_clock(monkeypatch, crowded):
+    """Time 0 set 20 ms before the timeline really starts, as when a crowded batch's other workers take the
+    CPU right after it: a crowded run moves time 0 to its first action (nothing of the kernel's counted from
+    it yet) and passes; an uncrowded one keeps its tick-aligned time 0 and is lab-late at its first line."""
+    from lab.engine import runner
+    from lab.engine.trace import LAB_LATE
+
+    monkeypatch.setattr(runner, "timeline_start", lambda on_tick: time.monotonic() - 0.020)
+    script = parse_file(str(SCRIPTS / "passive_open.pkt"))
+    result = run_script(script, 4, Settings(crowded=crowded))
+    if crowded:
+        assert result.passed, result.failure and f"line {result.failure.line}: {result.failure.message}"
+    else:
+        assert result.failure is not None and result.failure.kind == LAB_LATE
+        first_timed = next(event for event in script.events if not getattr(event, "init", False))
+        assert result.failure.line == first_timed.line

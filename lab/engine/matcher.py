@@ -109,6 +109,10 @@ class Clock:
         timing = event.timing
         return previous + timing.start if timing.relative else timing.start
 
+    def restart(self, zero: float) -> None:
+        """Script time 0 is ``zero`` now: nothing has happened on the old one (the runner's first action)."""
+        self.anchors = [(zero, 0.0)]
+
     def anchor(self, when: float, script_time: float) -> None:
         """Script time ``script_time`` really happened at ``when``."""
         bisect.insort(self.anchors, (when, script_time))

@@ -231,3 +231,34 @@ def test_a_first_action_begun_late_starts_the_crowded_clock(monkeypatch, crowded
         assert result.failure is not None and result.failure.kind == LAB_LATE
         first_timed = next(event for event in script.events if not getattr(event, "init", False))
         assert result.failure.line == first_timed.line
+
+
+def test_a_crowded_action_begun_late_after_a_segment_is_lab_late(monkeypatch):
+    """Once a segment has crossed the link the kernel's timers count from the script's moments: the lab's
+    20 ms delay before the first syscall after the handshake stays the lab's lateness, crowded or not."""
+    from lab.engine import runner
+    from lab.engine.trace import LAB_LATE
+
+    script = parse_file(str(SCRIPTS / "passive_open.pkt"))
+    accept = next(event for event in script.events if getattr(event, "name", "") == "accept")
+    real_wait = runner.wait_until
+    handled = []
+
+    def late_before_accept(moment: float, realtime: bool) -> None:
+        real_wait(moment, realtime)
+        if handled == [] and any(step.line == accept.line - 1 for step in run.matcher.steps):
+            handled.append(True)
+            time.sleep(0.020)
+
+    original_init = runner.Run.__init__
+
+    def keep_run(self, *args, **kwargs):
+        nonlocal run
+        original_init(self, *args, **kwargs)
+        run = self
+
+    run = None
+    monkeypatch.setattr(runner, "wait_until", late_before_accept)
+    monkeypatch.setattr(runner.Run, "__init__", keep_run)
+    result = run_script(script, 4, Settings(crowded=True))
+    assert handled and result.failure is not None and result.failure.kind == LAB_LATE

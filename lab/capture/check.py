@@ -16,7 +16,7 @@ from __future__ import annotations
 import time
 from collections import deque
 
-from lab.engine.matcher import LAB, Clock, Matcher, Seen, moves_clock
+from lab.engine.matcher import LAB, Clock, Matcher, Seen
 from lab.engine.numbering import Side
 from lab.engine.settings import Settings, check_options
 from lab.engine.trace import Failure, RunResult, Step
@@ -140,7 +140,7 @@ def check_capture(script: Script, captured: list[CapturedSegment], capture_path:
                 index += matcher.expect(events, index, source)
                 continue
             script_time = clock.scheduled(event)
-            if moves_clock(event) and event.line in anchors:
+            if event.line in anchors:  # the lines that anchored the live clock (actions, late states)
                 clock.anchor(anchors[event.line], script_time)
             clock.previous = script_time
             unchecked += 1

@@ -229,7 +229,7 @@ class Run:
         due = self.clock.when(script_time)
         wait_until(self.clock.pace(script_time, self._catch_up()), self.realtime)
         seen = self.port.inject(event)
-        due = self._first_action_starts_the_clock(seen.time, script_time, due)
+        due = self._restart_before_any_segment(seen.time, script_time, due)
         self.clock.acted(seen.time, script_time)  # the matcher judges the segment and anchors the clock on it
         self.actions.append(Action(event.line, "inject", "lab", script_time, round((seen.time - due) * 1000, 3)))
         self.source.push_back(seen)  # judged by the matcher like the kernel's segments
@@ -244,29 +244,31 @@ class Run:
         self._judge_action(event, script_time, due, frame.time, frame.time)
         self.clock.previous = script_time
 
-    def _first_action_starts_the_clock(self, began: float, script_time: float, due: float) -> float:
-        """In a crowded batch, the timeline's first action, begun late, moves time 0 with it; returns the
-        action's moment (``due``, or the one it has now).
+    def _restart_before_any_segment(self, began: float, script_time: float, due: float) -> float:
+        """In a crowded batch, an action begun late before any segment crossed the link moves time 0 with
+        it; returns the action's moment (``due``, or the one it has now).
 
-        Until the first action nothing of the kernel's counts from time 0: it is the lab's own choice,
-        and a crowded batch's timeline does not start on a kernel tick (lab/engine/punctual.py), so no
-        phase is lost. Measured on 6.18.44-fc-v1272: 6 of 1500 first tries of `tcplab run --all` were
-        lab-late, all at a first line at time 0 (4.2-18.9 ms: preempted by the batch's other workers
-        between time 0 and that line). An uncrowded timeline keeps its tick-aligned time 0.
+        Until the first segment the kernel has no TCP timer of the run's running (no connection exists),
+        so nothing of the kernel's counts from the old time 0; and a crowded batch's timeline does not
+        start on a kernel tick (lab/engine/punctual.py), so no phase is lost. Measured on
+        6.18.44-fc-v1272: of the crowded batch's lab-late first tries, most came in the setup lines
+        (socket, bind, listen, setsockopt at time 0: 4.2-18.9 ms, the batch's other workers having taken
+        the CPU). An uncrowded timeline keeps its tick-aligned time 0.
         """
-        if not self.settings.crowded or self.anchored or self.matcher.steps:
+        if not self.settings.crowded or began - due <= tolerance(self.settings, script_time - self.clock.previous):
             return due
-        if began - due <= tolerance(self.settings, script_time):
+        if self.matcher.steps or self.blocking or not self.source.silent():
             return due
         self.zero = began - script_time
         self.clock.restart(self.zero)
+        self.anchored.clear()  # the capture's timeline record starts again too (lab/capture/check.py)
         return began
 
     def _judge_action(self, event: Event, script_time: float, due: float, began: float, counts_from: float) -> None:
         """Note how late the action began after ``due``, its script time counted from the previous event as it
         happened (negative where the lab took back some of its lag); beyond tolerance: lab-late. The clock
         counts from ``counts_from``: a syscall's start (packetdrill's rule), a command's or link line's end."""
-        due = self._first_action_starts_the_clock(began, script_time, due)
+        due = self._restart_before_any_segment(began, script_time, due)
         late = began - due
         self.clock.acted(began, script_time)
         action = self.actions[-1] if self.actions and self.actions[-1].line == event.line else None
@@ -478,6 +480,7 @@ class Run:
                     self._note_state(end.name, info)
                 if not first:
                     self.clock.anchor(looked, script_time)
+                    self.anchored.append((event.line, looked))  # an offline check anchors there too
                 return
             if first and looked > deadline:
                 raise self._failure(event, LAB_LATE, f"the lab looked at this state at {self.clock.at(looked):.4f} s, "

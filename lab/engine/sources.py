@@ -52,6 +52,13 @@ class LiveSource:
                 return None
         return self.pending.popleft()
 
+    def silent(self) -> bool:
+        """Whether no segment of the run waits to be judged (frames waiting on the link are read first;
+        other frames, such as IPv6 multicast reports, do not count)."""
+        while self._take(0.0):
+            pass
+        return not self.pending
+
     def push_back(self, seen: Seen) -> None:
         self.pending.appendleft(seen)
 

@@ -64,10 +64,12 @@ MESSAGES: dict[str, dict[str, str]] = {
     # the run summary
     "exercise": {"en": "exercise", "zh": "练习"},
     "summary": {"en": "{passed} passed, {failed} failed", "zh": "{passed} 个通过,{failed} 个失败"},
-    "again uncrowded": {"en": "{count} made again uncrowded: the lab, not the kernel, was late on the first try",
-                        "zh": "{count} 个首次运行时实验室自身(而非内核)迟到,已在不拥挤的条件下重跑"},
-    "made again": {"en": "made again: the lab was late on the first try",
-                   "zh": "重跑:首次运行时实验室自身迟到"},
+    "again uncrowded": {"en": "{count} made again uncrowded: the first try's failure was no verdict on the kernel "
+                              "(the lab was late, or the timing was off in a crowded batch)",
+                        "zh": "{count} 个已在不拥挤的条件下重跑:首次运行的失败不是对内核的判定"
+                              "(实验室自身迟到,或在拥挤的批量运行中计时偏差)"},
+    "made again": {"en": "made again: the first try's failure was no verdict on the kernel",
+                   "zh": "重跑:首次运行的失败不是对内核的判定"},
     # claims documents
     "claims title": {"en": "Claims of the teaching articles, checked against the kernel",
                      "zh": "教学文章中的说法,逐条用内核检验"},

@@ -36,9 +36,10 @@ def render_failure(result: RunResult, absolute: bool = False) -> str:
 
 
 def made_again(first_try: Failure) -> str:
-    """What every command says of a run made again (batch.run_many): its first try ended lab-late, a verdict
-    on the lab's punctuality only, so the verdict shown is the second try's."""
-    return f"made again uncrowded: on its first try the lab was late at line {first_try.line} ({first_try.message})"
+    """What every command says of a run made again (batch.run_many): its first try's failure was no verdict
+    on the kernel (batch.not_the_kernels_verdict), so the verdict shown is the second try's."""
+    why = "the lab was late" if first_try.kind == LAB_LATE else "in a crowded batch, the timing was off"
+    return f"made again uncrowded: on its first try {why} at line {first_try.line} ({first_try.message})"
 
 
 def lateness_summary(result) -> str:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from lab.engine.batch import run_many
 from lab.engine.punctual import timeline_cpu
 from lab.engine.settings import Settings
-from lab.engine.trace import CONTENT, LAB_LATE, Failure, RunResult
+from lab.engine.trace import CONTENT, LAB_LATE, TIMING, Failure, RunResult
 
 
 @dataclass(frozen=True)
@@ -143,3 +143,27 @@ def test_a_first_try_made_again_leaves_no_temporary_capture(tmp_path):
 
     (outcome,) = run_many([(Timeline(), 4, Settings())], 1, work=work, again_uncrowded=True)
     assert outcome.passed and not first_capture.exists()
+
+
+def off_in_time_when_crowded(script: Timeline, family: int, settings: Settings) -> RunResult:
+    """The kernel's segment not there within the tolerance, in a crowded batch only (IPv4)."""
+    failure = (Failure(8, "the kernel sent nothing; expected this segment by 0.004 s", TIMING)
+               if settings.crowded and family == 4 else None)
+    return RunResult("t.pkt", family, failure, None, 0.1)
+
+
+def test_a_timing_failure_of_a_crowded_batch_is_made_again_and_an_uncrowded_one_stands():
+    """The crowded batch's own load delays the kernel's work too: its timing verdict is made again
+    uncrowded; the same verdict from an uncrowded run is the kernel's, and stands."""
+    from lab.engine.report import made_again
+
+    cpus = len(os.sched_getaffinity(0))
+    jobs = [(Timeline(), 4, Settings()), (Timeline(), 6, Settings())]
+    outcomes = list(run_many(jobs, cpus + 1, work=off_in_time_when_crowded, again_uncrowded=True))
+    again = [outcome for outcome in outcomes if outcome.first_try is not None]
+    assert len(again) == 1 and again[0].passed and again[0].first_try.kind == TIMING
+    assert "in a crowded batch, the timing was off at line 8" in made_again(again[0].first_try)
+    timing = Failure(8, "the kernel sent nothing; expected this segment by 0.004 s", TIMING)
+    work, calls = tries(timing, None)
+    (outcome,) = run_many([(Timeline(), 4, Settings())], 1, work=work, again_uncrowded=True)
+    assert len(calls) == 1 and outcome.failure == timing and outcome.first_try is None

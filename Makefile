@@ -6,8 +6,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # util-linux: setpriv, with which the tests run tcplab as an unprivileged user;
-# tshark: the tests check that other tools read the fixtures in captures/ cleanly.
-DEBIAN_PACKAGES := util-linux tshark chromium
+# tshark: the tests check that other tools read the fixtures in captures/ cleanly;
+# fonts-wqy-microhei: a Chinese font (5 MB; fonts-noto-cjk is 90 MB) for the HTML pages' Chinese quote.
+DEBIAN_PACKAGES := util-linux tshark chromium fonts-wqy-microhei
 
 .PHONY: install run test bench claims captures selftests-doc clean
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from html import escape
 
 from lab import ladder, statediagram
-from lab.i18n import say
+from lab.i18n import font_family, say
 
 PACE = 0.8  # seconds per row
 HIGHLIGHT, NOW = statediagram.HIGHLIGHT, "#ffd75e"
@@ -70,8 +70,7 @@ def _diagram(run, endpoint: str, prefix: str) -> str:
             f'{statediagram.HEIGHT}" font-family="sans-serif">' + "".join(body) + "</svg>")
 
 
-STYLE = """
-body { font-family: sans-serif; margin: 1.5em; color: #222; }
+STYLE = f"body {{ font-family: {font_family('sans-serif')}; margin: 1.5em; color: #222; }}" + """
 .claim { font-size: 1.1em; } .verdict { font-weight: bold; }
 .pictures { display: flex; gap: 1em; align-items: flex-start; flex-wrap: wrap; }
 .diagrams { display: flex; flex-direction: column; gap: .5em; }
@@ -135,7 +134,7 @@ def html_page(run, story: Story) -> str:
                                    extras)
     ladder_svg = (f'<svg xmlns="http://www.w3.org/2000/svg" class="ladder" width="{geometry.width}" '
                   f'height="{geometry.height}" viewBox="0 0 {geometry.width} {geometry.height}" '
-                  f'font-family="monospace" font-size="13">' + "".join(frame_parts + row_parts) + "</svg>")
+                  f'{ladder.SVG_FONT}>' + "".join(frame_parts + row_parts) + "</svg>")
     endpoints = (run.left, run.right)
     data = json.dumps(frames(geometry.rows, endpoints)).replace("</", "<\\/")
     language = story.language
@@ -187,7 +186,7 @@ def animated_svg(run, title: str, language: str = "en") -> str:
     width = side_x + int(statediagram.WIDTH * scale) + 10
     height = max(geometry.height, int(2 * statediagram.HEIGHT * scale) + 20)
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-             f'viewBox="0 0 {width} {height}" font-family="monospace" font-size="13">',
+             f'viewBox="0 0 {width} {height}" {ladder.SVG_FONT}>',
              f'<rect width="{width}" height="{height}" fill="white"/>',
              f'<rect width="1" height="1" fill="none"><animate id="clock" attributeName="x" from="0" to="0" '
              f'dur="{total:.2f}s" begin="0s;clock.end"/></rect>']

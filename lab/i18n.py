@@ -4,7 +4,8 @@ Kernel tokens (flags, state names, sysctl names, errnos) are never
 translated: they are what a learner will see in ss, tcpdump and the kernel's
 documentation. Texts about exercises and claims live in the catalogue
 (catalogue.toml, claims.toml) as fields per language; this table holds the
-rest: labels, headings and verdict words.
+rest: labels, headings and verdict words, and the fonts that draw the
+Chinese in pages and SVG drawings.
 """
 
 from __future__ import annotations
@@ -12,6 +13,12 @@ from __future__ import annotations
 import os
 
 LANGUAGES = ("en", "zh")
+
+# Fonts for Chinese text, first choice first: Noto Sans CJK / Source Han Sans (most Linux desktops), WenQuanYi
+# Micro Hei (Debian's fonts-wqy-microhei, which `make` installs for the browser tests), PingFang (macOS), YaHei
+# (Windows).
+CHINESE_FONTS = ("'Noto Sans CJK SC', 'Noto Sans SC', 'Source Han Sans SC', 'WenQuanYi Micro Hei', 'PingFang SC', "
+                 "'Microsoft YaHei'")
 
 MESSAGES: dict[str, dict[str, str]] = {
     # verdict words (claims.toml keeps the English word)
@@ -112,3 +119,11 @@ def default_language(environ: dict[str, str] | None = None) -> str:
 def say(key: str, language: str, **values: object) -> str:
     """The message ``key`` in ``language``, with ``values`` filled in."""
     return MESSAGES[key][language].format(**values)
+
+
+def font_family(generic: str) -> str:
+    """A CSS font-family for text that may be Chinese: ``generic`` keeps the Latin text's look, and each character
+    it lacks comes from the first of CHINESE_FONTS the reader has, a Simplified Chinese face on every system rather
+    than whatever the system falls back to. Where no Chinese font is installed at all, the characters draw as empty
+    boxes whatever a page names: tests/test_html_page.py checks that they do not."""
+    return f"{generic}, {CHINESE_FONTS}"

@@ -23,13 +23,15 @@ from dataclasses import dataclass, field
 from html import escape
 
 from lab.engine.trace import Action, KernelEvent, PendingTimer, StateChange, Step
-from lab.i18n import say
+from lab.i18n import font_family, say
 
 ARROW_WIDTH = 44
 STATE_WIDTH = 12
 RED, RESET = "\033[31m", "\033[0m"
 SOURCE_NOTES = {"sampled": "sampled", "capture": "untraced: at the segment that made it",
                 "tracepoint+sock_diag": "sock_diag"}
+# The root <svg>'s font in every ladder drawing (file, page, animation): its header lines are Chinese under --lang zh.
+SVG_FONT = f'font-family="{font_family("monospace")}" font-size="13"'
 
 
 @dataclass(frozen=True)
@@ -312,6 +314,6 @@ def svg(steps: list[Step], left: str, right: str, title: str = "", extras: Extra
     rows = svg_rows(steps, left, right, extras, geometry)
     width, height = geometry.width, geometry.height
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-             f'viewBox="0 0 {width} {height}" font-family="monospace" font-size="13">']
+             f'viewBox="0 0 {width} {height}" {SVG_FONT}>']
     parts += svg_frame(left, right, title, geometry, extras) + rows + ["</svg>"]
     return "\n".join(parts) + "\n"

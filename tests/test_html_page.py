@@ -3,11 +3,13 @@
 Chromium (Debian's ``chromium``, installed by ``make test`` as root) loads
 the page from disk with the network off; the page plays itself when its
 address ends in ``#play``, and ``--virtual-time-budget`` lets the animation
-run to its end before the DOM is dumped.
+run to its end before the DOM is dumped. The article's Chinese quote must
+draw as Chinese: without a Chinese font it drew as empty boxes (tofu).
 """
 
 from __future__ import annotations
 
+import html
 import json
 import re
 import shutil
@@ -20,6 +22,24 @@ from helpers import tcplab
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+# Each character of the quote drawn alone on a canvas in the quote's own font, compared with code points no font
+# has: a character that draws the same pixels as they do is an empty box. The two must draw alike, or the
+# comparison tells nothing.
+GLYPH_CHECK = """<script>
+const quote = document.querySelector('blockquote[lang="zh"]');
+const style = getComputedStyle(quote);
+const context = document.createElement('canvas').getContext('2d', {willReadFrequently: true});
+context.font = `${style.fontSize} ${style.fontFamily}`;
+function pixels(text) {
+  context.clearRect(0, 0, 64, 64);
+  context.fillText(text, 16, 40);
+  return context.getImageData(0, 0, 64, 64).data.join();
+}
+const missing = pixels('\\uE000');
+document.body.dataset.glyphs = JSON.stringify({font: context.font, missingAlike: missing === pixels('\\u{10FFFD}'),
+  boxes: [...quote.textContent].filter(c => c.trim() && pixels(c) === missing).join('')});
+</script>"""
 
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (make test installs it as root)")
 
@@ -35,7 +55,7 @@ def drawings(tmp_path_factory):
     folder = tmp_path_factory.mktemp("pictures")
     page, animated = folder / "run.html", folder / "run-animated.svg"
     result = tcplab("run", "close-4-segments", "--ip-version", "4", "--html", str(page), "--animated-svg",
-                    str(animated), "--no-ladder")
+                    str(animated), "--no-ladder", "--lang", "en")  # an English page quotes the article in Chinese
     assert result.returncode == 0, result.stdout + result.stderr
     return folder, page, animated
 
@@ -60,3 +80,17 @@ def test_the_page_and_the_animated_svg_draw_something(drawings, tmp_path):
         result = chromium(tmp_path, "--window-size=1200,900", f"--screenshot={shot}", f"file://{source}")
         assert result.returncode == 0, result.stderr[-2000:]
         assert shot.stat().st_size > 10_000  # a white page is a few hundred bytes
+
+
+def test_the_chinese_quote_draws_chinese_glyphs_not_empty_boxes(drawings, tmp_path):
+    _, page, _ = drawings
+    text = page.read_text(encoding="utf-8")
+    assert '<blockquote lang="zh">' in text, "the page quotes no article"
+    checked = tmp_path / "checked.html"
+    checked.write_text(text.replace("</body></html>", GLYPH_CHECK + "</body></html>"), encoding="utf-8")
+    result = chromium(tmp_path, "--dump-dom", f"file://{checked}")
+    assert result.returncode == 0, result.stderr[-2000:]
+    glyphs = json.loads(html.unescape(re.search(r'data-glyphs="([^"]*)"', result.stdout)[1]))
+    assert glyphs["missingAlike"], f"U+E000 and U+10FFFD drew differently in {glyphs['font']}: no box to compare with"
+    assert not glyphs["boxes"], (f"the quote drew {glyphs['boxes']} as empty boxes in {glyphs['font']}: no Chinese "
+                                 "font is installed (make install: fonts-wqy-microhei)")

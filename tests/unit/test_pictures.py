@@ -8,6 +8,7 @@ import xml.etree.ElementTree as ET
 
 from lab import animation, ladder, statediagram
 from lab.engine.trace import Action, KernelEvent, RunResult, StateChange, Step
+from lab.i18n import font_family
 
 
 def step(time, sender, flags, seq, ack) -> Step:
@@ -115,6 +116,17 @@ def test_the_page_speaks_chinese_when_asked():
     story = animation.Story("orphan", "文章说法(001.txt):……", script="0 socket(...)", language="zh")
     page = animation.html_page(run(), story)
     assert '<html lang="zh">' in page and ">播放<" in page and "本次运行:通过" in page
+
+
+def test_chinese_text_names_chinese_fonts():
+    """The page's text and every ladder drawing (its header lines are Chinese under --lang zh) name the fonts."""
+    page = animation.html_page(run(), animation.Story("orphan", language="zh"))
+    assert f"body {{ font-family: {font_family('sans-serif')};" in page
+    drawings = (ladder.svg(STEPS, "client", "server", "orphan", ladder.Extras.of(run(), "zh")),
+                animation.animated_svg(run(), "orphan", "zh"),
+                re.search(r'<svg[^>]*class="ladder".*?</svg>', page, re.S)[0])
+    for drawing in drawings:
+        assert ET.fromstring(drawing).get("font-family") == font_family("monospace")
 
 
 def test_state_rows_name_the_port_when_an_endpoint_had_several_connections():

@@ -98,6 +98,7 @@ class Run:
         self.af = socket.AF_INET6 if family == 6 else socket.AF_INET
         self.blocking: list[tuple] = []  # (event, start and end in script time, running call, action)
         self.actions: list[Action] = []
+        self.restartable = False  # whether the latest action, begun late, may move time 0 (_restartable)
         self.zero: float | None = None  # the moment script time 0 began
         self.anchored: list[tuple[int, float]] = []  # (line, moment) of actions other than segments: the timeline
         self.samples: list[tuple[float, dict]] = []  # (moment, endpoint -> SocketInfo or None): sock_diag's word
@@ -192,6 +193,7 @@ class Run:
                 due = self.clock.when(script_time)
                 self._sample_states_if_slack(events, index)
                 wait_until(self.clock.pace(script_time, self._catch_up()), self.realtime)
+                self.restartable = self._restartable()
                 moments = self.handlers[type(event)](event, script_time)
                 if moves_clock(event):
                     self._judge_action(event, script_time, due, *moments)
@@ -228,6 +230,7 @@ class Run:
     def _inject(self, event: PacketEvent, script_time: float) -> None:
         due = self.clock.when(script_time)
         wait_until(self.clock.pace(script_time, self._catch_up()), self.realtime)
+        self.restartable = self._restartable()
         seen = self.port.inject(event)
         due = self._restart_before_any_segment(seen.time, script_time, due)
         self.clock.acted(seen.time, script_time)  # the matcher judges the segment and anchors the clock on it
@@ -238,11 +241,19 @@ class Run:
         """An ICMP error is no TCP segment: it is an action of the lab, timed like one."""
         due = self.clock.when(script_time)
         wait_until(self.clock.pace(script_time, self._catch_up()), self.realtime)
+        self.restartable = self._restartable()
         frame = self.port.inject_icmp(event)
         self.matcher.comments[id(frame)] = f"{self.script.path}:{event.line} {event.text}"
         self.actions.append(Action(event.line, "inject icmp", LAB, script_time, 0.0))
         self._judge_action(event, script_time, due, frame.time, frame.time)
         self.clock.previous = script_time
+
+    def _restartable(self) -> bool:
+        """Whether the action about to begin may move time 0 if it begins late: in a crowded batch, while no
+        segment of the run has crossed the link and no call is blocked in the kernel. Asked just before the
+        action (a few microseconds, and only until the first segment), so that an action whose own segment
+        starts the kernel's timers (connect(), an injected SYN) still counts."""
+        return self.settings.crowded and not self.matcher.steps and not self.blocking and self.source.silent()
 
     def _restart_before_any_segment(self, began: float, script_time: float, due: float) -> float:
         """In a crowded batch, an action begun late before any segment crossed the link moves time 0 with
@@ -255,9 +266,7 @@ class Run:
         (socket, bind, listen, setsockopt at time 0: 4.2-18.9 ms, the batch's other workers having taken
         the CPU). An uncrowded timeline keeps its tick-aligned time 0.
         """
-        if not self.settings.crowded or began - due <= tolerance(self.settings, script_time - self.clock.previous):
-            return due
-        if self.matcher.steps or self.blocking or not self.source.silent():
+        if not self.restartable or began - due <= tolerance(self.settings, script_time - self.clock.previous):
             return due
         self.zero = began - script_time
         self.clock.restart(self.zero)

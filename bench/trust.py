@@ -11,8 +11,9 @@ kernel build, then:
   Prints the lab-late count out of all tries, per exercise and per line
   (target: at most 1 in 1000, none concentrated on one line) and every
   other failure.
-- **batch**: ``tcplab run --all`` N times; a run made again after a lab-late
-  first try counts as a lab-late first try (``first_try`` in the JSON).
+- **batch**: ``tcplab run --all`` N times: how many failed (target 0), and
+  their first tries, a run made again counting by its first try
+  (``first_try`` in the JSON).
 
 ``--busy`` runs the same while another process keeps one core busy
 (``sh -c 'while :; do :; done'``). First it prints what each kind of
@@ -53,12 +54,13 @@ class Tally:
         failure = entry["first_try"] or entry["failure"]
         if failure is None:
             return
+        again = " (made again: " + ("passed)" if entry["passed"] else "failed again)") if entry["first_try"] else ""
         if failure["kind"] == "lab-late":
             self.late[(where, failure["line"])] += 1
-            self.why.append(f"{where}: line {failure['line']}: {failure['message']}")
+            self.why.append(f"{where}: line {failure['line']}: {failure['message']}{again}")
         else:
             report = "\n".join(f"      {line}" for line in entry["report"].splitlines())
-            self.other.append(f"{where}: line {failure['line']}: {failure['kind']}: {failure['message']}\n{report}")
+            self.other.append(f"{where}: line {failure['line']}: {failure['kind']}: {failure['message']}{again}\n{report}")
 
     def show(self, label: str) -> None:
         late = sum(self.late.values())
@@ -99,15 +101,19 @@ def standalone(tries: int) -> Tally:
     return tally
 
 
-def batches(count: int) -> tuple[Tally, list[float]]:
-    tally, walls = Tally(), []
+def batches(count: int) -> tuple[Tally, list[float], int]:
+    """The first tries of ``count`` runs of ``tcplab run --all``, their wall times, and how many failed
+    (their verdicts after any run made again)."""
+    tally, walls, failing = Tally(), [], 0
     for _ in range(count):
         start = time.perf_counter()
         done = subprocess.run([TCPLAB, "run", "--all", "--json"], capture_output=True, text=True)
         walls.append(time.perf_counter() - start)
-        for entry in json.loads(done.stdout):
+        entries = json.loads(done.stdout)
+        failing += not all(entry["passed"] for entry in entries)
+        for entry in entries:
             tally.add(f"{entry['name']} IPv{entry['family']}", entry)
-    return tally, walls
+    return tally, walls, failing
 
 
 def main() -> None:
@@ -123,8 +129,9 @@ def main() -> None:
         if arguments.tries:
             standalone(arguments.tries).show(f"standalone, {label}")
         if arguments.batches:
-            tally, walls = batches(arguments.batches)
-            tally.show(f"make run x{arguments.batches}, {label} (wall median {statistics.median(walls):.1f} s)")
+            tally, walls, failing = batches(arguments.batches)
+            tally.show(f"make run x{arguments.batches}, {label}: {failing} of {arguments.batches} failed (target 0), "
+                       f"wall median {statistics.median(walls):.1f} s; their first tries")
 
 
 if __name__ == "__main__":

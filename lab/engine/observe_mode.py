@@ -9,9 +9,9 @@ passes it twice (out, then in), so only the outgoing copy is kept.
 ``--server=unreachable`` (an option line) points the client's connect() at
 198.18.0.3 / 2001:db8::3, where frames go nowhere: over veth a permanent
 neighbour entry names a MAC that no interface owns; on loopback the address is
-routed into an ifb device (which drops what it is given; the dummy driver is
-not in every kernel, ifb is in the ones tested here), and the capture watches
-that device. The SYNs leave and nothing ever answers.
+routed into one end of a veth pair whose other end drops it (not ifb or
+dummy, whose modules make devices in the host's namespace when they load),
+and the capture watches that end. The SYNs leave and nothing ever answers.
 """
 
 from __future__ import annotations
@@ -89,19 +89,24 @@ class ObservePort(Port):
             ipr.neigh("add", dst=check_allowed(address), lladdr=NOBODYS_MAC, ifindex=index, state=NUD_PERMANENT)
 
     def _sink(self, topology: LoopbackTopology) -> str:
-        """A device in the loopback namespace that swallows the unreachable address's frames."""
+        """A device in the loopback namespace that swallows the unreachable address's frames: one end of a
+        veth pair, its frames addressed (a permanent neighbour entry, no ARP or ND) to a MAC that the other
+        end does not own, which drops them. Not ifb or dummy: loading those modules makes ifb0/ifb1 or
+        dummy0 in the host's namespace, which would stay after the run."""
         from pyroute2 import IPRoute
         from pyroute2.netlink.rtnl.ifaddrmsg import IFA_F_NODAD
 
-        ifname = topology.names.link("sink")
+        ifname, drain = topology.names.link("sink"), topology.names.link("drain")
         with inside(topology.kernel_ns), IPRoute() as ipr:
-            ipr.link("add", ifname=ifname, kind="ifb")
+            ipr.link("add", ifname=ifname, kind="veth", peer=drain)
+            for name in (drain, ifname):
+                ipr.link("set", index=ipr.link_lookup(ifname=name)[0], state="up", mtu=topology.mtu)
             index = ipr.link_lookup(ifname=ifname)[0]
-            ipr.link("set", index=index, state="up", mtu=topology.mtu)
             ipr.addr("add", index=index, address=check_allowed(LAB.ipv4), prefixlen=32)
             ipr.addr("add", index=index, address=check_allowed(LAB.ipv6), prefixlen=128, flags=IFA_F_NODAD)
             for address, prefix in ((UNREACHABLE.ipv4, 32), (UNREACHABLE.ipv6, 128)):
                 ipr.route("add", dst=f"{check_allowed(address)}/{prefix}", oif=index)
+                ipr.neigh("add", dst=address, lladdr=NOBODYS_MAC, ifindex=index, state=NUD_PERMANENT)
         return ifname
 
     def trace_ports(self) -> range:

@@ -34,8 +34,12 @@ captures: $(STAMP)
 claims: $(STAMP)
 	$(BIN)/tcplab claims
 
+# The tests sleep on the kernel's timers most of the time: several run at once (each in namespaces of its
+# own), then the few that kill runs and clean up after them run alone.
+TEST_WORKERS ?= 4
 test: $(STAMP)
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup -m "not alone"
+	$(BIN)/pytest -m alone
 
 # docs/selftests.md: the kernel's packetdrill selftests under packetdrill (the comparison oracle, never a
 # dependency: PACKETDRILL names a wrapper taking "4|6 SCRIPT.pkt") and under tcplab. --cached reuses

@@ -44,8 +44,8 @@ def measure(name: str, action: Callable[[], object], runs: int, target_ms: float
 
 def script_overhead(runs: int) -> None:
     """Wall time of a run minus the script's own timeline (its last segment's time)."""
-    from lab.engine.runner import run_script
-    from lab.engine.settings import Settings
+    from lab.live.runner import run_script
+    from lab.script.settings import Settings
     from lab.script.parser import parse_file
 
     script = parse_file(str(SHORT_SCRIPT))
@@ -99,7 +99,7 @@ def catalogue(tcplab: str, repeats: int) -> None:
 
 def main() -> None:
     ensure_lab_privileges()
-    from lab.demo import run_demo
+    from lab.course.first_handshake import run_demo
     from netns import LoopbackTopology, VethTopology
 
     def veth() -> None:

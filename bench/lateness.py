@@ -25,8 +25,8 @@ def percentile(values: list[float], share: float) -> float:
 
 
 def measure(runs: int, busy: bool) -> None:
-    from lab.engine.runner import run_script
-    from lab.engine.settings import Settings
+    from lab.live.runner import run_script
+    from lab.script.settings import Settings
     from lab.script.parser import parse_file
 
     scripts = [parse_file(str(path)) for path in sorted(SCRIPTS.glob("*.pkt"))]

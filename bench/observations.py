@@ -41,8 +41,8 @@ def timed(action: Callable[[], object], count: int) -> str:
 
 
 def measure(family: int, count: int) -> None:
-    from lab.engine.tcpinfo import tcp_info
-    from lab.observer import Observer
+    from lab.judge.tcpinfo import tcp_info
+    from lab.live.observer import Observer
     from netns import LoopbackTopology, inside
 
     address = LOOPBACK[family]

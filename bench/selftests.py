@@ -20,7 +20,7 @@ import sys
 import time
 
 from lab import __version__
-from lab.selftests import collect, plan
+from lab.live.ksft import collect, plan
 
 PACKETDRILL_TIMEOUT = 300  # seconds for one script
 

@@ -17,9 +17,9 @@ from lab.privileges import ensure_lab_privileges
 
 
 def measure(rounds: int) -> None:
-    from lab.engine import tracepoints
-    from lab.engine.runner import run_script
-    from lab.engine.settings import Settings
+    from lab.live import tracepoints
+    from lab.live.runner import run_script
+    from lab.script.settings import Settings
     from lab.script.parser import parse_file
     from netns.tracefs import TracingUnavailable
 

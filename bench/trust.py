@@ -80,7 +80,7 @@ class Tally:
 
 
 def standalone(tries: int) -> Tally:
-    from lab.catalogue import exercises
+    from lab.course.catalogue import exercises
 
     tally = Tally()
     for exercise in exercises():

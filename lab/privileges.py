@@ -15,7 +15,7 @@ import ctypes
 import os
 import threading
 
-from .errors import EnvironmentProblem
+from lab.errors import EnvironmentProblem
 
 CLONE_NEWNS = 0x00020000
 CLONE_NEWUSER = 0x10000000

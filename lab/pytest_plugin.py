@@ -18,7 +18,7 @@ import warnings
 
 import pytest
 
-from lab.families import FAMILIES
+from lab.tcp.families import FAMILIES
 
 
 def pytest_addoption(parser) -> None:
@@ -46,7 +46,7 @@ class PktMismatch(Exception):
 class PktFile(pytest.File):
     def collect(self):
         from lab.errors import LabError
-        from lab.families import families_for
+        from lab.tcp.families import families_for
         from lab.script.parser import parse_file
 
         try:
@@ -66,9 +66,9 @@ class PktItem(pytest.Item):
     def runtest(self) -> None:
         """One run, made again where the lab was late on its first try (as ``tcplab run`` does); a run made
         again says so in the warnings summary and, for JUnit XML, in the test's properties."""
-        from lab.engine.batch import run_many
-        from lab.engine.report import made_again, render_failure
-        from lab.engine.settings import Settings
+        from lab.live.batch import run_many
+        from lab.views.report import made_again, render_failure
+        from lab.script.settings import Settings
         from lab.privileges import ensure_lab_privileges
 
         ensure_lab_privileges()

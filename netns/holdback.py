@@ -25,7 +25,7 @@ from pyroute2 import NetlinkError
 from pyroute2.netlink import nla
 from pyroute2.netlink.nfnetlink import NFNL_SUBSYS_QUEUE, nfgen_msg
 
-from . import nfnetlink
+from netns import nfnetlink
 
 NFQNL_MSG_PACKET = 0
 NFQNL_MSG_VERDICT = 1

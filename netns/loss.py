@@ -32,8 +32,8 @@ from pyroute2.netlink.nfnetlink import NFNL_SUBSYS_ULOG, nfgen_msg
 from pyroute2.netlink.nfnetlink.nftsocket import NFPROTO_INET
 from pyroute2.nftables.main import NFTables
 
-from . import namespace, nfnetlink
-from .holdback import Held, Holdback, queue_target
+from netns import namespace, nfnetlink
+from netns.holdback import Held, Holdback, queue_target
 
 TABLE = "tcplab"
 CHAIN = "link"

@@ -16,7 +16,7 @@ from pyroute2 import NetlinkError
 from pyroute2.netlink import NLM_F_ACK, NLM_F_REQUEST, NLMSG_ERROR
 from pyroute2.netlink.nfnetlink import nfgen_msg
 
-from . import namespace
+from netns import namespace
 
 NETLINK_NETFILTER = 12
 HEADER = struct.Struct("=IHHII")  # struct nlmsghdr: length, type, flags, sequence, port

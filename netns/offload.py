@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from pyroute2.ethtool import Ethtool
 
-from .namespace import inside
+from netns.namespace import inside
 
 WIRE_TRUE_OFF = (
     "tx-checksum-ip-generic",

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from . import namespace
-from .names import RunId, parse_netns
-from .signals import deferred_signals
+from netns import namespace
+from netns.names import RunId, parse_netns
+from netns.signals import deferred_signals
 
 
 @dataclass

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pyroute2 import IPRoute
 
-from . import namespace
+from netns import namespace
 
 ROOT_HANDLE = 0x10000  # 1:
 QUEUE_SECONDS = "10s"

@@ -22,7 +22,7 @@ import struct
 from pyroute2.netlink import NLM_F_ACK, NLM_F_MATCH, NLM_F_REQUEST, NLM_F_ROOT, NLMSG_DONE, NLMSG_ERROR
 from pyroute2.netlink.diag import NETLINK_SOCK_DIAG, SOCK_DESTROY, SOCK_DIAG_BY_FAMILY
 
-from .namespace import inside
+from netns.namespace import inside
 
 ALL_STATES = (1 << 13) - 1
 NLMSG_HEADER = struct.Struct("=IHHII")  # length, type, flags, sequence, pid

@@ -27,13 +27,13 @@ import time
 from pyroute2 import IPRoute
 from pyroute2.netlink.rtnl.ifaddrmsg import IFA_F_NODAD
 
-from . import namespace
-from .addresses import KERNEL, LAB, LOOPBACK, Endpoint, check_allowed
-from .names import TopologyNames
-from .offload import disable_offloads
-from .shaping import limit_rate
-from .signals import deferred_signals
-from .sockets import abort_tcp_sockets
+from netns import namespace
+from netns.addresses import KERNEL, LAB, LOOPBACK, Endpoint, check_allowed
+from netns.names import TopologyNames
+from netns.offload import disable_offloads
+from netns.shaping import limit_rate
+from netns.signals import deferred_signals
+from netns.sockets import abort_tcp_sockets
 
 NUD_PERMANENT = 0x80
 LINK_READY_WAIT = 5.0  # seconds a veth end may take to carry frames before the topology gives up

@@ -26,8 +26,8 @@ import multiprocessing.util
 import os
 import threading
 
-from .names import PREFIX, RunId, parse_netns
-from .signals import deferred_signals
+from netns.names import PREFIX, RunId, parse_netns
+from netns.signals import deferred_signals
 
 TRACEFS = b"/sys/kernel/tracing"
 MOUNTED_PLACES = ("/sys/kernel/tracing", "/sys/kernel/debug/tracing")  # where a host mounts tracefs

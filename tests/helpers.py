@@ -15,6 +15,16 @@ BLOCK_USERNS = str(Path(__file__).with_name("block_userns.py"))
 SCRIPTS = Path(__file__).with_name("scripts")  # one small script per engine feature
 
 
+def judged(script, family: int = 4, settings=None):
+    """A run's verdict on the kernel as tcplab gives it: a first try the lab itself was late for (a busy
+    machine, other tests' runs) says nothing about the kernel and is made again uncrowded (lab/live/batch.py)."""
+    from lab.live.batch import run_many
+    from lab.script.settings import Settings
+
+    (result,) = run_many([(script, family, settings or Settings())], 1, again_uncrowded=True)
+    return result
+
+
 def tcplab(*args: str, timeout: float = 60, **kwargs) -> subprocess.CompletedProcess:
     """Run ``tcplab ARGS`` and capture its output."""
     return subprocess.run([TCPLAB, *args], capture_output=True, text=True, timeout=timeout, **kwargs)

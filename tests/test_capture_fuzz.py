@@ -17,8 +17,8 @@ from hypothesis import strategies as st
 from helpers import tcplab
 from lab.capture.check import check_capture
 from lab.capture.pcapfile import read_segments
-from lab.catalogue import find
-from lab.engine.settings import Settings
+from lab.course.catalogue import find
+from lab.script.settings import Settings
 from lab.errors import BadInput
 
 FIXTURE = Path(__file__).resolve().parent.parent / "captures" / "close-3-segments.pcapng"

@@ -21,8 +21,8 @@ import pytest
 from helpers import as_nobody, tcplab
 from lab.capture.check import check_capture
 from lab.capture.pcapfile import read_segments
-from lab.catalogue import find
-from lab.engine.settings import Settings
+from lab.course.catalogue import find
+from lab.script.settings import Settings
 
 CAPTURES = Path(__file__).resolve().parent.parent / "captures"
 FIXTURES = sorted(CAPTURES.glob("*.pcapng"))
@@ -39,7 +39,7 @@ def exercise_of(fixture: Path) -> str:
 
 
 def test_every_script_exercise_has_fixtures_in_both_families():
-    from lab.catalogue import exercises
+    from lab.course.catalogue import exercises
 
     names = {e.name for e in exercises() if not e.experiment}
     assert {exercise_of(f) for f in FIXTURES} == names
@@ -109,7 +109,7 @@ def test_regen_check_names_a_changed_segment_and_regen_rewrites_only_that_fixtur
     from scapy.utils import rdpcap
 
     from lab.capture.pcapfile import section_comments
-    from lab.pcapng import pcapng_writer
+    from lab.capture.pcapng import pcapng_writer
 
     shutil.copy(CAPTURES / "close-3-segments-ipv6.pcapng", tmp_path)
     tampered = tmp_path / "close-3-segments.pcapng"

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 from helpers import tcplab
 
-from lab.demo import SCRIPT, run_demo
+from lab.course.first_handshake import SCRIPT, run_demo
 
 MOD = 2**32
 

@@ -13,12 +13,15 @@ import struct
 import time
 
 import pytest
-from helpers import SCRIPTS
+from helpers import SCRIPTS, judged
 
-from lab.engine import kernelapp, punctual
+from lab.live import kernelapp
+from lab.live import punctual
 
-from lab.engine.runner import run_script
-from lab.engine.settings import Settings
+from lab.capture.check import check_capture
+from lab.capture.pcapfile import read_segments, read_timeline
+from lab.live.runner import run_script
+from lab.script.settings import Settings
 from lab.script.parser import parse, parse_file
 
 
@@ -27,9 +30,16 @@ ALL_SCRIPTS = sorted(SCRIPTS.glob("*.pkt"))
 
 @pytest.mark.parametrize("family", [4, 6])
 @pytest.mark.parametrize("path", ALL_SCRIPTS, ids=lambda p: p.stem)
-def test_our_scripts_pass(path, family):
-    result = run_script(parse_file(str(path)), family, Settings())
+def test_our_scripts_pass_live_and_offline_alike(path, family, tmp_path):
+    """Each engine script passes live; its capture, checked offline against the same script (the clock
+    anchored by the timeline the capture carries), passes too with the same lines matched: one matcher."""
+    script, pcap = parse_file(str(path)), str(tmp_path / "run.pcapng")
+    result = judged(script, family, Settings(pcap=pcap))
     assert result.passed, result.failure and f"line {result.failure.line}: {result.failure.message}"
+    checked = check_capture(script, read_segments(pcap), pcap, Settings(), read_timeline(pcap))
+    assert checked.passed, checked.failure
+    assert [(s.line, s.sender, s.flags, s.seq, s.ack) for s in checked.steps if s.line] == \
+        [(s.line, s.sender, s.flags, s.seq, s.ack) for s in result.steps if s.line]
 
 
 def run_mutated(name: str, old: str, new: str, family: int = 4):
@@ -39,7 +49,7 @@ def run_mutated(name: str, old: str, new: str, family: int = 4):
     assert text.count(old) == 1, f"{old!r} must occur once in {name}"
     mutated = text.replace(old, new)
     line = mutated[: mutated.index(new) + len(new)].count("\n") + 1
-    result = run_script(parse(mutated, str(path)), family, Settings())
+    result = judged(parse(mutated, str(path)), family, Settings())
     assert not result.passed, "the changed expectation should have failed"
     return result.failure, line
 
@@ -102,7 +112,7 @@ def test_mismatch_report_shows_actual_in_script_syntax_and_history():
 
 def test_coalesced_segment_matches_two_lines():
     """Nagle makes the kernel send the two small writes as one 200-byte segment."""
-    result = run_script(parse_file(str(SCRIPTS / "coalesce.pkt")), 4, Settings())
+    result = judged(parse_file(str(SCRIPTS / "coalesce.pkt")), 4, Settings())
     assert result.passed
     last = [step for step in result.steps if not step.from_left][-1]
     assert last.text().startswith("> P. 101:301(200) ack 1")
@@ -136,6 +146,7 @@ def cpu_hog(cpu: int):
         os.waitpid(child, 0)
 
 
+@pytest.mark.alone  # pins CPUs; other tests' runs would make the lab late elsewhere
 @pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2 or not punctual.realtime_allowed(),
                     reason="needs two CPUs and real-time scheduling")
 def test_a_return_noted_late_for_want_of_a_cpu_is_the_labs_lateness(monkeypatch):
@@ -159,7 +170,7 @@ def test_a_return_noted_late_for_want_of_a_cpu_is_the_labs_lateness(monkeypatch)
 
         monkeypatch.setattr(kernelapp, "above_timelines", on_the_other_cpu)
         monkeypatch.setattr(kernelapp.KernelApp, "_run", run_with_a_hog)
-        result = run_script(parse_file(str(SCRIPTS / "active_open.pkt")), 4, Settings())
+        result = run_script(parse_file(str(SCRIPTS / "active_open.pkt")), 4, Settings())  # lab-late is the point
     assert not result.passed and result.failure.line == 5, result.failure
     assert result.failure.kind == "lab-late", result.failure.message
     assert "waiting for a CPU" in result.failure.message
@@ -184,6 +195,7 @@ def spinning(cpu: int):
         os.waitpid(child, 0)
 
 
+@pytest.mark.alone  # reads every CPU's tick state
 @pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs two CPUs")
 def test_a_busy_cpu_shows_its_tick_running_and_no_idle_calls():
     cpus = sorted(os.sched_getaffinity(0))
@@ -196,6 +208,7 @@ def test_a_busy_cpu_shows_its_tick_running_and_no_idle_calls():
     assert after[cpus[1]][1] == before[cpus[1]][1], "the busy CPU made idle calls"
 
 
+@pytest.mark.alone  # reads every CPU's tick state
 @pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs two CPUs")
 def test_the_wait_for_quiet_cpus_does_not_wait_for_a_busy_one(monkeypatch):
     """A CPU another process keeps busy never stops its tick: the wait gives up on it after BUSY_AFTER,
@@ -214,13 +227,14 @@ def test_the_wait_for_quiet_cpus_does_not_wait_for_a_busy_one(monkeypatch):
     assert waited < 5.0, f"waited {waited:.1f} s for a CPU that another process keeps busy"
 
 
+@pytest.mark.alone  # a run judged without being made again
 @pytest.mark.parametrize("crowded", [True, False], ids=["crowded", "uncrowded"])
 def test_a_first_action_begun_late_starts_the_crowded_clock(monkeypatch, crowded):
     """Time 0 set 20 ms before the timeline really starts, as when a crowded batch's other workers take the
     CPU right after it: a crowded run moves time 0 to its first action (nothing of the kernel's counted from
     it yet) and passes; an uncrowded one keeps its tick-aligned time 0 and is lab-late at its first line."""
-    from lab.engine import runner
-    from lab.engine.trace import LAB_LATE
+    from lab.live import runner
+    from lab.judge.trace import LAB_LATE
 
     monkeypatch.setattr(runner, "timeline_start", lambda on_tick: time.monotonic() - 0.020)
     script = parse_file(str(SCRIPTS / "passive_open.pkt"))
@@ -236,8 +250,8 @@ def test_a_first_action_begun_late_starts_the_crowded_clock(monkeypatch, crowded
 def test_a_crowded_action_begun_late_after_a_segment_is_lab_late(monkeypatch):
     """Once a segment has crossed the link the kernel's timers count from the script's moments: the lab's
     20 ms delay before the first syscall after the handshake stays the lab's lateness, crowded or not."""
-    from lab.engine import runner
-    from lab.engine.trace import LAB_LATE
+    from lab.live import runner
+    from lab.judge.trace import LAB_LATE
 
     script = parse_file(str(SCRIPTS / "passive_open.pkt"))
     accept = next(event for event in script.events if getattr(event, "name", "") == "accept")

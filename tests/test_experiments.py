@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import random
 
-from lab.engine.settings import Settings
-from lab.experiments import Experiment
-from lab.experiments import tw_recycle
-from lab.experiments.isn_random import TICK_NS, check_clock, check_spread
+from lab.script.settings import Settings
+from lab.course.experiments import Experiment
+from lab.course.experiments import tw_recycle
+from lab.course.experiments.isn_random import TICK_NS, check_clock, check_spread
 
 TIMES = [i * 0.003 for i in range(24)]
 

@@ -16,9 +16,8 @@ import time
 
 import pytest
 
-from helpers import TCPLAB, as_nobody, tcplab
-from lab.engine.runner import run_script
-from lab.engine.settings import Settings
+from helpers import TCPLAB, as_nobody, judged, tcplab
+from lab.script.settings import Settings
 from lab.script.parser import parse
 from netns.names import parse_netns
 from netns.tracefs import TracingUnavailable, tracefs_root
@@ -77,7 +76,7 @@ def tracefs_mounted() -> bool:
 
 @pytest.mark.parametrize("family", [4, 6])
 def test_an_observe_handshake_shows_syn_sent_and_syn_recv_at_their_moments(family):
-    result = run_script(parse(HANDSHAKE.format(server_state="CLOSE_WAIT"), "handshake.pkt"), family, Settings())
+    result = judged(parse(HANDSHAKE.format(server_state="CLOSE_WAIT"), "handshake.pkt"), family, Settings())
     assert result.passed, result.failure
     if result.state_source != "tracepoint":
         pytest.skip("no tracefs here: " + " ".join(result.notes))
@@ -97,7 +96,7 @@ def test_an_observe_handshake_shows_syn_sent_and_syn_recv_at_their_moments(famil
 
 
 def test_a_wrong_state_expectation_fails_and_the_trace_still_shows_the_truth():
-    result = run_script(parse(HANDSHAKE.format(server_state="ESTABLISHED"), "handshake.pkt"), 4, Settings())
+    result = judged(parse(HANDSHAKE.format(server_state="ESTABLISHED"), "handshake.pkt"), 4, Settings())
     assert not result.passed
     assert "state: expected ESTABLISHED, the kernel reports CLOSE_WAIT" in result.failure.message
     if result.state_source == "tracepoint":
@@ -152,6 +151,7 @@ def test_an_interrupted_run_leaves_no_trace_instance(signum, code):
     assert not of_pid(proc.pid)
 
 
+@pytest.mark.alone  # kills a run and cleans up after it
 def test_cleanup_removes_a_killed_runs_instance():
     proc = subprocess.Popen([TCPLAB, "run", "close-wait-leak", "--ip-version", "4"], stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
@@ -182,8 +182,9 @@ def test_rootless_runs_fall_back_to_sampled_states():
     assert any("states sampled with sock_diag, not traced" in note for note in output["notes"])
 
 
+@pytest.mark.alone  # any dead process's instance would count
 def test_a_parallel_batch_leaves_no_instance_of_its_workers():
-    """Long enough for worker processes (lab/engine/batch.py); each removes its instance when it ends."""
+    """Long enough for worker processes (lab/live/batch.py); each removes its instance when it ends."""
     result = tcplab("run", "close-wait-leak", "orphan-retries", "-j", "2", "--ip-version", "both", "--json")
     assert result.returncode == 0, result.stdout[-3000:]
     sources = {run["state_source"] for run in json.loads(result.stdout)}
@@ -199,9 +200,9 @@ def test_an_orphan_is_closed_where_the_kernel_closed_it_with_its_retransmissions
     The traced moment must lie between the script's own state lines (the run passed them) that saw FIN_WAIT1
     0.7 s after the last retransmission and CLOSED 0.2 s later.
     """
-    from lab.catalogue import find
+    from lab.course.catalogue import find
 
-    result = run_script(find("orphan-retries").runnable(), 4, Settings())
+    result = judged(find("orphan-retries").runnable(), 4, Settings())
     assert result.passed, result.failure
     if result.state_source != "tracepoint":
         pytest.skip("no tracepoints here")
@@ -217,9 +218,9 @@ def test_an_orphan_is_closed_where_the_kernel_closed_it_with_its_retransmissions
 
 
 def test_a_reset_from_no_socket_is_named_on_the_endpoint_that_sent_it():
-    from lab.catalogue import find
+    from lab.course.catalogue import find
 
-    result = run_script(find("rst-closed-port").runnable(), 6, Settings())
+    result = judged(find("rst-closed-port").runnable(), 6, Settings())
     assert result.passed, result.failure
     if result.state_source != "tracepoint":
         pytest.skip("no tracepoints here")

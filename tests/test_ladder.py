@@ -9,11 +9,10 @@ from __future__ import annotations
 import io
 import xml.etree.ElementTree as ET
 
-from helpers import SCRIPTS, tcplab
-from lab import ladder
-from lab.catalogue import find
-from lab.engine.runner import run_script
-from lab.engine.settings import Settings
+from helpers import SCRIPTS, judged, tcplab
+from lab.views import ladder
+from lab.course.catalogue import find
+from lab.script.settings import Settings
 from lab.script.parser import parse, parse_file
 
 WRONG_ACK = ("+0 > S. 0:0(0) ack 1 <mss 1460,nop,wscale 10>", "+0 > S. 0:0(0) ack 7 <mss 1460,nop,wscale 10>")
@@ -23,17 +22,17 @@ def failing_run():
     exercise = find("close-passive")
     text = exercise.script.read_text()
     assert text.count(WRONG_ACK[0]) == 1
-    return run_script(parse(text.replace(*WRONG_ACK), str(exercise.script)), 4, Settings())
+    return judged(parse(text.replace(*WRONG_ACK), str(exercise.script)), 4, Settings())
 
 
 def passing_run():
-    return run_script(find("close-passive").runnable(), 4, Settings())
+    return judged(find("close-passive").runnable(), 4, Settings())
 
 
 def test_a_state_line_gives_the_rows_before_it_their_state():
     """No state is sampled between a kernel segment and a "+0 <" answer (it would make the lab late); the
     script's own state line after the SYN-ACK is the kernel's word for the SYN and SYN-ACK rows."""
-    result = run_script(parse_file(str(SCRIPTS / "passive_open.pkt")), 4, Settings())
+    result = judged(parse_file(str(SCRIPTS / "passive_open.pkt")), 4, Settings())
     assert result.passed
     rows = ladder.text_ladder(result.steps, result.left, result.right, color=False).splitlines()
     assert [row.rstrip().endswith("SYN_RECV") for row in rows[1:3]] == [True, True]

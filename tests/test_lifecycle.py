@@ -12,6 +12,8 @@ from helpers import TCPLAB, Held, tcplab
 from netns.names import parse_netns
 from netns.namespace import listed
 
+pytestmark = pytest.mark.alone  # kills runs and cleans up after dead ones
+
 
 @pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_signal_mid_run_leaves_nothing(signum, code):

@@ -20,12 +20,11 @@ import pytest
 from scapy.layers.inet import IP, TCP
 from scapy.utils import PcapNgReader
 
-from helpers import TCPLAB
-from lab.catalogue import exercises
-from lab.engine.runner import run_script
-from lab.engine.settings import Settings
-from lab.ladder import mermaid, svg, text_ladder
-from lab.packets import text_to_flags
+from helpers import TCPLAB, judged
+from lab.course.catalogue import exercises
+from lab.script.settings import Settings
+from lab.views.ladder import mermaid, svg, text_ladder
+from lab.tcp.packets import text_to_flags
 from lab.script.parser import parse, parse_file
 from netns import LoopbackTopology, inside
 from netns.loss import LinkLoss, LossRule, tables
@@ -129,7 +128,7 @@ DELAYED_SYN_ACK = """\
 @pytest.mark.parametrize("family", [4, 6])
 def test_a_delay_line_makes_the_segment_arrive_late(tmp_path, loopback, family):
     pcap = tmp_path / "run.pcapng"
-    result = run_script(parse(DELAYED_SYN_ACK, "delayed.pkt"), family, Settings(loopback=loopback, pcap=str(pcap)))
+    result = judged(parse(DELAYED_SYN_ACK, "delayed.pkt"), family, Settings(loopback=loopback, pcap=str(pcap)))
     assert result.passed, result.failure
     held = [step for step in result.steps if step.held_s is not None]
     assert len(held) == 1 and not held[0].from_left and held[0].label().endswith("(+0.300 s)")
@@ -137,7 +136,7 @@ def test_a_delay_line_makes_the_segment_arrive_late(tmp_path, loopback, family):
     assert sum("held back by the link for 0.300 s (delayed.pkt:4 +0 link delay server > S. 0.3)" in c
                for c in comments) == 1
     early = parse(DELAYED_SYN_ACK.replace("+.3 client > .", "+.1 client > ."), "delayed.pkt")
-    result = run_script(early, family, Settings(loopback=loopback))
+    result = judged(early, family, Settings(loopback=loopback))
     assert not result.passed and "the client sent nothing" in result.failure.message
     assert not any("held back nothing" in note for note in result.notes)
 
@@ -146,7 +145,7 @@ def test_a_delay_line_makes_the_segment_arrive_late(tmp_path, loopback, family):
 def test_the_capture_keeps_the_lost_segment_with_a_comment_and_the_ladder_draws_it_short(tmp_path, loopback):
     pcap = tmp_path / "run.pcapng"
     script = parse_file(str(exercise("lost-last-ack").script))
-    result = run_script(script, 4, Settings(loopback=loopback, pcap=str(pcap)))
+    result = judged(script, 4, Settings(loopback=loopback, pcap=str(pcap)))
     assert result.passed, result.failure
     lost = [step for step in result.steps if step.lost]
     assert len(lost) == 1 and lost[0].from_left and lost[0].label().startswith(". 2:2(0) ack 2")
@@ -189,7 +188,7 @@ MUTATIONS = [
 def test_a_wrong_expectation_fails(name, old, new, message):
     text = exercise(name).script.read_text()
     assert text.count(old) == 1, old
-    result = run_script(parse(text.replace(old, new), str(exercise(name).script)), 4, Settings(loopback=True))
+    result = judged(parse(text.replace(old, new), str(exercise(name).script)), 4, Settings(loopback=True))
     assert not result.passed
     assert message in " | ".join([result.failure.message, *result.failure.fields])
 
@@ -198,7 +197,7 @@ def test_a_loss_line_that_matches_nothing_says_so():
     old = "+0 link lose client > .\n"
     text = exercise("lost-last-ack").script.read_text()
     assert text.count(old) == 1
-    result = run_script(parse(text.replace(old, "+0 link lose client > R.\n"), "x.pkt"), 4, Settings())
+    result = judged(parse(text.replace(old, "+0 link lose client > R.\n"), "x.pkt"), 4, Settings())
     assert not result.passed  # the FIN never comes again: nothing was lost
     assert any("the link lost nothing: no client segment with flags R." in note for note in result.notes)
 

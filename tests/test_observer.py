@@ -14,7 +14,7 @@ import time
 import pytest
 from pyroute2.netlink.diag import NETLINK_SOCK_DIAG
 
-from lab.observer import Observer
+from lab.live.observer import Observer
 from netns import LoopbackTopology, inside
 from netns.sockets import lookup_reply, lookup_request
 

@@ -54,8 +54,8 @@ def test_one_family_and_a_syntax_error(tmp_path):
 
 
 FIRST_TRY_LATE = '''
-import lab.engine.batch as batch
-from lab.engine.trace import LAB_LATE, Failure, RunResult
+import lab.live.batch as batch
+from lab.judge.trace import LAB_LATE, Failure, RunResult
 
 real_run, tries = batch.run_any, []
 

@@ -131,6 +131,7 @@ def test_ip_version_option_line_restricts_the_families(shared_dir):
     assert refused.returncode == 2 and "--ip_version=ipv4-mapped-ipv6" in refused.stderr
 
 
+@pytest.mark.xdist_group("batches")  # a batch of its own, not beside another
 def test_the_whole_catalogue_passes_in_worker_processes():
     """What `make run` does: every exercise in both families, in -j worker processes (scripts cross to
     them pickled), each run's verdict back as JSON."""

@@ -11,10 +11,11 @@ from pathlib import Path
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from helpers import judged
 
-from lab.engine.runner import preflight, run_script
-from lab.engine.settings import Settings
-from lab.engine.trace import KINDS
+from lab.live.runner import preflight
+from lab.script.settings import Settings
+from lab.judge.trace import KINDS
 from lab.errors import LabError
 from lab.script.parser import parse
 
@@ -39,7 +40,7 @@ def test_runs_of_mutated_numbers_end_in_a_verdict_or_one_clean_line(data):
     try:
         script = parse("\n".join(lines), "fuzz.pkt")
         preflight(script, Settings())
-        result = run_script(script, 4, Settings())
+        result = judged(script, 4, Settings())
     except LabError as error:
         assert str(error).startswith("fuzz.pkt") and "\n" not in str(error)
         return

@@ -1,4 +1,4 @@
-"""Regenerate lab/engine/uapi_constants.py: Linux UAPI constants, read from the C headers by the C compiler.
+"""Regenerate lab/tcp/uapi.py: Linux UAPI constants, read from the C headers by the C compiler.
 
 ``python tools/uapi_constants.py NAMES.txt`` (a name a line) compiles one
 small C program with the system's libc and kernel UAPI headers and writes

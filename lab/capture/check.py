@@ -1,7 +1,7 @@
 """Check a recorded capture against a script, offline: no privileges, no namespaces.
 
 The capture stands in for the wire: a source of segments for the same
-matcher the live run uses (lab/engine/matcher.py), so the lab's own segments
+matcher the live run uses (lab/judge/matcher.py), so the lab's own segments
 and the kernel's are judged by the same rules as live. Both sides' ISNs and
 TS clocks are learnt from the capture. A capture written by tcplab carries
 its run's timeline (script time 0, and when each syscall or command really
@@ -16,14 +16,14 @@ from __future__ import annotations
 import time
 from collections import deque
 
-from lab.engine.matcher import LAB, Clock, Matcher, Seen
-from lab.engine.numbering import Side
-from lab.engine.settings import Settings, check_options
-from lab.engine.trace import Failure, RunResult, Step
-from lab.pcapng import DROPPED
+from lab.judge.matcher import LAB, Clock, Matcher, Seen
+from lab.tcp.numbering import Side
+from lab.script.settings import Settings, check_options
+from lab.judge.trace import Failure, RunResult, Step
+from lab.capture.pcapng import DROPPED
 from lab.script.events import SERVER_PORT, PacketEvent, Script, StateEvent, SyscallEvent
 
-from .pcapfile import CapturedSegment
+from lab.capture.pcapfile import CapturedSegment
 
 
 def roles(script: Script) -> tuple[str, str]:
@@ -110,7 +110,7 @@ def check_capture(script: Script, captured: list[CapturedSegment], capture_path:
     """Verify ``captured`` against ``script``; a RunResult as from a live run, with notes.
 
     ``timeline`` is what a tcplab capture's section header records (see
-    lab/engine/recorder.py): script time 0 and the moments its actions began.
+    lab/live/recorder.py): script time 0 and the moments its actions began.
     """
     started = time.monotonic()
     check_options(script)

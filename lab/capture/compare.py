@@ -18,8 +18,8 @@ from pathlib import Path
 
 from lab.errors import BadInput
 
-from .diff import segment_lines
-from .pcapfile import CapturedSegment, read_segments, section_comments
+from lab.capture.diff import segment_lines
+from lab.capture.pcapfile import CapturedSegment, read_segments, section_comments
 
 SAME, ENVIRONMENT_ONLY, CHANGED, MISSING = "same", "environment only", "changed", "missing"
 # Where fixtures.write_fixture puts the environment in the header comment.

@@ -12,11 +12,11 @@ from __future__ import annotations
 import dataclasses
 import difflib
 
-from lab.engine.numbering import Side
-from lab.engine.verify import observe
+from lab.tcp.numbering import Side
+from lab.judge.verify import observe
 from lab.script.events import Option
 
-from .pcapfile import CapturedSegment
+from lab.capture.pcapfile import CapturedSegment
 
 
 def segment_lines(captured: list[CapturedSegment], with_comments: bool = False) -> list[str]:

@@ -33,14 +33,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from lab import __version__
-from lab.catalogue import Exercise
-from lab.engine.batch import Outcome, run_many
-from lab.engine.settings import Settings
-from lab.pcapng import pcapng_writer
+from lab.course.catalogue import Exercise
+from lab.judge.trace import RunResult
+from lab.live.batch import run_many
+from lab.script.settings import Settings
+from lab.capture.pcapng import pcapng_writer
 from lab.script.events import SERVER_PORT, CommandEvent, PacketEvent, Script
 
-from .compare import Comparison, compare_files
-from .pcapfile import CapturedSegment, read_segments
+from lab.capture.compare import Comparison, compare_files
+from lab.capture.pcapfile import CapturedSegment, read_segments
 
 CHECKOUT_CAPTURES = Path(__file__).resolve().parents[2] / "captures"  # in a checkout of the repository
 FIXED_ISNS = (0x10000000, 0x20000000, 0x30000000, 0x40000000)
@@ -190,7 +191,7 @@ def write_fixture(exercise: Exercise, script: Script, family: int, live: str, pa
 
 
 def regenerate(chosen: list[Exercise], families: tuple[int, ...], folder: Path, defaults: dict[str, str],
-               jobs: int, check: bool = False) -> Iterator[tuple[Path, Outcome, Comparison | None]]:
+               jobs: int, check: bool = False) -> Iterator[tuple[Path, RunResult, Comparison | None]]:
     """Run the exercises (``jobs`` at once), make a fixture of each passing run and compare it with the one
     in ``folder``; yield (its path there, the outcome, the comparison: None for a failing run).
 

@@ -4,7 +4,7 @@ Scapy reads pcap and pcapng, but stops quietly at a truncated block and
 logs warnings for a corrupt one; a fixture checked in CI must not pass
 because half of it was never read. So the file's framing is checked first
 (every block or record complete, lengths consistent), then Scapy parses it.
-Writing is in lab/pcapng.py (the engine's recorder writes captures too).
+Writing is in lab/capture/pcapng.py (the engine's recorder writes captures too).
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lab.errors import BadInput
-from lab.packets import Segment, preload_scapy, segment_of
-from lab.pcapng import (
+from lab.tcp.packets import Segment, preload_scapy, segment_of
+from lab.capture.pcapng import (
     OPT_COMMENT,
     PCAPNG_INBOUND,
     PCAPNG_MAGIC,

@@ -18,11 +18,11 @@ from lab.errors import EXIT_BAD_INPUT, EXIT_ENVIRONMENT, LabError
 # name -> (module, attribute, one-line help shown by `tcplab --help`)
 COMMANDS = {
     "capture": ("lab.cli.capture", "capture", "Regenerate the pcap fixtures; compare two captures."),
-    "claims": ("lab.cli.catalogue", "claims", "Run every claim's evidence; write docs/claims.{md,zh.md,json}."),
+    "claims": ("lab.cli.course", "claims", "Run every claim's evidence; write docs/claims.{md,zh.md,json}."),
     "demo": ("lab.cli.demo", "demo", "Play a real handshake and close against the kernel, step by step."),
     "doctor": ("lab.cli.doctor", "doctor", "Check that this machine can run the lab, and how."),
-    "explain": ("lab.cli.catalogue", "explain", "Explain an exercise: the claim, the segments, the states."),
-    "list": ("lab.cli.catalogue", "list_exercises", "List the exercises and the claims they test."),
+    "explain": ("lab.cli.course", "explain", "Explain an exercise: the claim, the segments, the states."),
+    "list": ("lab.cli.course", "list_exercises", "List the exercises and the claims they test."),
     "run": ("lab.cli.run", "run", "Run exercises or packetdrill-dialect scripts against the real kernel."),
     "selftests": ("lab.cli.selftests", "selftests", "Run the kernel's packetdrill selftests as its ksft_runner.sh does."),
     "verify": ("lab.cli.verify", "verify", "Check captures against an exercise or script, offline (no privileges)."),

@@ -8,9 +8,9 @@ from pathlib import Path
 import click
 
 from lab.errors import EXIT_MISMATCH, BadInput
-from lab.families import FAMILIES
+from lab.tcp.families import FAMILIES
 
-from .output import jobs_option
+from lab.cli.output import jobs_option
 
 
 @click.group()
@@ -36,9 +36,9 @@ def regen(names: tuple[str, ...], folder: str, ip_version: str, check: bool, job
     script trace and no fixture.
     """
     from lab.capture.fixtures import regenerate
-    from lab.catalogue import exercises, find
-    from lab.doctor import TCP_SYSCTLS
-    from lab.engine.batch import default_jobs
+    from lab.course.catalogue import exercises, find
+    from lab.live.checkup import TCP_SYSCTLS
+    from lab.live.batch import default_jobs
     from lab.privileges import ensure_lab_privileges
     from netns import LoopbackTopology, SysctlError
 
@@ -61,7 +61,7 @@ def regen(names: tuple[str, ...], folder: str, ip_version: str, check: bool, job
         again = _made_again(outcome)
         if comparison is None:
             failed += 1
-            click.echo(f"FAIL {outcome.name}: not recorded{again}\n{outcome.report}")
+            click.echo(f"FAIL {outcome.name}: not recorded{again}\n{render_failure(outcome)}")
             continue
         failed += check and comparison.changed
         click.echo(_regen_line(path, comparison, check) + again)
@@ -85,7 +85,7 @@ def _regen_line(path: Path, comparison, check: bool) -> str:
 
 def _made_again(outcome) -> str:
     """Say so when the run was lab-late on its first try and made again (the words every command uses)."""
-    from lab.engine.report import made_again
+    from lab.views.report import made_again
 
     return "" if outcome.first_try is None else f" ({made_again(outcome.first_try)})"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from lab.engine.trace import LAB_LATE
+from lab.judge.trace import LAB_LATE
 from lab.errors import LabLate, Mismatch
 from lab.privileges import ensure_lab_privileges
 
@@ -21,14 +21,14 @@ def _number(value: int, isn: int, absolute: bool) -> str:
 def demo(ipv6: bool, isn: int | None, absolute: bool) -> None:
     """Handshake and close: the lab plays a client, a real listener waits in the kernel.
 
-    Plays lab/demo.pkt with the engine every run uses. Shows each segment with
+    Plays lab/course/first_handshake.pkt with the engine every run uses. Shows each segment with
     numbers relative to each side's ISN (x for the lab, y for the kernel) and
     the kernel socket's state as sock_diag reports it after the segment:
     LISTEN, SYN_RECV, ESTABLISHED, CLOSE_WAIT, LAST_ACK.
     """
     ensure_lab_privileges()
-    from lab.demo import LAB_SIDE, run_demo
-    from lab.engine.report import render_failure
+    from lab.course.first_handshake import LAB_SIDE, run_demo
+    from lab.views.report import render_failure
 
     result = run_demo(6 if ipv6 else 4, lab_isn=isn)
     if result.run.failure is not None:

@@ -12,7 +12,7 @@ from lab.errors import EXIT_ENVIRONMENT
 @click.command()
 def doctor() -> None:
     """Privileges, kernel, a fresh namespace's TCP sysctls, offload state."""
-    from lab.doctor import examine
+    from lab.live.checkup import examine
 
     report = examine()
     click.echo(f"kernel      {report.kernel}")

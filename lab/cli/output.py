@@ -9,7 +9,7 @@ import unicodedata
 import click
 
 from lab.errors import EXIT_LAB_LATE, EXIT_MISMATCH, BadInput
-from lab.i18n import LANGUAGES, default_language, say
+from lab.views.i18n import LANGUAGES, default_language, say
 
 
 def jobs_option(command):
@@ -56,11 +56,11 @@ def require_folder(option: str, path: str | None) -> None:
 
 def show_verdict(outcome, label: str) -> None:
     """PASS, or FAIL and the mismatch report; then whether the run was made again, and its notes."""
-    from lab.engine.report import made_again
+    from lab.views.report import made_again, render_failure
 
     click.echo(f"{'PASS' if outcome.passed else 'FAIL'} {label}")
     if not outcome.passed:
-        click.echo(outcome.report)
+        click.echo(render_failure(outcome))
     if outcome.first_try is not None:
         click.echo(f"  {made_again(outcome.first_try)}")
     for note in outcome.notes:
@@ -75,7 +75,7 @@ def made_again_count(outcomes: list, language: str) -> str:
 
 def failure_kinds(outcomes: list) -> dict[str, int]:
     """How many failed runs of each kind (content, timing, lab-late)."""
-    from lab.engine.trace import KINDS
+    from lab.judge.trace import KINDS
 
     counts = dict.fromkeys(KINDS, 0)
     for outcome in outcomes:
@@ -94,7 +94,7 @@ def exit_code(outcomes: list) -> int:
 
 def finish(outcomes: list, as_json: bool, junit_path: str | None, suite: str, language: str = "en") -> None:
     """Write what CI asked for; exit 1 on a kernel mismatch, 4 when only the lab was late."""
-    from lab.results import to_json, write_junit
+    from lab.views.results import to_json, write_junit
 
     failed = sum(not outcome.passed for outcome in outcomes)
     if junit_path:

@@ -8,15 +8,15 @@ import sys
 
 import click
 
-from lab import ladder as ladders
-from lab.engine.report import lateness_summary
+from lab.views import ladder as ladders
+from lab.views.report import lateness_summary, render_failure
 from lab.errors import BadInput
-from lab.families import FAMILIES, families_for
-from lab.ladder import text_ladder, use_color
+from lab.tcp.families import FAMILIES, families_for
+from lab.views.ladder import text_ladder, use_color
 from lab.privileges import ensure_lab_privileges
 
-from .output import finish, jobs_option, language_option, require_folder, show_verdict
-from .summary import display_name, summary_table
+from lab.cli.output import finish, jobs_option, language_option, require_folder, show_verdict
+from lab.cli.summary import display_name, summary_table
 
 
 def _output_path(template: str | None, script_path: str, family: int, many: bool, suffix: str) -> str | None:
@@ -41,7 +41,7 @@ def _defines(pairs: tuple[str, ...]) -> dict[str, str]:
 
 def _resolve(names: tuple[str, ...], every: bool, defines: dict[str, str]) -> list:
     """What to run for the arguments: a script file, else an exercise of the catalogue."""
-    from lab.catalogue import exercises, find
+    from lab.course.catalogue import exercises, find
     from lab.script.parser import parse_file
 
     if every:
@@ -96,9 +96,9 @@ def run(scripts, every, loopback, ip_version, tolerance_usecs, tolerance_percent
     Every file is parsed and checked before anything runs: a syntax error, or
     a shell line without --allow-shell, stops the run with exit code 2.
     """
-    from lab.engine.batch import default_jobs, run_many
-    from lab.engine.runner import preflight
-    from lab.engine.settings import Settings
+    from lab.live.batch import default_jobs, run_many
+    from lab.live.runner import preflight
+    from lab.script.settings import Settings
     from lab.script.events import Script
 
     pictures = Pictures(svg_path, html_path, animated_path, state_diagrams)
@@ -138,7 +138,7 @@ def run(scripts, every, loopback, ip_version, tolerance_usecs, tolerance_percent
 
 def _show_spreads(outcomes: list, parsed: list, repeat: int) -> None:
     """--repeat: per script and family, each line's timing spread; the failing runs' reports once each."""
-    from lab.repeat import table
+    from lab.views.repeat import table
 
     texts = {script.path: {event.line: event.text for event in getattr(script, "events", ())} for script in parsed}
     for start in range(0, len(outcomes), repeat):
@@ -146,7 +146,7 @@ def _show_spreads(outcomes: list, parsed: list, repeat: int) -> None:
         click.echo(table(group, texts.get(group[0].path, {})))
         for outcome in group:
             if not outcome.passed:
-                click.echo(outcome.report)
+                click.echo(render_failure(outcome))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -159,7 +159,7 @@ class Pictures:
     state_diagrams: bool
 
     def write(self, outcome, many: bool, language: str) -> None:
-        from lab import animation
+        from lab.views import animation
 
         extras = ladders.Extras.of(outcome, language)
         exercise = _exercise_of(outcome)
@@ -177,9 +177,9 @@ class Pictures:
 
 def _exercise_of(outcome):
     """The catalogue's exercise a run is, if it is one (its claim and verdict go on the page)."""
-    from lab.catalogue import exercises
+    from lab.course.catalogue import exercises
 
-    return next((exercise for exercise in exercises() if exercise.name == outcome.exercise), None)
+    return next((exercise for exercise in exercises() if exercise.name == outcome.case), None)
 
 
 def _show(outcome, verbose: bool, ladder: bool, mermaid: bool, pictures: Pictures, many: bool,
@@ -208,7 +208,7 @@ def _show(outcome, verbose: bool, ladder: bool, mermaid: bool, pictures: Picture
     if mermaid:
         click.echo(ladders.mermaid(steps, outcome.left, outcome.right, extras))
     if pictures.state_diagrams:
-        from lab import statediagram
+        from lab.views import statediagram
 
         for endpoint in (outcome.left, outcome.right):
             click.echo("\n" + statediagram.text(outcome.state_changes, endpoint, color))

@@ -14,12 +14,12 @@ import xml.etree.ElementTree as ET
 
 import click
 
-from lab.engine.report import made_again
+from lab.views.report import made_again
 from lab.errors import EXIT_MISMATCH
-from lab.families import FAMILIES
+from lab.tcp.families import FAMILIES
 from lab.privileges import ensure_lab_privileges
 
-from .output import require_folder
+from lab.cli.output import require_folder
 
 FAMILY_NAMES = {4: "ipv4", 6: "ipv6"}
 SLOW_TOLERANCE_USECS = 14000
@@ -98,9 +98,9 @@ def selftests(folder, jobs, ip_version, allow_shell, tolerance_usecs, ktap, as_j
     for the lab's own addresses. A script using something tcplab does not
     support is a SKIP naming the construct and its file:line.
     """
-    from lab.engine.batch import run_many
-    from lab.engine.settings import Settings
-    from lab.selftests import collect, plan, run_selftest
+    from lab.live.batch import run_many
+    from lab.script.settings import Settings
+    from lab.live.ksft import collect, plan, run_selftest
 
     require_folder("--junit", junit_path)
     pairs = plan(collect(folder), FAMILIES[ip_version])

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import os
 
-from lab.i18n import say
+from lab.views.i18n import say
 
-from .output import table
+from lab.cli.output import table
 
 
 def catalogue_exercise(outcome):
     """The catalogue exercise an outcome ran, or None for a script file of the user's."""
-    from lab.catalogue import exercises
+    from lab.course.catalogue import exercises
 
     for exercise in exercises():
-        if exercise.name == outcome.exercise and os.path.realpath(outcome.path) == os.path.realpath(exercise.script):
+        if exercise.name == outcome.case and os.path.realpath(outcome.path) == os.path.realpath(exercise.script):
             return exercise
     return None
 
@@ -27,12 +27,14 @@ def display_name(outcome) -> str:
 
 def summary_table(outcomes: list, language: str) -> list[str]:
     """One row per script: name, claim (short), verdict word, IPv4 and IPv6 results."""
+    from lab.course.claims import main_claim
+
     rows: dict[str, list[str]] = {}
     for outcome in outcomes:
         exercise = catalogue_exercise(outcome)
         name = exercise.name if exercise else outcome.path
         if name not in rows:
-            claim = exercise.main_claim if exercise else None
+            claim = main_claim(exercise) if exercise else None
             rows[name] = [name, claim.short(language) if claim else "-", say(claim.verdict, language) if claim
                           else "-", say("not run", language), say("not run", language)]
         rows[name][3 if outcome.family == 4 else 4] = say("pass" if outcome.passed else "fail", language)

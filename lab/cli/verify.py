@@ -8,12 +8,12 @@ import click
 
 from lab.errors import BadInput
 
-from .output import finish, require_folder, show_verdict
+from lab.cli.output import finish, require_folder, show_verdict
 
 
 def _script_for(against: str):
     """The script to check against: a file, or an exercise's script."""
-    from lab.catalogue import find
+    from lab.course.catalogue import find
     from lab.script.parser import parse_file
 
     if os.path.exists(against):
@@ -46,14 +46,13 @@ def verify(captures, against, tolerance_usecs, tolerance_percent, as_json, junit
     """
     from lab.capture.check import check_capture
     from lab.capture.pcapfile import read_segments, read_timeline
-    from lab.engine.batch import Outcome
-    from lab.engine.settings import Settings
+    from lab.script.settings import Settings
 
     require_folder("--junit", junit_path)
     script = _script_for(against)
     settings = Settings(tolerance_usecs, tolerance_percent)
     loaded = [(path, read_segments(path)) for path in captures]  # every file readable before any verdict
-    outcomes = [Outcome.of(check_capture(script, segments, path, settings, read_timeline(path)))
+    outcomes = [check_capture(script, segments, path, settings, read_timeline(path))
                 for path, segments in loaded]
     for (path, _), outcome in zip(loaded, outcomes, strict=True) if not as_json else ():
         show_verdict(outcome, f"{path} against {against} (IPv{outcome.family})")

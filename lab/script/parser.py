@@ -30,7 +30,7 @@ import dataclasses
 import re
 import shlex
 
-from .events import (
+from lab.script.events import (
     ECN_CODEPOINTS,
     ELLIPSIS,
     ENDPOINTS,
@@ -55,10 +55,10 @@ from .events import (
     Timing,
 )
 from lab.errors import BadInput
-from lab.icmp import known
-from lab.tcp_states import SCRIPT_STATES, SCRIPT_TIMERS
+from lab.tcp.icmp import known
+from lab.tcp.states import SCRIPT_STATES, SCRIPT_TIMERS
 
-from .lexer import Position, ScriptSyntaxError, Token, tokenize
+from lab.script.lexer import Position, ScriptSyntaxError, Token, tokenize
 
 FLAG_CHARS = set("SFRPEWUA.")
 ACE_DIGITS = set("01234567")  # AccECN's ACE field as one digit among the flags

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from lab.capture.pcapfile import CapturedSegment
-from lab.packets import Segment, text_to_flags
+from lab.tcp.packets import Segment, text_to_flags
 
 LAB_ADDRESS, KERNEL_ADDRESS = "198.18.0.2", "198.18.0.1"
 LAB_PORT, KERNEL_PORT = 45000, 8080

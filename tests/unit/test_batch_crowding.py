@@ -9,10 +9,12 @@ import os
 import time
 from dataclasses import dataclass
 
-from lab.engine.batch import run_many
-from lab.engine.punctual import timeline_cpu
-from lab.engine.settings import Settings
-from lab.engine.trace import CONTENT, LAB_LATE, TIMING, Failure, RunResult
+import pytest
+
+from lab.live.batch import run_many
+from lab.live.punctual import timeline_cpu
+from lab.script.settings import Settings
+from lab.judge.trace import CONTENT, LAB_LATE, TIMING, Failure, RunResult
 
 
 @dataclass(frozen=True)
@@ -66,7 +68,7 @@ def test_the_runs_made_again_run_at_once_one_per_cpu():
     the other, each uncrowded, in worker processes."""
     cpus = len(os.sched_getaffinity(0))
     if cpus < 2:
-        return
+        pytest.skip("needs two CPUs")
     jobs = [(Timeline(), 4, Settings()), (Timeline(), 6, Settings())] * 2
     outcomes = list(run_many(jobs, cpus + 1, work=late_when_crowded_then_its_time, again_uncrowded=True))
     again = [outcome for outcome in outcomes if outcome.first_try is not None]
@@ -155,7 +157,7 @@ def off_in_time_when_crowded(script: Timeline, family: int, settings: Settings) 
 def test_a_timing_failure_of_a_crowded_batch_is_made_again_and_an_uncrowded_one_stands():
     """The crowded batch's own load delays the kernel's work too: its timing verdict is made again
     uncrowded; the same verdict from an uncrowded run is the kernel's, and stands."""
-    from lab.engine.report import made_again
+    from lab.views.report import made_again
 
     cpus = len(os.sched_getaffinity(0))
     jobs = [(Timeline(), 4, Settings()), (Timeline(), 6, Settings())]

@@ -12,7 +12,7 @@ import struct
 
 import pytest
 
-from lab.engine.kernelapp import KernelApp
+from lab.live.kernelapp import KernelApp
 from lab.script.events import SyscallEvent
 from lab.script.parser import parse
 

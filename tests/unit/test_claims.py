@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
-from lab import claims as course
-from lab.catalogue import exercises
-from lab.claims import (
+from lab.course import claims as course
+from lab.course.catalogue import exercises
+from lab.course.claims import (
     VERDICTS,
+    main_claim,
     Claim,
     ClaimResult,
     as_json,
@@ -20,32 +20,22 @@ from lab.claims import (
     line_passed,
     markdown,
 )
-from lab.engine.trace import Failure
+from lab.judge.trace import Failure, RunResult
 from lab.errors import BadInput
-from lab.labels import labels
+from lab.course.labels import labels
 
 SEEDS = Path(__file__).resolve().parents[3] / "shared" / "seeds"
 ARTICLES = ("000_e96bb92640c7751d.txt", "001_f2be7db29f51b6a9.txt", "002_eb75143f5f003d83.txt",
             "003_1cd90dc9a77fac15.txt", "004_a7959eb092ffe875.txt")
 
 
-@dataclass
-class Ran:
+def ran(exercise: str, family: int, failure: Failure | None = None, first_try: Failure | None = None) -> RunResult:
     """A finished run as the claims see it: which exercise, which family, and where it failed."""
-
-    exercise: str
-    family: int
-    failure: Failure | None = None
-    notes: list = field(default_factory=list)
-    first_try: Failure | None = None
-
-    @property
-    def passed(self) -> bool:
-        return self.failure is None
+    return RunResult(f"{exercise}.pkt", family, failure, None, 0.0, exercise=exercise, first_try=first_try)
 
 
-def all_passing() -> list[Ran]:
-    return [Ran(e.name, family) for e in exercises() for family in (4, 6)]
+def all_passing() -> list[RunResult]:
+    return [ran(e.name, family) for e in exercises() for family in (4, 6)]
 
 
 def test_forty_or_more_claims_from_every_article_with_valid_verdicts():
@@ -68,7 +58,7 @@ def test_every_exercise_is_evidence_for_its_main_claim():
     cited = {name for claim in claims() for name in claim.exercises}
     for exercise in exercises():
         assert exercise.name in cited
-        assert exercise.name in exercise.main_claim.exercises, exercise.name
+        assert exercise.name in main_claim(exercise).exercises, exercise.name
         assert exercise.title_zh and exercise.explanation_zh, exercise.name
 
 
@@ -92,7 +82,7 @@ def test_evidence_points_at_the_labelled_line():
     claim = next(c for c in claims() if c.id == "000-fin-consumes")
     first = claim.evidence[0]
     assert first.ref == "close-active#ack-u-plus-1"
-    assert first.where == f"lab/exercises/close-active.pkt:{first.line}"
+    assert first.where == f"lab/course/exercises/close-active.pkt:{first.line}"
     assert first.text == "+.04~+.048 > . 1:1(0) ack 102"
     assert "#ack-u-plus-1" in Path(first.path).read_text().splitlines()[first.line - 1]
 
@@ -163,7 +153,7 @@ def test_evidence_must_be_a_line_that_asserts(tmp_path, monkeypatch):
     text = (course.FOLDER / "close-active.pkt").read_text()
     script.write_text(text.replace("   +0 bind(3, ..., ...) = 0", "   +0 bind(3, ..., ...) = 0 // #bind")
                       .replace(" +.01 < F. 101:101(0) ack 1 win 502", " +.01 < F. 101:101(0) ack 1 win 502 // #lab-fin"))
-    from lab import catalogue
+    from lab.course import catalogue
 
     exercise = catalogue.find("close-active")
     monkeypatch.setattr(catalogue.Exercise, "script", property(lambda self: script))
@@ -176,16 +166,16 @@ def test_evidence_must_be_a_line_that_asserts(tmp_path, monkeypatch):
 
 def test_a_line_passed_when_the_run_passed_or_failed_later():
     item = next(c for c in claims() if c.id == "000-fin-consumes").evidence[0]
-    assert line_passed(item, Ran("close-active", 4))
-    assert line_passed(item, Ran("close-active", 4, Failure(item.line + 1, "later")))
-    assert not line_passed(item, Ran("close-active", 4, Failure(item.line, "this line")))
-    assert not line_passed(item, Ran("close-active", 4, Failure(item.line - 1, "earlier")))
-    assert not line_passed(item, Ran("close-active", 4, Failure(0, "setup")))
+    assert line_passed(item, ran("close-active", 4))
+    assert line_passed(item, ran("close-active", 4, Failure(item.line + 1, "later")))
+    assert not line_passed(item, ran("close-active", 4, Failure(item.line, "this line")))
+    assert not line_passed(item, ran("close-active", 4, Failure(item.line - 1, "earlier")))
+    assert not line_passed(item, ran("close-active", 4, Failure(0, "setup")))
 
 
 def test_a_failing_line_fails_its_claims_in_that_family_only():
     item = next(c for c in claims() if c.id == "000-fin-consumes").evidence[0]
-    outcomes = [r if (r.exercise, r.family) != ("close-active", 6) else Ran("close-active", 6, Failure(item.line, "x"))
+    outcomes = [r if (r.exercise, r.family) != ("close-active", 6) else ran("close-active", 6, Failure(item.line, "x"))
                 for r in all_passing()]
     results = {r.claim.id: r for r in evaluate(outcomes)}
     assert results["000-fin-consumes"].family_passed(4) is True
@@ -198,7 +188,7 @@ def test_a_failing_line_fails_its_claims_in_that_family_only():
 
 
 def test_documents_in_both_languages_and_json():
-    outcomes = [r if (r.exercise, r.family) != ("time-wait", 4) else Ran("time-wait", 4, Failure(1, "x"))
+    outcomes = [r if (r.exercise, r.family) != ("time-wait", 4) else ran("time-wait", 4, Failure(1, "x"))
                 for r in all_passing()]
     results = evaluate(outcomes)
     english, chinese = markdown(results, "en", "6.18.44"), markdown(results, "zh", "6.18.44")
@@ -220,7 +210,7 @@ def test_documents_in_both_languages_and_json():
 
 def test_an_evidence_run_made_again_says_so_in_the_documents():
     late = Failure(3, "the lab began this line 6.0 ms late", "lab-late")
-    outcomes = [r if (r.exercise, r.family) != ("time-wait", 4) else Ran("time-wait", 4, first_try=late)
+    outcomes = [r if (r.exercise, r.family) != ("time-wait", 4) else ran("time-wait", 4, first_try=late)
                 for r in all_passing()]
     results = evaluate(outcomes)
     claim = next(c for c in claims() if c.id == "001-tw-2msl-2min")

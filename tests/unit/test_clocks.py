@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from lab import clocks
+from lab.live import clocks
 
 OFFSET = 1000.0  # seconds between the fake clocks
 

@@ -11,8 +11,7 @@ from segments import capture, from_kernel, from_lab
 
 from lab.capture.compare import CHANGED, ENVIRONMENT_ONLY, MISSING, SAME, Fixture, compare, compare_files
 from lab.cli.capture import _made_again
-from lab.engine.batch import Outcome
-from lab.engine.trace import LAB_LATE, Failure
+from lab.judge.trace import LAB_LATE, Failure, RunResult
 
 
 def header(kernel: str = "6.18.44-fc-v657", version: str = "0.1.0", reuse_delay: str = "1000") -> str:
@@ -77,7 +76,7 @@ def test_no_committed_fixture_is_missing_and_an_unreadable_one_changed(tmp_path)
 
 
 def test_a_run_made_again_says_why():
-    passed = Outcome("close", "close.pkt", 4, True, 0.1, "", (), (), "lab", "kernel")
+    passed = RunResult("close.pkt", 4, None, None, 0.1, exercise="close")
     assert _made_again(passed) == ""
     late = dataclasses.replace(passed, first_try=Failure(22, "the lab began this line 6.0 ms late", LAB_LATE))
     assert _made_again(late) == (" (made again uncrowded: on its first try the lab was late at line 22 "

@@ -6,7 +6,7 @@ from click.testing import CliRunner
 
 from lab.cli import main
 from lab.cli.output import table, width
-from lab.i18n import LANGUAGES, MESSAGES, default_language, say
+from lab.views.i18n import LANGUAGES, MESSAGES, default_language, say
 
 
 def test_default_language_follows_lc_all_then_lang():
@@ -52,7 +52,7 @@ def test_list_and_explain_speak_the_chosen_language():
 
 
 def test_every_exercise_explains_itself_in_both_languages():
-    from lab.catalogue import exercises
+    from lab.course.catalogue import exercises
 
     runner = CliRunner()
     for exercise in exercises():

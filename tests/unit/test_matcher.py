@@ -11,7 +11,7 @@ import pytest
 from segments import capture, from_kernel, from_lab
 
 from lab.capture.check import check_capture
-from lab.engine.settings import Settings
+from lab.script.settings import Settings
 from lab.script.parser import parse
 
 HANDSHAKE = """\
@@ -113,7 +113,7 @@ OBSERVE = """\
 def observe_segments(fins):
     client = ("198.18.0.2", "198.18.0.1", 40000, 8080)
     server = ("198.18.0.1", "198.18.0.2", 8080, 40000)
-    from lab.packets import Segment, text_to_flags
+    from lab.tcp.packets import Segment, text_to_flags
 
     def seg(end, flags, seq, ack):
         return Segment(*end, text_to_flags(flags), seq, ack, 1000)

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import time
 
-from lab.engine.matcher import Clock
-from lab.engine.punctual import CLOCK_MONOTONIC_COARSE, START_MARGIN, TICK_OFFSET, tick_grid, timeline_start
+import pytest
+
+from lab.judge.matcher import Clock
+from lab.live.punctual import CLOCK_MONOTONIC_COARSE, START_MARGIN, TICK_OFFSET, tick_grid, timeline_start
 from lab.script.parser import parse
 
 
@@ -52,7 +54,7 @@ def test_script_time_zero_falls_just_after_a_tick_and_not_in_the_past():
     start = timeline_start()
     assert start >= before + START_MARGIN
     if grid is None:
-        return
+        pytest.skip("no tick grid sighted here (tick_grid returned None)")
     length, tick = grid
     phase = (start - tick) % length
     assert abs(phase - TICK_OFFSET) < 1e-6 or abs(phase - TICK_OFFSET - length) < 1e-6
@@ -65,11 +67,12 @@ def test_only_leading_untimed_commands_are_init_commands():
     assert not script.events[1].timing.relative and script.events[3].timing.relative
 
 
+@pytest.mark.alone  # sightings of the tick need a CPU at once
 def test_the_tick_grid_predicts_a_later_tick():
     """A fresh sighting of the coarse clock advancing falls on the grid seen earlier (within 0.3 ms)."""
     grid = tick_grid()
     if grid is None:
-        return
+        pytest.skip("no tick grid sighted here (tick_grid returned None)")
     length, tick = grid
     offsets = []
     for _ in range(3):  # a sighting may be late when another process has the CPU: one of three suffices

@@ -11,9 +11,9 @@ import random
 
 import pytest
 
-from lab.engine.frames import PreparedFrame
-from lab.icmp import build_icmp_frame, type_and_code
-from lab.packets import Segment, _scapy_segment, build_frame, parse_frame
+from lab.live.frames import PreparedFrame
+from lab.tcp.icmp import build_icmp_frame, type_and_code
+from lab.tcp.packets import Segment, _scapy_segment, build_frame, parse_frame
 
 MACS = ("02:00:00:00:00:01", "02:00:00:00:00:02")
 OPTION_SETS = [

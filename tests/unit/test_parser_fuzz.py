@@ -11,8 +11,8 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lab.engine.runner import preflight
-from lab.engine.settings import Settings
+from lab.live.runner import preflight
+from lab.script.settings import Settings
 from lab.errors import BadInput
 from lab.script.parser import parse
 

@@ -6,9 +6,11 @@ import json
 import re
 import xml.etree.ElementTree as ET
 
-from lab import animation, ladder, statediagram
-from lab.engine.trace import Action, KernelEvent, RunResult, StateChange, Step
-from lab.i18n import font_family
+from lab.views import animation
+from lab.views import ladder
+from lab.views import statediagram
+from lab.judge.trace import Action, KernelEvent, RunResult, StateChange, Step
+from lab.views.i18n import font_family
 
 
 def step(time, sender, flags, seq, ack) -> Step:
@@ -31,7 +33,7 @@ EVENTS = [KernelEvent(0.2099, "client", "retransmission (in FIN_WAIT1)")]
 
 
 def run() -> RunResult:
-    return RunResult("lab/exercises/orphan.pkt", 4, None, None, 1.5, STEPS, left="client", right="server",
+    return RunResult("lab/course/exercises/orphan.pkt", 4, None, None, 1.5, STEPS, left="client", right="server",
                      actions=ACTIONS, state_changes=CHANGES, kernel_events=EVENTS, state_source="tracepoint",
                      sysctls=[("net.ipv4.tcp_orphan_retries", "1")])
 

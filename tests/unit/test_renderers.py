@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import json
 
-from lab import ladder
-from lab.engine.batch import Outcome
-from lab.engine.report import render_failure
-from lab.engine.trace import LAB_LATE, Action, Failure, RunResult, Step
-from lab.repeat import table
-from lab.results import to_json
+from lab.views import ladder
+from lab.views.report import render_failure
+from lab.judge.trace import LAB_LATE, Action, Failure, RunResult, Step
+from lab.views.repeat import table
+from lab.views.results import to_json
 
 
 def step(time, sender, flags, seq, ack, line=None, **extra) -> Step:
@@ -42,7 +41,7 @@ def test_report_names_the_kind_and_the_segments_before():
 def test_json_carries_steps_actions_and_the_failure_kind():
     failure = Failure(6, "late", LAB_LATE)
     result = RunResult("t.pkt", 6, failure, None, 0.1, STEPS, actions=[Action(4, "inject", "lab", 0.0, 0.05)])
-    entry = json.loads(to_json([Outcome.of(result)]))[0]
+    entry = json.loads(to_json([(result)]))[0]
     assert entry["failure"]["kind"] == "lab-late"
     assert [s["flags"] for s in entry["steps"]] == ["S", "S.", "."]
     assert entry["steps"][1]["live_ack"] == 5001
@@ -54,9 +53,9 @@ def test_repeat_table_shows_each_lines_spread_and_failures_by_kind():
     runs = []
     for late in (0.1, 0.3, 2.0):
         steps = [step(0.0, "kernel", "S.", 0, 1, 5, late_ms=late)]
-        runs.append(Outcome.of(RunResult("t.pkt", 4, None, None, 0.1, steps, actions=[Action(3, "syscall listen",
+        runs.append((RunResult("t.pkt", 4, None, None, 0.1, steps, actions=[Action(3, "syscall listen",
                                                                                          "kernel", 0.0, late / 2)])))
-    runs.append(Outcome.of(RunResult("t.pkt", 4, Failure(5, "x", "timing"), None, 0.1)))
+    runs.append((RunResult("t.pkt", 4, Failure(5, "x", "timing"), None, 0.1)))
     text = table(runs, {5: "+0 > S. 0:0(0) ack 1", 3: "+0 listen(3, 1) = 0"})
     assert "4 runs, 3 passed, 1 timing" in text
     assert "    5   3     +0.300     +2.000  +0 > S. 0:0(0) ack 1" in text
@@ -64,7 +63,7 @@ def test_repeat_table_shows_each_lines_spread_and_failures_by_kind():
 
 
 def test_lateness_summary_names_median_and_worst():
-    from lab.engine.report import lateness_summary
+    from lab.views.report import lateness_summary
 
     actions = [Action(4, "inject", "lab", 0.0, late) for late in (0.1, 0.4, 2.5)]
     assert lateness_summary(RunResult("t.pkt", 4, None, None, 0.1, actions=actions)) == \
@@ -74,10 +73,10 @@ def test_lateness_summary_names_median_and_worst():
 
 def test_a_run_made_again_says_so_in_text_summary_json_and_junit(capsys, tmp_path):
     from lab.cli.output import made_again_count, show_verdict
-    from lab.results import write_junit
+    from lab.views.results import write_junit
 
     late = Failure(3, "the lab began this line 6.0 ms late", LAB_LATE)
-    again, plain = Outcome.of(RunResult("t.pkt", 4, None, None, 0.1, first_try=late)), Outcome.of(
+    again, plain = (RunResult("t.pkt", 4, None, None, 0.1, first_try=late)), (
         RunResult("t.pkt", 6, None, None, 0.1))
     said = "made again uncrowded: on its first try the lab was late at line 3 (the lab began this line 6.0 ms late)"
     show_verdict(again, "t.pkt (IPv4)")
@@ -92,7 +91,7 @@ def test_a_run_made_again_says_so_in_text_summary_json_and_junit(capsys, tmp_pat
 
 def test_a_selftest_made_again_has_a_ktap_diagnostic_line():
     from lab.cli.selftests import result_lines
-    from lab.selftests import SelftestResult
+    from lab.live.ksft import SelftestResult
 
     late = Failure(3, "the lab began this line 6.0 ms late", LAB_LATE)
     result = SelftestResult("a.pkt", 4, "pass", path="d/a.pkt", first_try=late)

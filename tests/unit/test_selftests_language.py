@@ -11,15 +11,15 @@ from __future__ import annotations
 
 import pytest
 
-from lab.engine import tcpinfo
-from lab.engine.kernelapp import constant, validate_syscall
-from lab.engine.numbering import Side
+from lab.judge import tcpinfo
+from lab.live.kernelapp import constant, validate_syscall
+from lab.tcp.numbering import Side
 from lab.errors import BadInput
-from lab.fastopen import cookie
+from lab.tcp.fastopen import cookie
 from lab.script.events import Bytes, IpInfo, ListValue, Name, Option, StructValue
 from lab.script.lexer import ScriptSyntaxError
 from lab.script.parser import parse
-from lab.selftests import defines_for, script_families
+from lab.live.ksft import defines_for, script_families
 
 KEY = "a1a1a1a1-b2b2b2b2-c3c3c3c3-d4d4d4d4"
 
@@ -141,8 +141,8 @@ def test_untimed_commands_run_where_they_stand():
 
 
 def test_accecn_option_as_the_kernel_would_send_it():
-    from lab.engine.verify import differences, observe, scapy_options
-    from lab.packets import Segment, build_frame, parse_frame
+    from lab.judge.verify import differences, observe, scapy_options
+    from lab.tcp.packets import Segment, build_frame, parse_frame
 
     line = one("+0 > . 1:1(0) ack 1 <ECN e1b 1 ceb 1000 e0b 1,nop>")
     sent = Segment("198.18.0.1", "198.18.0.2", 8080, 40000, 0x10, 1, 1, 100,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from lab.engine.settings import Settings, check_options, ignored_options, option_value
+from lab.script.settings import Settings, check_options, ignored_options, option_value
 from lab.errors import BadInput
 from lab.script.parser import parse
 

@@ -6,9 +6,9 @@ field as ``name=0xHEX (DECIMAL)``, address arrays as ``<INVALID-SIZE>``.
 
 from __future__ import annotations
 
-from lab.engine.states import kernel_events, merge
-from lab.engine.trace import Step
-from lab.engine.tracepoints import parse, parse_line, port_filter, select, unclaimed_resets
+from lab.live.states import kernel_events, merge
+from lab.judge.trace import Step
+from lab.live.tracepoints import parse, parse_line, port_filter, select, unclaimed_resets
 
 LAB_PORT = 45000
 OTHER_RUN_PORT = 51234
@@ -184,8 +184,8 @@ def test_an_orphans_fin_wait2_minisock_enters_time_wait_at_the_peers_fin():
 
 
 def test_pending_timers_are_listed_when_first_seen():
-    from lab.engine.states import pending_timers
-    from lab.observer import SocketInfo
+    from lab.live.states import pending_timers
+    from lab.live.observer import SocketInfo
 
     def info(timer, left):
         return SocketInfo("FIN_WAIT1", ("198.18.0.2", 40002), ("198.18.0.1", 8080), timer, left)
@@ -197,7 +197,7 @@ def test_pending_timers_are_listed_when_first_seen():
 
 
 def test_a_second_run_at_once_in_one_process_falls_back_to_samples():
-    from lab.engine.tracepoints import _IN_USE, KernelTrace
+    from lab.live.tracepoints import _IN_USE, KernelTrace
 
     with _IN_USE:  # another run of this process holds the instance
         trace = KernelTrace()

@@ -1,0 +1,279 @@
+"""The course: one row per claim the teaching articles make, with the lines that prove its finding.
+
+Rows live in lab/course/exercises/claims.toml. Each names its seed article, quotes
+the sentence verbatim (Chinese), paraphrases it in English, gives a verdict
+word and the finding in both languages, and lists its evidence as
+``EXERCISE#LABEL``: the script or experiment line carrying ``#LABEL`` in
+its comment, which must assert something (a kernel segment, a state, a
+syscall's result, a tcp_info check, or an experiment's check). A finding
+holds on a run only when every one of its lines passed there.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, fields
+from functools import cache
+from pathlib import Path
+
+from lab.course.catalogue import FOLDER, find, parsed
+from lab.errors import BadInput
+from lab.views.i18n import LANGUAGES, say
+from lab.course.labels import code_at, labels
+
+CLAIMS_FILE = FOLDER / "claims.toml"
+VERDICTS = ("confirmed", "refined", "refuted", "untestable")
+FAMILIES = (4, 6)
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """One line that asserts a fact of a finding."""
+
+    exercise: str
+    label: str
+    path: str  # the script or experiment file
+    line: int
+    text: str  # the line as written, without its comment
+
+    @property
+    def ref(self) -> str:
+        return f"{self.exercise}#{self.label}"
+
+    @property
+    def where(self) -> str:
+        """file:line as a reader finds it in the source tree."""
+        folder = "lab/course/exercises" if self.path.endswith(".pkt") else "lab/course/experiments"
+        return f"{folder}/{Path(self.path).name}:{self.line}"
+
+
+@dataclass(frozen=True)
+class Claim:
+    id: str
+    source: str  # the seed article's file name
+    quote: str  # the article's sentence, verbatim
+    claim_en: str
+    short_en: str
+    short_zh: str
+    verdict: str
+    finding_en: str
+    finding_zh: str
+    evidence: tuple[Evidence, ...]
+
+    def short(self, language: str) -> str:
+        return self.short_zh if language == "zh" else self.short_en
+
+    def finding(self, language: str) -> str:
+        return self.finding_zh if language == "zh" else self.finding_en
+
+    @property
+    def exercises(self) -> tuple[str, ...]:
+        """The exercises its evidence comes from, in order of first mention."""
+        return tuple(dict.fromkeys(item.exercise for item in self.evidence))
+
+
+_TEXT_FIELDS = tuple(f.name for f in fields(Claim) if f.name not in ("id", "evidence"))
+
+
+def _evidence(claim_id: str, ref: str) -> Evidence:
+    """Resolve ``EXERCISE#LABEL`` to its line, and check that the line asserts something."""
+    where = f"{CLAIMS_FILE.name}: [{claim_id}]"
+    name, _, label = ref.partition("#")
+    if not label:
+        raise BadInput(f"{where}: evidence {ref!r} is not EXERCISE#LABEL; add the label to the line's comment")
+    try:
+        exercise = find(name)
+    except BadInput:
+        raise BadInput(f"{where}: evidence {ref!r} names no exercise; `tcplab list` shows them") from None
+    path = str(exercise.script)
+    try:
+        line = labels(path)[label]
+    except ValueError as error:
+        raise BadInput(f"{where}: {error}") from None
+    except KeyError:
+        raise BadInput(f"{where}: no line of {path} carries #{label}; label the asserting line") from None
+    if not exercise.experiment and not _asserts(path, line):
+        raise BadInput(f"{path}:{line}: #{label} (evidence of [{claim_id}]) is on a line that asserts nothing; "
+                       "label a `>` segment, a state line, a syscall with its result or a %{ }% check")
+    return Evidence(name, label, path, line, code_at(path, line))
+
+
+@cache
+def _events(path: str) -> dict:
+    """A script's events by line (each script is parsed once however many claims cite it)."""
+    return {event.line: event for event in parsed(path).events}
+
+
+def _asserts(path: str, line: int) -> bool:
+    """Whether the script's event at ``line`` checks something the kernel did."""
+    from lab.script.events import ELLIPSIS, CodeEvent, PacketEvent, StateEvent, SyscallEvent
+
+    event = _events(path).get(line)
+    if isinstance(event, PacketEvent):
+        return not event.inbound
+    if isinstance(event, SyscallEvent):
+        return event.result is not ELLIPSIS
+    return isinstance(event, StateEvent | CodeEvent)
+
+
+@cache
+def claims() -> tuple[Claim, ...]:
+    """Every claim row, in the order of the articles."""
+    with open(CLAIMS_FILE, "rb") as handle:
+        try:
+            rows = tomllib.load(handle)
+        except tomllib.TOMLDecodeError as error:
+            raise BadInput(f"{CLAIMS_FILE}: {error}; fix the TOML") from None
+    found = []
+    for claim_id, row in rows.items():
+        where = f"{CLAIMS_FILE.name}: [{claim_id}]"
+        unknown = set(row) - set(_TEXT_FIELDS) - {"evidence"}
+        missing = [name for name in _TEXT_FIELDS if not isinstance(row.get(name), str) or not row[name].strip()]
+        if unknown or missing:
+            raise BadInput(f"{where}: fields missing or empty: {missing or '-'}; unknown: {sorted(unknown) or '-'}")
+        if row["verdict"] not in VERDICTS:
+            raise BadInput(f"{where}: verdict {row['verdict']!r} is not one of {', '.join(VERDICTS)}")
+        refs = row.get("evidence", [])
+        if (row["verdict"] == "untestable") != (not refs):
+            raise BadInput(f"{where}: a tested claim needs evidence, and an untestable one has none")
+        evidence = tuple(_evidence(claim_id, ref) for ref in refs)
+        found.append(Claim(claim_id, *(row[name] for name in _TEXT_FIELDS), evidence=evidence))
+    return tuple(found)
+
+
+def find_claim(claim_id: str) -> Claim:
+    for claim in claims():
+        if claim.id == claim_id:
+            return claim
+    raise BadInput(f"{claim_id}: no such claim in {CLAIMS_FILE.name}")
+
+
+def main_claim(exercise) -> Claim:
+    """The claim an exercise mainly tests (its catalogue entry names it)."""
+    return find_claim(exercise.claim_id)
+
+
+def listing(exercise) -> dict[str, object]:
+    """An exercise with its main claim, as ``tcplab list --json`` prints it."""
+    claim = main_claim(exercise)
+    return {"name": exercise.name, "title": exercise.title, "title_zh": exercise.title_zh, "mode": exercise.mode,
+            "runtime_s": round(exercise.runtime, 2), "claim_id": claim.id, "claim": claim.claim_en,
+            "quote": claim.quote, "source": claim.source, "verdict": claim.verdict}
+
+
+# -- results of a run ---------------------------------------------------------
+
+
+def line_passed(evidence: Evidence, outcome) -> bool:
+    """Whether ``evidence``'s line passed in a finished run.
+
+    A run executes its lines in order and stops at the first that fails, so
+    every line before the failing one passed; that line and the rest did not.
+    """
+    if outcome.passed:
+        return True
+    failing = outcome.failure.line if outcome.failure else 0
+    return 0 < evidence.line < failing
+
+
+@dataclass(frozen=True)
+class ClaimResult:
+    claim: Claim
+    lines: tuple[dict[int, bool], ...]  # per evidence line: family -> passed (absent: not run)
+    again: tuple[frozenset[int], ...]  # per evidence line: the families whose run was made again (lab-late)
+
+    def family_passed(self, family: int) -> bool | None:
+        """True when every line passed in ``family``; None when nothing ran (untestable)."""
+        if not self.lines:
+            return None
+        return all(line.get(family, False) for line in self.lines)
+
+    @property
+    def passed(self) -> bool:
+        return all(self.family_passed(family) is not False for family in FAMILIES)
+
+
+def evaluate(outcomes) -> list[ClaimResult]:
+    """Each claim's evidence, looked up in the outcomes (keyed by exercise name and family)."""
+    by_run = {(outcome.case, outcome.family): outcome for outcome in outcomes}
+    results = []
+    for claim in claims():
+        lines, again = [], []
+        for item in claim.evidence:
+            runs = {family: by_run[(item.exercise, family)] for family in FAMILIES if (item.exercise, family) in by_run}
+            lines.append({family: line_passed(item, run) for family, run in runs.items()})
+            again.append(frozenset(family for family, run in runs.items() if run.first_try is not None))
+        results.append(ClaimResult(claim, tuple(lines), tuple(again)))
+    return results
+
+
+def exercises_involved() -> list[str]:
+    """The exercises any claim's evidence comes from, in catalogue order."""
+    from lab.course.catalogue import exercises
+
+    wanted = {name for claim in claims() for name in claim.exercises}
+    return [exercise.name for exercise in exercises() if exercise.name in wanted]
+
+
+# -- documents ----------------------------------------------------------------
+
+
+def _result_word(passed: bool | None, language: str) -> str:
+    return say("not run" if passed is None else "pass" if passed else "fail", language)
+
+
+def markdown(results: list[ClaimResult], language: str, release: str) -> str:
+    """docs/claims.md (English) or docs/claims.zh.md (Chinese)."""
+    assert language in LANGUAGES
+    counts = {verdict: sum(r.claim.verdict == verdict for r in results) for verdict in VERDICTS}
+    count_text = say("separator", language).join(say("count", language, n=counts[v], word=say(v, language))
+                                                for v in VERDICTS if counts[v])
+    out = [f"# {say('claims title', language)}", "", say("claims intro", language, release=release), "",
+           say("counts", language, total=len(results), counts=count_text), "",
+           f"| | {say('claim', language)} | {say('verdict', language)} | IPv4 | IPv6 |", "|---|---|---|---|---|"]
+    for result in results:
+        claim = result.claim
+        cells = [f"[{claim.id}](#{claim.id})", claim.short(language), say(claim.verdict, language),
+                 _result_word(result.family_passed(4), language), _result_word(result.family_passed(6), language)]
+        out.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
+    for result in results:
+        claim = result.claim
+        out += ["", f"## {claim.id}", "", f"> {claim.quote}", ">",
+                f"> — {say('article', language)} `{claim.source}`", ""]
+        if language == "en":
+            out += [f"**{say('claim heading', language)}** {claim.claim_en}", ""]
+        verdict = say("verdict heading", language, word=say(claim.verdict, language))
+        out += [f"**{verdict}** {claim.finding(language)}", ""]
+        if not claim.evidence:
+            out.append(f"*{say('evidence', language)}: {say('no evidence', language)}*")
+            continue
+        out += [say("evidence heading", language, release=release), ""]
+        for item, passed, again in zip(claim.evidence, result.lines, result.again, strict=True):
+            runs = ", ".join(f"IPv{family} {_result_word(passed.get(family), language)}"
+                             + (f" ({say('made again', language)})" if family in again else "") for family in FAMILIES)
+            out.append(f"- `{item.where}` `{item.text}` — {runs}")
+    return "\n".join(out) + "\n"
+
+
+def as_json(results: list[ClaimResult], release: str) -> list[dict[str, object]]:
+    """docs/claims.json: one object per claim."""
+    entries = []
+    for result in results:
+        claim = result.claim
+        entries.append({
+            "id": claim.id, "source": claim.source, "quote": claim.quote, "claim_en": claim.claim_en,
+            "short_en": claim.short_en, "short_zh": claim.short_zh, "verdict": claim.verdict,
+            "finding_en": claim.finding_en, "finding_zh": claim.finding_zh, "exercises": list(claim.exercises),
+            "evidence": [{"exercise": item.exercise, "label": item.label, "file": item.where.rsplit(":", 1)[0],
+                          "line": item.line, "text": item.text,
+                          "results": {f"ipv{family}": _json_result(passed.get(family)) for family in FAMILIES},
+                          "made_again": [f"ipv{family}" for family in sorted(again)]}
+                         for item, passed, again in zip(claim.evidence, result.lines, result.again, strict=True)],
+            "results": {f"ipv{family}": _json_result(result.family_passed(family)) for family in FAMILIES},
+            "kernel": release,
+        })
+    return entries
+
+
+def _json_result(passed: bool | None) -> str:
+    return "not run" if passed is None else "pass" if passed else "fail"

@@ -1,0 +1,251 @@
+"""The kernel's own word on a run's TCP states: tracepoints, read from a trace instance of the run's own.
+
+As root, a run enables, in a tracefs instance (netns/tracefs.py):
+
+- ``sock:inet_sock_set_state``: every state change of a full socket, with
+  its time on CLOCK_MONOTONIC (the instance's ``trace_clock`` is ``mono``,
+  the clock of ``time.monotonic()`` and of the run's frames);
+- ``tcp:tcp_retransmit_skb``, ``tcp:tcp_retransmit_synack``,
+  ``tcp:tcp_send_reset``, ``tcp:tcp_receive_reset``: why a segment went out
+  (a retransmission, a reset and the kernel's reason for it) or what a
+  received RST did.
+
+The instance prints every field (``options/fields``), so each line carries
+the socket's address (``skaddr``): a connect()'s first change (CLOSE ->
+SYN_SENT) has no local port yet, and is recognised as the run's when the same
+socket next shows one of the run's ports. The filters keep the buffer to the
+run's ports (drive mode: the lab's random port and the few after it; observe
+mode: a narrow port range of its own set in the client's namespace), and the
+lines are selected again after reading: several runs at once never see each
+other's events. ``tcp_send_reset`` has no port fields to filter on: one from
+a socket of the run's is the run's by its ``skaddr``; one without a socket
+(``NO_SOCKET``) or from a timewait minisock (no traced state names it) is the
+run's when a RST of the run's endpoint is captured right after it.
+
+Reading happens after the timeline, never during it: the kernel writes the
+events into its ring buffer as they happen, at no cost to the run. The run
+reads ``trace_pipe``, which consumes what it reads, so the process's next run
+(one instance serves them all, netns.tracefs.process_instance) starts from an
+empty buffer without the ~20 ms that emptying it takes.
+
+Where tracefs cannot be reached (rootless: tracefs is not mountable in a
+user namespace) the run falls back to sock_diag samples and says so; the
+state changes it reports are then labelled ``sampled``
+(lab/live/states.py merges both sources).
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from dataclasses import dataclass
+
+from lab.tcp.states import CLOSED, STATES
+from netns.tracefs import TraceInstance, TracingUnavailable, process_instance
+
+EVENTS = {
+    "sock/inet_sock_set_state": "protocol == 6 && ({ports} || sport == 0)",
+    "tcp/tcp_retransmit_skb": "{ports}",
+    "tcp/tcp_retransmit_synack": "{ports}",
+    "tcp/tcp_receive_reset": "{ports}",
+    "tcp/tcp_send_reset": "",
+}
+BUFFER_KB = 256  # per CPU: a run's own events are a few dozen lines
+NO_SOCKET_WINDOW = 0.002  # seconds: an unclaimed reset is the run's when its RST is captured this soon after
+
+# enum sk_rst_reason (include/net/rstreason.h), as the tracepoint's format prints it.
+RESET_REASONS = {
+    0: "NOT_SPECIFIED", 1: "NO_SOCKET", 2: "TCP_INVALID_ACK_SEQUENCE", 3: "TCP_RFC7323_PAWS",
+    4: "TCP_TOO_OLD_ACK", 5: "TCP_ACK_UNSENT_DATA", 6: "TCP_FLAGS", 7: "TCP_OLD_ACK", 8: "TCP_ABORT_ON_DATA",
+    9: "TCP_TIMEWAIT_SOCKET", 10: "INVALID_SYN", 11: "TCP_ABORT_ON_CLOSE", 12: "TCP_ABORT_ON_LINGER",
+    13: "TCP_ABORT_ON_MEMORY", 14: "TCP_STATE", 15: "TCP_KEEPALIVE_TIMEOUT", 16: "TCP_DISCONNECT_WITH_DATA",
+}
+
+_LINE = re.compile(r"^\s*.+?-\d+\s+(?:\(\s*[-\d]+\)\s+)?\[\d+\]\s+(?:\S+\s+)?(?P<ts>\d+\.\d+):\s+"
+                   r"(?P<event>\w+):\s+(?P<fields>.*)$")
+_FIELD = re.compile(r"(\w+)=(0x[0-9a-fA-F]+|-?\d+|<[^>]*>)(?: \(-?\d+\))?")
+
+
+@dataclass(frozen=True)
+class TraceEvent:
+    """One tracepoint hit: its CLOCK_MONOTONIC time, its name and its numeric fields."""
+
+    time: float
+    name: str
+    fields: dict[str, int]
+
+    def get(self, key: str, default: int = 0) -> int:
+        return self.fields.get(key, default)
+
+    @property
+    def ports(self) -> tuple[int, int]:
+        return self.get("sport"), self.get("dport")
+
+
+def parse_line(line: str) -> TraceEvent | None:
+    """One line of an instance's ``trace`` file (``options/fields`` on); None for comments and others."""
+    match = _LINE.match(line)
+    if not match:
+        return None
+    fields = {}
+    for key, value in _FIELD.findall(match["fields"]):
+        if value.startswith("<"):
+            continue  # <INVALID-SIZE>: an address array the fields format does not print
+        fields[key] = int(value, 16) if value.startswith("0x") else int(value)
+    return TraceEvent(float(match["ts"]), match["event"], fields)
+
+
+def parse(text: str) -> list[TraceEvent]:
+    """Every event of a ``trace`` file, in time order."""
+    events = [event for line in text.splitlines() if (event := parse_line(line))]
+    return sorted(events, key=lambda event: event.time)
+
+
+def port_filter(ports: range) -> str:
+    low, high = ports.start, ports.stop - 1
+    return f"((sport >= {low} && sport <= {high}) || (dport >= {low} && dport <= {high}))"
+
+
+def select(events: list[TraceEvent], ports: range) -> list[TraceEvent]:
+    """The run's own events: those of sockets born during the run with one of its ports.
+
+    A socket's portless first change (connect()'s CLOSE -> SYN_SENT) is the
+    run's when that socket's next event carries one of the run's ports. A
+    socket is the run's only from its birth on (``_born_in_run``): an orphan
+    of an earlier run, still retransmitting its FIN from a namespace already
+    deleted, may have a port in the run's range.
+    """
+    def has_port(event: TraceEvent) -> bool:
+        return any(port in ports for port in event.ports)
+
+    ours = {event.get("skaddr") for event in events if has_port(event) and event.get("skaddr")}
+    chosen = []
+    for index, event in enumerate(events):
+        if event.name == "tcp_send_reset":
+            if event.get("skaddr") in ours:
+                chosen.append(event)
+            continue
+        if has_port(event):
+            chosen.append(event)
+        elif event.ports[0] == 0 and event.get("skaddr") in ours:
+            following = next((later for later in events[index + 1:]
+                              if later.get("skaddr") == event.get("skaddr") and later.name != "tcp_send_reset"), None)
+            if following is not None and has_port(following):
+                chosen.append(event)
+    return _born_in_run(chosen)
+
+
+BIRTHS = {number for number, name in STATES.items() if name in ("CLOSE", "LISTEN")}  # connect(), a child's clone
+
+
+def _born_in_run(chosen: list[TraceEvent]) -> list[TraceEvent]:
+    """Drop the events of sockets the run did not make: their first traced change is not a birth.
+
+    Measured: an orphan left by an earlier run in the same process (its FIN
+    unanswered, its namespace deleted; the kernel keeps the socket until its
+    retries run out) died during a later run whose lab port was within 16 of
+    its own, and the later run drew two FIN_WAIT1 -> CLOSED. Sockets that
+    existed before the run have addresses distinct from every socket born in it
+    while they live, so one pass in time order tells them apart.
+    ``tcp_retransmit_synack`` names the listener, whose birth is not selected
+    (its port is the server's): it stays chosen by its ports.
+    """
+    born: set[int] = set()
+    kept = []
+    for event in chosen:
+        sock = event.get("skaddr")
+        if event.name == "inet_sock_set_state" and event.get("oldstate") in BIRTHS:
+            born.add(sock)
+        if sock in born or event.name == "tcp_retransmit_synack":
+            kept.append(event)
+    return kept
+
+
+def unclaimed_resets(events: list[TraceEvent], chosen: list[TraceEvent]) -> list[TraceEvent]:
+    """``tcp_send_reset`` not on one of the run's sockets: without a socket (NO_SOCKET), or from a
+    timewait minisock (which has no traced state): anyone's until a capture says whose."""
+    return [event for event in events if event.name == "tcp_send_reset" and event not in chosen]
+
+
+def state_name(number: int) -> str:
+    """A kernel state number as sock_diag names it; a full socket's CLOSE is the ladder's CLOSED."""
+    name = STATES.get(number, str(number))
+    return CLOSED if name == "CLOSE" else name
+
+
+def reason_text(event: TraceEvent) -> str:
+    """Why a segment went out, or what a received RST met, in a few words."""
+    state = state_name(event.get("state")) if "state" in event.fields else ""
+    if event.name == "tcp_retransmit_skb":
+        return f"retransmission (in {state})"
+    if event.name == "tcp_retransmit_synack":
+        return "SYN-ACK retransmission (request sock)"
+    if event.name == "tcp_send_reset":
+        reason = RESET_REASONS.get(event.get("reason"), str(event.get("reason")))
+        return f"RST sent: {reason}" + (f" (in {state})" if event.get("skaddr") else "")
+    return "RST received"
+
+
+_IN_USE = threading.Lock()  # the process's one instance serves one run at a time
+
+
+class KernelTrace:
+    """The run's use of the process's trace instance (netns.tracefs.process_instance): filtered on the
+    run's ports and emptied before the timeline, read after it.
+
+    ``unavailable`` says why there is no instance (the run then relies on sock_diag samples alone).
+    """
+
+    def __init__(self):
+        self.ports = range(0)
+        self.holding = False  # this run has the process's instance (one run at a time)
+        self.since = 0.0  # when this run's recording began (CLOCK_MONOTONIC)
+        self.instance: TraceInstance | None = None
+        self.unavailable = ""
+
+    def start(self, ports: range) -> None:
+        self.ports = ports
+        if not _IN_USE.acquire(blocking=False):
+            self.unavailable = "another run of this process is using its trace instance"
+            return
+        self.holding = True
+        try:
+            instance = process_instance()
+        except TracingUnavailable as error:
+            self.unavailable = str(error)
+            return
+        try:
+            instance.write("tracing_on", "0")
+            if not instance.prepared:  # once per process: switching the clock alone takes ~30 ms
+                instance.write("buffer_size_kb", str(BUFFER_KB))
+                instance.write("trace_clock", "mono")
+                instance.write("options/fields", "1")
+                instance.prepared = True
+            self.since = time.monotonic()  # (emptying the buffer would take ~20 ms: older events are skipped)
+            for event, condition in EVENTS.items():
+                instance.write(f"events/{event}/filter", condition.format(ports=port_filter(ports)) or "0")
+                instance.write(f"events/{event}/enable", "1")
+            instance.write("tracing_on", "1")
+        except OSError as error:
+            self.unavailable = f"cannot set up the trace instance: {error.strerror or error}"
+            return
+        self.instance = instance
+
+    def read(self) -> tuple[list[TraceEvent], list[TraceEvent]]:
+        """The run's own events, and the unclaimed resets that may be the run's (both in time order)."""
+        if self.instance is None:
+            return [], []
+        self.instance.write("tracing_on", "0")
+        events = [event for event in parse(self.instance.read("trace_pipe")) if event.time >= self.since]
+        chosen = select(events, self.ports)
+        return chosen, unclaimed_resets(events, chosen)
+
+    def close(self) -> None:
+        """Stop recording (the instance stays for the process's next run)."""
+        if self.instance is not None:
+            self.instance.write("tracing_on", "0")
+            self.instance = None
+        if self.holding:
+            self.holding = False
+            _IN_USE.release()

@@ -9,6 +9,8 @@ namespace of the lab may be left over.
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
 from pathlib import Path
 
@@ -72,3 +74,31 @@ def captures_in_pytest_tmp(tmp_path_factory):
         os.environ.pop("TMPDIR", None)
     else:
         os.environ["TMPDIR"] = previous_env
+
+
+@dataclasses.dataclass(frozen=True)
+class CatalogueRuns:
+    runs: dict  # (name, loopback, family) -> its JSON entry
+    exits: list  # the exit codes of the two commands
+    recorded: Path  # what `tcplab run --all --json` printed
+
+
+@pytest.fixture(scope="session")
+def catalogue_runs(tmp_path_factory) -> CatalogueRuns:
+    """What `make run` prints with --json: every exercise in both families, one batch of worker processes (a
+    first try the lab was late for made again uncrowded); and the observe exercises again over loopback. Tests
+    using it share the xdist group "batches": one worker runs it once, and no other batch runs beside it."""
+    from helpers import tcplab
+
+    from lab.course.catalogue import exercises
+
+    observe = [exercise.name for exercise in exercises() if exercise.mode == "observe" and not exercise.experiment]
+    runs, exits = {}, []
+    recorded = tmp_path_factory.mktemp("catalogue") / "run-all.json"
+    for loopback, chosen in ((False, ["--all"]), (True, observe)):
+        result = tcplab("run", *chosen, *(["--loopback"] if loopback else []), "--json", timeout=300)
+        if not loopback:
+            recorded.write_text(result.stdout)
+        runs.update({(entry["name"], loopback, entry["family"]): entry for entry in json.loads(result.stdout)})
+        exits.append(result.returncode)
+    return CatalogueRuns(runs, exits, recorded)

@@ -1,4 +1,4 @@
-"""The exercise catalogue: every exercise runs against the kernel and passes.
+"""The exercise catalogue: every exercise runs against the kernel and passes, as `tcplab run --all` runs it.
 
 Observe exercises run over veth and over loopback, in IPv4 and IPv6; each
 mode has tests showing that a wrong expectation fails.
@@ -13,7 +13,6 @@ import pytest
 from helpers import judged, tcplab
 from lab.course.catalogue import MODES, exercises
 from lab.course.claims import main_claim
-from lab.live.batch import default_jobs, run_many
 from lab.script.settings import Settings
 from lab.script.parser import parse, parse_file
 
@@ -36,39 +35,39 @@ def test_metadata_is_complete_and_matches_the_script():
             assert parse_file(str(exercise.script)).observe == (exercise.mode == "observe"), exercise.name
 
 
-@pytest.fixture(scope="module")
-def catalogue_runs():
-    """Every exercise in both families (observe ones over veth and over loopback), run once as `make run`
-    runs them: one batch of worker processes (lab/live/batch.py), a first try the lab was late for made
-    again uncrowded. Keyed by (name, loopback, family)."""
-    runs = {}
-    for loopback, chosen in ((False, OBSERVE + DRIVE), (True, OBSERVE)):
-        work = [(exercise.runnable(), family, Settings(loopback=loopback)) for exercise in chosen for family in (4, 6)]
-        runs.update({(result.case, loopback, result.family): result
-                     for result in run_many(work, default_jobs(), again_uncrowded=True)})
-    return runs
+def _failure(entry: dict) -> str:
+    failure = entry["failure"]
+    return f"line {failure['line']}: {failure['message']} {failure['fields']}" if failure else ""
 
 
-@pytest.mark.xdist_group("batches")  # one worker: the batch runs once for them all, not beside another batch
+@pytest.mark.xdist_group("batches")  # one worker: the batch runs once for them all, not beside another
+def test_run_all_runs_every_exercise_in_both_families_and_exits_0(catalogue_runs):
+    runs, exits = catalogue_runs.runs, catalogue_runs.exits
+    assert {(name, family) for name, loopback, family in runs if not loopback} == \
+        {(exercise.name, family) for exercise in exercises() for family in (4, 6)}
+    assert exits == [0, 0], [(key, _failure(entry)) for key, entry in runs.items() if not entry["passed"]]
+
+
+@pytest.mark.xdist_group("batches")
 @pytest.mark.parametrize("family", [4, 6])
 @pytest.mark.parametrize("loopback", [False, True], ids=["veth", "loopback"])
 @pytest.mark.parametrize("exercise", OBSERVE, ids=lambda e: e.name)
 def test_observe_exercise_passes(catalogue_runs, exercise, loopback, family):
-    result = catalogue_runs[exercise.name, loopback, family]
-    assert result.passed, f"line {result.failure.line}: {result.failure.message} {result.failure.fields}"
+    entry = catalogue_runs.runs[exercise.name, loopback, family]
+    assert entry["passed"], _failure(entry)
     senders = {event.line: event.endpoint for event in parse_file(str(exercise.script)).events}
-    matched = [step for step in result.steps if step.line is not None]
-    assert matched and all(step.sender == senders[step.line] for step in matched)
-    assert all(step.from_left == (step.sender == "client") for step in result.steps)
-    assert all(set(step.states) == {"client", "server"} for step in result.steps)
+    matched = [step for step in entry["steps"] if step["line"] is not None]
+    assert matched and all(step["sender"] == senders[step["line"]] for step in matched)
+    assert all(step["from_left"] == (step["sender"] == "client") for step in entry["steps"])
+    assert all(set(step["states"]) == {"client", "server"} for step in entry["steps"])
 
 
 @pytest.mark.xdist_group("batches")
 @pytest.mark.parametrize("family", [4, 6])
 @pytest.mark.parametrize("exercise", DRIVE, ids=lambda e: e.name)
 def test_drive_exercise_passes(catalogue_runs, exercise, family):
-    result = catalogue_runs[exercise.name, False, family]
-    assert result.passed, f"line {result.failure.line}: {result.failure.message} {result.failure.fields}"
+    entry = catalogue_runs.runs[exercise.name, False, family]
+    assert entry["passed"], _failure(entry)
 
 
 OBSERVE_MUTATIONS = [

@@ -117,9 +117,9 @@ def test_run_ends_with_the_summary_table():
     assert len(claims()) >= 40
 
 
-@pytest.mark.xdist_group("batches")  # a batch of its own, not beside another
-def test_claims_command_writes_the_three_documents_and_passes(tmp_path):
-    result = tcplab("claims", "--docs", str(tmp_path), "--lang", "en", timeout=600)
+@pytest.mark.xdist_group("batches")  # the catalogue's runs, made once
+def test_claims_command_writes_the_three_documents_and_passes(tmp_path, catalogue_runs):
+    result = tcplab("claims", "--docs", str(tmp_path), "--lang", "en", "--from", str(catalogue_runs.recorded))
     import json
 
     entries = json.loads((tmp_path / "claims.json").read_text(encoding="utf-8"))

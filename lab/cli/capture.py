@@ -39,6 +39,7 @@ def regen(names: tuple[str, ...], folder: str, ip_version: str, check: bool, job
     from lab.course.catalogue import exercises, find
     from lab.live.checkup import TCP_SYSCTLS
     from lab.live.batch import default_jobs
+    from lab.views.report import render_failure
     from lab.privileges import ensure_lab_privileges
     from netns import LoopbackTopology, SysctlError
 

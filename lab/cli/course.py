@@ -115,9 +115,12 @@ def _measured_ladder(exercise, language: str) -> None:
 @click.command()
 @click.option("--docs", "folder", type=click.Path(file_okay=False, writable=True), default="docs", show_default=True,
               help="Where to write claims.md, claims.zh.md and claims.json.")
+@click.option("--from", "recorded", type=click.Path(dir_okay=False), metavar="RESULTS.json",
+              help="Judge the claims from the runs this file holds (`tcplab run --all --json > RESULTS.json`) "
+                   "instead of running them.")
 @jobs_option
 @language_option
-def claims(folder: str, jobs: int, language: str) -> None:
+def claims(folder: str, recorded: str | None, jobs: int, language: str) -> None:
     """Run the exercises behind every claim (IPv4 and IPv6); write the course's claims in English, Chinese and JSON.
 
     Exit 1 when any line a finding rests on did not pass.
@@ -128,7 +131,8 @@ def claims(folder: str, jobs: int, language: str) -> None:
     from lab.course.catalogue import find
     from lab.course.claims import as_json, evaluate, exercises_involved, markdown
     from lab.live.batch import default_jobs, run_many
-    from lab.views.report import made_again
+    from lab.views.report import made_again, render_failure
+    from lab.views.results import read_json
     from lab.script.settings import Settings
     from lab.errors import EXIT_MISMATCH
     from lab.privileges import ensure_lab_privileges
@@ -136,9 +140,12 @@ def claims(folder: str, jobs: int, language: str) -> None:
     from lab.cli.output import require_folder
 
     require_folder("--docs", str(Path(folder) / "claims.md"))
-    ensure_lab_privileges()
-    work = [(find(name).runnable(), family, Settings()) for name in exercises_involved() for family in (4, 6)]
-    outcomes = list(run_many(work, jobs or default_jobs(), again_uncrowded=True))
+    if recorded:
+        outcomes = read_json(recorded)
+    else:
+        ensure_lab_privileges()
+        work = [(find(name).runnable(), family, Settings()) for name in exercises_involved() for family in (4, 6)]
+        outcomes = list(run_many(work, jobs or default_jobs(), again_uncrowded=True))
     for outcome in outcomes:
         if not outcome.passed:
             click.echo(render_failure(outcome), err=True)

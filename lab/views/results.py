@@ -11,7 +11,8 @@ from __future__ import annotations
 import json
 import xml.etree.ElementTree as ET
 
-from lab.judge.trace import RunResult
+from lab.errors import BadInput
+from lab.judge.trace import Action, Failure, KernelEvent, PendingTimer, RunResult, StateChange, Step
 from lab.views.report import made_again, render_failure
 
 
@@ -46,6 +47,36 @@ def as_dict(outcome: RunResult) -> dict:
 
 def to_json(outcomes: list[RunResult]) -> str:
     return json.dumps([as_dict(outcome) for outcome in outcomes], indent=2)
+
+
+def _failure_of(entry: dict | None) -> Failure | None:
+    return None if entry is None else Failure(entry["line"], entry["message"], entry["kind"], entry["expected"],
+                                              entry["actual"], list(entry["fields"]))
+
+
+def from_dict(entry: dict) -> RunResult:
+    """A run back from its JSON entry (``as_dict``): all but the report, which is rendered from the rest,
+    and the segments a failure saw before it, which JSON does not keep."""
+    steps = [Step(**{**step, "options": tuple(step["options"])}) for step in entry["steps"]]
+    return RunResult(entry["path"], entry["family"], _failure_of(entry["failure"]), entry["capture"],
+                     entry["duration_s"], steps, entry["notes"], exercise=entry["name"],
+                     actions=[Action(**action) for action in entry["lab_actions"]],
+                     state_changes=[StateChange(**change) for change in entry["state_changes"]],
+                     kernel_events=[KernelEvent(**event) for event in entry["kernel_events"]],
+                     state_source=entry["state_source"], sysctls=[tuple(pair) for pair in entry["sysctls"]],
+                     timers=[PendingTimer(**timer) for timer in entry["timers"]], first_try=_failure_of(entry["first_try"]))
+
+
+def read_json(path: str) -> list[RunResult]:
+    """The runs a ``--json`` output holds (``tcplab run --all --json > FILE``)."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return [from_dict(entry) for entry in json.load(handle)]
+    except OSError as error:
+        raise BadInput(f"{path}: {error.strerror}; give the file `tcplab run --all --json` wrote") from None
+    except (ValueError, KeyError, TypeError) as error:
+        raise BadInput(f"{path}: not the JSON of `tcplab run --json` ({type(error).__name__}: {error}); "
+                       "write it again with `tcplab run --all --json > FILE`") from None
 
 
 def write_junit(path: str, outcomes: list[RunResult], suite: str) -> None:

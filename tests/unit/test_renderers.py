@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from lab.views import ladder
 from lab.views.report import render_failure
-from lab.judge.trace import LAB_LATE, Action, Failure, RunResult, Step
+from lab.errors import BadInput
+from lab.judge.trace import LAB_LATE, Action, Failure, KernelEvent, PendingTimer, RunResult, StateChange, Step
 from lab.views.repeat import table
-from lab.views.results import to_json
+from lab.views.results import as_dict, read_json, to_json
 
 
 def step(time, sender, flags, seq, ack, line=None, **extra) -> Step:
@@ -41,7 +44,7 @@ def test_report_names_the_kind_and_the_segments_before():
 def test_json_carries_steps_actions_and_the_failure_kind():
     failure = Failure(6, "late", LAB_LATE)
     result = RunResult("t.pkt", 6, failure, None, 0.1, STEPS, actions=[Action(4, "inject", "lab", 0.0, 0.05)])
-    entry = json.loads(to_json([(result)]))[0]
+    entry = json.loads(to_json([result]))[0]
     assert entry["failure"]["kind"] == "lab-late"
     assert [s["flags"] for s in entry["steps"]] == ["S", "S.", "."]
     assert entry["steps"][1]["live_ack"] == 5001
@@ -49,13 +52,35 @@ def test_json_carries_steps_actions_and_the_failure_kind():
                                      "late_ms": 0.05, "result": "", "time": None}]
 
 
+def test_json_reads_back_into_the_same_run(tmp_path):
+    """`tcplab claims --from` reads what `run --json` wrote: every field but the report comes back."""
+    result = RunResult("t.pkt", 6, Failure(6, "ack", "content", "> . 1:1(0) ack 2", "> . 1:1(0) ack 1", ["ack"]),
+                       "t.pcapng", 0.1, STEPS, ["a note"], exercise="t", actions=[Action(4, "inject", "lab", 0.0, 0.05)],
+                       state_changes=[StateChange(0.001, "kernel", "LISTEN", "SYN_RECV", "capture", 8080)],
+                       kernel_events=[KernelEvent(0.002, "kernel", "RST sent")], state_source="tracepoint",
+                       sysctls=[("net.ipv4.tcp_fin_timeout", "5")], timers=[PendingTimer(0.003, "kernel", "keepalive", 999)],
+                       first_try=Failure(2, "late", LAB_LATE))
+    path = tmp_path / "run.json"
+    path.write_text(to_json([result]))
+    (back,) = read_json(str(path))
+    assert as_dict(back) == as_dict(result)
+    assert back.steps == result.steps and back.failure.fields == ["ack"] and back.case == "t"
+
+
+def test_a_file_that_is_not_runs_json_is_one_clear_line(tmp_path):
+    path = tmp_path / "other.json"
+    path.write_text('[{"name": "x"}]')
+    with pytest.raises(BadInput, match=r"other.json: not the JSON of `tcplab run --json`"):
+        read_json(str(path))
+
+
 def test_repeat_table_shows_each_lines_spread_and_failures_by_kind():
     runs = []
     for late in (0.1, 0.3, 2.0):
         steps = [step(0.0, "kernel", "S.", 0, 1, 5, late_ms=late)]
-        runs.append((RunResult("t.pkt", 4, None, None, 0.1, steps, actions=[Action(3, "syscall listen",
-                                                                                         "kernel", 0.0, late / 2)])))
-    runs.append((RunResult("t.pkt", 4, Failure(5, "x", "timing"), None, 0.1)))
+        runs.append(RunResult("t.pkt", 4, None, None, 0.1, steps, actions=[Action(3, "syscall listen",
+                                                                                         "kernel", 0.0, late / 2)]))
+    runs.append(RunResult("t.pkt", 4, Failure(5, "x", "timing"), None, 0.1))
     text = table(runs, {5: "+0 > S. 0:0(0) ack 1", 3: "+0 listen(3, 1) = 0"})
     assert "4 runs, 3 passed, 1 timing" in text
     assert "    5   3     +0.300     +2.000  +0 > S. 0:0(0) ack 1" in text

@@ -1,28 +1,18 @@
 """The matcher: one set of rules for judging segments, live and offline.
 
-packetdrill's shape: one timing rule (``verify_time``) and one field
+packetdrill's shape: the timing rule (lab/judge/timing.py) and one field
 verifier (lab/judge/verify.py), fed by a source of (time, segment, sender)
-with push-back. The live wire is one source (lab/live/sources.py), a
-capture file another (lab/capture/check.py); the segments the lab injects
-go through the same rules as the kernel's, so a run and an offline check of
-its capture give the same verdict, and the lab's own lateness is a failure
-of its own kind (``lab-late``), never the kernel's.
+with push-back: the live wire (lab/live/sources.py) or a capture file
+(lab/capture/check.py). The lab's own segments go through the same rules as
+the kernel's, so a run and an offline check of its capture give the same
+verdict, and the lab's lateness is a failure of its own kind (``lab-late``).
 
-The clock is an anchor log (packetdrill's rule): the next ``+x`` counts from
-when the previous event really happened — a segment's arrival, a syscall's
-start. Observations (state lines, tcp_info blocks) take no time of their
-own: they do not move the anchor, except a state line whose state came only
-after the lab first looked (the runner anchors it where the kernel's change
-was seen). Nothing here does I/O.
-
-Everything is judged on that log. The lab *acts* on the script's own
-timeline, though: its lag (how long after their ideal moments its actions
-began, each waiting for the one before) is kept apart and taken back at the
-next wait, up to a bound. Otherwise each ``+0`` syscall's tenth of a
-millisecond in Python adds up, and the lab's timeline slides against the
-kernel's ticks (lab/live/punctual.py): measured, a FIN due 10 ms after
-the handshake left 2 ms late, just past a tick, and the kernel's ACK, sent
-on the next tick, came 3.2-4.1 ms after it against a 4 ms tolerance.
+The clock is an anchor log: the next ``+x`` counts from when the previous
+event really happened (a segment's arrival, a syscall's start); observations
+(state lines, tcp_info blocks) do not move it. The lab *acts* on the
+script's own timeline: its lag is kept apart and taken back at the next
+wait, up to a bound, so that small delays do not add up and slide the lab's
+actions against the kernel's ticks (docs/timing.md). Nothing here does I/O.
 """
 
 from __future__ import annotations
@@ -38,6 +28,7 @@ from lab.script.events import CodeEvent, Event, PacketEvent, Script, StateEvent
 
 from lab.tcp.numbering import Side
 from lab.script.settings import Settings, option_value
+from lab.judge.timing import Window, window
 from lab.judge.trace import CONTENT, LAB_LATE, TIMING, Failure, Step
 from lab.judge.verify import (
     Observed,
@@ -74,11 +65,6 @@ class Source(Protocol):
 
     def rest(self) -> list[Seen]:
         """Every segment still to come, without waiting."""
-
-
-def tolerance(settings: Settings, gap: float) -> float:
-    """packetdrill's rule: max(tolerance_usecs, tolerance_percent of the gap to the previous event)."""
-    return max(settings.tolerance_usecs / 1e6, settings.tolerance_percent / 100 * max(gap, 0.0))
 
 
 def moves_clock(event: Event) -> bool:
@@ -143,7 +129,7 @@ class Clock:
         self.lag = max(began - (self.when(script_time) - self.lag), 0.0)
 
 
-def window(event: Event, script_time: float) -> float:
+def line_end(event: Event, script_time: float) -> float:
     """The latest script time a line allows before tolerance: its range's high end, or its own time."""
     timing = event.timing
     return script_time + (timing.high - timing.start if timing.high is not None else 0.0)
@@ -191,21 +177,23 @@ class Matcher:
                        actual=actual.render(self.settings.absolute) if actual else "", fields=fields or [],
                        recent=list(recent))
 
-    # -- the one timing rule ------------------------------------------------
-    def _judge_time(self, event: PacketEvent, sender: str, script_time: float, arrived: float, allowed: float,
-                    actual: Observed, seen: Seen) -> None:
-        high = window(event, script_time)
-        if event.timing.any_time or script_time - allowed <= arrived <= high + allowed:
+    # -- timing (lab/judge/timing.py) --------------------------------------
+    def line_window(self, event: Event, script_time: float) -> Window:
+        """The window a line's event must fall in, counted from the previous event."""
+        return window(self.settings, script_time, self.clock.previous, line_end(event, script_time))
+
+    def _judge_time(self, event: PacketEvent, sender: str, on_time: Window, arrived: float, actual: Observed,
+                    seen: Seen) -> None:
+        if event.timing.any_time or on_time.holds(arrived):
             return
-        span = f"{script_time:.3f}" + (f"~{high:.3f}" if high != script_time else "")
-        self.record(seen, mismatch="timing", observed=actual, late=arrived - script_time)
+        self.record(seen, mismatch="timing", observed=actual, late=arrived - on_time.start)
         if sender == LAB:
-            off = (arrived - script_time) * 1000
+            off = on_time.off_ms(arrived)
             raise self.failure(event, LAB_LATE, f"the lab sent this segment at {arrived:.4f} s, "
-                               f"{abs(off):.1f} ms {'after' if off > 0 else 'before'} its script time {script_time:.3f} s "
-                               f"(tolerance {allowed * 1000:.1f} ms)", actual, shown=True)
-        raise self.failure(event, TIMING, f"timing: the segment arrived at {arrived:.3f} s, expected at {span} s "
-                           f"(tolerance {allowed * 1000:.1f} ms)", actual, shown=True)
+                               f"{abs(off):.1f} ms {'after' if off > 0 else 'before'} its script time "
+                               f"{on_time.start:.3f} s (tolerance {on_time.allowed * 1000:.1f} ms)", actual, shown=True)
+        raise self.failure(event, TIMING, f"timing: the segment arrived at {arrived:.3f} s, expected at "
+                           f"{on_time.span()} s (tolerance {on_time.allowed * 1000:.1f} ms)", actual, shown=True)
 
     # -- matching -----------------------------------------------------------
     def expect(self, events: list[Event], index: int, source: Source) -> int:
@@ -217,15 +205,15 @@ class Matcher:
         event = events[index]
         timing = event.timing
         script_time = self.clock.scheduled(event)
-        allowed = tolerance(self.settings, script_time - self.clock.previous)
+        on_time = self.line_window(event, script_time)
         started = self.clock.started
-        until = None if timing.any_time or not started else self.clock.when(window(event, script_time)) + allowed
+        until = None if timing.any_time or not started else self.clock.when(on_time.latest)
         wanted = self.sender_for(event)
         seen = source.next(until)
         if seen is None:  # the lab always sends live: only a capture can lack its segment
             kind = CONTENT if wanted == LAB else TIMING
             raise self.failure(event, kind, f"the {wanted} sent nothing; expected this segment by "
-                               f"{window(event, script_time) + allowed:.3f} s")
+                               f"{on_time.latest:.3f} s")
         event, problem = line_for(events, index, seen.sender, wanted)
         if problem:
             self.record(seen, mismatch=f"expected the {wanted}'s segment")
@@ -251,7 +239,7 @@ class Matcher:
         if not started:  # the capture's first segment: it sets the clock
             self.clock.anchor(seen.time, script_time)
         arrived = self.clock.at(seen.time)
-        self._judge_time(event, seen.sender, script_time, arrived, allowed, actual, seen)
+        self._judge_time(event, seen.sender, on_time, arrived, actual, seen)
         comment = " + ".join(f"{self.script.path}:{line.line} {line.text}" for line in events[index:index + consumed])
         for part in parts:
             self.comments[id(part.ref)] = comment
@@ -272,11 +260,11 @@ class Matcher:
         live = seen.segment.option("Timestamp")
         if not (tick and expected and seen.sender != LAB and isinstance(live, tuple) and side.ts_offset is not None):
             return
-        allowed = max(self.settings.tolerance_usecs, self.settings.tolerance_percent / 100 * script_time * 1e6)
         stray = (side.ts_script(live[0]) - expected[0] + 2**31) % 2**32 - 2**31
-        if abs(stray) * tick > allowed:
+        on_time = window(self.settings, script_time, since=0.0)  # the TS clock counts from the script's start
+        if not on_time.holds(script_time + stray * tick / 1e6):
             problem = (f"TS val: expected {expected[0]}, got {side.ts_script(live[0])} ({abs(stray)} ticks of "
-                       f"{tick} us off, tolerance {allowed:.0f} us)")
+                       f"{tick} us off, tolerance {on_time.allowed * 1e6:.0f} us)")
             self.record(seen, mismatch=problem)
             raise self.failure(event, CONTENT, problem, fields=[problem], shown=True)
 

@@ -30,6 +30,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from lab.judge.timing import window
 from lab.errors import BadInput
 from lab.script.events import (
     ELLIPSIS,
@@ -243,19 +244,18 @@ class KernelApp:
         # packetdrill's rule: the first SYN after listen() or connect() begins a new connection under test.
         self._new_connection = False
         self._script_time_at: Callable[[float], float] | None = None  # the run's clock: monotonic -> script
-        self._tolerance = 0.0
+        self._settings = None  # the run's Settings: the timing rule's tolerance
         self._realtime_offset = 0.0  # CLOCK_REALTIME - CLOCK_MONOTONIC: the wire's reading
         self._lock = threading.Lock()
         self._workers: list[_Worker] = []
         self._idle_workers: list[_Worker] = []
 
-    def clock_started(self, script_time_at: Callable[[float], float], tolerance_usecs: float,
-                      realtime_offset: float) -> None:
+    def clock_started(self, script_time_at: Callable[[float], float], settings, realtime_offset: float) -> None:
         """The run's clock began: kernel timestamps (SO_TIMESTAMPING, CLOCK_REALTIME) are read on the
-        script's timeline as the run maps it (``script_time_at`` of a monotonic moment), within the
-        script's timing tolerance, as segments' arrivals are, with the wire's ``realtime_offset``."""
+        script's timeline as the run maps it (``script_time_at`` of a monotonic moment, with the wire's
+        ``realtime_offset``) and judged by the timing rule (lab/judge/timing.py)."""
         self._script_time_at = script_time_at
-        self._tolerance = tolerance_usecs / 1e6
+        self._settings = settings
         self._realtime_offset = realtime_offset
 
     def _check_stamp(self, index: int, script_seconds: float, stamp: float) -> str:
@@ -263,9 +263,10 @@ class KernelApp:
         if self._script_time_at is None:
             return ""
         taken = self._script_time_at(stamp - self._realtime_offset)
-        if abs(taken - script_seconds) > self._tolerance:
+        on_time = window(self._settings, script_seconds, since=script_seconds)  # a moment of its own: no gap
+        if not on_time.holds(taken):
             return (f"cmsg {index}: the timestamp reads {taken:.4f} s, expected {script_seconds:.4f} s "
-                    f"(tolerance {self._tolerance * 1000:.1f} ms)")
+                    f"(tolerance {on_time.allowed * 1000:.1f} ms)")
         return ""
 
     def take_new_connection(self) -> bool:

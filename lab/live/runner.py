@@ -1,15 +1,13 @@
 """Run one parsed script in a fresh topology, one address family, and verify it.
 
-The runner is a short loop over the script's events: segment lines go to
-the matcher (lab/judge/matcher.py, the same one offline checks use), the
-lab's own segments are injected by the mode's port and then judged like any
-other, and every other kind of event has a handler here. The port (drive or
-observe) is chosen once, in ``run_script``.
-
-Timing (packetdrill's rule, one place: the matcher's clock): the next ``+x``
-counts from when the previous action really happened. Every action of the
-lab (an injected segment, a syscall's start, a command) is measured against
-its moment; beyond the tolerance the run ends as ``lab-late``, the lab's
+A ``Run`` walks the script's events: segment lines go to the matcher
+(lab/judge/matcher.py, the same one offline checks use), the lab's own
+segments are injected by the mode's port (drive or observe, chosen once in
+``run_script``) and judged like any other, and each other kind of event
+(syscall, command, link, loss, state, tcp_info) has a handler here. Every
+moment is judged by the one timing rule (lab/judge/timing.py): the next
+``+x`` counts from when the previous event really happened, and an action
+of the lab begun outside its window ends the run as ``lab-late``, the lab's
 fault, never the kernel's.
 """
 
@@ -45,7 +43,8 @@ from lab.judge import tcpinfo
 from lab.live.drive import DrivePort
 from lab.live.kernelapp import validate_syscall
 from lab.live.loss import RunLosses
-from lab.judge.matcher import ANY_TIME_WAIT, LAB, Clock, Matcher, moves_clock, tolerance
+from lab.judge.matcher import ANY_TIME_WAIT, LAB, Clock, Matcher, moves_clock
+from lab.judge.timing import tolerance, window
 from lab.live.observe_mode import ObservePort
 from lab.live.ports import EndpointSides, Port
 from lab.live.punctual import let_other_cpus_settle, punctual, tick_grid, timeline_start, wait_until
@@ -219,7 +218,7 @@ class Run:
         self.clock.anchor(self.zero, 0.0)
         for end in self.ends.values():
             if end.app:  # kernel timestamps (SO_TIMESTAMPING) are read on the script's clock
-                end.app.clock_started(self.clock.at, self.settings.tolerance_usecs, self.source.wire.realtime_offset)
+                end.app.clock_started(self.clock.at, self.settings, self.source.wire.realtime_offset)
 
     # -- the lab's own punctuality --------------------------------------------
     def _catch_up(self) -> float:
@@ -267,7 +266,7 @@ class Run:
         (socket, bind, listen, setsockopt at time 0: 4.2-18.9 ms, the batch's other workers having taken
         the CPU). An uncrowded timeline keeps its tick-aligned time 0.
         """
-        if not self.restartable or began - due <= tolerance(self.settings, script_time - self.clock.previous):
+        if not self.restartable or window(self.settings, script_time, self.clock.previous).holds(script_time + began - due):
             return due
         self.zero = began - script_time
         self.clock.restart(self.zero)
@@ -288,10 +287,10 @@ class Run:
             self.actions.append(action)
         action.late_ms = round(late * 1000, 3)
         action.time = self.clock.elapsed(began)
-        allowed = tolerance(self.settings, script_time - self.clock.previous)
-        if late > allowed:
+        on_time = window(self.settings, script_time, self.clock.previous)
+        if not on_time.holds(script_time + late):
             raise Failure(event.line, f"the lab began this line at {self.clock.at(began):.4f} s, {late * 1000:.1f} ms "
-                          f"after its script time {script_time:.3f} s (tolerance {allowed * 1000:.1f} ms)",
+                          f"after its script time {script_time:.3f} s (tolerance {on_time.allowed * 1000:.1f} ms)",
                           LAB_LATE, expected=event.text)
         self.clock.anchor(counts_from, script_time)
         self.anchored.append((event.line, counts_from))
@@ -407,25 +406,26 @@ class Run:
         """
         for item in list(self.blocking):
             event, start, end, _, _ = item
-            if before is None or end + tolerance(self.settings, end - start) < before:
+            if before is None or window(self.settings, end, since=start).latest < before:
                 self._settle(item)  # otherwise what ends the call may still come (within the tolerance of its end)
 
     def _settle(self, item: tuple) -> None:
         """Judge one blocking call's return: its time, then its outcome."""
         event, start, end, running, action = item
         box = running.box
-        allowed = tolerance(self.settings, end - start)
+        on_time = window(self.settings, end, since=start)
+        allowed = on_time.allowed
         self.blocking.remove(item)
-        running.join(max(self.clock.when(end) + allowed + BLOCKED_GRACE - time.monotonic(), 0.0))
+        running.join(max(self.clock.when(on_time.latest) + BLOCKED_GRACE - time.monotonic(), 0.0))
         if not box:
             raise self._failure(event, TIMING, f"{event.name}() was still blocked after its end time {end:.3f} s")
         returned = self.clock.at(box[0].returned_at)
-        if returned - end > allowed and returned - box[0].waited - end <= allowed:
+        if not on_time.holds(returned) and on_time.holds(returned - box[0].waited):
             raise self._failure(event, LAB_LATE, f"the lab noted {event.name}() returning at {returned:.4f} s, "
                                 f"{(returned - end) * 1000:.1f} ms after {end:.3f} s, but its thread spent "
                                 f"{box[0].waited * 1000:.1f} ms of that waiting for a CPU (tolerance "
                                 f"{allowed * 1000:.1f} ms)")
-        if abs(returned - end) > allowed:
+        if not on_time.holds(returned):
             raise self._failure(event, TIMING, f"timing: {event.name}() returned at {returned:.3f} s, expected "
                                 f"at {end:.3f} s (tolerance {allowed * 1000:.1f} ms)")
         self._check_outcome(event, box[0], action)
@@ -480,7 +480,7 @@ class Run:
         if event.timing.any_time:  # "*": the state must come eventually
             deadline = looked + ANY_TIME_WAIT
         else:
-            deadline = due + tolerance(self.settings, script_time - self.clock.previous)
+            deadline = self.clock.when(window(self.settings, script_time, self.clock.previous).latest)
         first = True
         while True:
             info = end.observer.connection(self.af, local, remote, addresses) if local else None

@@ -18,6 +18,7 @@ from collections import deque
 
 from lab.judge.matcher import LAB, Clock, Matcher, Seen
 from lab.tcp.numbering import Side
+from lab.tcp.packets import is_syn
 from lab.script.settings import Settings, check_options
 from lab.judge.trace import Failure, RunResult, Step
 from lab.capture.pcapng import DROPPED
@@ -29,11 +30,6 @@ from lab.capture.pcapfile import CapturedSegment
 def roles(script: Script) -> tuple[str, str]:
     """The script's two endpoints, left (lab or client) then right (kernel or server)."""
     return ("client", "server") if script.observe else (LAB, "kernel")
-
-
-def is_syn(flags: str) -> bool:
-    """A connection's first segment: SYN without ACK."""
-    return "S" in flags and "." not in flags
 
 
 class CaptureSource:
@@ -63,7 +59,7 @@ class CaptureSource:
 
     def _seen(self, item: CapturedSegment) -> Seen | None:
         role = self.endpoints.get((item.segment.src, item.segment.sport))
-        if role is None and "S" in item.segment.flag_text and "." not in item.segment.flag_text:
+        if role is None and is_syn(item.segment.flag_text):
             role = self._by_address(item.segment.src)  # a later connection's SYN: a new port of a known address
             if role is not None:
                 peer = next(other for other in self.endpoints.values() if other != role)

@@ -13,6 +13,7 @@ import dataclasses
 import difflib
 
 from lab.tcp.numbering import Side
+from lab.tcp.packets import is_syn
 from lab.judge.verify import observe
 from lab.script.events import Option
 
@@ -22,7 +23,7 @@ from lab.capture.pcapfile import CapturedSegment
 def segment_lines(captured: list[CapturedSegment], with_comments: bool = False) -> list[str]:
     """The capture's segments in script syntax, one line each, with relative numbers; ``with_comments``:
     each followed by its packet comment (in a fixture, the script line it matched)."""
-    syn = next((item for item in captured if "S" in item.segment.flag_text and "." not in item.segment.flag_text),
+    syn = next((item for item in captured if is_syn(item.segment.flag_text)),
                captured[0])
     client = (syn.segment.src, syn.segment.sport)
     server = (syn.segment.dst, syn.segment.dport)

@@ -17,6 +17,7 @@ import re
 import socket
 import struct
 
+from lab.tcp.uapi import CONSTANTS as UAPI
 from lab.errors import BadInput
 
 _U8 = ("state", "ca_state", "retransmits", "probes", "backoff", "options")
@@ -38,14 +39,9 @@ _LAYOUT = [("6B", _U8), ("2B", ("_wscale", "_bits")), ("24I", _U32_A), ("4Q", _U
 _FORMAT = "=" + "".join(fmt for fmt, _ in _LAYOUT)
 _NAMES = [name for _, names in _LAYOUT for name in names]
 
-CONSTANTS = {
-    "TCP_ESTABLISHED": 1, "TCP_SYN_SENT": 2, "TCP_SYN_RECV": 3, "TCP_FIN_WAIT1": 4, "TCP_FIN_WAIT2": 5,
-    "TCP_TIME_WAIT": 6, "TCP_CLOSE": 7, "TCP_CLOSE_WAIT": 8, "TCP_LAST_ACK": 9, "TCP_LISTEN": 10,
-    "TCP_CLOSING": 11, "TCP_CA_Open": 0, "TCP_CA_Disorder": 1, "TCP_CA_CWR": 2, "TCP_CA_Recovery": 3,
-    "TCP_CA_Loss": 4, "TCPI_OPT_TIMESTAMPS": 1, "TCPI_OPT_SACK": 2, "TCPI_OPT_WSCALE": 4,
-    "TCPI_OPT_ECN": 8, "TCPI_OPT_ECN_SEEN": 16, "TCPI_OPT_SYN_DATA": 32, "TCPI_OPT_USEC_TS": 64,
-    "TCPI_OPT_TFO_CHILD": 128,
-}
+# The names a %{ }% block may use besides tcpi_* and SK_MEMINFO_*: the kernel's constants (lab/tcp/uapi.py,
+# TCP states and TCP_CA_* among them), and two tcpi_options bits newer than the headers it was generated from.
+CONSTANTS = {**UAPI, "TCPI_OPT_USEC_TS": 64, "TCPI_OPT_TFO_CHILD": 128}
 
 
 MEMINFO = ("SK_MEMINFO_RMEM_ALLOC", "SK_MEMINFO_RCVBUF", "SK_MEMINFO_WMEM_ALLOC", "SK_MEMINFO_SNDBUF",

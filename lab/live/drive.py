@@ -22,7 +22,7 @@ import struct
 from lab.errors import BadInput
 from lab.tcp.icmp import build_icmp_frame, type_and_code
 from lab.live.observer import Observer
-from lab.tcp.packets import Segment, build_frame, text_to_flags
+from lab.tcp.packets import Segment, build_frame, is_syn, text_to_flags
 from lab.script.events import SERVER_PORT, IcmpEvent, PacketEvent
 from lab.live.wire import Frame, Wire
 from netns import IPV6_MTU, VethTopology
@@ -91,12 +91,12 @@ class DrivePort(Port):
         lab, kernel = self.ends[LAB], self.ends["kernel"]
         if frame.outgoing or segment.dst != lab.address or segment.dport != lab.port:
             return None
-        opening = "S" in segment.flag_text and "." not in segment.flag_text
+        opening = is_syn(segment.flag_text)
         return "kernel" if opening or not kernel.port or segment.sport == kernel.port else None
 
     def on_segment(self, sender: str, segment: Segment) -> None:
         """A connect()'s SYN: the kernel's port is an ephemeral one."""
-        if sender == "kernel" and "S" in segment.flag_text and "." not in segment.flag_text:
+        if sender == "kernel" and is_syn(segment.flag_text):
             self.ends["kernel"].port = segment.sport
 
     def on_match(self, sender: str, event: PacketEvent, segment: Segment) -> None:
@@ -104,7 +104,7 @@ class DrivePort(Port):
         fresh numbering (packetdrill's rule) when written from 0; one written with another seq continues
         the earlier connection's numbers, so a script can show how the new ISN follows the old (TIME_WAIT
         reuse: old snd_nxt + 65537)."""
-        if sender != "kernel" or "S" not in segment.flag_text or "." in segment.flag_text:
+        if sender != "kernel" or not is_syn(segment.flag_text):
             return
         if self.ends["kernel"].app.take_new_connection() and not (event.seq and self.connections):
             self._new_connection(passive=False)

@@ -23,6 +23,11 @@ def flags_to_text(bits: int) -> str:
     return "".join(letter for letter, bit in FLAG_LETTERS if bits & bit)
 
 
+def is_syn(flags: str) -> bool:
+    """A connection's first segment: SYN without ACK (``flags`` as scripts write them: "S", "S.", "F.")."""
+    return "S" in flags and "." not in flags
+
+
 def text_to_flags(text: str) -> int:
     """packetdrill flag letters (``S.``, ``F.``, ``R``) to header bits."""
     letters = dict(FLAG_LETTERS)

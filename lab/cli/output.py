@@ -45,6 +45,18 @@ def table(rows: list[list[str]]) -> list[str]:
     return lines
 
 
+def option_line_flags(command):
+    """The flags that set what a script's option line sets (``--tolerance_usecs`` and its dashed spelling),
+    made from the one option table (lab/script/settings.py OPTIONS); a flag wins over the script's line."""
+    from lab.script.settings import OPTIONS
+
+    for option in reversed([option for option in OPTIONS if option.flag_help]):
+        kind = click.IntRange(0) if option.kind is int else click.FloatRange(0)
+        command = click.option(f"--{option.name}", f"--{option.name.replace('_', '-')}", option.name, type=kind,
+                               help=option.flag_help)(command)
+    return command
+
+
 def require_folder(option: str, path: str | None) -> None:
     """Refuse an output path whose folder does not exist, before any work is done."""
     if path is None:

@@ -15,7 +15,7 @@ from lab.tcp.families import FAMILIES, families_for
 from lab.views.ladder import text_ladder, use_color
 from lab.privileges import ensure_lab_privileges
 
-from lab.cli.output import finish, jobs_option, language_option, require_folder, show_verdict
+from lab.cli.output import finish, jobs_option, language_option, option_line_flags, require_folder, show_verdict
 from lab.cli.summary import display_name, summary_table
 
 
@@ -57,10 +57,7 @@ def _resolve(names: tuple[str, ...], every: bool, defines: dict[str, str]) -> li
 @click.option("--loopback", is_flag=True, help="Observe-mode scripts: both endpoints on 127.0.0.1 / ::1.")
 @click.option("--ip-version", "ip_version", type=click.Choice(sorted(FAMILIES)), default="both", show_default=True,
               help="Address family to run each script in.")
-@click.option("--tolerance_usecs", "--tolerance-usecs", "tolerance_usecs", type=click.IntRange(0),
-              help="Timing tolerance floor in microseconds (default 4000, or the script's option line).")
-@click.option("--tolerance_percent", "--tolerance-percent", "tolerance_percent", type=click.FloatRange(0),
-              help="Timing tolerance as a percentage of the gap between events (default 12.5).")
+@option_line_flags
 @click.option("--allow-shell", is_flag=True, help="Let backtick lines run shell (/bin/sh in the kernel namespace).")
 @click.option("-D", "--define", "defines", multiple=True, metavar="NAME=VALUE",
               help="Read NAME in script files as VALUE (packetdrill's -D).")

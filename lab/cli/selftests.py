@@ -19,7 +19,7 @@ from lab.errors import EXIT_MISMATCH
 from lab.tcp.families import FAMILIES
 from lab.privileges import ensure_lab_privileges
 
-from lab.cli.output import require_folder
+from lab.cli.output import option_line_flags, require_folder
 
 FAMILY_NAMES = {4: "ipv4", 6: "ipv6"}
 SLOW_TOLERANCE_USECS = 14000
@@ -83,16 +83,16 @@ def write_junit(path: str, results: list) -> None:
 @click.option("--ip-version", "ip_version", type=click.Choice(sorted(FAMILIES)), default="both", show_default=True,
               help="Families to run (a script's --ip_version line restricts it further).")
 @click.option("--allow-shell", is_flag=True, help="Let backtick lines run shell (/bin/sh in the kernel namespace).")
-@click.option("--tolerance_usecs", "--tolerance-usecs", "tolerance_usecs", type=click.IntRange(0),
-              help="Timing tolerance floor in microseconds (default 4000; 14000 with KSFT_MACHINE_SLOW set, "
-                   "where failures are XFAIL, as in ksft_runner.sh).")
+@option_line_flags
 @click.option("--ktap", is_flag=True, help="Print KTAP, as the kernel's ksft_runner.sh does.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON array (script, family, result, reason).")
 @click.option("--junit", "junit_path", type=click.Path(dir_okay=False, writable=True),
               help="Write the results as JUnit XML here.")
-def selftests(folder, jobs, ip_version, allow_shell, tolerance_usecs, ktap, as_json, junit_path):
+def selftests(folder, jobs, ip_version, allow_shell, tolerance_usecs, tolerance_percent, ktap, as_json, junit_path):
     """Run every .pkt in DIR as the kernel's ksft_runner.sh runs packetdrill; exit 1 when any failed.
 
+    With KSFT_MACHINE_SLOW set, as in ksft_runner.sh, the tolerance floor is
+    14000 us unless --tolerance_usecs says otherwise, and failures are XFAIL.
     Both families unless a script's --ip_version line names one; IPv6 with MTU
     1520; the runner's -D defines (Fast Open cookies, control-message names)
     for the lab's own addresses. A script using something tcplab does not
@@ -109,7 +109,7 @@ def selftests(folder, jobs, ip_version, allow_shell, tolerance_usecs, ktap, as_j
     slow = bool(os.environ.get("KSFT_MACHINE_SLOW"))
     if slow and tolerance_usecs is None:
         tolerance_usecs = SLOW_TOLERANCE_USECS
-    settings = Settings(tolerance_usecs=tolerance_usecs, allow_shell=allow_shell)
+    settings = Settings(tolerance_usecs=tolerance_usecs, tolerance_percent=tolerance_percent, allow_shell=allow_shell)
     if ktap and not as_json:
         click.echo("TAP version 13")
         click.echo(f"1..{len(pairs)}")

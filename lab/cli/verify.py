@@ -8,7 +8,7 @@ import click
 
 from lab.errors import BadInput
 
-from lab.cli.output import finish, require_folder, show_verdict
+from lab.cli.output import finish, option_line_flags, require_folder, show_verdict
 
 
 def _script_for(against: str):
@@ -28,10 +28,7 @@ def _script_for(against: str):
 @click.command()
 @click.argument("captures", nargs=-1, required=True, type=click.Path(dir_okay=False), metavar="FILE.pcap[ng]...")
 @click.option("--against", required=True, metavar="NAME|SCRIPT", help="The exercise or script the capture must match.")
-@click.option("--tolerance_usecs", "--tolerance-usecs", "tolerance_usecs", type=click.IntRange(0),
-              help="Timing tolerance floor in microseconds (default 4000, or the script's option line).")
-@click.option("--tolerance_percent", "--tolerance-percent", "tolerance_percent", type=click.FloatRange(0),
-              help="Timing tolerance as a percentage of the gap between events (default 12.5).")
+@option_line_flags
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON (and nothing else) for CI.")
 @click.option("--junit", "junit_path", type=click.Path(dir_okay=False, writable=True),
               help="Write the results as JUnit XML here.")

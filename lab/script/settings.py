@@ -24,12 +24,16 @@ class OptionLine:
     default: object
     choices: tuple[str, ...] = ()
     bounds: tuple[int, int] | None = None  # the lowest and highest number allowed
+    flag_help: str = ""  # set: a command-line flag of run, verify and selftests sets it too, over the line
 
 
 # The options tcplab acts on; the single source for option lines and their flags.
 OPTIONS = (
-    OptionLine("tolerance_usecs", int, 4000),  # packetdrill's default floor, 4 ms
-    OptionLine("tolerance_percent", float, 12.5),  # ... and its share of the gap between events
+    OptionLine("tolerance_usecs", int, 4000,  # packetdrill's default floor, 4 ms
+               flag_help="Timing tolerance floor in microseconds (default 4000, or the script's option line)."),
+    OptionLine("tolerance_percent", float, 12.5,  # ... and its share of the gap between events
+               flag_help="Timing tolerance as a percentage of the gap between events (default 12.5, or the "
+                         "script's option line)."),
     OptionLine("server", str, None, ("unreachable",)),  # observe mode: connect() to an address nobody owns
     OptionLine("ip_version", str, None, ("ipv4", "ipv6")),  # restricts the families (lab/tcp/families.py)
     OptionLine("mss", int, 0),  # drive mode: longer injected segments go out as GSO super-segments of this size

@@ -45,3 +45,18 @@ def test_a_script_crosses_to_a_worker_process_intact():
     script = parse("0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n+0 connect(3, ..., ...) = 0\n", "x.pkt")
     copy = pickle.loads(pickle.dumps(script))
     assert copy.events[1].args[1] is ELLIPSIS and copy == script
+
+
+def test_the_option_table_makes_the_flags_of_run_verify_and_selftests():
+    from lab.cli.run import run
+    from lab.cli.selftests import selftests
+    from lab.cli.verify import verify
+    from lab.script.settings import OPTIONS
+
+    flagged = {option.name for option in OPTIONS if option.flag_help}
+    assert flagged == {"tolerance_usecs", "tolerance_percent"}
+    for command in (run, verify, selftests):
+        params = {param.name: param for param in command.params}
+        assert flagged <= set(params), command.name
+        for name in flagged:
+            assert f"--{name}" in params[name].opts and f"--{name.replace('_', '-')}" in params[name].opts

@@ -137,8 +137,8 @@ class Holdback:
                     due = []
                     while self._due and self._due[0][0] <= now:
                         _, mark, packet_id, arrival, payload = heapq.heappop(self._due)
-                        # Recorded before the kernel lets it go: whoever sees its effect (a connect() that
-                        # returns) finds it in held(). Recorded after, a CI run under load found none.
+                        # Recorded before the kernel lets it go, so that whoever sees its effect (a connect()
+                        # that returns) already finds it in held().
                         self._held.append(Held(mark, payload, now - arrival))
                         due.append(packet_id)
                     wait = min(self._due[0][0] - now, POLL_SECONDS) if self._due else POLL_SECONDS

@@ -2,8 +2,9 @@
 
 A namespace is created by a short-lived thread that unshares its own network
 namespace and has pyroute2 bind-mount it under /run/netns (``netns.attach``).
-That avoids the fork pyroute2's ``netns.create`` makes: ~1.5 ms instead of
-~9 ms here, and no child process in a program that already runs threads.
+That avoids the fork pyroute2's ``netns.create`` makes: it is several times
+faster, and it starts no child process in a program that already runs
+threads.
 """
 
 from __future__ import annotations

@@ -2,13 +2,12 @@
 
 Removing a namespace does not end its sockets. An orphan (closed by its
 application, its FIN unanswered) goes on retransmitting for minutes in a
-namespace no one can see any more, and keeps it alive in the kernel.
-Measured here: 130 such orphans during one test suite, 82 still there four
-minutes after it; one of them died during a later run whose port was near its
-own, and the run's trace showed it. So a topology aborts what TCP sockets
-its namespaces still hold before removing them (SOCK_DESTROY, which ends
-orphans and TIME_WAIT minisocks too since Linux 6.11; where the kernel lacks
-CONFIG_INET_DIAG_DESTROY, the namespaces are removed as before).
+namespace no one can see any more, keeps it alive in the kernel, and may
+die during a later run whose ports are near its own, where that run's trace
+would see it. So a topology aborts what TCP sockets its namespaces still hold
+before removing them (SOCK_DESTROY, which ends orphans and TIME_WAIT
+minisocks too since Linux 6.11; where the kernel lacks
+CONFIG_INET_DIAG_DESTROY, the namespaces are removed all the same).
 """
 
 from __future__ import annotations

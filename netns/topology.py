@@ -124,9 +124,9 @@ def _wait_until_carrying(ns: str, ifname: str) -> None:
     The end brought up first gets its carrier when its peer comes up, and its
     transmit queue is switched on only later, by the kernel's link watch (a
     work item that needs the RTNL lock, which other namespaces being built or
-    removed may hold). Until then it drops whatever is sent: once in a
-    thousand catalogue runs a client's SYN vanished and connect() hung. The
-    link watch sets the operational state just before it switches the queue on.
+    removed may hold). Until then it drops whatever is sent, a client's SYN
+    included, and that connect() hangs. The link watch sets the operational
+    state just before it switches the queue on.
     """
     deadline = time.monotonic() + LINK_READY_WAIT
     with namespace.inside(ns), IPRoute() as ipr:

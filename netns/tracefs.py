@@ -181,7 +181,7 @@ _lock = threading.Lock()
 def process_instance() -> TraceInstance:
     """This process's trace instance, made on first use and removed when the process exits.
 
-    Making and removing an instance take the kernel 25-50 ms each (RCU grace
+    Making and removing an instance are slow (each waits for RCU grace
     periods), and removals contend with the next creation: one instance
     serves every run of a process, one run at a time. It is removed at exit,
     also after Ctrl-C or SIGTERM (atexit in the main process, a

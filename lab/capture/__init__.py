@@ -1,5 +1,6 @@
 """Captures: deterministic fixtures, offline verification and diffs of pcap files.
 
 Everything here works on files alone, with no privileges and no namespaces,
-except ``regen``, which runs the exercises against the kernel.
+except fixtures.py (``tcplab capture regen``), which runs the exercises
+against the kernel.
 """

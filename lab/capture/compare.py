@@ -1,12 +1,13 @@
 """Does a regenerated fixture say what the committed one says, apart from where it was made?
 
 A fixture's section header names its environment: the kernel release (one
-version number covers many builds, -v657 and -v1272 here) and the tcplab
-version. Regenerating on another build changed every file although no
-segment did, so a CI job that regenerates to catch kernel changes saw only
-noise. Here the environment is set apart; everything else must match: each
-segment as ``tcplab capture diff`` shows it, the script line it matched
-(its packet comment) and the rest of the header (the sysctls in force).
+version number covers many builds) and the tcplab version. Regenerated on
+another build, every file would differ from its committed fixture although
+no segment did, and a CI job that regenerates to catch kernel changes would
+see only noise. So the environment is set apart; everything else must
+match: each segment as ``tcplab capture diff`` shows it, the script line it
+matched (its packet comment) and the rest of the header (the sysctls in
+force).
 """
 
 from __future__ import annotations

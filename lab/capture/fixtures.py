@@ -7,11 +7,12 @@ regenerations on the same kernel give byte-identical files and a diff
 between kernels shows behaviour, not noise:
 
 - sequence and acknowledgment numbers (and SACK blocks): each endpoint's
-  first SYN becomes a fixed ISN, everything else keeps its offset from it;
+  first SYN becomes a fixed ISN, everything else keeps its offset from it
+  (an endpoint whose first segment is no SYN keeps the script's numbers);
 - TS val: a fixed base per endpoint plus the packet's script time in ms;
   TS ecr: the mapped value of the val it echoes;
 - ports other than the server's: 40000, 40001, ... in order of appearance;
-  MACs: 02:00:00:00:00:0N; IPv4 ID 0 (DF is set); IPv6 flow label 0;
+  MACs: 02:00:00:00:00:0N; IPv4 ID 0; IPv6 flow label 0;
 - packet times: the script timeline (the line each packet matched), from 0.
 
 Only segments that script lines matched are kept. The section header's
@@ -210,7 +211,7 @@ def regenerate(chosen: list[Exercise], families: tuple[int, ...], folder: Path, 
     kept = set()  # a failing run's capture stays, for its report
     try:
         with tempfile.TemporaryDirectory(prefix="tcplab-fixtures-") as staging:
-            # A run made again (it was lab-late) comes last: matched by script and family.
+            # A run made again (its first try no verdict on the kernel) comes last: matched by script and family.
             for outcome in run_many(work, jobs, again_uncrowded=True):
                 exercise, script, live = runs[(outcome.path, outcome.family)]
                 path = fixture_path(folder, exercise.name, outcome.family)

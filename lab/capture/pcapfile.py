@@ -4,7 +4,8 @@ Scapy reads pcap and pcapng, but stops quietly at a truncated block and
 logs warnings for a corrupt one; a fixture checked in CI must not pass
 because half of it was never read. So the file's framing is checked first
 (every block or record complete, lengths consistent), then Scapy parses it.
-Writing is in lab/capture/pcapng.py (the engine's recorder writes captures too).
+Captures are written by lab/live/recorder.py (live runs) and fixtures.py,
+both through the section-header writer in pcapng.py.
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """The pcapng format's few facts tcplab needs, and a writer for its section header.
 
 Scapy writes pcapng, but not the section header's options: the writer here
-adds the section comment and the application name. Both the engine's
-recorder (live captures, with the run's timeline) and the fixtures use it;
-lab/capture/pcapfile.py reads what they write.
+adds the section comment and the application name. Both the live runs'
+recorder (lab/live/recorder.py: captures with the run's timeline) and the
+fixtures use it; lab/capture/pcapfile.py reads what they write.
 """
 
 from __future__ import annotations

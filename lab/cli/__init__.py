@@ -99,5 +99,6 @@ def main() -> None:
     """tcplab: drive real TCP handshakes against the Linux kernel, in namespaces of its own.
 
     Run as root (sudo), or as a plain user where unprivileged user namespaces
-    are allowed. Exit codes: 0 pass, 1 mismatch, 2 bad input, 3 environment.
+    are allowed. Exit codes: 0 pass, 1 mismatch, 2 bad input, 3 environment,
+    4 inconclusive (the lab itself was late).
     """

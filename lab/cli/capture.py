@@ -32,8 +32,8 @@ def regen(names: tuple[str, ...], folder: str, ip_version: str, check: bool, job
     """Re-record captures/<exercise>.pcapng for every exercise (or those named), deterministically.
 
     A fixture that differs only in its environment (kernel build, tcplab
-    version) is left untouched. Experiments (isn-random, tw-recycle) have no
-    script trace and no fixture.
+    version) is left untouched. Experiments have no script trace and no
+    fixture: they are left out, and naming one is an error.
     """
     from lab.capture.fixtures import regenerate
     from lab.course.catalogue import exercises, find
@@ -85,7 +85,7 @@ def _regen_line(path: Path, comparison, check: bool) -> str:
 
 
 def _made_again(outcome) -> str:
-    """Say so when the run was lab-late on its first try and made again (the words every command uses)."""
+    """Say so when the run was made again, its first try no verdict on the kernel (the words every command uses)."""
     from lab.views.report import made_again
 
     return "" if outcome.first_try is None else f" ({made_again(outcome.first_try)})"

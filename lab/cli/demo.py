@@ -21,10 +21,11 @@ def _number(value: int, isn: int, absolute: bool) -> str:
 def demo(ipv6: bool, isn: int | None, absolute: bool) -> None:
     """Handshake and close: the lab plays a client, a real listener waits in the kernel.
 
-    Plays lab/course/first_handshake.pkt with the engine every run uses. Shows each segment with
+    Plays lab/course/first_handshake.pkt with the runner every run uses. Shows each segment with
     numbers relative to each side's ISN (x for the lab, y for the kernel) and
-    the kernel socket's state as sock_diag reports it after the segment:
-    LISTEN, SYN_RECV, ESTABLISHED, CLOSE_WAIT, LAST_ACK.
+    the kernel socket's state as sock_diag reports it after the segment: from
+    LISTEN before the first, through SYN_RECV, ESTABLISHED, CLOSE_WAIT and
+    LAST_ACK, to CLOSED after the last.
     """
     ensure_lab_privileges()
     from lab.course.first_handshake import LAB_SIDE, run_demo

@@ -180,7 +180,7 @@ def line_passed(evidence: Evidence, outcome) -> bool:
 class ClaimResult:
     claim: Claim
     lines: tuple[dict[int, bool], ...]  # per evidence line: family -> passed (absent: not run)
-    again: tuple[frozenset[int], ...]  # per evidence line: the families whose run was made again (lab-late)
+    again: tuple[frozenset[int], ...]  # per evidence line: the families whose run was made again uncrowded
 
     def family_passed(self, family: int) -> bool | None:
         """True when every line passed in ``family``; None when nothing ran (untestable)."""

@@ -1,14 +1,14 @@
 """The first real handshake: the lab plays a client, the kernel a listener.
 
-The demo is a script (lab/course/first_handshake.pkt) played by the engine like any other, so
-its segments are built, sent, read and judged by the same drive port and
-matcher as every run. The lab sends a SYN with ISN x; the kernel's SYN-ACK
-must acknowledge x+1 and its own ISN y is learnt from it; the lab's ACK
-(seq x+1, ack y+1) completes the handshake and accept() returns. Then the lab
-closes first: FIN, the kernel's ACK (CLOSE_WAIT), the kernel application's
-close() (FIN, LAST_ACK), and the lab's last ACK (CLOSED). The script's state
-lines read the kernel socket's state back after every segment, so the states
-shown are the kernel's own.
+The demo is a script (lab/course/first_handshake.pkt) played by the live
+runner (lab/live/runner.py) like any other, so its segments are built, sent,
+read and judged by the same drive port and matcher as every run. The lab sends
+a SYN with ISN x; the kernel's SYN-ACK must acknowledge x+1 and its own ISN y
+is learnt from it; the lab's ACK (seq x+1, ack y+1) completes the handshake
+and accept() returns. Then the lab closes first: FIN, the kernel's ACK
+(CLOSE_WAIT), the kernel application's close() (FIN, LAST_ACK), and the lab's
+last ACK (CLOSED). The script's state lines read the kernel socket's state
+back after every segment, so the states shown are the kernel's own.
 """
 
 from __future__ import annotations

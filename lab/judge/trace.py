@@ -173,7 +173,7 @@ class RunResult:
     state_source: str = ""  # "tracepoint" or "sampled": where the state changes came from
     sysctls: tuple[tuple[str, str], ...] = ()  # what the script's sysctl lines set
     timers: tuple[PendingTimer, ...] = ()  # timers seen pending, each when first seen
-    first_try: Failure | None = None  # a lab-late first try this run, made again uncrowded, replaces
+    first_try: Failure | None = None  # a first try that was no verdict on the kernel, which this run replaces
 
     def __post_init__(self) -> None:
         for name in ("steps", "notes", "actions", "state_changes", "kernel_events", "sysctls", "timers"):

@@ -38,13 +38,13 @@ def run_one(script: Script | Experiment, family: int, settings: Settings) -> Run
     return run_any(script, family, settings)
 
 
-# Imported once by the fork server, before it forks the workers: each worker importing the engine itself
-# cost ~0.38 s of CPU; `make run` took 8.7-9.2 CPU-seconds and 10.1-10.4 s without, 6.3-7.0 and 9.2-9.5 s with.
+# Imported once by the fork server, before it forks the workers, so that no worker imports the lab itself
+# (measured: ~0.38 s of CPU per worker).
 FORKSERVER_PRELOAD = ["__main__", __name__]
 POOL_WORTH_SECONDS = 2.0  # starting worker processes costs ~0.4 s: below this much timeline, run in turn
 
 
-# Workers per CPU that is not already busy; measured with bench/trust.py (README, "Measured on this machine").
+# Workers per CPU that is not already busy; measured with bench/trust.py (docs/measurements.md).
 WORKERS_PER_FREE_CPU = {True: 8, False: 2}  # keyed by whether the timeline may run real-time
 
 
@@ -92,13 +92,11 @@ def run_many(jobs: list[tuple[Script | Experiment, int, Settings]], workers: int
     pickled) and returns plain data; ``finish`` turns it into what the caller
     shows, in this process (by default the result itself).
 
-    ``again_uncrowded``: a run whose first try ended lab-late gave no verdict
-    on the kernel, only on the lab's own punctuality (a crowded batch, a busy
-    machine), whether the batch was crowded or not, one run or many; nor did
-    one whose timing was off in a crowded batch (not_the_kernels_verdict). It is
-    run once more after the batch, uncrowded (time 0 on a tick, its timeline
-    on a CPU of its own: no more runs at once than CPUs), and yielded last,
-    its ``first_try`` the first try's failure. ``work``'s results then need
+    ``again_uncrowded``: a run whose first try gave no verdict on the kernel
+    (not_the_kernels_verdict), in a batch of one run or many, is run once
+    more after the batch, uncrowded (no more runs at once than CPUs: time 0
+    on a tick, its timeline on a CPU of its own), and yielded last, its
+    ``first_try`` the first try's failure. ``work``'s results then need
     ``failure`` and ``first_try`` fields (a dataclass: RunResult,
     SelftestResult). Callers that measure every try (``run --repeat``) leave it off.
     """
@@ -121,9 +119,8 @@ def run_many(jobs: list[tuple[Script | Experiment, int, Settings]], workers: int
 def not_the_kernels_verdict(failure: Failure | None, crowded: bool) -> bool:
     """Whether a failed first try says nothing about the kernel: the lab was late; or, in a crowded batch,
     the kernel's timing was off. A crowded batch keeps more real-time timelines than CPUs busy, and the
-    kernel's own work for a run (its softirqs, its timers) waits for a CPU too: measured on
-    6.18.44-fc-v1272, 2 timing failures in about 5000 crowded first tries (a SYN-ACK not sent within 4 ms of
-    the SYN, a connect() not returned within 0.25 s), none in 1860 uncrowded ones."""
+    kernel's own work for a run (its softirqs, its timers) waits for a CPU too, so a late answer there may
+    be the batch's doing rather than the kernel's (docs/timing.md, "A crowded batch")."""
     if failure is None:
         return False
     return failure.kind == LAB_LATE or (crowded and failure.kind == TIMING)

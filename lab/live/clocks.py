@@ -2,10 +2,10 @@
 
 The kernel stamps what the lab receives on CLOCK_REALTIME (a packet
 socket's SO_TIMESTAMPNS, a socket's SO_TIMESTAMPING), while the run times
-its own actions on CLOCK_MONOTONIC. The two differ by an offset that this
-machine keeps steady (measured: 0.02 ms over 10 s), so a run reads it once,
-when its wire opens, and its stamps, capture and cmsg checks all use that
-reading; what matters is reading it right.
+its own actions on CLOCK_MONOTONIC. The two differ by an offset that stays
+steady over a run, so a run reads it once, when its wire opens, and its
+stamps, capture and cmsg checks all use that reading; what matters is reading
+it right.
 """
 
 from __future__ import annotations
@@ -22,10 +22,10 @@ def realtime_offset() -> float:
 
     Read as one ``time.time() - time.monotonic()``, a preemption between the
     two reads makes the offset short by its length, and every kernel stamp
-    converted with it late by as much. Traced in a crowded batch: a SYN-ACK
-    the kernel delivered 0.02 ms after the lab's SYN read as 9.8 ms late, and
-    the run failed as the kernel's timing (one failing run in 20 of make run;
-    CI's one segment read 25 ms late after a write() had the same form).
+    converted with it late by as much: a run would fail as the kernel's timing
+    for the lab's own preemption. A bracket is read up to TRIES times, until
+    one is TIGHT, and the tightest one's midpoint is used (docs/timing.md,
+    "Two clocks").
     """
     best_gap, best = float("inf"), 0.0
     for _ in range(TRIES):

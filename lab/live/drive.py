@@ -6,8 +6,10 @@ inject segments larger than the MSS as through packetdrill's tun device,
 while the kernel sends and advertises as on a normal link. The kernel end also
 answers to ``tun0``, the name packetdrill scripts' shell lines use.
 
-Every segment the script injects is built before the timeline starts
+Every TCP segment the script injects is built before the timeline starts
 (lab/live/frames.py); at its moment only the learnt numbers are written in.
+An ICMP error quotes the kernel's own numbers, so it is built at its moment,
+with struct (lab/tcp/icmp.py).
 With ``--mss`` a segment longer than the MSS goes out as one GSO
 super-segment the kernel splits, as packetdrill's tun device writes them.
 Connections are counted as packetdrill counts them: the first SYN after

@@ -1,11 +1,11 @@
 """Frames built before their moment: the lab's segments, ready to send in microseconds.
 
-Building a frame takes a fraction of a millisecond (Scapy took ~0.6 ms,
-more on a busy machine); a ``+0 <`` line right after a kernel segment has no
-time for it. So every segment a drive script injects is built before the
-timeline starts, and at its moment only the numbers learnt during the run are
-written in (ports, seq, ack, TS ecr, SACK edges) and the TCP checksum is
-recomputed.
+A ``+0 <`` line right after a kernel segment leaves no time to build a frame,
+least of all with Scapy (which builds the options the lab's own codec does not
+know). So every TCP segment a drive script injects is built before the
+timeline starts (DrivePort.prepare), and at its moment only the numbers learnt
+during the run are written in (ports, seq, ack, TS ecr, SACK edges) and the
+TCP checksum is recomputed.
 """
 
 from __future__ import annotations

@@ -77,7 +77,7 @@ class SelftestResult:
     duration: float = 0.0
     path: str = ""
     failure: Failure | None = None  # the run's failure: its kind tells the batch whether to make it again
-    first_try: Failure | None = None  # a lab-late first try this run, made again uncrowded, replaces
+    first_try: Failure | None = None  # a first try that was no verdict on the kernel, which this run replaces
 
     def as_dict(self) -> dict:
         first_try = None if self.first_try is None else f"{self.path}:{self.first_try.line}: {self.first_try.message}"

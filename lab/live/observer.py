@@ -7,18 +7,17 @@ sock_diag no longer lists is CLOSED.
 
 A state line often sits between a kernel segment and the lab's ``+0`` answer,
 so a query must cost the timeline nothing it can notice. A dump walks the
-kernel's whole established table, shared by every namespace (262144 buckets
-on these 24 GiB machines), to find a handful of sockets: 0.42 ms on one build
-of 6.18.44, 1.1-2.0 ms on another (-fc-v1272, measured with
-``python -m bench.observations``), where two state lines that found their
-socket gone made the next ``+0`` line 4-6 ms late. So a connection whose
-addresses the run knows (it always does: they are its own address plan) is
-looked up as the kernel looks up an arriving segment's socket: 0.005 ms when
-there is no such socket, 0.05 ms with the decoding when there is. The
-lookup searches the established table, which holds request socks (SYN_RECV)
-and TIME_WAIT minisocks too, so its "no such socket" is the answer: CLOSED,
-with no dump behind it. Only a caller that does not know the addresses
-(``addresses=None``: tests, experiments, outside any timeline) gets the dump.
+kernel's whole established table, which every namespace shares and whose
+size follows the host's memory, to find a handful of sockets; that walk can
+make the next ``+0`` line late. So a connection whose addresses the run
+knows (it always does: they are its own address plan) is looked up as the
+kernel looks up an arriving segment's socket, at a cost that does not grow
+with the table. The lookup searches the established table, which holds
+request socks (SYN_RECV) and TIME_WAIT minisocks too, so its "no such
+socket" is the answer: CLOSED, with no dump behind it. Only a caller that
+does not know the addresses (``addresses=None``: tests, experiments, outside
+any timeline) gets the dump. The costs are measured by
+``python -m bench.observations`` (docs/measurements.md).
 """
 
 from __future__ import annotations

@@ -3,7 +3,8 @@
 A port builds the mode's topology, creates the endpoints (the kernel-side
 applications, sock_diag observers), opens the wire, says who sent a captured
 frame, and — in drive mode only — injects the lab's segments. The runner
-picks the port once and never asks which mode it is in.
+picks the port once (``run_script``, by the script's mode) and leaves what
+differs between the modes to it.
 """
 
 from __future__ import annotations

@@ -1,21 +1,18 @@
-"""Being on time: how the run waits for an event's moment, and what keeps it from being late.
+"""Being on time: how a run waits for an event's moment, and what keeps it from being late.
 
-Measured on this 2-core machine with one core busy (README, "Measured on
-this machine"): a real-time scheduling class for the timeline thread, where
-the user may have one, keeps the lab's own actions within a fraction of a
-millisecond (without it 7 of 64 runs failed); a real-time thread wakes from
-a sleep on time, so it does not spin, which would only hold a CPU from the
-other workers of a batch. Without real-time scheduling the thread sleeps to
-just before the moment, then spins (packetdrill's wait_for_event): fewer late
-outliers there.
+The timeline runs with real-time scheduling (SCHED_FIFO) where the user may
+have it, which keeps the lab's own actions on time on a busy machine; a
+real-time thread wakes from a sleep on time, so it does not spin, which would
+only hold a CPU from the other workers of a batch. Without real-time
+scheduling the thread sleeps to just before the moment, then spins
+(packetdrill's wait_for_event), which leaves fewer late outliers.
 
 Script time 0 falls just after a kernel tick, as in packetdrill
-(schedule_start_time_usecs). The kernel's timers fire on ticks (HZ=250 here:
-every 4 ms), so an answer sent from a timer (a delayed ACK due "now", an RTO)
-leaves at the first tick after it was due: anywhere within one tick when the
-timeline's phase is left to chance, which was most of tcplab's flakes beside
-packetdrill (measured: a FIN's ACK 0.1-4.5 ms after it, against a 4 ms
-tolerance; packetdrill's, aligned, 1.45 ms in 19 of 20 runs).
+(schedule_start_time_usecs). The kernel fires its timers on ticks, so an
+answer sent from a timer (a delayed ACK due "now", an RTO) leaves at the
+first tick after it was due: with the timeline's phase against the ticks
+left to chance, that answer would come anywhere within a tick of its line.
+The evidence for each choice is in docs/timing.md.
 """
 
 from __future__ import annotations
@@ -62,11 +59,12 @@ def tick_grid() -> tuple[float, float] | None:
     """(tick length, the monotonic moment of one tick), sighted once per process; None without ticks.
 
     The coarse clock advances when the tick's timekeeping runs, so the moment
-    it changes is a tick (its value is not: here it lags the tick by a steady
-    2.36 ms). Ticks fall on a fixed grid of the monotonic clock, so one
-    sighting serves the process. Called before the timeline (a spin of up to a
-    few ticks must not hold a CPU from a batch's real-time workers), so a
-    sighting counts only when nothing preempted the reads around it.
+    it changes is a tick (its value is not: it lags the tick). Ticks fall on a
+    fixed grid of the monotonic clock, so one sighting serves the process. The
+    runner sights it before any real-time timeline, at normal priority, so
+    that its spin of up to ten ticks never holds a CPU from a batch's
+    real-time workers; as it may be preempted there, a sighting counts only
+    when the reads on either side of the change are SIGHTING apart or less.
     """
     try:
         length = time.clock_getres(CLOCK_MONOTONIC_COARSE)
@@ -90,7 +88,7 @@ def timeline_start(on_tick: bool = True) -> float:
     """The moment for script time 0: TICK_OFFSET after the first tick at least START_MARGIN ahead.
 
     Not ``on_tick`` in a crowded batch: workers whose timelines all start on a tick act at the same
-    moments and wait for one another (measured: 2 of 100 catalogue runs lab-late, 4.2-7.7 ms).
+    moments and wait for one another.
     """
     earliest = time.monotonic() + START_MARGIN
     grid = tick_grid() if on_tick else None
@@ -119,18 +117,16 @@ def let_other_cpus_settle() -> None:
     CPU that keeps jiffies is any CPU whose tick runs; an idle CPU whose tick
     has stopped hands that duty to the next CPU that ticks. When another CPU
     ticks at the same moment and keeps time, the arming CPU's tick may run
-    first and find jiffies not yet moved on: the ACK leaves a tick late.
-    Traced here (timer:timer_start and timer_expire_entry on tcp_delack_timer,
-    each CPU's tick_nohz_handler, a selftest's FIN): between the arming and
-    the ACK the other CPU ticked in 45 of 49 of tcplab's runs, kept awake by
-    the RCU grace periods that the previous run's teardown and this run's
-    setup start (rcu_preempt, rcu_exp_gp_kthr); in 16 of 60 of packetdrill's.
-    A fixed 100 ms sleep before time 0 made it 4 of 30; this wait, 11 of 40,
-    at a median cost of 29 ms (p90 52 ms, at most 80 ms in 76 runs).
+    first and find jiffies not yet moved on: the ACK leaves a tick late. The
+    other CPUs are kept ticking by the RCU grace periods that the previous
+    run's teardown and this run's setup start (rcu_preempt, rcu_exp_gp_kthr),
+    so the run waits for them to go idle before its time 0 (docs/timing.md,
+    "The kernel's ticks", has the traces and the cost).
 
     A CPU that stays out of idle (another process keeps it busy) never stops
-    its tick: once it has made no idle call for BUSY_AFTER, it is not waited for.
-    Called on the timeline's thread, already on its CPU.
+    its tick, and no wait changes that: once it has made no idle call for
+    BUSY_AFTER, it is not waited for. Called on the timeline's thread, inside
+    ``punctual``; the CPU it runs on (sched_getcpu) is not waited for.
     """
     first = ticking_cpus()
     if first is None:
@@ -164,9 +160,8 @@ def above_timelines() -> None:
 
     A blocking call returns when the kernel wakes its thread, often in the middle of the timeline's own
     write of the segment that ended it; its return is noted when the thread next runs. At the timeline's
-    priority it waited for the timeline (or, in a batch, another run's) to block first: a connect() was
-    noted 6-7 ms after the SYN-ACK that ended it, and the kernel was blamed. Above them it runs at once,
-    for the few microseconds it needs.
+    priority it would wait for the timeline (or, in a batch, another run's) to block first, and its return,
+    noted late, would be blamed on the kernel. Above them it runs at once, for the few microseconds it needs.
     """
     if os.sched_getscheduler(0) == os.SCHED_FIFO:
         os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(SYSCALL_PRIORITY))
@@ -204,9 +199,9 @@ def take_timeline_slot(slot: int) -> None:
 
 def timeline_cpu(allowed: set[int]) -> int:
     """The one CPU a real-time timeline keeps to: a batch's workers, numbered, each to its own while they are
-    no more than the CPUs. (Chosen by process id, two workers of a pool could land on one CPU and wait for
-    each other while another CPU stayed idle: process ids step by however many processes the machine
-    started in between.)"""
+    no more than the CPUs; any other process by its process id. Workers go by their number, not their
+    process id: process ids step by however many processes the machine started in between, so two
+    workers could land on one CPU and wait for each other while another CPU stays idle."""
     cpus = sorted(allowed)
     slot = os.getpid() if _timeline_slot is None else _timeline_slot
     return cpus[slot % len(cpus)]
@@ -215,15 +210,14 @@ def timeline_cpu(allowed: set[int]) -> int:
 @contextlib.contextmanager
 def punctual(one_cpu: bool = True):
     """A timeline's conditions: no garbage collection, a short GIL switch interval, real-time scheduling
-    when allowed, and then (``one_cpu``) one CPU (threads started inside inherit both). Yields whether
-    real-time scheduling was granted.
+    when allowed and, with it and ``one_cpu``, one CPU (threads started inside inherit both). Yields
+    whether real-time scheduling was granted.
 
     One CPU: the kernel arms a timer on the CPU that handled the segment, which is the CPU of the lab's
-    thread that wrote it. With the run's threads free to move, the answer from a timer due at once (the
-    ACK of a FIN) left one tick late in 10 of 16 runs; with them on one CPU, in 0 of 24 (either CPU).
-    Not in a batch with more workers than CPUs: five real-time workers held to each CPU wait for one
-    another (2 of 100 runs of the catalogue lab-late, twice in three), where the scheduler moving them
-    keeps them on time.
+    thread that wrote it. With the run's threads free to move between CPUs, the answer from a timer due
+    at once (the ACK of a FIN) may leave a tick late. Not in a batch with more workers than CPUs
+    (``one_cpu`` false): real-time workers held to each CPU wait for one another, where the scheduler
+    moving them keeps them on time.
     """
     switch_interval = sys.getswitchinterval()
     policy = os.sched_getscheduler(0)

@@ -2,7 +2,8 @@
 
 Frames are read from the lab's packet socket, parsed, and kept when the
 mode's port says which endpoint sent them; the first SYN of an endpoint
-teaches the run its port (a connect() gets an ephemeral one).
+teaches the run its port and address (a connect() gets an ephemeral port,
+and an address the kernel's routes chose).
 """
 
 from __future__ import annotations

@@ -26,7 +26,8 @@ Reading happens after the timeline, never during it: the kernel writes the
 events into its ring buffer as they happen, at no cost to the run. The run
 reads ``trace_pipe``, which consumes what it reads, so the process's next run
 (one instance serves them all, netns.tracefs.process_instance) starts from an
-empty buffer without the ~20 ms that emptying it takes.
+empty buffer without the wait that emptying it would cost; whatever is older
+than the run's start is skipped all the same.
 
 Where tracefs cannot be reached (rootless: tracefs is not mountable in a
 user namespace) the run falls back to sock_diag samples and says so; the
@@ -142,11 +143,11 @@ BIRTHS = {number for number, name in STATES.items() if name in ("CLOSE", "LISTEN
 def _born_in_run(chosen: list[TraceEvent]) -> list[TraceEvent]:
     """Drop the events of sockets the run did not make: their first traced change is not a birth.
 
-    Measured: an orphan left by an earlier run in the same process (its FIN
-    unanswered, its namespace deleted; the kernel keeps the socket until its
-    retries run out) died during a later run whose lab port was within 16 of
-    its own, and the later run drew two FIN_WAIT1 -> CLOSED. Sockets that
-    existed before the run have addresses distinct from every socket born in it
+    An orphan left by an earlier run in the same process (its FIN unanswered,
+    its namespace deleted; the kernel keeps the socket until its retries run
+    out) may die during a later run whose port range holds its port, and
+    would draw its FIN_WAIT1 -> CLOSED into that run. Sockets that existed
+    before the run have addresses distinct from every socket born in it
     while they live, so one pass in time order tells them apart.
     ``tcp_retransmit_synack`` names the listener, whose birth is not selected
     (its port is the server's): it stays chosen by its ports.
@@ -217,12 +218,12 @@ class KernelTrace:
             return
         try:
             instance.write("tracing_on", "0")
-            if not instance.prepared:  # once per process: switching the clock alone takes ~30 ms
+            if not instance.prepared:  # once per process: switching the trace clock is slow
                 instance.write("buffer_size_kb", str(BUFFER_KB))
                 instance.write("trace_clock", "mono")
                 instance.write("options/fields", "1")
                 instance.prepared = True
-            self.since = time.monotonic()  # (emptying the buffer would take ~20 ms: older events are skipped)
+            self.since = time.monotonic()  # older events are skipped, not emptied: emptying the buffer is slow
             for event, condition in EVENTS.items():
                 instance.write(f"events/{event}/filter", condition.format(ports=port_filter(ports)) or "0")
                 instance.write(f"events/{event}/enable", "1")

@@ -1,11 +1,13 @@
-"""The lab's port on the wire: a layer-2 packet socket on the lab's veth end.
+"""The lab's port on the wire: a layer-2 packet socket on one device of the run's topology.
 
-The socket is opened inside the lab namespace and bound to the veth end, so
-Scapy's process-wide interface and routing tables never come into play: the
-lab builds whole Ethernet frames, writes them, and reads every frame that
-crosses the link. The kernel does not loop a packet socket's own frames back
-to it, so ``send`` records them itself: ``frames`` holds both directions, in
-order, which is what the recorder keeps.
+The device is the lab's veth end (in observe mode on loopback, ``lo``, or
+the sink of ``--server=unreachable``). The socket is opened inside the
+device's namespace and bound to it, so Scapy's process-wide interface and
+routing tables never come into play: the lab builds whole Ethernet frames,
+writes them, and reads every frame that crosses the link. The kernel does
+not loop a packet socket's own frames back to it, so ``send`` records them
+itself: ``frames`` holds both directions, in order, which is what the
+recorder keeps.
 """
 
 from __future__ import annotations
@@ -45,8 +47,8 @@ class Wire:
 
     def __init__(self, ns: str, ifname: str):
         # Protocol 0 at creation and ETH_P_ALL at bind: the kernel hooks the
-        # socket in once, instead of hooking, unhooking (an RCU grace period,
-        # ~3 ms) and hooking again.
+        # socket in once, instead of hooking, unhooking (which waits for an RCU
+        # grace period) and hooking again.
         with inside(ns):
             self._sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
         self._sock.bind((ifname, ETH_P_ALL))
@@ -65,7 +67,7 @@ class Wire:
 
     def close(self) -> None:
         """Close in the background (once): releasing a packet socket waits for an RCU
-        grace period (~10 ms here) that the run has no reason to wait for. The closing
+        grace period that the run has no reason to wait for. The closing
         threads start with SIGINT and SIGTERM blocked, so those reach the main thread
         (kernelapp's syscall workers say why)."""
         sockets = [sock for sock in (self._sock, self._gso_sock) if sock is not None and sock.fileno() >= 0]

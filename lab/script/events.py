@@ -114,7 +114,7 @@ class Ellipsis_:
         return "..."
 
     def __reduce__(self) -> str:
-        return "ELLIPSIS"  # one instance, also in -j workers (the engine compares with ``is ELLIPSIS``)
+        return "ELLIPSIS"  # one instance, also in -j workers (lab/live and lab/judge compare with ``is ELLIPSIS``)
 
 
 ELLIPSIS = Ellipsis_()

@@ -31,7 +31,7 @@ def as_dict(outcome: RunResult) -> dict:
         "passed": outcome.passed,
         "duration_s": round(outcome.duration, 4),
         "failure": _failure_dict(outcome.failure),
-        "first_try": _failure_dict(outcome.first_try),  # lab-late: this run was made again uncrowded
+        "first_try": _failure_dict(outcome.first_try),  # no verdict on the kernel: made again uncrowded
         "report": render_failure(outcome),
         "notes": list(outcome.notes),
         "capture": outcome.pcap,

@@ -12,8 +12,6 @@ from helpers import TCPLAB, Held, tcplab
 from netns.names import parse_netns
 from netns.namespace import listed
 
-pytestmark = pytest.mark.alone  # kills runs and cleans up after dead ones
-
 
 @pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_signal_mid_run_leaves_nothing(signum, code):
@@ -24,6 +22,7 @@ def test_signal_mid_run_leaves_nothing(signum, code):
     assert "Traceback" not in held.proc.stderr.read()
 
 
+@pytest.mark.alone  # kills a run and cleans up after dead ones: other tests would see its leftovers as theirs
 def test_cleanup_removes_a_killed_run_and_spares_a_live_one():
     killed = Held()
     assert killed.stop(signal.SIGKILL) == -signal.SIGKILL
@@ -55,6 +54,7 @@ def test_topo_down_needs_a_target():
     assert result.stderr.count("\n") == 1 and "topo ls" in result.stderr
 
 
+@pytest.mark.xdist_group("batches")  # a batch, not beside another
 @pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_signal_stops_a_parallel_batch_promptly(signum, code):
     """Workers unwind their runs and skip the queued ones; nothing is left behind."""

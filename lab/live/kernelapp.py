@@ -178,9 +178,9 @@ class _Worker(threading.Thread):
 
     def start(self) -> None:
         """Start with SIGINT and SIGTERM blocked, a mask the thread keeps: the kernel then delivers them to
-        the main thread, whose blocking wait they interrupt, and the run unwinds at once. (Delivered to a
-        worker, a signal reaches the main thread only at its next bytecode; once in CI a run interrupted
-        near its end exited 0, which is the likely path.)"""
+        the main thread, whose blocking wait they interrupt, and the run unwinds at once; delivered to a
+        worker, a signal would reach the main thread only at its next bytecode, and a run interrupted near
+        its end could finish as if nothing had happened."""
         with deferred_signals():
             super().start()
 
@@ -331,8 +331,8 @@ class KernelApp:
         """Start the call: ``at_once`` (a call that cannot block, cannot_block), on the calling thread; else
         in a worker thread (an idle one, else a new one). The call's box receives the CallResult.
 
-        On the timeline's thread a call costs 0.03-0.05 ms; handed to a worker and back, 0.15-0.25 ms
-        (measured on this machine)."""
+        A call that cannot block runs on the timeline's thread because handing it to a worker and back
+        costs several times the call itself (docs/measurements.md)."""
         call = RunningCall()
         if at_once:
             self._run(event, call)

@@ -147,7 +147,7 @@ class Run:
                         finally:
                             # Closed while still real-time: the closing thread inherits the class. A thread
                             # of a lower class that takes the GIL and is preempted would stall the next
-                            # run's timeline in this process (measured: an injection 11.5 ms late).
+                            # run's timeline in this process.
                             wire.close()
                 finally:
                     self.notes.extend(self.losses.settle(self.port.recorded_frames(wire), self.matcher.comments,
@@ -261,10 +261,9 @@ class Run:
 
         Until the first segment the kernel has no TCP timer of the run's running (no connection exists),
         so nothing of the kernel's counts from the old time 0; and a crowded batch's timeline does not
-        start on a kernel tick (lab/live/punctual.py), so no phase is lost. Measured on
-        6.18.44-fc-v1272: of the crowded batch's lab-late first tries, most came in the setup lines
-        (socket, bind, listen, setsockopt at time 0: 4.2-18.9 ms, the batch's other workers having taken
-        the CPU). An uncrowded timeline keeps its tick-aligned time 0.
+        start on a kernel tick (lab/live/punctual.py), so no phase is lost. The setup lines at time 0
+        are where a crowded batch's other workers most often take the CPU (docs/timing.md). An uncrowded
+        timeline keeps its tick-aligned time 0.
         """
         if not self.restartable or window(self.settings, script_time, self.clock.previous).holds(script_time + began - due):
             return due
@@ -459,7 +458,7 @@ class Run:
             raise self._failure(event, CONTENT, problem, fields=[problem])
 
     def _assert_state(self, event: StateEvent, script_time: float) -> None:
-        """Look the endpoint's socket up (one sock_diag lookup, found or not: ~0.05 ms, lab/live/observer.py).
+        """Look the endpoint's socket up (one sock_diag lookup, found or not: lab/live/observer.py).
 
         A state not there yet is looked for again until the line's tolerance,
         counted from its script time, runs out; the moment it is first seen

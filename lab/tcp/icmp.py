@@ -59,8 +59,8 @@ def build_icmp_frame(src_mac: str, dst_mac: str, family: int, source: str, desti
     """An Ethernet frame carrying an ICMP error from ``source`` to ``destination`` about ``quoted``.
 
     Built with struct at the line's moment (its numbers are the kernel's, learnt at run time), as Scapy
-    builds it (IPv4 ID 1, TTL and hop limit 64; a unit test holds the two to it): Scapy took 1 ms quiet and
-    4.5-5 ms with one core busy, so the `+0 < icmp` after a kernel segment was lab-late.
+    builds it (IPv4 ID 1, TTL and hop limit 64; a unit test holds the two to it): building it with Scapy
+    takes too long for a ``+0 < icmp`` right after a kernel segment.
     """
     length = TCP_FIXED + len(quoted.payload)  # the quoted packet's length as it was sent, header included
     tcp = TCP_HEADER.pack(quoted.sport, quoted.dport, quoted.seq, quoted.ack, 0, 0)[:QUOTED_TCP_BYTES]

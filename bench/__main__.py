@@ -1,4 +1,7 @@
-"""Run every benchmark and print its figures: ``make bench`` / ``python -m bench``.
+"""Run every benchmark, print its figures and write them to docs/measurements.md: ``make bench``.
+
+The file is replaced whole, dated and headed with the machine it ran on; the
+figures the timing design rests on are kept apart (docs/timing-evidence.md).
 
 Targets (issue notes): veth topology up + down <= 25 ms median;
 ``tcplab --help`` <= 150 ms and ``tcplab list`` <= 100 ms median; per-script
@@ -13,7 +16,10 @@ own punctuality and ``make run`` under load.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
+import platform
 import shlex
 import statistics
 import subprocess
@@ -24,6 +30,7 @@ from pathlib import Path
 
 from lab.privileges import ensure_lab_privileges
 
+RECORD = Path(__file__).resolve().parents[1] / "docs" / "measurements.md"
 SHORT_SCRIPT = Path(__file__).with_name("handshake.pkt")
 SHARED_SCRIPT = Path(__file__).with_name("shared-language.pkt")  # what tcplab and packetdrill both speak
 
@@ -97,8 +104,52 @@ def catalogue(tcplab: str, repeats: int) -> None:
           f"target <= 10 s: {'met' if median <= 10 else 'MISSED'}")
 
 
+class Tee(io.StringIO):
+    """Prints what it is given and keeps it for the record."""
+
+    def write(self, text: str) -> int:
+        sys.__stdout__.write(text)
+        sys.__stdout__.flush()
+        return super().write(text)
+
+
+def machine() -> str:
+    """One line on where the figures come from."""
+    load = " / ".join(f"{value:.2f}" for value in os.getloadavg())
+    return (f"Linux {platform.release()}, {len(os.sched_getaffinity(0))} CPUs, load average {load} before the "
+            f"run, Python {platform.python_version()}; packetdrill: {os.environ.get('PACKETDRILL') or 'not compared'}")
+
+
+def write_record(started: float, seconds: float, where: str, figures: str) -> None:
+    date = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(started))
+    RECORD.write_text(f"""# Measured on this machine
+
+Written whole by `make bench` (`python -m bench`) on {date}, in {seconds:.0f} s; the next
+run replaces it. Medians of repeated runs; a target is the issue's, and `MISSED` says so when it is not met.
+The figures the timing design rests on are in [timing-evidence.md](timing-evidence.md).
+
+{where}
+
+```text
+{figures.rstrip()}
+```
+""", encoding="utf-8")
+
+
 def main() -> None:
     ensure_lab_privileges()
+    started, where = time.time(), machine()
+    began = time.monotonic()
+    with contextlib.redirect_stdout(Tee()) as figures:
+        run_all()
+        from bench.observations import report
+
+        report(200)
+    write_record(started, time.monotonic() - began, where, figures.getvalue())
+    print(f"wrote {RECORD}")
+
+
+def run_all() -> None:
     from lab.course.first_handshake import run_demo
     from netns import LoopbackTopology, VethTopology
 

@@ -18,6 +18,7 @@ from collections import deque
 
 from lab.judge.matcher import LAB, Clock, Matcher, Seen
 from lab.tcp.numbering import Side
+from lab.script.values import begins_connection
 from lab.tcp.packets import is_syn
 from lab.script.settings import Settings, check_options
 from lab.judge.trace import Failure, RunResult, Step
@@ -93,7 +94,7 @@ def connection_beginnings(script: Script) -> set[int]:
     listen(), a connect() or a Fast Open send (the script's own syscall lines say where)."""
     beginnings, pending = set(), False
     for event in script.events:
-        if isinstance(event, SyscallEvent) and (event.name in ("listen", "connect") or "MSG_FASTOPEN" in event.text):
+        if isinstance(event, SyscallEvent) and begins_connection(event, f"{script.path}:{event.line}"):
             pending = True
         elif isinstance(event, PacketEvent) and is_syn(event.flags) and pending:
             beginnings.add(event.line)

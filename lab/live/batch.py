@@ -44,7 +44,7 @@ FORKSERVER_PRELOAD = ["__main__", __name__]
 POOL_WORTH_SECONDS = 2.0  # starting worker processes costs ~0.4 s: below this much timeline, run in turn
 
 
-# Workers per CPU that is not already busy; measured with bench/trust.py (docs/measurements.md).
+# Workers per CPU that is not already busy; measured with bench/trust.py (docs/timing-evidence.md).
 WORKERS_PER_FREE_CPU = {True: 8, False: 2}  # keyed by whether the timeline may run real-time
 
 

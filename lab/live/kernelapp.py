@@ -22,7 +22,6 @@ import fcntl
 import ipaddress
 import os
 import queue
-import select
 import socket
 import struct
 import threading
@@ -34,9 +33,7 @@ from lab.judge.timing import window
 from lab.errors import BadInput
 from lab.script.events import (
     ELLIPSIS,
-    BitOr,
     Bytes,
-    Call,
     ListValue,
     Name,
     StructValue,
@@ -46,61 +43,12 @@ from netns import deferred_signals, inside
 
 from lab.judge.control import compare_control
 from lab.live.punctual import RunqueueWait, above_timelines
+from lab.script.values import begins_connection, constant, is_null, names_in, value_of
 from lab.tcp.uapi import CONSTANTS as UAPI
 
 _libc = ctypes.CDLL(None, use_errno=True)
 for _name in ("read", "write", "send", "recv", "sendto", "recvfrom"):
     getattr(_libc, _name).restype = ctypes.c_ssize_t
-_EXTRA_CONSTANTS = {"NULL": 0}
-
-
-def constant(name: str, where: str) -> int:
-    """A symbolic constant: Linux's UAPI headers (a generated table), else Python's socket, os, fcntl, select."""
-    if name in UAPI:
-        return UAPI[name]
-    for module in (socket, os, fcntl, select, errno_codes):
-        value = getattr(module, name, None)
-        if isinstance(value, int):
-            return int(value)
-    if name in _EXTRA_CONSTANTS:
-        return _EXTRA_CONSTANTS[name]
-    raise BadInput(f"{where}: unknown constant {name!r}")
-
-
-def value_of(expr, where: str) -> int:
-    """An integer argument: a number, a NAME, A|B, htons(N) or [N]."""
-    if isinstance(expr, int):
-        return expr
-    if isinstance(expr, Name):
-        return constant(expr.name, where)
-    if isinstance(expr, BitOr):
-        result = 0
-        for part in expr.parts:
-            result |= value_of(part, where)
-        return result
-    if isinstance(expr, ListValue) and len(expr.items) == 1:
-        return value_of(expr.items[0], where)
-    if isinstance(expr, Call) and expr.name in ("htons", "htonl", "ntohs", "ntohl") and len(expr.args) == 1:
-        return value_of(expr.args[0], where)
-    raise BadInput(f"{where}: expected a number here, found {expr}")
-
-
-def _is_null(expr) -> bool:
-    return isinstance(expr, Name) and expr.name == "NULL"
-
-
-def _names(expr) -> list[str]:
-    """The symbolic constants inside an argument (struct field names excluded)."""
-    if isinstance(expr, Name):
-        return [expr.name]
-    if isinstance(expr, (BitOr, ListValue, Call)):
-        parts = expr.parts if isinstance(expr, BitOr) else expr.items if isinstance(expr, ListValue) else expr.args
-        return [name for part in parts for name in _names(part)]
-    if isinstance(expr, StructValue):
-        return [name for _, value in expr.fields for name in _names(value)]
-    return []
-
-
 # When a call may wait for the kernel (Syscall.waits).
 NEVER = "never"  # returns at once whatever the kernel's state
 ON_BLOCKING_FD = "on a blocking fd"  # unless its first argument's descriptor is O_NONBLOCK
@@ -132,7 +80,7 @@ def validate_syscall(event: SyscallEvent, path: str) -> None:
         raise BadInput(f"{where}: {event.name}() takes {call.arguments} arguments, the line gives "
                        f"{len(event.args)}")
     for arg in event.args:
-        for name in _names(arg):
+        for name in names_in(arg):
             constant(name, where)
 
 
@@ -332,7 +280,7 @@ class KernelApp:
         in a worker thread (an idle one, else a new one). The call's box receives the CallResult.
 
         A call that cannot block runs on the timeline's thread because handing it to a worker and back
-        costs several times the call itself (docs/measurements.md)."""
+        costs several times the call itself (docs/timing-evidence.md)."""
         call = RunningCall()
         if at_once:
             self._run(event, call)
@@ -363,6 +311,8 @@ class KernelApp:
         call.began_at = time.monotonic()
         call.began.set()
         try:
+            if begins_connection(event, where):
+                self._new_connection = True
             result, detail = SYSCALLS[event.name].handler(self, event, where)
             box.append(CallResult(result, None, time.monotonic(), detail))
         except BadInput as error:
@@ -425,7 +375,7 @@ class KernelApp:
     @staticmethod
     def _buffer(expr, size: int):
         """The memory a call reads or writes: NULL, the script's string, or zeros."""
-        if _is_null(expr):
+        if is_null(expr):
             return None
         if isinstance(expr, Bytes):
             return ctypes.create_string_buffer(expr.data.ljust(size, b"\0"), max(size, len(expr.data)))
@@ -445,7 +395,6 @@ class KernelApp:
 
     def _listen(self, event, where):
         self._sock(event.args[0], where).listen(value_of(event.args[1], where))
-        self._new_connection = True
         return 0, ""
 
     def _accept(self, event, where):
@@ -461,7 +410,6 @@ class KernelApp:
             _check(_libc.connect(sock.fileno(), unspec, len(unspec)))
             return 0, ""
         self.last_connection = sock
-        self._new_connection = True
         error = sock.connect_ex(address)
         if error:
             raise OSError(error, os.strerror(error))
@@ -485,7 +433,7 @@ class KernelApp:
     # -- options and controls --------------------------------------------------
     def _optval(self, value, length: int | None, where: str) -> bytes | None:
         """setsockopt's value in memory: [int], a string, {onoff, linger}, or NULL."""
-        if _is_null(value):
+        if is_null(value):
             return None
         if isinstance(value, Bytes):
             return value.data
@@ -524,7 +472,7 @@ class KernelApp:
             if actual != self._optval(expected, size, where):
                 shown = Bytes(actual) if isinstance(expected, Bytes) else struct.unpack("ii", actual[:8].ljust(8, b"\0"))
                 return 0, f"optval is {shown}, expected {expected}"
-        elif expected is not ELLIPSIS and not _is_null(expected):
+        elif expected is not ELLIPSIS and not is_null(expected):
             number = int.from_bytes(actual[:8], "little", signed=True) if len(actual) == 8 else (
                 struct.unpack("i", actual[:4])[0] if len(actual) >= 4 else int.from_bytes(actual, "little"))
             if value_of(expected, where) != number:
@@ -578,13 +526,12 @@ class KernelApp:
         name = self._sockaddr(address) if address else None
         if flags & UAPI["MSG_FASTOPEN"]:
             self.last_connection = sock
-            self._new_connection = True
         buffer = self._buffer(event.args[1], count)
         return _check(_libc.sendto(sock.fileno(), buffer, count, flags, name, len(name or b""))), ""
 
     def _iov_sizes(self, iov, where: str) -> list[int]:
         """``[{..., 2000}, {..., 0}]``: each iovec's length."""
-        if iov is ELLIPSIS or _is_null(iov):
+        if iov is ELLIPSIS or is_null(iov):
             return []
         if not isinstance(iov, ListValue):
             raise BadInput(f"{where}: expected an iovec list like [{{..., 1000}}], found {iov}")
@@ -616,7 +563,6 @@ class KernelApp:
         flags = value_of(event.args[2], where)
         if flags & UAPI["MSG_FASTOPEN"]:
             self.last_connection = sock
-            self._new_connection = True
             return sock.sendmsg(buffers, [], flags, self.connect_address), ""
         return sock.sendmsg(buffers, [], flags), ""
 
@@ -666,7 +612,7 @@ class KernelApp:
         operation = value_of(event.args[1], where)
         fd = self._fd(event.args[2], where)
         spec = event.args[3]
-        if _is_null(spec):
+        if is_null(spec):
             return _check(_libc.epoll_ctl(epfd, operation, fd, None)), ""
         if not isinstance(spec, StructValue):
             raise BadInput(f"{where}: expected an epoll_event like {{events=EPOLLIN, fd=4}}, found {spec}")
@@ -700,7 +646,7 @@ class KernelApp:
 
     def _splice(self, event, where):
         for offset in (event.args[1], event.args[3]):
-            if not _is_null(offset):
+            if not is_null(offset):
                 raise BadInput(f"{where}: splice() offsets other than NULL are not supported")
         return os.splice(self._fd(event.args[0], where), self._fd(event.args[2], where),
                          value_of(event.args[4], where), flags=value_of(event.args[5], where)), ""
@@ -715,7 +661,7 @@ class KernelApp:
 
     def _sendfile(self, event, where):
         offset = event.args[2]
-        start = None if _is_null(offset) else value_of(offset, where)
+        start = None if is_null(offset) else value_of(offset, where)
         return os.sendfile(self._fd(event.args[0], where), self._fd(event.args[1], where), start,
                            value_of(event.args[3], where)), ""
 

@@ -17,7 +17,7 @@ request socks (SYN_RECV) and TIME_WAIT minisocks too, so its "no such
 socket" is the answer: CLOSED, with no dump behind it. Only a caller that
 does not know the addresses (``addresses=None``: tests, experiments, outside
 any timeline) gets the dump. The costs are measured by
-``python -m bench.observations`` (docs/measurements.md).
+``python -m bench.observations`` (docs/timing-evidence.md).
 """
 
 from __future__ import annotations

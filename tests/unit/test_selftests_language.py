@@ -12,7 +12,8 @@ from __future__ import annotations
 import pytest
 
 from lab.judge import tcpinfo
-from lab.live.kernelapp import constant, validate_syscall
+from lab.live.kernelapp import validate_syscall
+from lab.script.values import constant
 from lab.tcp.numbering import Side
 from lab.errors import BadInput
 from lab.tcp.fastopen import cookie

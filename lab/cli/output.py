@@ -106,11 +106,11 @@ def exit_code(outcomes: list) -> int:
 
 def finish(outcomes: list, as_json: bool, junit_path: str | None, suite: str, language: str = "en") -> None:
     """Write what CI asked for; exit 1 on a kernel mismatch, 4 when only the lab was late."""
-    from lab.views.results import to_json, write_junit
+    from lab.views.results import run_case, to_json, write_junit
 
     failed = sum(not outcome.passed for outcome in outcomes)
     if junit_path:
-        write_junit(junit_path, outcomes, suite)
+        write_junit(junit_path, suite, [run_case(suite, outcome) for outcome in outcomes])
     if as_json:
         click.echo(to_json(outcomes))
     else:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import xml.etree.ElementTree as ET
+from dataclasses import dataclass
 
 from lab.errors import BadInput
 from lab.judge.trace import Action, Failure, KernelEvent, PendingTimer, RunResult, StateChange, Step
@@ -79,21 +80,43 @@ def read_json(path: str) -> list[RunResult]:
                        "write it again with `tcplab run --all --json > FILE`") from None
 
 
-def write_junit(path: str, outcomes: list[RunResult], suite: str) -> None:
-    """A JUnit XML file: one testcase per (script, family), the report as the failure text."""
-    failures = sum(not outcome.passed for outcome in outcomes)
-    total_time = sum(outcome.duration for outcome in outcomes)
-    root = ET.Element("testsuites", tests=str(len(outcomes)), failures=str(failures), time=f"{total_time:.3f}")
-    tree = ET.SubElement(root, "testsuite", name=suite, tests=str(len(outcomes)), failures=str(failures),
-                         errors="0", time=f"{total_time:.3f}")
-    for outcome in outcomes:
-        case = ET.SubElement(tree, "testcase", classname=f"{suite}.{outcome.case}", name=f"ipv{outcome.family}",
-                             file=outcome.path, time=f"{outcome.duration:.3f}")
-        if not outcome.passed:
-            failed = ET.SubElement(case, "failure", message=outcome.failure.message if outcome.failure else "failed")
-            failed.text = render_failure(outcome)
-        said = ([made_again(outcome.first_try)] if outcome.first_try else []) + list(outcome.notes)
-        if said:
-            ET.SubElement(case, "system-out").text = "\n".join(said)
+@dataclass(frozen=True)
+class Case:
+    """One JUnit testcase: a run of ``tcplab run`` or ``verify``, or a selftest's (script, family)."""
+
+    classname: str
+    name: str
+    file: str
+    seconds: float
+    failure: tuple[str, str] | None = None  # (message, the report)
+    skipped: str | None = None  # why it was not run
+    output: str = ""  # what else was said of it (made again, notes)
+
+
+def run_case(suite: str, outcome: RunResult) -> Case:
+    failure = None if outcome.passed else (outcome.failure.message if outcome.failure else "failed",
+                                           render_failure(outcome))
+    said = ([made_again(outcome.first_try)] if outcome.first_try else []) + list(outcome.notes)
+    return Case(f"{suite}.{outcome.case}", f"ipv{outcome.family}", outcome.path, outcome.duration, failure,
+                output="\n".join(said))
+
+
+def write_junit(path: str, suite: str, cases: list[Case]) -> None:
+    """A JUnit XML file: one testcase per case, a failure's report as its text, CI systems show it."""
+    failures = sum(case.failure is not None for case in cases)
+    skipped = sum(case.skipped is not None for case in cases)
+    total_time = f"{sum(case.seconds for case in cases):.3f}"
+    root = ET.Element("testsuites", tests=str(len(cases)), failures=str(failures), time=total_time)
+    tree = ET.SubElement(root, "testsuite", name=suite, tests=str(len(cases)), failures=str(failures),
+                         skipped=str(skipped), errors="0", time=total_time)
+    for case in cases:
+        element = ET.SubElement(tree, "testcase", classname=case.classname, name=case.name, file=case.file,
+                                time=f"{case.seconds:.3f}")
+        if case.failure is not None:
+            ET.SubElement(element, "failure", message=case.failure[0]).text = case.failure[1]
+        if case.skipped is not None:
+            ET.SubElement(element, "skipped", message=case.skipped)
+        if case.output:
+            ET.SubElement(element, "system-out").text = case.output
     ET.indent(root)
     ET.ElementTree(root).write(path, encoding="utf-8", xml_declaration=True)

@@ -98,7 +98,7 @@ def test_lateness_summary_names_median_and_worst():
 
 def test_a_run_made_again_says_so_in_text_summary_json_and_junit(capsys, tmp_path):
     from lab.cli.output import made_again_count, show_verdict
-    from lab.views.results import write_junit
+    from lab.views.results import run_case, write_junit
 
     late = Failure(3, "the lab began this line 6.0 ms late", LAB_LATE)
     again, plain = (RunResult("t.pkt", 4, None, None, 0.1, first_try=late)), (
@@ -110,12 +110,12 @@ def test_a_run_made_again_says_so_in_text_summary_json_and_junit(capsys, tmp_pat
     assert made_again_count([plain], "en") == ""
     first_try = json.loads(to_json([again, plain]))
     assert first_try[0]["first_try"]["kind"] == LAB_LATE and first_try[1]["first_try"] is None
-    write_junit(str(tmp_path / "j.xml"), [again, plain], "tcplab.run")
+    write_junit(str(tmp_path / "j.xml"), "tcplab.run", [run_case("tcplab.run", run) for run in (again, plain)])
     assert (tmp_path / "j.xml").read_text().count(said) == 1
 
 
 def test_a_selftest_made_again_has_a_ktap_diagnostic_line():
-    from lab.cli.selftests import result_lines
+    from lab.views.ktap import result_lines
     from lab.live.ksft import SelftestResult
 
     late = Failure(3, "the lab began this line 6.0 ms late", LAB_LATE)

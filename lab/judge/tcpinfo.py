@@ -148,12 +148,12 @@ def check_code(code: str, where: str) -> list[ast.Assert]:
 def _evaluate(node: ast.AST, names: dict[str, int]):
     if isinstance(node, ast.Constant):
         return node.value
-    if isinstance(node, ast.Name):
+    if isinstance(node, ast.Name):  # the socket's own values first: SK_MEMINFO_* also name their enum's indexes
+        if node.id in names:
+            return names[node.id]
         if node.id in CONSTANTS:
             return CONSTANTS[node.id]
-        if node.id not in names:
-            raise KeyError(node.id)
-        return names[node.id]
+        raise KeyError(node.id)
     if isinstance(node, ast.BinOp):
         left, right = _evaluate(node.left, names), _evaluate(node.right, names)
         if isinstance(node.op, (ast.LShift, ast.RShift)) and not 0 <= right <= 64:

@@ -153,3 +153,13 @@ def test_accecn_option_as_the_kernel_would_send_it():
     wrong = one("+0 > . 1:1(0) ack 1 <ECN e1b 1 ceb 999 e0b 1,nop>")
     assert differences(wrong, seen) == ["options: expected <ECN e1b 1 ceb 999 e0b 1,nop>, "
                                         "got <ECN e1b 1 ceb 1000 e0b 1,nop>"]
+
+
+def test_a_blocks_names_read_the_sockets_values_before_the_kernels_constants():
+    """SK_MEMINFO_RCVBUF is also an index of the SK_MEMINFO enum (1): the block means the socket's rcvbuf."""
+    statements = tcpinfo.check_code("assert SK_MEMINFO_RCVBUF == 131072", "t.pkt:30")
+    assert tcpinfo.failed_assertion(statements, {"SK_MEMINFO_RCVBUF": 131072}) is None
+    assert tcpinfo.failed_assertion(statements, {"SK_MEMINFO_RCVBUF": 1}) is not None
+    uses_a_state = tcpinfo.check_code("assert tcpi_state == TCP_ESTABLISHED", "t.pkt:31")
+    assert tcpinfo.failed_assertion(uses_a_state, {"tcpi_state": 1}) is None
+    assert tcpinfo.failed_assertion(uses_a_state, {"tcpi_state": 7}) is not None

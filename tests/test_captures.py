@@ -10,6 +10,7 @@ same handshake numbers as the lab.
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import struct
@@ -28,10 +29,20 @@ CAPTURES = Path(__file__).resolve().parent.parent / "captures"
 FIXTURES = sorted(CAPTURES.glob("*.pcapng"))
 TSHARK = shutil.which("tshark")
 needs_tshark = pytest.mark.skipif(TSHARK is None, reason="tshark not installed (make test installs it as root)")
-# Exercises whose wire traces differ: each fixture must fail against the other's script.
-WRONG = [("close-3-segments", "close-4-segments"), ("close-4-segments", "close-3-segments"),
-         ("handshake-passive", "handshake-active"), ("close-active", "close-passive"),
-         ("time-wait", "time-wait-new-syn"), ("syn-retries-exponential", "syn-retries")]
+# Exercises whose wire traces differ: each fixture must fail against the other's script, where they differ.
+WRONG = [
+    # The three-segment close: the server's FIN carries the ACK the four-segment close sends alone.
+    ("close-3-segments", "close-4-segments", "flags: expected ., got F."),
+    ("close-4-segments", "close-3-segments", "flags: expected F., got ."),
+    # The passive open's SYN-ACK is the kernel's own, not the one the active open's script has the lab send.
+    ("handshake-passive", "handshake-active",
+     "options: expected <mss 1460,sackOK,nop,nop,nop,wscale 7>, got <mss 1460,nop,nop,sackOK,nop,wscale 10>"),
+    # The lab closes first there; close-passive waits for the kernel's FIN.
+    ("close-active", "close-passive", "the lab sent a segment where the script expects the kernel's"),
+    ("time-wait", "time-wait-new-syn", "timing: the segment arrived at"),
+    # Linear timeouts (syn-retries) expect a retransmission the exponential backoff has not sent yet.
+    ("syn-retries-exponential", "syn-retries", "the client sent nothing; expected this segment by"),
+]
 
 
 def exercise_of(fixture: Path) -> str:
@@ -54,11 +65,12 @@ def test_fixture_matches_its_exercise_offline(fixture):
     assert result.family == (6 if fixture.stem.endswith("-ipv6") else 4)
 
 
-@pytest.mark.parametrize(("recorded", "against"), WRONG, ids=[f"{a}-vs-{b}" for a, b in WRONG])
-def test_fixture_fails_against_the_wrong_exercise(recorded, against):
+@pytest.mark.parametrize(("recorded", "against", "words"), WRONG, ids=[f"{a}-vs-{b}" for a, b, _ in WRONG])
+def test_fixture_fails_against_the_wrong_exercise(recorded, against, words):
     result = check_capture(find(against).runnable(), read_segments(str(CAPTURES / f"{recorded}.pcapng")),
                            "x", Settings())
     assert not result.passed
+    assert words in " | ".join([result.failure.message, *result.failure.fields]), result.failure
 
 
 def test_verify_runs_as_a_plain_user_without_namespaces():
@@ -72,13 +84,22 @@ def test_verify_runs_as_a_plain_user_without_namespaces():
     assert entry["passed"] is False and entry["failure"]["fields"]
 
 
-def test_verify_junit_names_each_capture(tmp_path):
+def test_verify_junit_has_a_testcase_per_capture_and_the_failure_names_its_capture(tmp_path):
+    """Two captures against one script: two testcases, and the failing one's report names the capture it read.
+    (The testcases themselves are named by script and family only, as docs/ci.md says: "one testcase per
+    script and family".)"""
+    import xml.etree.ElementTree as ET
+
     junit = tmp_path / "verify.xml"
-    result = tcplab("verify", str(CAPTURES / "half-close.pcapng"), str(CAPTURES / "close-3-segments.pcapng"),
-                    "--against", "half-close", "--junit", str(junit))
+    wrong = str(CAPTURES / "close-3-segments.pcapng")
+    result = tcplab("verify", str(CAPTURES / "half-close.pcapng"), wrong, "--against", "half-close", "--junit",
+                    str(junit))
     assert result.returncode == 1
-    text = junit.read_text()
-    assert 'tests="2" failures="1"' in text and "<failure" in text
+    suite = ET.parse(junit).getroot().find("testsuite")
+    assert (suite.get("tests"), suite.get("failures")) == ("2", "1")
+    passing, failing = suite.findall("testcase")
+    assert passing.find("failure") is None
+    assert f"capture:  {wrong}" in failing.find("failure").text
 
 
 def test_regeneration_is_byte_identical(tmp_path):
@@ -93,14 +114,27 @@ def test_regeneration_is_byte_identical(tmp_path):
         assert (first / name).read_bytes() == (second / name).read_bytes(), name
 
 
+def check_line(fixture: Path, shown: Path | None = None) -> str:
+    """What ``regen --check`` must say of a fixture whose segments this kernel reproduces: "same" when it was
+    made on this kernel build by this tcplab version, else which of the two differs (read by hand from the
+    fixture's section header and from uname)."""
+    from lab import __version__
+
+    comment = section_header_options(fixture)[1]
+    made_by, made_on = comment.split()[1], re.search(r"kernel: Linux (\S+);", comment)[1]
+    differs = ([f"kernel {os.uname().release}, was {made_on}"] if os.uname().release != made_on else []) + \
+        ([f"tcplab {__version__}, was {made_by}"] if __version__ != made_by else [])
+    shown = shown or fixture
+    return f"unchanged {shown}: only the environment differs ({'; '.join(differs)})" if differs else f"same {shown}"
+
+
 def test_regen_check_on_another_kernel_build_passes_and_writes_nothing():
     """The fixtures were made on another build of this kernel (-v657): only the environment differs."""
     names = ["close-3-segments", "tw-reuse"]
     before = {path: path.stat().st_mtime_ns for name in names for path in CAPTURES.glob(f"{name}*.pcapng")}
     result = tcplab("capture", "regen", "--check", *names, "-j", "2", "--folder", str(CAPTURES))
     assert result.returncode == 0, result.stdout + result.stderr
-    assert len(result.stdout.splitlines()) == 4
-    assert all(line.startswith(("same ", "unchanged ")) for line in result.stdout.splitlines()), result.stdout
+    assert sorted(result.stdout.splitlines()) == sorted(check_line(path) for path in before), result.stdout
     assert {path: path.stat().st_mtime_ns for path in before} == before
 
 
@@ -128,7 +162,7 @@ def test_regen_check_names_a_changed_segment_and_regen_rewrites_only_that_fixtur
     assert re.search(r"^  -client > \. 102:102\(0\) ack 3 .*#last-ack", check.stdout, re.M), check.stdout
     assert re.search(r"^  \+client > \. 102:102\(0\) ack 2 .*#last-ack", check.stdout, re.M), check.stdout
     untouched = tmp_path / "close-3-segments-ipv6.pcapng"
-    assert re.search(rf"^(same|unchanged) {re.escape(str(untouched))}", check.stdout, re.M), check.stdout
+    assert check_line(CAPTURES / untouched.name, untouched) in check.stdout.splitlines(), check.stdout
     assert tampered.read_bytes() == written  # --check writes nothing
     regen = tcplab("capture", "regen", "close-3-segments", "-j", "2", "--folder", str(tmp_path))
     assert regen.returncode == 0, regen.stdout + regen.stderr
@@ -164,11 +198,14 @@ def test_fixture_records_kernel_version_sysctls_and_script_lines():
 
 def test_capture_diff_shows_behaviour_not_noise(tmp_path):
     same = tcplab("capture", "diff", str(CAPTURES / "close-active.pcapng"), str(CAPTURES / "close-active-ipv6.pcapng"))
-    assert same.returncode == 0 and "agree" in same.stdout, same.stdout
+    assert same.returncode == 0 and same.stdout == "the captures agree segment by segment\n", same.stdout
     differs = tcplab("capture", "diff", str(CAPTURES / "close-4-segments.pcapng"),
                      str(CAPTURES / "close-3-segments.pcapng"))
     assert differs.returncode == 1
-    assert re.search(r"^[-+]server > F?\. ", differs.stdout, re.M), differs.stdout
+    # The one difference: the server's ACK of the client's FIN (ack 102), sent alone in the four-segment close
+    # and carried by the server's FIN in the three-segment one.
+    changed = [line for line in differs.stdout.splitlines()[2:] if line.startswith(("-", "+"))]
+    assert len(changed) == 1 and changed[0].startswith("-server > . 1:1(0) ack 102 "), differs.stdout
 
 
 def tshark_fields(path: Path, *fields: str) -> list[list[str]]:
@@ -217,7 +254,7 @@ def test_the_tshark_check_catches_a_bad_checksum(tmp_path):
     broken = tmp_path / "broken.pcapng"
     broken.write_bytes(bytes(data))
     assert syn.segment.flag_text == "S"
-    assert any("checksum" in problem for problem in tshark_problems(broken))
+    assert tshark_problems(broken) == ["frame 1: checksum status tcp=0 ip=1"]  # tshark: 0 bad, 1 good
 
 
 def test_crossing_segments_verify_in_either_order():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
 from helpers import as_nobody, in_unprivileged_container, tcplab
 
 from lab import __version__
@@ -44,14 +45,25 @@ def test_doctor_reports_a_fresh_namespace_defaults():
 
 
 def test_rootless_demo_as_nobody():
-    """Rootless runs get no real-time scheduling: on a busy machine the lab may be late, which it must say
-    (exit 4), never blame on the kernel."""
+    """The demo as uid 65534 (rootless mode) shows the handshake and close with RFC 9293's numbers and states.
+
+    Rootless runs get no real-time scheduling, and the demo makes no run again: on a busy machine the lab may
+    be late, which it must say (exit 4), never blame on the kernel; that run is no verdict, and the test skips."""
     result = as_nobody("demo")
-    assert result.returncode in (0, 4), result.stdout + result.stderr
-    if result.returncode == 0:
-        assert "ESTABLISHED" in result.stdout and "LAST_ACK" in result.stdout
-    else:
-        assert "kind:     lab-late" in result.stdout and "the lab itself was late" in result.stderr
+    if result.returncode == 4:
+        assert "kind:     lab-late" in result.stdout and "the lab itself was late" in result.stderr, result
+        pytest.skip("the lab was late (rootless: no real-time scheduling): the demo gave no verdict on the kernel")
+    assert result.returncode == 0, result.stdout + result.stderr
+    # Each segment: number, direction, flags, seq and ack relative to each side's ISN (x+1 after the SYN, one
+    # more after each FIN), and the kernel socket's state after it.
+    rows = [line.split()[:8] for line in result.stdout.splitlines() if line[:2].strip().isdigit()]
+    assert rows == [["1", "lab", "->", "kernel", "S", "0", "-", "SYN_RECV"],
+                    ["2", "kernel", "->", "lab", "S.", "0", "1", "SYN_RECV"],
+                    ["3", "lab", "->", "kernel", ".", "1", "1", "ESTABLISHED"],
+                    ["4", "lab", "->", "kernel", "F.", "1", "1", "CLOSE_WAIT"],
+                    ["5", "kernel", "->", "lab", ".", "1", "2", "CLOSE_WAIT"],
+                    ["6", "kernel", "->", "lab", "F.", "1", "2", "LAST_ACK"],
+                    ["7", "lab", "->", "kernel", ".", "2", "2", "CLOSED"]], result.stdout
 
 
 def test_rootless_doctor_as_nobody():

@@ -38,8 +38,9 @@ def test_our_scripts_pass_live_and_offline_alike(path, family, tmp_path):
     assert result.passed, result.failure and f"line {result.failure.line}: {result.failure.message}"
     checked = check_capture(script, read_segments(pcap), pcap, Settings(), read_timeline(pcap))
     assert checked.passed, checked.failure
-    assert [(s.line, s.sender, s.flags, s.seq, s.ack) for s in checked.steps if s.line] == \
-        [(s.line, s.sender, s.flags, s.seq, s.ack) for s in result.steps if s.line]
+    matched = [(s.line, s.sender, s.flags, s.seq, s.ack) for s in result.steps if s.line]
+    assert matched, "the live run matched no segment line"
+    assert [(s.line, s.sender, s.flags, s.seq, s.ack) for s in checked.steps if s.line] == matched
 
 
 def run_mutated(name: str, old: str, new: str, family: int = 4):
@@ -113,9 +114,12 @@ def test_mismatch_report_shows_actual_in_script_syntax_and_history():
 def test_coalesced_segment_matches_two_lines():
     """Nagle makes the kernel send the two small writes as one 200-byte segment."""
     result = judged(parse_file(str(SCRIPTS / "coalesce.pkt")), 4, Settings())
-    assert result.passed
-    last = [step for step in result.steps if not step.from_left][-1]
-    assert last.text().startswith("> P. 101:301(200) ack 1")
+    assert result.passed, result.failure
+    kernel = [step for step in result.steps if not step.from_left]
+    assert kernel[-1].text().startswith("> P. 101:301(200) ack 1")
+    # The SYN-ACK (line 8), the first write's segment (13), and one segment for lines 17 and 18, noted at the
+    # first of them: no segment of its own came for line 18, and the run passed.
+    assert [step.line for step in kernel] == [8, 13, 17]
 
 
 @contextlib.contextmanager
@@ -276,3 +280,4 @@ def test_a_crowded_action_begun_late_after_a_segment_is_lab_late(monkeypatch):
     monkeypatch.setattr(runner.Run, "__init__", keep_run)
     result = run_script(script, 4, Settings(crowded=True))
     assert handled and result.failure is not None and result.failure.kind == LAB_LATE
+    assert result.failure.line == accept.line, result.failure

@@ -48,6 +48,7 @@ def test_ktap_as_the_kernel_runner_prints_it(tmp_path):
     assert done.returncode == 0, done.stdout + done.stderr  # skips are not failures
     assert lines[:2] == ["TAP version 13", "1..5"]
     assert lines[2].startswith("ok 1 accecn.pkt ipv4 # SKIP ") and "accecn.pkt:2:" in lines[2] and "'uto'" in lines[2]
+    assert lines[3] == lines[2].replace("ok 1 accecn.pkt ipv4", "ok 2 accecn.pkt ipv6")  # the same reason
     assert lines[4].startswith("ok 3 shell.pkt ipv6 # SKIP ") and "shell.pkt:2" in lines[4] and "--allow-shell" in lines[4]
     assert lines[5:7] == ["ok 4 zerocopy.pkt ipv4", "ok 5 zerocopy.pkt ipv6"]
     assert lines[-1] == "# Totals: pass:2 fail:0 xfail:0 xpass:0 skip:3 error:0"

@@ -82,9 +82,19 @@ def test_observe_mode_gives_the_lab_end_its_addresses():
         assert peer[0] == "198.18.0.2"
 
 
+MAIN_TABLE = 254
+
+
 @pytest.mark.parametrize("observe", [False, True])
 def test_no_default_route_and_only_lab_addresses(observe):
     with VethTopology(observe=observe) as topo:
+        # The main table holds the lab's two prefixes where an end has addresses: the kernel's always, the lab's
+        # in observe mode only (in drive mode it sends and reads frames without addresses).
+        lab_prefixes = {("198.18.0.0", 24), ("2001:db8::", 64)}
+        for ns, prefixes in ((topo.kernel_ns, lab_prefixes), (topo.lab_ns, lab_prefixes if observe else set())):
+            main = {(route.get("RTA_DST"), route["dst_len"]) for route in _routes(ns)
+                    if route.get("RTA_TABLE") == MAIN_TABLE}
+            assert main == prefixes, ns
         for ns in topo.namespaces:
             for route in _routes(ns):
                 assert route["dst_len"] != 0 or route.get("RTA_DST") is not None, f"default route in {ns}"

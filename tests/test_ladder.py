@@ -55,7 +55,9 @@ def test_the_failing_arrow_is_marked_everywhere():
     drawn = ladder.text_ladder(result.steps, result.left, result.right, color=True)
     marked = [line for line in drawn.splitlines() if "MISMATCH" in line]
     assert len(marked) == 1 and "ack: expected 7, got 1" in marked[0] and "\033[31m" in marked[0]
-    assert "-x" in ladder.mermaid(result.steps, result.left, result.right)
+    crossed = [line.strip() for line in ladder.mermaid(result.steps, result.left, result.right).splitlines()
+               if "-x" in line]
+    assert crossed == ["R-xL: S. 0:0(0) ack 1 (MISMATCH: ack: expected 7, got 1)"]  # the kernel's SYN-ACK
     svg = ladder.svg(result.steps, result.left, result.right, "close-passive")
     ET.fromstring(svg)  # well-formed
     assert "MISMATCH: ack: expected 7, got 1" in svg and "#c00" in svg

@@ -32,8 +32,9 @@ def test_more_workers_than_cpus_is_crowded_and_fewer_is_not():
     cpus = len(os.sched_getaffinity(0))
     jobs = [(Timeline(), 4, Settings()), (Timeline(), 6, Settings())]
     assert list(run_many(jobs, cpus + 1, work=crowded, finish=bool)) == [True, True]
-    if cpus >= 2:
-        assert list(run_many(jobs, 2, work=crowded, finish=bool)) == [False, False]
+    if cpus < 2:
+        pytest.skip("needs two CPUs for a batch of two that fits them")
+    assert list(run_many(jobs, 2, work=crowded, finish=bool)) == [False, False]
 
 
 def late_when_crowded(script: Timeline, family: int, settings: Settings) -> RunResult:

@@ -57,7 +57,7 @@ def test_tolerance_edges_for_the_kernel():
     late = check(text, *HANDSHAKE_SEGMENTS, (0.0101, from_lab(".", 1, 1)), (0.0101 + 0.0141, from_kernel(".", 1, 1)))
     assert late.failure.kind == "timing" and late.failure.line == 7
     early = check(text, *HANDSHAKE_SEGMENTS, (0.0101, from_lab(".", 1, 1)), (0.0101 + 0.0059, from_kernel(".", 1, 1)))
-    assert early.failure.kind == "timing"
+    assert early.failure.kind == "timing" and early.failure.line == 7
 
 
 def test_the_lab_late_is_the_labs_fault_not_the_kernels():
@@ -99,6 +99,7 @@ def test_a_segment_from_the_wrong_sender_fails():
     text = HANDSHAKE + "+.01 > . 1:1(0) ack 1\n"
     result = check(text, *HANDSHAKE_SEGMENTS, (0.0101, from_lab(".", 1, 1)), (0.0201, from_lab(".", 1, 1)))
     assert "the lab sent a segment where the script expects the kernel's" in result.failure.message
+    assert result.failure.line == 7
 
 
 OBSERVE = """\
@@ -129,4 +130,6 @@ def test_two_real_endpoints_at_the_same_moment_match_in_either_order(order):
 
 def test_one_senders_segments_do_not_swap():
     text = OBSERVE.replace("+0 server > F. 1:1(0) ack 1", "+0 client > . 2:2(0) ack 1")
-    assert not check(text, *observe_segments(("client", "server"))).passed
+    result = check(text, *observe_segments(("client", "server")))
+    assert not result.passed and result.failure.line == 5
+    assert result.failure.message == "the server sent a segment where the script expects the client's"

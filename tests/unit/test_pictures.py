@@ -42,7 +42,7 @@ def test_each_state_change_is_a_row_at_its_own_time_beside_its_endpoint():
     drawn = ladder.text_ladder(STEPS, "client", "server", extras=ladder.Extras.of(run())).splitlines()
     assert "sysctls set by the script: net.ipv4.tcp_orphan_retries=1" in drawn
     times = [float(row.split("s", 1)[0]) for row in drawn if re.match(r"^\s+\d+\.\d{4}s", row)]
-    assert times == sorted(times)
+    assert len(times) == len(STEPS) + len(CHANGES) + len(ACTIONS) + len(EVENTS) and times == sorted(times)
     closed = [row for row in drawn if row.lstrip().startswith("1.4000s")]
     assert len(closed) == 1 and "CLOSED" in closed[0].split("|")[0]  # on the client's side, at 1.4 s
     request = next(row for row in drawn if row.rstrip().endswith("SYN_RECV"))

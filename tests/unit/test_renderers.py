@@ -29,7 +29,8 @@ def test_ladder_draws_direction_states_and_the_mismatch():
     assert "->" in rows[1] and rows[1].rstrip().endswith("SYN_RECV")
     assert "<-" in rows[2] and "S. 0:0(0) ack 1" in rows[2]
     assert "MISMATCH: ack: expected 2, got 1" in rows[3]
-    assert "-x" in ladder.mermaid(STEPS, "lab", "kernel")
+    crossed = [line.strip() for line in ladder.mermaid(STEPS, "lab", "kernel").splitlines() if "-x" in line]
+    assert crossed == ["L-xR: . 1:1(0) ack 1 (MISMATCH: ack: expected 2, got 1)"]
 
 
 def test_report_names_the_kind_and_the_segments_before():

@@ -81,7 +81,7 @@ def test_verify_runs_as_a_plain_user_without_namespaces():
     bad = as_nobody("verify", fixture, "--against", "close-4-segments", "--json", block_userns=True)
     assert bad.returncode == 1, bad.stderr
     (entry,) = json.loads(bad.stdout)
-    assert entry["passed"] is False and entry["failure"]["fields"]
+    assert entry["passed"] is False and entry["failure"]["fields"] == ["flags: expected ., got F."]  # see WRONG
 
 
 def test_verify_junit_has_a_testcase_per_capture_and_the_failure_names_its_capture(tmp_path):

@@ -85,9 +85,8 @@ def test_verify_runs_as_a_plain_user_without_namespaces():
 
 
 def test_verify_junit_has_a_testcase_per_capture_and_the_failure_names_its_capture(tmp_path):
-    """Two captures against one script: two testcases, and the failing one's report names the capture it read.
-    (The testcases themselves are named by script and family only, as docs/ci.md says: "one testcase per
-    script and family".)"""
+    """Two captures against one script: two testcases, each named by the capture it checked, and the failing
+    one's report names the capture it read."""
     import xml.etree.ElementTree as ET
 
     junit = tmp_path / "verify.xml"
@@ -98,6 +97,8 @@ def test_verify_junit_has_a_testcase_per_capture_and_the_failure_names_its_captu
     suite = ET.parse(junit).getroot().find("testsuite")
     assert (suite.get("tests"), suite.get("failures")) == ("2", "1")
     passing, failing = suite.findall("testcase")
+    assert [(case.get("classname"), case.get("name")) for case in (passing, failing)] == [
+        ("tcplab.verify.half-close", "half-close.pcapng"), ("tcplab.verify.half-close", "close-3-segments.pcapng")]
     assert passing.find("failure") is None
     assert f"capture:  {wrong}" in failing.find("failure").text
 

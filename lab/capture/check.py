@@ -20,7 +20,7 @@ from lab.judge.matcher import LAB, Clock, Matcher, Seen
 from lab.tcp.numbering import Side
 from lab.script.values import begins_connection
 from lab.tcp.packets import is_syn
-from lab.script.settings import Settings, check_options
+from lab.script.settings import Settings
 from lab.judge.trace import Failure, RunResult, Step
 from lab.capture.pcapng import DROPPED
 from lab.script.events import SERVER_PORT, PacketEvent, Script, StateEvent, SyscallEvent
@@ -110,7 +110,6 @@ def check_capture(script: Script, captured: list[CapturedSegment], capture_path:
     lab/live/recorder.py): script time 0 and the moments its actions began.
     """
     started = time.monotonic()
-    check_options(script)
     settings = settings.for_script(script)
     source = CaptureSource(script, captured)
     left, right = roles(script)

@@ -104,13 +104,16 @@ def exit_code(outcomes: list) -> int:
     return EXIT_LAB_LATE if kinds["lab-late"] else 0
 
 
-def finish(outcomes: list, as_json: bool, junit_path: str | None, suite: str, language: str = "en") -> None:
-    """Write what CI asked for; exit 1 on a kernel mismatch, 4 when only the lab was late."""
+def finish(outcomes: list, as_json: bool, junit_path: str | None, suite: str, language: str = "en",
+           captures: list[str] | None = None) -> None:
+    """Write what CI asked for; exit 1 on a kernel mismatch, 4 when only the lab was late. ``captures``: the
+    files ``verify`` checked, one per outcome, which name its JUnit testcases."""
     from lab.views.results import run_case, to_json, write_junit
 
     failed = sum(not outcome.passed for outcome in outcomes)
     if junit_path:
-        write_junit(junit_path, suite, [run_case(suite, outcome) for outcome in outcomes])
+        write_junit(junit_path, suite, [run_case(suite, outcome, capture)
+                                        for outcome, capture in zip(outcomes, captures or [None] * len(outcomes))])
     if as_json:
         click.echo(to_json(outcomes))
     else:

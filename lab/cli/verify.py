@@ -53,4 +53,4 @@ def verify(captures, against, tolerance_usecs, tolerance_percent, as_json, junit
                 for path, segments in loaded]
     for (path, _), outcome in zip(loaded, outcomes, strict=True) if not as_json else ():
         show_verdict(outcome, f"{path} against {against} (IPv{outcome.family})")
-    finish(outcomes, as_json, junit_path, "tcplab.verify")
+    finish(outcomes, as_json, junit_path, "tcplab.verify", captures=[path for path, _ in loaded])

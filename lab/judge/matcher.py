@@ -27,7 +27,7 @@ from lab.tcp.packets import Segment
 from lab.script.events import CodeEvent, Event, PacketEvent, Script, StateEvent
 
 from lab.tcp.numbering import Side
-from lab.script.settings import Settings, option_value
+from lab.script.settings import Settings
 from lab.judge.timing import Window, window
 from lab.judge.trace import CONTENT, LAB_LATE, TIMING, Failure, Step
 from lab.judge.verify import (
@@ -254,7 +254,7 @@ class Matcher:
         """``--tcp_ts_tick_usecs=N``: a real sender's TS val may stray from the script's by at most the
         tolerance, counted in ticks of N microseconds (packetdrill's check; the tolerance grows with the
         time since the script began)."""
-        tick = option_value(self.script, "tcp_ts_tick_usecs")
+        tick = self.settings.option("tcp_ts_tick_usecs")
         side = self.sides[seen.sender]
         expected = [option.values[0] for option in event.options or () if option.kind == "TS"]
         live = seen.segment.option("Timestamp")

@@ -36,7 +36,6 @@ from lab.live.kernelapp import KernelApp
 from lab.judge.matcher import LAB, Seen
 from lab.tcp.numbering import Side
 from lab.live.ports import Endpoint, Port
-from lab.script.settings import option_value
 from lab.judge.verify import injected_tos, injected_ttl_and_flowlabel, scapy_options
 
 TUN_ALTNAME = "tun0"
@@ -49,21 +48,21 @@ class DrivePort(Port):
     left = LAB
 
     def topology(self) -> VethTopology:
-        mtu = option_value(self.script, "mtu") or (IPV6_MTU if self.family == 6 else DEFAULT_MTU)
+        mtu = self.settings.option("mtu") or (IPV6_MTU if self.family == 6 else DEFAULT_MTU)
         return VethTopology(mtu=mtu, kernel_altname=TUN_ALTNAME, link_mtu=LINK_MTU)
 
     def setup(self, topology: VethTopology) -> Wire:
         self.topo = topology
         self.connections = 0
-        self.gso_size = option_value(self.script, "mss")
+        self.gso_size = self.settings.option("mss")
         if self.gso_size:  # --mss: the lab's super-segments cross the link whole
             enable_segmentation(topology.lab_ns, topology.lab_if)
         # --connect_port: where connect() goes (the lab's port); --bind_port: what bind() takes.
-        lab_port = option_value(self.script, "connect_port") or random.randint(40000, 60000)
+        lab_port = self.settings.option("connect_port") or random.randint(40000, 60000)
         lab = Endpoint(LAB, topology.lab.address(self.family), lab_port, Side.played(self.settings.lab_isn),
                        peer="kernel")
         kernel_address = topology.kernel.address(self.family)
-        bind_port = option_value(self.script, "bind_port") or SERVER_PORT
+        bind_port = self.settings.option("bind_port") or SERVER_PORT
         app = KernelApp(topology.kernel_ns, self.family, (kernel_address, bind_port), (lab.address, lab.port),
                         self.script.path)
         self.ends = {

@@ -30,7 +30,6 @@ from netns.topology import DEFAULT_MTU, NUD_PERMANENT
 from lab.live.kernelapp import KernelApp
 from lab.tcp.numbering import Side
 from lab.live.ports import Endpoint, Port
-from lab.script.settings import option_value
 
 UNREACHABLE = Addresses("198.18.0.3", "2001:db8::3")
 NOBODYS_MAC = "02:00:00:00:00:99"  # locally administered, owned by no interface
@@ -42,7 +41,7 @@ class ObservePort(Port):
 
     def topology(self) -> Topology:
         mtu = IPV6_MTU if self.family == 6 else DEFAULT_MTU
-        self.unreachable = option_value(self.script, "server") == "unreachable"
+        self.unreachable = self.settings.option("server") == "unreachable"
         if self.loopback:
             return LoopbackTopology(mtu=mtu)
         return VethTopology(observe=True, mtu=mtu)

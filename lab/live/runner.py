@@ -69,7 +69,6 @@ def preflight(script: Script, settings: Settings) -> None:
     """Reject what cannot run before any namespace exists: shell without the flag, bad syscalls, bad code,
     option lines with values tcplab cannot use."""
     check_options(script)
-    settings.for_script(script)
     for event in script.events:
         where = f"{script.path}:{event.line}"
         if isinstance(event, CommandEvent) and event.sysctls is None and not settings.allow_shell:
@@ -93,7 +92,7 @@ class Run:
 
     def __init__(self, script: Script, family: int, settings: Settings, port: Port):
         self.script, self.family, self.port = script, family, port
-        self.settings = settings.for_script(script)
+        self.settings = settings
         self.notes = ignored_options(script)
         self.af = socket.AF_INET6 if family == 6 else socket.AF_INET
         self.blocking: list[tuple] = []  # (event, start and end in script time, running call, action)
@@ -573,6 +572,7 @@ PORTS = {False: DrivePort, True: ObservePort}  # keyed by Script.observe
 
 
 def run_script(script: Script, family: int, settings: Settings) -> RunResult:
-    """Run ``script`` with the port of the mode it is written for."""
+    """Run ``script`` with the port of the mode it is written for; its options resolved once, first."""
+    settings = settings.for_script(script)
     port = PORTS[script.observe](script, family, settings)
     return Run(script, family, settings, port).execute()

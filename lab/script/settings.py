@@ -60,14 +60,22 @@ class Settings:
     # A batch with more workers than CPUs: timelines neither keep to one CPU nor start on a kernel tick, as
     # real-time workers held together would wait for one another (lab/live/punctual.py).
     crowded: bool = False
+    options: dict = dataclasses.field(default_factory=dict)  # every option's value for one script (for_script)
 
     def for_script(self, script: Script) -> Settings:
-        """These settings with the script's option lines filled in under the flags."""
-        resolved = dataclasses.replace(self)
+        """These settings for ``script``: every option resolved once, before anything runs (its option line
+        or its default, a flag over both), bad values refused as bad input."""
+        check_options(script)
+        options = {option.name: option_value(script, option.name) for option in OPTIONS if option.name != "ip_version"}
         for name in ("tolerance_usecs", "tolerance_percent"):
-            if getattr(resolved, name) is None:
-                setattr(resolved, name, option_value(script, name))
-        return resolved
+            if getattr(self, name) is not None:
+                options[name] = getattr(self, name)
+        return dataclasses.replace(self, options=options, **{name: options[name] for name in
+                                                            ("tolerance_usecs", "tolerance_percent")})
+
+    def option(self, name: str):
+        """A resolved option's value (``for_script`` first)."""
+        return self.options[name]
 
 
 def option_value(script: Script, name: str):

@@ -93,12 +93,14 @@ class Case:
     output: str = ""  # what else was said of it (made again, notes)
 
 
-def run_case(suite: str, outcome: RunResult) -> Case:
+def run_case(suite: str, outcome: RunResult, capture: str | None = None) -> Case:
+    """A run as a testcase named by its script and family; a checked ``capture`` names it instead, so that
+    several captures checked against one script stay apart."""
     failure = None if outcome.passed else (outcome.failure.message if outcome.failure else "failed",
                                            render_failure(outcome))
     said = ([made_again(outcome.first_try)] if outcome.first_try else []) + list(outcome.notes)
-    return Case(f"{suite}.{outcome.case}", f"ipv{outcome.family}", outcome.path, outcome.duration, failure,
-                output="\n".join(said))
+    name, file = (f"ipv{outcome.family}", outcome.path) if capture is None else (capture.rsplit("/", 1)[-1], capture)
+    return Case(f"{suite}.{outcome.case}", name, file, outcome.duration, failure, output="\n".join(said))
 
 
 def write_junit(path: str, suite: str, cases: list[Case]) -> None:

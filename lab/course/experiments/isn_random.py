@@ -106,7 +106,8 @@ class Prober:
 def run(experiment, family: int, settings) -> RunResult:
     started = time.monotonic()
     failure, notes = None, []
-    port = DrivePort(Script(experiment.path), family, settings)
+    script = Script(experiment.path)
+    port = DrivePort(script, family, settings.for_script(script))
     with port.topology() as topology:
         wire = port.setup(topology)
         try:

@@ -26,6 +26,7 @@ import os
 import re
 import sys
 import time
+from dataclasses import dataclass
 
 SPIN = 0.001  # seconds before an event's moment at which sleeping stops and spinning starts
 GIL_SWITCH_INTERVAL = 0.0002  # seconds: a returning syscall thread notes its time promptly
@@ -205,6 +206,33 @@ def timeline_cpu(allowed: set[int]) -> int:
     cpus = sorted(allowed)
     slot = os.getpid() if _timeline_slot is None else _timeline_slot
     return cpus[slot % len(cpus)]
+
+
+@dataclass(frozen=True)
+class Pacing:
+    """How a run keeps its timeline: chosen once, by whether its batch is crowded (more workers than CPUs).
+
+    Alone or uncrowded, a timeline waits for the other CPUs to stop ticking,
+    starts just after a kernel tick, keeps to one CPU and takes back part of
+    its lag at each wait, so that it keeps its phase to the kernel's ticks. In
+    a crowded batch the other CPUs are the batch's own workers, never idle,
+    and real-time workers held to one CPU each would wait for one another: no
+    tick to keep, so no phase; instead an action begun late before any segment
+    crossed the link moves time 0 with it (no kernel timer counts from it yet).
+    """
+
+    quiet_start: bool  # settle the other CPUs and start time 0 just after a tick
+    one_cpu: bool  # the timeline's threads keep to one CPU (with real-time scheduling)
+    takes_back_lag: bool  # the lab takes back up to half the tolerance floor of its lag at a wait
+    restarts_before_segments: bool  # a late action before the first segment moves time 0
+
+    @staticmethod
+    def for_batch(crowded: bool) -> Pacing:
+        return CROWDED if crowded else UNCROWDED
+
+
+UNCROWDED = Pacing(quiet_start=True, one_cpu=True, takes_back_lag=True, restarts_before_segments=False)
+CROWDED = Pacing(quiet_start=False, one_cpu=False, takes_back_lag=False, restarts_before_segments=True)
 
 
 @contextlib.contextmanager

@@ -47,7 +47,7 @@ from lab.judge.matcher import ANY_TIME_WAIT, LAB, Clock, Matcher, moves_clock
 from lab.judge.timing import tolerance, window
 from lab.live.observe_mode import ObservePort
 from lab.live.ports import EndpointSides, Port
-from lab.live.punctual import let_other_cpus_settle, punctual, tick_grid, timeline_start, wait_until
+from lab.live.punctual import Pacing, let_other_cpus_settle, punctual, tick_grid, timeline_start, wait_until
 from lab.live.recorder import write_pcapng
 from lab.script.settings import Settings, check_options, ignored_options
 from lab.live.sources import LiveSource
@@ -93,6 +93,7 @@ class Run:
     def __init__(self, script: Script, family: int, settings: Settings, port: Port):
         self.script, self.family, self.port = script, family, port
         self.settings = settings
+        self.pacing = Pacing.for_batch(settings.crowded)  # chosen once: the batch says whether it is crowded
         self.notes = ignored_options(script)
         self.af = socket.AF_INET6 if family == 6 else socket.AF_INET
         self.blocking: list[tuple] = []  # (event, start and end in script time, running call, action)
@@ -112,7 +113,7 @@ class Run:
     # -- entry ---------------------------------------------------------------
     def execute(self) -> RunResult:
         preflight(self.script, self.settings)
-        if not self.settings.crowded:
+        if self.pacing.quiet_start:
             tick_grid()  # once per process, before any real-time timeline (lab/live/punctual.py)
         started = time.monotonic()
         failure = None
@@ -136,7 +137,7 @@ class Run:
                                        self.port.on_match)
                 self.losses = RunLosses(self.script.path)
                 try:
-                    with punctual(one_cpu=not self.settings.crowded) as realtime:
+                    with punctual(one_cpu=self.pacing.one_cpu) as realtime:
                         self.realtime = realtime
                         if not realtime:
                             self.notes.append("the timeline ran without real-time scheduling (not permitted here); "
@@ -211,9 +212,9 @@ class Run:
         for end in self.ends.values():
             if end.app:
                 end.app.warm_up()
-        if not self.settings.crowded:  # a crowded batch's other CPUs are its own workers', never idle
+        if self.pacing.quiet_start:
             let_other_cpus_settle()
-        self.zero = timeline_start(on_tick=not self.settings.crowded)
+        self.zero = timeline_start(on_tick=self.pacing.quiet_start)
         self.clock.anchor(self.zero, 0.0)
         for end in self.ends.values():
             if end.app:  # kernel timestamps (SO_TIMESTAMPING) are read on the script's clock
@@ -222,9 +223,9 @@ class Run:
     # -- the lab's own punctuality --------------------------------------------
     def _catch_up(self) -> float:
         """How much of its lag the lab may take back at one wait: half the tolerance floor, so that what it
-        does stays well within the tolerance of the previous event as it happened. None in a crowded
-        batch, whose timelines do not start on a tick: there is no phase to keep."""
-        return 0.0 if self.settings.crowded else self.settings.tolerance_usecs / 2e6
+        does stays well within the tolerance of the previous event as it happened; none where the pacing
+        keeps no phase."""
+        return self.settings.tolerance_usecs / 2e6 if self.pacing.takes_back_lag else 0.0
 
     def _inject(self, event: PacketEvent, script_time: float) -> None:
         due = self.clock.when(script_time)
@@ -252,7 +253,8 @@ class Run:
         segment of the run has crossed the link and no call is blocked in the kernel. Asked just before the
         action (a few microseconds, and only until the first segment), so that an action whose own segment
         starts the kernel's timers (connect(), an injected SYN) still counts."""
-        return self.settings.crowded and not self.matcher.steps and not self.blocking and self.source.silent()
+        return (self.pacing.restarts_before_segments and not self.matcher.steps and not self.blocking
+                and self.source.silent())
 
     def _restart_before_any_segment(self, began: float, script_time: float, due: float) -> float:
         """In a crowded batch, an action begun late before any segment crossed the link moves time 0 with

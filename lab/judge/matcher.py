@@ -170,12 +170,12 @@ class Matcher:
         return step
 
     def failure(self, event: Event, kind: str, message: str, actual: Observed | None = None,
-                fields: list[str] | None = None, shown: bool = False) -> Failure:
+                fields: list[str] | None = None, shown: bool = False, differences=()) -> Failure:
         """A Failure at ``event``; ``shown``: the last step is the actual segment, reported on its own line."""
         recent = self.steps[-RECENT - 1:-1] if shown else self.steps[-RECENT:]
         return Failure(event.line, message, kind, expected=event.text,
                        actual=actual.render(self.settings.absolute) if actual else "", fields=fields or [],
-                       recent=list(recent))
+                       recent=list(recent), differences=tuple(differences))
 
     # -- timing (lab/judge/timing.py) --------------------------------------
     def line_window(self, event: Event, script_time: float) -> Window:
@@ -233,9 +233,9 @@ class Matcher:
             parts, actual = self._aggregate(seen, actual, event.length, until, source)
             consumed, diffs = match_lines(events, index, actual)
         if diffs:
-            self.record(seen, mismatch="; ".join(diffs), observed=actual)
+            self.record(seen, mismatch="; ".join(map(str, diffs)), observed=actual)
             raise self.failure(event, CONTENT, f"the {seen.sender}'s segment differs from the script", actual,
-                               diffs, shown=True)
+                               [str(diff) for diff in diffs], shown=True, differences=diffs)
         if not started:  # the capture's first segment: it sets the clock
             self.clock.anchor(seen.time, script_time)
         arrived = self.clock.at(seen.time)

@@ -137,6 +137,18 @@ class PendingTimer:
         return asdict(self)
 
 
+@dataclass(frozen=True)
+class Difference:
+    """One field a segment got wrong: what the script expects and what the kernel (or the lab) sent."""
+
+    field: str  # flags, seq, length, ack, win, urg, options, IP ttl, IP tos, IP ECN field, IPv6 flow label
+    expected: str
+    actual: str
+
+    def __str__(self) -> str:
+        return f"{self.field}: expected {self.expected}, got {self.actual}"
+
+
 @dataclass
 class Failure(Exception):
     """Why a run failed, at which script line, and whose fault it is (``kind``)."""
@@ -146,8 +158,9 @@ class Failure(Exception):
     kind: str = CONTENT
     expected: str = ""
     actual: str = ""
-    fields: list[str] = field(default_factory=list)
+    fields: list[str] = field(default_factory=list)  # what differed, one line each, as the report says it
     recent: list[Step] = field(default_factory=list)  # the segments seen just before
+    differences: tuple[Difference, ...] = ()  # a segment's wrong fields as data: (field, expected, actual)
 
     def __str__(self) -> str:
         return self.message

@@ -17,7 +17,7 @@ from lab.tcp.packets import FAST_OPTIONS, Segment
 from lab.script.events import ECN_CODEPOINTS, Option, PacketEvent
 
 from lab.tcp.numbering import Side
-from lab.judge.trace import Step
+from lab.judge.trace import Difference, Step
 
 _FROM_SCAPY = {"NOP": "nop", "EOL": "eol", "MSS": "mss", "WScale": "wscale", "SAckOK": "sackOK",
                "SAck": "sack", "Timestamp": "TS", "TFO": "FO", "MD5": "md5"}
@@ -205,23 +205,23 @@ HEADER_FIELDS = (
 )
 
 
-def differences(expected: PacketEvent, actual: Observed) -> list[str]:
-    """Each field the script names that the live segment does not match."""
+def differences(expected: PacketEvent, actual: Observed) -> list[Difference]:
+    """Each field the script names that the live segment does not match: (field, expected, actual)."""
     diffs = []
     for name, wanted, got in HEADER_FIELDS:
         value = wanted(expected)
         if value is not None and value != got(actual):
-            diffs.append(f"{name}: expected {value}, got {got(actual)}")
+            diffs.append(Difference(name, str(value), str(got(actual))))
     ip = expected.ip
     if ip is not None and ip.ecn is not None and not (
             ip.ecn == actual.ecn or (ip.ecn == "ect01" and actual.ecn in ("ect0", "ect1"))):
-        diffs.append(f"IP ECN field: expected [{ip.ecn}], got [{actual.ecn}]")
+        diffs.append(Difference("IP ECN field", f"[{ip.ecn}]", f"[{actual.ecn}]"))
     if ip is not None and ip.tos is not None and ip.tos != actual.live.tos:
-        diffs.append(f"IP tos: expected {ip.tos:#x}, got {actual.live.tos:#x}")
+        diffs.append(Difference("IP tos", f"{ip.tos:#x}", f"{actual.live.tos:#x}"))
     if expected.options is not None and not _options_match(expected.options, actual.options):
         want = ",".join(map(str, expected.options))
         have = ",".join(map(str, actual.options))
-        diffs.append(f"options: expected <{want}>, got <{have}>")
+        diffs.append(Difference("options", f"<{want}>", f"<{have}>"))
     return diffs
 
 
@@ -239,7 +239,7 @@ def coalesce(lines: list[PacketEvent]) -> PacketEvent:
                        last.urgent, endpoint=first.endpoint)
 
 
-def match_lines(events: list, index: int, actual: Observed) -> tuple[int, list[str]]:
+def match_lines(events: list, index: int, actual: Observed) -> tuple[int, list[Difference]]:
     """Lines the segment matches: the one at ``index``, or several coalesced into it; else the diffs."""
     first = events[index]
     diffs = differences(first, actual)

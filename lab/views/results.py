@@ -13,7 +13,7 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 
 from lab.errors import BadInput
-from lab.judge.trace import Action, Failure, KernelEvent, PendingTimer, RunResult, StateChange, Step
+from lab.judge.trace import Action, Difference, Failure, KernelEvent, PendingTimer, RunResult, StateChange, Step
 from lab.views.report import made_again, render_failure
 
 
@@ -21,6 +21,8 @@ def _failure_dict(failure) -> dict | None:
     return None if failure is None else {
         "line": failure.line, "kind": failure.kind, "message": failure.message, "expected": failure.expected,
         "actual": failure.actual, "fields": list(failure.fields),
+        "differences": [{"field": diff.field, "expected": diff.expected, "actual": diff.actual}
+                        for diff in failure.differences],
     }
 
 
@@ -51,8 +53,9 @@ def to_json(outcomes: list[RunResult]) -> str:
 
 
 def _failure_of(entry: dict | None) -> Failure | None:
-    return None if entry is None else Failure(entry["line"], entry["message"], entry["kind"], entry["expected"],
-                                              entry["actual"], list(entry["fields"]))
+    return None if entry is None else Failure(
+        entry["line"], entry["message"], entry["kind"], entry["expected"], entry["actual"], list(entry["fields"]),
+        differences=tuple(Difference(**diff) for diff in entry["differences"]))
 
 
 def from_dict(entry: dict) -> RunResult:

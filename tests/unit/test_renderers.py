@@ -9,7 +9,7 @@ import pytest
 from lab.views import ladder
 from lab.views.report import render_failure
 from lab.errors import BadInput
-from lab.judge.trace import LAB_LATE, Action, Failure, KernelEvent, PendingTimer, RunResult, StateChange, Step
+from lab.judge.trace import Action, Difference, Failure, KernelEvent, LAB_LATE, PendingTimer, RunResult, StateChange, Step
 from lab.views.repeat import table
 from lab.views.results import as_dict, read_json, to_json
 
@@ -55,7 +55,8 @@ def test_json_carries_steps_actions_and_the_failure_kind():
 
 def test_json_reads_back_into_the_same_run(tmp_path):
     """`tcplab claims --from` reads what `run --json` wrote: every field but the report comes back."""
-    result = RunResult("t.pkt", 6, Failure(6, "ack", "content", "> . 1:1(0) ack 2", "> . 1:1(0) ack 1", ["ack"]),
+    result = RunResult("t.pkt", 6, Failure(6, "ack", "content", "> . 1:1(0) ack 2", "> . 1:1(0) ack 1", ["ack"],
+                                           differences=(Difference("ack", "2", "1"),)),
                        "t.pcapng", 0.1, STEPS, ["a note"], exercise="t", actions=[Action(4, "inject", "lab", 0.0, 0.05)],
                        state_changes=[StateChange(0.001, "kernel", "LISTEN", "SYN_RECV", "capture", 8080)],
                        kernel_events=[KernelEvent(0.002, "kernel", "RST sent")], state_source="tracepoint",

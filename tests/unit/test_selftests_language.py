@@ -151,8 +151,8 @@ def test_accecn_option_as_the_kernel_would_send_it():
     seen = observe(parse_frame(build_frame("02:00:00:00:00:01", "02:00:00:00:00:02", sent)), Side(), Side(), ">")
     assert seen.options == line.options
     wrong = one("+0 > . 1:1(0) ack 1 <ECN e1b 1 ceb 999 e0b 1,nop>")
-    assert differences(wrong, seen) == ["options: expected <ECN e1b 1 ceb 999 e0b 1,nop>, "
-                                        "got <ECN e1b 1 ceb 1000 e0b 1,nop>"]
+    assert list(map(str, differences(wrong, seen))) == ["options: expected <ECN e1b 1 ceb 999 e0b 1,nop>, "
+                                                        "got <ECN e1b 1 ceb 1000 e0b 1,nop>"]
 
 
 def test_a_blocks_names_read_the_sockets_values_before_the_kernels_constants():

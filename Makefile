@@ -34,12 +34,17 @@ captures: $(STAMP)
 claims: $(STAMP)
 	$(BIN)/tcplab claims
 
-# The tests sleep on the kernel's timers most of the time: several run at once (each in namespaces of its
-# own), then the few that kill runs and clean up after them run alone.
+# The unit layer needs no privileges: as root it runs as nobody where user namespaces are refused, as a
+# user meets it (tests/block_userns.py). The kernel layer sleeps on the kernel's timers most of the time:
+# several tests run at once (each in namespaces of its own), then the few that must be alone.
 TEST_WORKERS ?= 4
+NOBODY_CAPS := --inh-caps=+dac_read_search --ambient-caps=+dac_read_search
+AS_NOBODY := $(if $(filter 0,$(shell id -u)),$(BIN)/python tests/block_userns.py /usr/bin/setpriv --reuid=65534 \
+  --regid=65534 --clear-groups $(NOBODY_CAPS))
 test: $(STAMP)
-	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup -m "not alone"
-	$(BIN)/pytest -m alone
+	$(AS_NOBODY) $(BIN)/pytest -q -p no:cacheprovider tests/unit
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup -m "not alone" --ignore=tests/unit
+	$(BIN)/pytest -m alone --ignore=tests/unit
 
 # docs/selftests.md: the kernel's packetdrill selftests under packetdrill (the comparison oracle, never a
 # dependency: PACKETDRILL names a wrapper taking "4|6 SCRIPT.pkt") and under tcplab. --cached reuses

@@ -15,6 +15,11 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
+
+# No example database: the unit layer runs as nobody, who cannot write one in the checkout.
+settings.register_profile("tcplab", database=None)
+settings.load_profile("tcplab")
 
 UNIT = Path(__file__).with_name("unit")
 

@@ -131,10 +131,12 @@ def test_a_delay_line_makes_the_segment_arrive_late(tmp_path, loopback, family):
     result = judged(parse(DELAYED_SYN_ACK, "delayed.pkt"), family, Settings(loopback=loopback, pcap=str(pcap)))
     assert result.passed, result.failure
     held = [step for step in result.steps if step.held_s is not None]
-    assert len(held) == 1 and not held[0].from_left and held[0].label().endswith("(+0.300 s)")
+    # Held at least the line's 0.3 s; what the link measured is shown (a busy machine releases it a little later).
+    assert len(held) == 1 and not held[0].from_left and 0.300 <= held[0].held_s < 0.300 + 0.050
+    assert held[0].label().endswith(f"(+{held[0].held_s:.3f} s)")
     comments = [b"".join(getattr(p, "comments", None) or []).decode() for p in PcapNgReader(str(pcap))]
-    assert sum("held back by the link for 0.300 s (delayed.pkt:4 +0 link delay server > S. 0.3)" in c
-               for c in comments) == 1
+    said = f"held back by the link for {held[0].held_s:.3f} s (delayed.pkt:4 +0 link delay server > S. 0.3)"
+    assert sum(said in c for c in comments) == 1
     early = parse(DELAYED_SYN_ACK.replace("+.3 client > .", "+.1 client > ."), "delayed.pkt")
     result = judged(early, family, Settings(loopback=loopback))
     assert not result.passed and "the client sent nothing" in result.failure.message

@@ -16,6 +16,7 @@ import argparse
 import json
 import os
 import subprocess
+import tempfile
 import sys
 import time
 
@@ -42,9 +43,12 @@ def packetdrill_results(runner: str, folder: str) -> dict[str, dict]:
 
 
 def tcplab_results(folder: str, jobs: int) -> dict[str, dict]:
-    """``tcplab selftests --json`` on the folder: "script/family" -> its entry."""
-    done = subprocess.run([os.path.join(os.path.dirname(sys.executable), "tcplab"), "selftests", folder,
-                           "--allow-shell", "--json", "-j", str(jobs)], capture_output=True, text=True)
+    """``tcplab selftests --json`` on the folder: "script/family" -> its entry. The captures its failing runs
+    keep go to a temporary folder removed afterwards: the table names the failures, not their files."""
+    with tempfile.TemporaryDirectory(prefix="tcplab-selftests-") as captures:
+        done = subprocess.run([os.path.join(os.path.dirname(sys.executable), "tcplab"), "selftests", folder,
+                               "--allow-shell", "--json", "-j", str(jobs)], capture_output=True, text=True,
+                              env={**os.environ, "TMPDIR": captures})
     if done.returncode not in (0, 1):
         raise SystemExit(f"tcplab selftests failed: {done.stderr.strip()}")
     return {f"{entry['script']}/{entry['family']}": entry for entry in json.loads(done.stdout)}

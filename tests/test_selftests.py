@@ -16,11 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from lab.live.batch import run_many
 from lab.script.settings import Settings
 from lab.live.ksft import Selftest, run_selftest, script_families
 
-from helpers import tcplab
+from helpers import judged, tcplab
 
 HERE = Path(__file__).parent
 SELFTESTS = HERE / "selftests"
@@ -70,10 +69,7 @@ def run_mutated(tmp_path: Path, source: Path, old: str, new: str, family: int = 
     assert text.count(old) == 1, f"{old!r} must occur once in {source.name}"
     path = tmp_path / source.name
     path.write_text(text.replace(old, new))
-    # As `tcplab selftests` runs it: a first try the lab was late for is made again uncrowded.
-    (result,) = run_many([(Selftest(str(path)), family, Settings(allow_shell=True))], 1, work=run_selftest,
-                         again_uncrowded=True)
-    return result
+    return judged(Selftest(str(path)), family, Settings(allow_shell=True), work=run_selftest)
 
 
 MUTATIONS = [

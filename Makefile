@@ -37,7 +37,7 @@ claims: $(STAMP)
 # The unit layer needs no privileges: as root it runs as nobody where user namespaces are refused, as a
 # user meets it (tests/block_userns.py). The kernel layer sleeps on the kernel's timers most of the time:
 # several tests run at once (each in namespaces of its own), then the few that must be alone.
-TEST_WORKERS ?= 4
+TEST_WORKERS ?= 6
 NOBODY_CAPS := --inh-caps=+dac_read_search --ambient-caps=+dac_read_search
 AS_NOBODY := $(if $(filter 0,$(shell id -u)),$(BIN)/python tests/block_userns.py /usr/bin/setpriv --reuid=65534 \
   --regid=65534 --clear-groups $(NOBODY_CAPS))

@@ -135,7 +135,8 @@ def test_regen_check_on_another_kernel_build_passes_and_writes_nothing():
     before = {path: path.stat().st_mtime_ns for name in names for path in CAPTURES.glob(f"{name}*.pcapng")}
     result = tcplab("capture", "regen", "--check", *names, "-j", "2", "--folder", str(CAPTURES))
     assert result.returncode == 0, result.stdout + result.stderr
-    assert sorted(result.stdout.splitlines()) == sorted(check_line(path) for path in before), result.stdout
+    said = [re.sub(r" \(made again uncrowded: .*\)$", "", line) for line in result.stdout.splitlines()]  # under load
+    assert sorted(said) == sorted(check_line(path) for path in before), result.stdout
     assert {path: path.stat().st_mtime_ns for path in before} == before
 
 

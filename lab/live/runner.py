@@ -50,6 +50,7 @@ from lab.live.ports import EndpointSides, Port
 from lab.live.punctual import Pacing, let_other_cpus_settle, punctual, tick_grid, timeline_start, wait_until
 from lab.live.recorder import write_pcapng
 from lab.script.settings import Settings, check_options, ignored_options
+from lab.script.values import same_errno
 from lab.live.sources import LiveSource
 from lab.judge.trace import CONTENT, LAB_LATE, TIMING, Action, Failure, KernelEvent, PendingTimer, RunResult, StateChange
 from lab.live.tracepoints import KernelTrace
@@ -440,7 +441,7 @@ class Run:
         action.result = actual
         result_ok = event.result is ELLIPSIS or event.result == outcome.result
         # As packetdrill: the errno is compared only where the script names one.
-        errno_ok = event.errno is None or event.result is ELLIPSIS or event.errno == outcome.errno
+        errno_ok = event.errno is None or event.result is ELLIPSIS or same_errno(event.errno, outcome.errno)
         if not (result_ok and errno_ok):
             field_name = "errno" if result_ok else "return value"
             raise self._failure(event, CONTENT, f"{event.name}() returned {actual}, expected {expected}",

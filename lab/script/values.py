@@ -70,6 +70,16 @@ def names_in(expr) -> list[str]:
     return []
 
 
+def same_errno(expected: str, actual: str | None) -> bool:
+    """Whether a script's errno name and the one a call gave are the same error: compared by number, as the
+    kernel returns them, so that aliases match (ENOTSUP and EOPNOTSUPP are both 95 on Linux, EWOULDBLOCK is
+    EAGAIN); a name this system does not know matches only itself."""
+    if actual is None:
+        return False
+    number = getattr(errno_codes, expected, None)
+    return expected == actual or (number is not None and number == getattr(errno_codes, actual, None))
+
+
 def disconnects(address) -> bool:
     """Whether a sockaddr argument is AF_UNSPEC: connect() to it dissolves the association."""
     if isinstance(address, Name):

@@ -11,7 +11,7 @@ import time
 import pytest
 
 from lab.judge.matcher import Clock
-from lab.live.punctual import CLOCK_MONOTONIC_COARSE, START_MARGIN, TICK_OFFSET, tick_grid, timeline_start
+from lab.live.punctual import START_MARGIN, TICK_OFFSET, tick_grid, timeline_start
 from lab.script.parser import parse
 
 
@@ -65,21 +65,3 @@ def test_only_leading_untimed_commands_are_init_commands():
     script = parse("`true`\n`echo x`\n0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n`echo done`\n")
     assert [getattr(event, "init", None) for event in script.events] == [True, True, None, False]
     assert not script.events[1].timing.relative and script.events[3].timing.relative
-
-
-@pytest.mark.alone  # sightings of the tick need a CPU at once
-def test_the_tick_grid_predicts_a_later_tick():
-    """A fresh sighting of the coarse clock advancing falls on the grid seen earlier (within 0.3 ms)."""
-    grid = tick_grid()
-    if grid is None:
-        pytest.skip("no tick grid sighted here (tick_grid returned None)")
-    length, tick = grid
-    offsets = []
-    for _ in range(3):  # a sighting may be late when another process has the CPU: one of three suffices
-        time.sleep(0.05)
-        last = time.clock_gettime(CLOCK_MONOTONIC_COARSE)
-        while time.clock_gettime(CLOCK_MONOTONIC_COARSE) == last:
-            pass
-        offset = (time.monotonic() - tick) % length
-        offsets.append(min(offset, length - offset))
-    assert min(offsets) < 0.0003, offsets

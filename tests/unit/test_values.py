@@ -8,7 +8,7 @@ import pytest
 from lab.capture.check import connection_beginnings
 from lab.errors import BadInput
 from lab.script.parser import parse
-from lab.script.values import begins_connection, value_of
+from lab.script.values import begins_connection, same_errno, value_of
 
 SCRIPT = """\
 0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3
@@ -36,3 +36,15 @@ def test_values_read_as_packetdrill_writes_them():
     assert value_of(call.args[3], "t.pkt:1") == 1
     with pytest.raises(BadInput, match="t.pkt:1: unknown constant 'NO_SUCH'"):
         value_of(parse("0 close(NO_SUCH) = 0\n", "t.pkt").events[0].args[0], "t.pkt:1")
+
+
+@pytest.mark.parametrize(("expected", "actual", "same"), [
+    ("EOPNOTSUPP", "ENOTSUP", True),  # both 95 on Linux (asm-generic/errno.h)
+    ("EWOULDBLOCK", "EAGAIN", True),  # both 11
+    ("EAGAIN", "EINTR", False),
+    ("ECONNRESET", None, False),  # the call succeeded
+    ("ENOSUCH", "ENOSUCH", True),  # a name this system does not know matches only itself
+    ("ENOSUCH", "EPERM", False),
+])
+def test_an_errno_is_compared_by_number(expected, actual, same):
+    assert same_errno(expected, actual) is same

@@ -129,7 +129,7 @@ def claims(folder: str, recorded: str | None, jobs: int, language: str) -> None:
     from pathlib import Path
 
     from lab.course.catalogue import find
-    from lab.course.claims import as_json, evaluate, exercises_involved, markdown
+    from lab.course.claims import as_json, check_evidence, claims as course_claims, evaluate, exercises_involved, markdown
     from lab.live.batch import default_jobs, run_many
     from lab.views.report import made_again, render_failure
     from lab.views.results import read_json
@@ -140,6 +140,8 @@ def claims(folder: str, recorded: str | None, jobs: int, language: str) -> None:
     from lab.cli.output import require_folder
 
     require_folder("--docs", str(Path(folder) / "claims.md"))
+    for claim in course_claims():
+        check_evidence(claim)
     if recorded:
         outcomes = read_json(recorded)
     else:

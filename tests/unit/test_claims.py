@@ -159,8 +159,14 @@ def test_evidence_must_be_a_line_that_asserts(tmp_path, monkeypatch):
     labelled = next(number for number, line in enumerate(text.splitlines(), 1) if "#ack-u-plus-1" in line)
     assert course._evidence("t", "close-active#ack-u-plus-1").line == labelled
     assert course._evidence("t", "close-active#bind").text == "+0 bind(3, ..., ...) = 0"  # a syscall's result
-    with pytest.raises(BadInput, match="asserts nothing"):
-        course._evidence("t", "close-active#lab-fin")  # a segment the lab injects checks nothing
+    lab_fin = course._evidence("t", "close-active#lab-fin")
+    with pytest.raises(BadInput, match="asserts nothing"):  # a segment the lab injects checks nothing
+        course.check_evidence(course.Claim("t", *("x",) * len(course._TEXT_FIELDS), evidence=(lab_fin,)))
+
+
+def test_every_evidence_line_of_the_course_asserts_something():
+    for claim in claims():
+        course.check_evidence(claim)
 
 
 def test_a_line_passed_when_the_run_passed_or_failed_later():
@@ -224,3 +230,10 @@ def test_a_claim_result_without_runs_is_not_a_pass():
     nothing = tuple({} for _ in claim.evidence)
     assert ClaimResult(claim, nothing, tuple(frozenset() for _ in claim.evidence)).passed is False
     assert isinstance(claim, Claim)
+
+
+def test_each_exercises_declared_length_is_its_scripts_timeline():
+    """`tcplab list` reads the runtime from catalogue.toml instead of parsing every script: it must not drift."""
+    drifted = [f"[{exercise.name}] length = {round(exercise.runnable().length, 4)}" for exercise in exercises()
+               if not exercise.experiment and abs(exercise.length - exercise.runnable().length) > 1e-4]
+    assert drifted == [], "catalogue.toml should say: " + "; ".join(drifted)

@@ -250,9 +250,20 @@ def match_lines(events: list, index: int, actual: Observed) -> tuple[int, list[D
         if not (isinstance(event, PacketEvent) and not event.inbound and event.endpoint == first.endpoint):
             break
         run.append(event)
+        if not one_segment(run):
+            break
         if not differences(coalesce(run), actual):
             return len(run), []
     return 1, diffs
+
+
+def one_segment(lines: list[PacketEvent]) -> bool:
+    """Whether one segment could carry these lines: their sequence ranges follow on, they acknowledge the
+    same byte, and at most one of them is a SYN and one a FIN (two retransmissions are two segments)."""
+    follow_on = all(line.seq == before.end_seq for before, line in zip(lines, lines[1:]))
+    acks = {line.ack for line in lines if line.ack is not None}
+    return (follow_on and len(acks) <= 1 and sum("S" in line.flags for line in lines) <= 1
+            and sum("F" in line.flags for line in lines) <= 1)
 
 
 def line_for(events: list, index: int, sender: str, wanted: str) -> tuple[PacketEvent, str]:

@@ -136,3 +136,18 @@ def test_one_senders_segments_do_not_swap():
     result = check(text, *observe_segments(("client", "server")))
     assert not result.passed and result.failure.line == 5
     assert result.failure.message == "the server sent a segment where the script expects the client's"
+
+
+def test_only_lines_one_segment_could_carry_are_coalesced():
+    """An ACK riding on a FIN, or two writes in one segment, are one segment; two FINs (a retransmission
+    after the first) or lines acknowledging different bytes are not: each must match a segment of its own."""
+    from lab.judge.verify import one_segment
+
+    def lines(*texts):
+        return [event for event in parse("".join(f"+0 {text}\n" for text in texts), "t.pkt").events]
+
+    assert one_segment(lines("> . 1:1(0) ack 102", "> F. 1:1(0) ack 102"))
+    assert one_segment(lines("> P. 1:1001(1000) ack 1", "> P. 1001:2001(1000) ack 1"))
+    assert not one_segment(lines("> F. 1:1(0) ack 1", "> F. 1:1(0) ack 1"))
+    assert not one_segment(lines("> . 1:1(0) ack 2", "> F. 1:1(0) ack 1"))
+    assert not one_segment(lines("> P. 1:1001(1000) ack 1", "> P. 2001:3001(1000) ack 1"))

@@ -121,7 +121,7 @@ def test_run_ends_with_the_summary_table():
     table = result.stdout.split("\n\n")[-2]
     assert table.splitlines()[0].split() == ["练习", "文章说法", "结论", "IPv4", "IPv6"]
     row = next(line for line in table.splitlines() if line.startswith("data-ack"))
-    assert "ack = seq + 1" in row and "修正" in row and row.split()[-2:] == ["通过", "通过"]
+    assert "ack = seq + 1" in row and "细化" in row and row.split()[-2:] == ["通过", "通过"]
     assert "site-packages" not in result.stdout and "PASS data-ack (IPv4)" in result.stdout
     assert "4 个通过,0 个失败" in result.stdout
     assert len(claims()) >= 40

@@ -23,7 +23,7 @@ CHINESE_FONTS = ("'Noto Sans CJK SC', 'Noto Sans SC', 'Source Han Sans SC', 'Wen
 MESSAGES: dict[str, dict[str, str]] = {
     # verdict words (claims.toml keeps the English word)
     "confirmed": {"en": "confirmed", "zh": "证实"},
-    "refined": {"en": "refined", "zh": "修正"},
+    "refined": {"en": "refined", "zh": "细化"},
     "refuted": {"en": "refuted", "zh": "否定"},
     "untestable": {"en": "untestable", "zh": "无法测试"},
     # run results
@@ -90,7 +90,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "zh": ("由 `tcplab claims` 在 Linux {release} 上生成。每一行是 `shared/seeds/` 中某篇文章的一句原话、"
                "它的意思、结论,以及内核在运行中的实际表现。发现中的每个事实都注明了断言它的脚本或实验行"
                "(`练习.pkt:行号`);其中任何一行没有通过,`tcplab claims` 就会失败。结论:**证实**;"
-               "**修正**(有条件地成立,或需要更精确的说法);**否定**;**无法测试**(实验环境无法运行,"
+               "**细化**(有条件地成立,或需要更精确的说法);**否定**;**无法测试**(实验环境无法运行,"
                "发现中说明原因)。"),
     },
     "counts": {"en": "{total} claims: {counts}.", "zh": "共 {total} 条说法:{counts}。"},

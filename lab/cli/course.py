@@ -21,6 +21,9 @@ def _claim_lines(claim, language: str, indent: str = "") -> list[str]:
         lines.append(f"{indent}  \u201c{claim.quote}\u201d")
     lines.append(indent + say("verdict line", language, word=say(claim.verdict, language),
                               finding=claim.finding(language)))
+    from lab.course.claims import reference_lines
+
+    lines += [indent + line for line in reference_lines(claim, language)]
     return lines
 
 

@@ -11,6 +11,7 @@ holds on a run only when every one of its lines passed there.
 
 from __future__ import annotations
 
+import re
 import tomllib
 from dataclasses import dataclass, fields
 from functools import cache
@@ -59,6 +60,8 @@ class Claim:
     finding_en: str
     finding_zh: str
     evidence: tuple[Evidence, ...]
+    kernel: tuple[str, ...] = ()  # FILE:FUNCTION in Linux 6.18 where the behaviour is decided
+    rfc: tuple[str, ...] = ()  # "RFC 9293 3.6.1": where the standard says what the article speaks of
 
     def short(self, language: str) -> str:
         return self.short_zh if language == "zh" else self.short_en
@@ -72,7 +75,38 @@ class Claim:
         return tuple(dict.fromkeys(item.exercise for item in self.evidence))
 
 
-_TEXT_FIELDS = tuple(f.name for f in fields(Claim) if f.name not in ("id", "evidence"))
+_TEXT_FIELDS = tuple(f.name for f in fields(Claim) if f.name not in ("id", "evidence", "kernel", "rfc"))
+KERNEL_REF = re.compile(r"[a-z0-9_/-]+\.[ch]:[A-Za-z_][A-Za-z0-9_]*")  # net/ipv4/tcp_minisocks.c:tcp_time_wait
+RFC_REF = re.compile(r"RFC [1-9][0-9]*( [0-9]+(\.[0-9]+)*)?")  # RFC 9293 3.6.1
+
+
+def _references(where: str, row: dict, name: str, pattern: re.Pattern, form: str) -> tuple[str, ...]:
+    """A row's ``kernel`` or ``rfc`` list, each entry of the form ``form``."""
+    refs = row.get(name, [])
+    if not isinstance(refs, list) or not all(isinstance(ref, str) and pattern.fullmatch(ref) for ref in refs):
+        raise BadInput(f"{where}: {name} must be a list of {form!r} strings; got {refs!r}")
+    if len(set(refs)) != len(refs):
+        raise BadInput(f"{where}: {name} names one reference twice: {refs!r}")
+    return tuple(refs)
+
+
+def kernel_where(ref: str) -> str:
+    """``net/ipv4/tcp_input.c:tcp_fin`` as a reader looks it up: ``net/ipv4/tcp_input.c tcp_fin()``."""
+    path, _, function = ref.partition(":")
+    return f"{path} {function}()"
+
+
+def reference_lines(claim: Claim, language: str, code: bool = False) -> list[str]:
+    """Where the behaviour is decided (kernel functions) and, where the article speaks of it, the standard;
+    ``code`` puts each kernel reference in Markdown backticks."""
+    mark = "`" if code else ""
+    lines = []
+    if claim.kernel:
+        refs = ", ".join(f"{mark}{kernel_where(ref)}{mark}" for ref in claim.kernel)
+        lines.append(say("kernel line", language, refs=refs))
+    if claim.rfc:
+        lines.append(say("standard line", language, refs=", ".join(claim.rfc)))
+    return lines
 
 
 def _evidence(claim_id: str, ref: str) -> Evidence:
@@ -134,7 +168,7 @@ def claims() -> tuple[Claim, ...]:
     found = []
     for claim_id, row in rows.items():
         where = f"{CLAIMS_FILE.name}: [{claim_id}]"
-        unknown = set(row) - set(_TEXT_FIELDS) - {"evidence"}
+        unknown = set(row) - set(_TEXT_FIELDS) - {"evidence", "kernel", "rfc"}
         missing = [name for name in _TEXT_FIELDS if not isinstance(row.get(name), str) or not row[name].strip()]
         if unknown or missing:
             raise BadInput(f"{where}: fields missing or empty: {missing or '-'}; unknown: {sorted(unknown) or '-'}")
@@ -144,7 +178,10 @@ def claims() -> tuple[Claim, ...]:
         if (row["verdict"] == "untestable") != (not refs):
             raise BadInput(f"{where}: a tested claim needs evidence, and an untestable one has none")
         evidence = tuple(_evidence(claim_id, ref) for ref in refs)
-        found.append(Claim(claim_id, *(row[name] for name in _TEXT_FIELDS), evidence=evidence))
+        kernel = _references(where, row, "kernel", KERNEL_REF, "FILE.c:FUNCTION")
+        rfc = _references(where, row, "rfc", RFC_REF, "RFC NUMBER SECTION")
+        found.append(Claim(claim_id, *(row[name] for name in _TEXT_FIELDS), evidence=evidence, kernel=kernel,
+                           rfc=rfc))
     return tuple(found)
 
 
@@ -251,6 +288,8 @@ def markdown(results: list[ClaimResult], language: str, release: str) -> str:
             out += [f"**{say('claim heading', language)}** {claim.claim_en}", ""]
         verdict = say("verdict heading", language, word=say(claim.verdict, language))
         out += [f"**{verdict}** {claim.finding(language)}", ""]
+        for line in reference_lines(claim, language, code=True):
+            out += [line, ""]
         if not claim.evidence:
             out.append(f"*{say('evidence', language)}: {say('no evidence', language)}*")
             continue
@@ -271,6 +310,8 @@ def as_json(results: list[ClaimResult], release: str) -> list[dict[str, object]]
             "id": claim.id, "source": claim.source, "quote": claim.quote, "claim_en": claim.claim_en,
             "short_en": claim.short_en, "short_zh": claim.short_zh, "verdict": claim.verdict,
             "finding_en": claim.finding_en, "finding_zh": claim.finding_zh, "exercises": list(claim.exercises),
+            "decided_in": [{"file": ref.partition(":")[0], "function": ref.partition(":")[2]} for ref in claim.kernel],
+            "rfc": list(claim.rfc),
             "evidence": [{"exercise": item.exercise, "label": item.label, "file": item.where.rsplit(":", 1)[0],
                           "line": item.line, "text": item.text,
                           "results": {f"ipv{family}": _json_result(passed.get(family)) for family in FAMILIES},

@@ -40,6 +40,7 @@ class Story:
     script: str = ""
     pcap: str | None = None
     language: str = "en"
+    references: tuple[str, ...] = ()  # "decided in the kernel: ...", "standard: ...", shown under the verdict
 
 
 def frames(rows: list[ladder.Row], endpoints: tuple[str, str]) -> list[dict]:
@@ -150,6 +151,7 @@ def html_page(run, story: Story) -> str:
         claim = f'<p class="claim">{escape(story.claim)}</p>'
         claim += f'<blockquote lang="zh">{escape(story.quote)}</blockquote>' if story.quote else ""
         claim += f'<p class="verdict">{escape(story.verdict)}</p>'
+        claim += "".join(f'<p class="references">{escape(line)}</p>' for line in story.references)
     run_line = escape(say("page run", language, verdict=verdict, name=f"{os.path.basename(run.path)}, "
                                                                    f"IPv{run.family}"))
     return f"""<!doctype html>
@@ -245,7 +247,7 @@ def story_for(run, exercise=None, language: str = "en") -> Story:
         script = ""
     if exercise is None:
         return Story(os.path.basename(run.path), script=script, pcap=run.pcap, language=language)
-    from lab.course.claims import main_claim
+    from lab.course.claims import main_claim, reference_lines
 
     claim = main_claim(exercise)
     said = claim.quote if language == "zh" else claim.claim_en
@@ -253,4 +255,4 @@ def story_for(run, exercise=None, language: str = "en") -> Story:
                  say("claim line", language, source=claim.source, said=said),
                  claim.quote if language == "en" else "",
                  say("verdict line", language, word=say(claim.verdict, language), finding=claim.finding(language)),
-                 script, run.pcap, language)
+                 script, run.pcap, language, tuple(reference_lines(claim, language)))

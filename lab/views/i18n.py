@@ -35,6 +35,8 @@ MESSAGES: dict[str, dict[str, str]] = {
     "claim line": {"en": "claim ({source}): {said}", "zh": "文章说法({source}):{said}"},
     "verdict line": {"en": "verdict on Linux: {word}. {finding}", "zh": "在 Linux 上的结论:{word}。{finding}"},
     "verdict": {"en": "verdict", "zh": "结论"},
+    "kernel line": {"en": "decided in the kernel (Linux 6.18): {refs}", "zh": "内核中决定此行为之处(Linux 6.18):{refs}"},
+    "standard line": {"en": "standard: {refs}", "zh": "标准:{refs}"},
     "mode drive": {"en": "drive mode: the lab plays one endpoint against the kernel",
                    "zh": "驱动模式:实验端扮演一方,与内核对话"},
     "mode observe": {"en": "observe mode: two real endpoints, watched",

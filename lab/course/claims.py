@@ -23,6 +23,7 @@ from lab.views.i18n import LANGUAGES, say
 from lab.course.labels import code_at, labels
 
 CLAIMS_FILE = FOLDER / "claims.toml"
+KERNEL_FUNCTIONS_FILE = Path(__file__).with_name("kernel_functions.toml")  # the functions cited, checked in 6.18
 VERDICTS = ("confirmed", "refined", "refuted", "untestable")
 FAMILIES = (4, 6)
 
@@ -88,6 +89,13 @@ def _references(where: str, row: dict, name: str, pattern: re.Pattern, form: str
     if len(set(refs)) != len(refs):
         raise BadInput(f"{where}: {name} names one reference twice: {refs!r}")
     return tuple(refs)
+
+
+def pinned_functions() -> tuple[str, set[str]]:
+    """The release kernel_functions.toml was checked against, and the FILE:FUNCTION references it lists."""
+    with open(KERNEL_FUNCTIONS_FILE, "rb") as handle:
+        pinned = tomllib.load(handle)
+    return pinned["release"], {f"{path}:{name}" for path, names in pinned["files"].items() for name in names}
 
 
 def kernel_where(ref: str) -> str:

@@ -119,6 +119,11 @@ evidence = [{evidence}]
     ("confirmed", '"close-active"', "is not EXERCISE#LABEL"),
     ("confirmed", '"no-such-exercise#x"', "names no exercise"),
     ("confirmed", '"close-active#no-such-label"', "no line of"),
+    ("confirmed", '"close-active#ack-u-plus-1"]\nkernel = ["net/ipv4/tcp_input.c tcp_fin"', "kernel must be a list"),
+    ("confirmed", '"close-active#ack-u-plus-1"]\nkernel = "net/ipv4/tcp_input.c:tcp_fin"\nrfc = [',
+     "kernel must be a list"),
+    ("confirmed", '"close-active#ack-u-plus-1"]\nrfc = ["9293 3.6"', "rfc must be a list"),
+    ("confirmed", '"close-active#ack-u-plus-1"]\nrfc = ["RFC 9293 3.6", "RFC 9293 3.6"', "names one reference twice"),
 ])
 def test_the_loader_refuses_a_bad_row(tmp_path, monkeypatch, verdict, evidence, message):
     path = tmp_path / "claims.toml"
@@ -134,6 +139,36 @@ def test_the_loader_refuses_a_bad_row(tmp_path, monkeypatch, verdict, evidence, 
                 claims()
     finally:
         claims.cache_clear()
+
+
+def test_kernel_and_rfc_references_load_with_the_row(tmp_path, monkeypatch):
+    path = tmp_path / "claims.toml"
+    path.write_text(ROW.format(verdict="confirmed", evidence='"close-active#ack-u-plus-1"') +
+                    'kernel = ["net/ipv4/tcp_input.c:tcp_fin"]\nrfc = ["RFC 9293 3.6"]\n', encoding="utf-8")
+    monkeypatch.setattr(course, "CLAIMS_FILE", path)
+    claims.cache_clear()
+    try:
+        (claim,) = claims()
+        assert claim.kernel == ("net/ipv4/tcp_input.c:tcp_fin",) and claim.rfc == ("RFC 9293 3.6",)
+    finally:
+        claims.cache_clear()
+
+
+def test_every_tested_claim_cites_kernel_functions_that_exist_in_the_pinned_release():
+    """Each row but the untestable names where Linux decides the behaviour, as FILE:FUNCTION; each function is in
+    kernel_functions.toml, the list checked against the kernel source release it names."""
+    release, pinned = course.pinned_functions()
+    assert release == "6.18"
+    for claim in claims():
+        assert bool(claim.kernel) == (claim.verdict != "untestable"), f"[{claim.id}] kernel references"
+        for ref in claim.kernel:
+            assert course.KERNEL_REF.fullmatch(ref), f"[{claim.id}] {ref!r} is not FILE.c:FUNCTION"
+            assert ref in pinned, f"[{claim.id}] {ref} is not in kernel_functions.toml (checked in Linux {release})"
+        for ref in claim.rfc:
+            assert course.RFC_REF.fullmatch(ref), f"[{claim.id}] {ref!r} is not RFC NUMBER SECTION"
+    cited = {ref for claim in claims() for ref in claim.kernel}
+    assert pinned - cited == set(), "kernel_functions.toml lists functions no claim cites"
+    assert sum(bool(claim.rfc) for claim in claims()) >= 70
 
 
 def test_a_toml_error_is_one_line_of_bad_input(tmp_path, monkeypatch):
@@ -209,8 +244,15 @@ def test_documents_in_both_languages_and_json():
             "kernel"} <= set(entry)
     assert entry["results"] == {"ipv4": "fail", "ipv6": "pass"} and entry["kernel"] == "6.18.44"
     assert entry["evidence"][0]["results"]["ipv4"] == "fail" and entry["evidence"][0]["line"] > 0
+    assert {"file": "net/ipv4/tcp_minisocks.c", "function": "tcp_time_wait"} in entry["decided_in"]
+    assert "RFC 9293 3.4.2" in entry["rfc"]
+    assert ("decided in the kernel (Linux 6.18): `net/ipv4/tcp_minisocks.c tcp_time_wait()`" in english
+            and "standard: RFC 9293 3.4.2, RFC 9293 3.6" in english)
+    assert "内核中决定此行为之处(Linux 6.18):`net/ipv4/tcp_minisocks.c tcp_time_wait()`" in chinese
+    assert "标准:RFC 9293 3.4.2" in chinese
     untestable = next(e for e in entries if e["id"] == "003-power-saving")
     assert untestable["results"] == {"ipv4": "not run", "ipv6": "not run"} and untestable["exercises"] == []
+    assert untestable["decided_in"] == [] and untestable["rfc"] == []
 
 
 def test_an_evidence_run_made_again_says_so_in_the_documents():

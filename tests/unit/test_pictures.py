@@ -90,8 +90,12 @@ def test_the_server_path_starts_in_listen():
 def test_the_page_holds_everything_and_its_frames_follow_the_rows():
     page = animation.html_page(run(), animation.Story("orphan", "claim (001.txt): a claim", "文章原话",
                                                       "verdict on Linux: refined.", "0 socket(...)",
-                                                      "/tmp/x/run.pcapng"))
+                                                      "/tmp/x/run.pcapng", references=(
+                                                          "decided in the kernel (Linux 6.18): net/ipv4/tcp.c "
+                                                          "tcp_close()", "standard: RFC 9293 3.6")))
     assert "a claim" in page and "文章原话" in page and "refined" in page and "0 socket(...)" in page
+    assert '<p class="references">decided in the kernel (Linux 6.18): net/ipv4/tcp.c tcp_close()</p>' in page
+    assert '<p class="references">standard: RFC 9293 3.6</p>' in page
     assert 'href="run.pcapng"' in page and '<html lang="en">' in page
     assert "http://" not in page.replace("http://www.w3.org/2000/svg", "")  # self-contained
     data = json.loads(re.search(r'<script type="application/json" id="frames">(.*?)</script>', page, re.S)[1])

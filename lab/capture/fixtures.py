@@ -192,7 +192,7 @@ def write_fixture(exercise: Exercise, script: Script, family: int, live: str, pa
 
 
 def regenerate(chosen: list[Exercise], families: tuple[int, ...], folder: Path, defaults: dict[str, str],
-               jobs: int, check: bool = False) -> Iterator[tuple[Path, RunResult, Comparison | None]]:
+               jobs: int | None, check: bool = False) -> Iterator[tuple[Path, RunResult, Comparison | None]]:
     """Run the exercises (``jobs`` at once), make a fixture of each passing run and compare it with the one
     in ``folder``; yield (its path there, the outcome, the comparison: None for a failing run).
 

@@ -38,7 +38,6 @@ def regen(names: tuple[str, ...], folder: str, ip_version: str, check: bool, job
     from lab.capture.fixtures import regenerate
     from lab.course.catalogue import exercises, find
     from lab.live.checkup import TCP_SYSCTLS
-    from lab.live.batch import default_jobs
     from lab.views.report import render_failure
     from lab.privileges import ensure_lab_privileges
     from netns import LoopbackTopology, SysctlError
@@ -58,7 +57,7 @@ def regen(names: tuple[str, ...], folder: str, ip_version: str, check: bool, job
                 continue
     failed = 0
     for path, outcome, comparison in regenerate(chosen, FAMILIES[ip_version], Path(folder), defaults,
-                                                jobs or default_jobs(), check):
+                                                jobs, check):
         again = _made_again(outcome)
         if comparison is None:
             failed += 1

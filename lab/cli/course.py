@@ -133,7 +133,7 @@ def claims(folder: str, recorded: str | None, jobs: int, language: str) -> None:
 
     from lab.course.catalogue import find
     from lab.course.claims import as_json, check_evidence, claims as course_claims, evaluate, exercises_involved, markdown
-    from lab.live.batch import default_jobs, run_many
+    from lab.live.batch import run_many
     from lab.views.report import made_again, render_failure
     from lab.views.results import read_json
     from lab.script.settings import Settings
@@ -150,7 +150,7 @@ def claims(folder: str, recorded: str | None, jobs: int, language: str) -> None:
     else:
         ensure_lab_privileges()
         work = [(find(name).runnable(), family, Settings()) for name in exercises_involved() for family in (4, 6)]
-        outcomes = list(run_many(work, jobs or default_jobs(), again_uncrowded=True))
+        outcomes = list(run_many(work, jobs, again_uncrowded=True))
     for outcome in outcomes:
         if not outcome.passed:
             click.echo(render_failure(outcome), err=True)

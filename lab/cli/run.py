@@ -93,7 +93,7 @@ def run(scripts, every, loopback, ip_version, tolerance_usecs, tolerance_percent
     Every file is parsed and checked before anything runs: a syntax error, or
     a shell line without --allow-shell, stops the run with exit code 2.
     """
-    from lab.live.batch import default_jobs, run_many
+    from lab.live.batch import run_many
     from lab.live.runner import preflight
     from lab.script.settings import Settings
     from lab.script.events import Script
@@ -122,7 +122,7 @@ def run(scripts, every, loopback, ip_version, tolerance_usecs, tolerance_percent
     if ladder is None:
         ladder = len(parsed) == 1 and not every and not as_json and repeat == 1
     outcomes = []
-    for outcome in run_many(work, jobs or default_jobs(), again_uncrowded=repeat == 1):
+    for outcome in run_many(work, jobs, again_uncrowded=repeat == 1):
         outcomes.append(outcome)
         if not as_json and repeat == 1:
             _show(outcome, verbose, ladder, mermaid, pictures, many, absolute, language)

@@ -83,10 +83,13 @@ def _busy_share(cpus: list[int], seconds: float = 0.1) -> float:
     return 1 - (idle - idle_before) / max(total - total_before, 1)
 
 
-def run_many(jobs: list[tuple[Script | Experiment, int, Settings]], workers: int, work=run_one, finish=lambda result: result,
-             again_uncrowded: bool = False):
+def run_many(jobs: list[tuple[Script | Experiment, int, Settings]], workers: int | None, work=run_one,
+             finish=lambda result: result, again_uncrowded: bool = False):
     """Yield ``finish(work(script, family, settings))`` for each job, in the order of ``jobs`` (runs
     made again last).
+
+    ``workers`` None: ``default_jobs()``, measured only where a pool of workers is worth starting (a short
+    run or two runs in turn, without the 0.1 s the measurement takes).
 
     ``work`` runs in the workers (a module-level function: they receive it
     pickled) and returns plain data; ``finish`` turns it into what the caller
@@ -101,6 +104,8 @@ def run_many(jobs: list[tuple[Script | Experiment, int, Settings]], workers: int
     SelftestResult). Callers that measure every try (``run --repeat``) leave it off.
     """
     cpus = len(os.sched_getaffinity(0))
+    if workers is None:
+        workers = default_jobs() if _worth_a_pool(jobs, cpus + 1) else 1
     crowded = workers > cpus and _worth_a_pool(jobs, workers)
     if crowded:
         jobs = [(script, family, dataclasses.replace(settings, crowded=True)) for script, family, settings in jobs]

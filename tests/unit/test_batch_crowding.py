@@ -170,3 +170,15 @@ def test_a_timing_failure_of_a_crowded_batch_is_made_again_and_an_uncrowded_one_
     work, calls = tries(timing, None)
     (outcome,) = run_many([(Timeline(), 4, Settings())], 1, work=work, again_uncrowded=True)
     assert len(calls) == 1 and outcome.failure == timing and outcome.first_try is None
+
+
+def test_the_load_is_measured_only_for_a_batch_worth_a_pool(monkeypatch):
+    """run_many(workers=None) asks default_jobs() (a 0.1 s measurement) only where workers will start."""
+    from lab.live import batch
+
+    asked = []
+    monkeypatch.setattr(batch, "default_jobs", lambda: asked.append(True) or len(os.sched_getaffinity(0)) + 1)
+    short = [(Timeline(0.1), 4, Settings()), (Timeline(0.1), 6, Settings())]
+    assert list(run_many(short, None, work=crowded, finish=bool)) == [False, False] and asked == []
+    assert list(run_many([(Timeline(), 4, Settings()), (Timeline(), 6, Settings())], None, work=crowded,
+                         finish=bool)) == [True, True] and asked == [True]

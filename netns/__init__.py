@@ -8,7 +8,8 @@ importing pyroute2.
 import importlib
 
 _WHERE = {
-    "KERNEL": "addresses", "LAB": "addresses", "LOOPBACK": "addresses", "Endpoint": "addresses",
+    "KERNEL_ADDRESSES": "addresses", "LAB_ADDRESSES": "addresses", "LOOPBACK_ADDRESSES": "addresses",
+    "Addresses": "addresses",
     "check_allowed": "addresses",
     "NamespaceError": "namespace", "SysctlError": "namespace", "inside": "namespace", "read_sysctl": "namespace",
     "write_sysctl": "namespace",

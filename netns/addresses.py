@@ -27,7 +27,7 @@ def check_allowed(address: str) -> str:
 
 
 @dataclass(frozen=True)
-class Endpoint:
+class Addresses:
     """One side's addresses: IPv4 and IPv6, with their prefix lengths."""
 
     ipv4: str
@@ -39,6 +39,6 @@ class Endpoint:
         return self.ipv6 if family == 6 else self.ipv4
 
 
-KERNEL = Endpoint("198.18.0.1", "2001:db8::1")
-LAB = Endpoint("198.18.0.2", "2001:db8::2")
-LOOPBACK = Endpoint("127.0.0.1", "::1", 8, 128)
+KERNEL_ADDRESSES = Addresses("198.18.0.1", "2001:db8::1")
+LAB_ADDRESSES = Addresses("198.18.0.2", "2001:db8::2")
+LOOPBACK_ADDRESSES = Addresses("127.0.0.1", "::1", 8, 128)

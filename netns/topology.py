@@ -28,7 +28,7 @@ from pyroute2 import IPRoute
 from pyroute2.netlink.rtnl.ifaddrmsg import IFA_F_NODAD
 
 from netns import namespace
-from netns.addresses import KERNEL, LAB, LOOPBACK, Endpoint, check_allowed
+from netns.addresses import KERNEL_ADDRESSES, LAB_ADDRESSES, LOOPBACK_ADDRESSES, Addresses, check_allowed
 from netns.names import TopologyNames
 from netns.offload import disable_offloads
 from netns.shaping import limit_rate
@@ -103,7 +103,7 @@ def _link_up(ipr: IPRoute, ifname: str, mtu: int | None = None) -> int:
     return index
 
 
-def _add_addresses(ipr: IPRoute, index: int, endpoint: Endpoint) -> None:
+def _add_addresses(ipr: IPRoute, index: int, endpoint: Addresses) -> None:
     ipr.addr("add", index=index, address=check_allowed(endpoint.ipv4), prefixlen=endpoint.prefix4)
     ipr.addr(
         "add",
@@ -138,7 +138,7 @@ def _wait_until_carrying(ns: str, ifname: str) -> None:
             time.sleep(0.0005)
 
 
-def _add_permanent_neighbours(ipr: IPRoute, index: int, endpoint: Endpoint, lladdr: str) -> None:
+def _add_permanent_neighbours(ipr: IPRoute, index: int, endpoint: Addresses, lladdr: str) -> None:
     for address in (endpoint.ipv4, endpoint.ipv6):
         ipr.neigh("add", dst=check_allowed(address), lladdr=lladdr, ifindex=index, state=NUD_PERMANENT)
 
@@ -173,8 +173,8 @@ class VethTopology(Topology):
         self.lab_ns = self.names.netns("lab")
         self.observe = observe
         self.mtu = mtu
-        self.kernel = KERNEL
-        self.lab = LAB
+        self.kernel = KERNEL_ADDRESSES
+        self.lab = LAB_ADDRESSES
         self.kernel_if = self.names.link("kernel")
         self.lab_if = self.names.link("lab")
         self.kernel_mac = ""
@@ -255,8 +255,8 @@ class VethTopology(Topology):
         self,
         ns: str,
         ifname: str,
-        addresses: Endpoint | None,
-        neighbour: tuple[Endpoint, str] | None = None,
+        addresses: Addresses | None,
+        neighbour: tuple[Addresses, str] | None = None,
     ) -> str:
         """Bring ``lo`` and the veth end up, add addresses and permanent
         neighbour entries; return the end's MAC address."""
@@ -277,7 +277,7 @@ class LoopbackTopology(Topology):
     trace over loopback has the same segments as one over the veth.
     """
 
-    endpoint = LOOPBACK
+    endpoint = LOOPBACK_ADDRESSES
 
     def __init__(self, sysctls: dict[str, object] | None = None, mtu: int | None = None):
         super().__init__(sysctls)

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from lab.judge.trace import LAB_LATE, Failure
 from lab.errors import BadInput
 from lab.tcp.fastopen import cookie
-from netns.addresses import KERNEL, LAB
+from netns.addresses import KERNEL_ADDRESSES, LAB_ADDRESSES
 
 # defaults.sh sets this key; ksft_runner.sh's TFO_COOKIE is the kernel's cookie under it.
 FASTOPEN_KEY = "a1a1a1a1-b2b2b2b2-c3c3c3c3-d4d4d4d4"
@@ -36,7 +36,7 @@ RUNNER_FAMILIES = {"ipv4": 4, "ipv6": 6}
 
 def defines_for(family: int) -> dict[str, str]:
     """ksft_runner.sh's ``-D`` defines, for the lab's addresses: a SYN from the lab to the kernel."""
-    source, destination = LAB.address(family), KERNEL.address(family)
+    source, destination = LAB_ADDRESSES.address(family), KERNEL_ADDRESSES.address(family)
     return {"TFO_COOKIE": cookie(FASTOPEN_KEY, source, destination),
             "TFO_COOKIE_ZERO": cookie(ZERO_KEY, source, destination), **CMSG_DEFINES[family]}
 

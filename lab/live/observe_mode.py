@@ -23,8 +23,7 @@ from lab.tcp.packets import Segment
 from lab.script.events import SERVER_PORT
 from lab.live.wire import Frame, Wire
 from netns import IPV6_MTU, LoopbackTopology, Topology, VethTopology, inside, write_sysctl
-from netns.addresses import LAB, check_allowed
-from netns.addresses import Endpoint as Addresses
+from netns.addresses import LAB_ADDRESSES, Addresses, check_allowed
 from netns.topology import DEFAULT_MTU, NUD_PERMANENT
 
 from lab.live.kernelapp import KernelApp
@@ -101,8 +100,8 @@ class ObservePort(Port):
             for name in (drain, ifname):
                 ipr.link("set", index=ipr.link_lookup(ifname=name)[0], state="up", mtu=topology.mtu)
             index = ipr.link_lookup(ifname=ifname)[0]
-            ipr.addr("add", index=index, address=check_allowed(LAB.ipv4), prefixlen=32)
-            ipr.addr("add", index=index, address=check_allowed(LAB.ipv6), prefixlen=128, flags=IFA_F_NODAD)
+            ipr.addr("add", index=index, address=check_allowed(LAB_ADDRESSES.ipv4), prefixlen=32)
+            ipr.addr("add", index=index, address=check_allowed(LAB_ADDRESSES.ipv6), prefixlen=128, flags=IFA_F_NODAD)
             for address, prefix in ((UNREACHABLE.ipv4, 32), (UNREACHABLE.ipv6, 128)):
                 ipr.route("add", dst=f"{check_allowed(address)}/{prefix}", oif=index)
                 ipr.neigh("add", dst=address, lladdr=NOBODYS_MAC, ifindex=index, state=NUD_PERMANENT)

@@ -14,7 +14,7 @@ from netns.signals import deferred_signals
 
 
 @dataclass
-class Run:
+class RunNamespaces:
     """One tcplab process and the namespaces it made."""
 
     run: RunId
@@ -25,15 +25,15 @@ class Run:
         return self.run.is_alive()
 
 
-def runs() -> list[Run]:
+def runs() -> list[RunNamespaces]:
     """Every run with namespaces under /run/netns, oldest pid first."""
-    grouped: dict[RunId, Run] = {}
+    grouped: dict[RunId, RunNamespaces] = {}
     for name in sorted(namespace.listed()):
         parsed = parse_netns(name)
         if parsed is None:
             continue
         run_id = parsed[0]
-        entry = grouped.setdefault(run_id, Run(run_id))
+        entry = grouped.setdefault(run_id, RunNamespaces(run_id))
         entry.namespaces.append(name)
     return sorted(grouped.values(), key=lambda r: r.run.pid)
 

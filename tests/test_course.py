@@ -15,7 +15,7 @@ from helpers import judged, tcplab
 from lab.course.catalogue import find
 from lab.course.claims import claims, evaluate
 from lab.script.settings import Settings
-from lab.course.experiments import Experiment, fast_open, syncookies_overflow
+from lab.course.experiments import Experiment, fast_open, isn_random, syncookies_overflow, tw_recycle
 from lab.script.parser import parse
 
 # (exercise, the line as shipped, the wrong expectation, words of the failure)
@@ -94,6 +94,19 @@ def test_fast_open_fails_when_the_server_does_not_offer_it(monkeypatch):
     monkeypatch.setattr(fast_open, "SERVER_FASTOPEN", 1)  # client bit only: no cookie from the server
     result = Experiment("fast-open", 0.5).run(6, Settings())
     assert not result.passed and "#cookie" in result.failure.message
+
+
+@pytest.mark.parametrize(("module", "name", "value", "label", "experiment"), [
+    (isn_random, "TICK_NS", 32, "#clock", ("isn-random", 0.6)),  # ISNs would step every 32 ns, not 64
+    (tw_recycle, "MSL", "fin", "#no-msl", ("tw-recycle", 0.1)),  # a "fin" sysctl exists: the check must see it
+    (syncookies_overflow, "DEFAULT", "0", "#default-1", ("syncookies-overflow", 0.8)),
+], ids=["isn-random#clock", "tw-recycle#no-msl", "syncookies-overflow#default-1"])
+def test_an_experiments_check_fails_when_what_it_asserts_is_changed(monkeypatch, module, name, value, label,
+                                                                    experiment):
+    """The experiments' evidence labels can fail too: the value a labelled check asserts, changed, fails it."""
+    monkeypatch.setattr(module, name, value)
+    result = Experiment(*experiment).run(4, Settings())
+    assert not result.passed and f"check {label}:" in result.failure.message, result.failure
 
 
 def test_a_failing_run_fails_exactly_the_claims_resting_on_its_lines():

@@ -33,6 +33,7 @@ from lab.course.experiments import failed_check
 
 FLOOD = 8  # SYNs, each from its own source port
 BACKLOG = 1
+DEFAULT = "1"  # tcp_syncookies in a fresh namespace: cookies only when the queue overflows
 MOD = 2**32
 
 
@@ -90,8 +91,8 @@ def _listener(topology: VethTopology, family: int) -> socket.socket:
 
 def _flood_with_cookies(topology, family, flooder, notes) -> None:
     default = topology.sysctl("net.ipv4.tcp_syncookies")
-    if default != "1":
-        raise failed_check(__file__, "default-1", f"tcp_syncookies is {default} in a fresh namespace, expected 1")  # #default-1
+    if default != DEFAULT:
+        raise failed_check(__file__, "default-1", f"tcp_syncookies is {default} in a fresh namespace, expected {DEFAULT}")  # #default-1
     observer = Observer(topology.kernel_ns)
     kind = socket.AF_INET6 if family == 6 else socket.AF_INET
     try:

@@ -20,6 +20,7 @@ from netns import LoopbackTopology, SysctlError, inside
 from lab.course.experiments import failed_check
 
 SYSCTLS = Path("/proc/sys")
+MSL = "msl"  # what a sysctl setting the MSL would be named after
 
 GONE = "net.ipv4.tcp_tw_recycle"
 INSTEAD = ("net.ipv4.tcp_tw_reuse", "net.ipv4.tcp_tw_reuse_delay", "net.ipv4.tcp_max_tw_buckets",
@@ -30,7 +31,7 @@ def msl_settings(ns: str) -> list[str]:
     """The sysctls of the namespace's TCP/IP whose name mentions MSL (none on Linux)."""
     with inside(ns):
         found = [str(path.relative_to(SYSCTLS)) for path in SYSCTLS.glob("net/ipv[46]/**/*")
-                 if "msl" in path.name.lower()]
+                 if MSL in path.name.lower()]
     return sorted(found)
 
 

@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 # fonts-wqy-microhei: a Chinese font (5 MB; fonts-noto-cjk is 90 MB) for the HTML pages' Chinese quote.
 DEBIAN_PACKAGES := util-linux tshark chromium fonts-wqy-microhei
 
-.PHONY: install run test bench claims captures selftests-doc clean
+.PHONY: install run test bench claims captures selftests-doc kernel-refs clean
 
 install: $(STAMP)
 
@@ -53,6 +53,13 @@ SELFTESTS ?= ../shared/oracles/kselftest-packetdrill
 PACKETDRILL ?= ../shared/oracles/packetdrill.sh
 selftests-doc: $(STAMP)
 	$(BIN)/python -m bench.selftests $(SELFTESTS) --packetdrill $(PACKETDRILL) $(if $(CACHED),--cached)
+
+# The course's kernel references (lab/course/kernel_functions.toml) against a Debian Linux source package
+# (apt-get download, about 150 MB, kept in .cache/) and this machine's kernel symbols.
+KERNEL_SOURCE_PACKAGE ?= linux-source-6.12
+kernel-refs: $(STAMP)
+	mkdir -p .cache && cd .cache && ls $(KERNEL_SOURCE_PACKAGE)_*.deb >/dev/null 2>&1 || apt-get download $(KERNEL_SOURCE_PACKAGE)
+	$(BIN)/python -m tools.kernel_refs .cache/$(KERNEL_SOURCE_PACKAGE)_*.deb --kallsyms
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

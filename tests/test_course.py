@@ -9,6 +9,8 @@ changed instead.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from helpers import judged, tcplab
 
@@ -100,13 +102,59 @@ def test_fast_open_fails_when_the_server_does_not_offer_it(monkeypatch):
     (isn_random, "TICK_NS", 32, "#clock", ("isn-random", 0.6)),  # ISNs would step every 32 ns, not 64
     (tw_recycle, "MSL", "fin", "#no-msl", ("tw-recycle", 0.1)),  # a "fin" sysctl exists: the check must see it
     (syncookies_overflow, "DEFAULT", "0", "#default-1", ("syncookies-overflow", 0.8)),
-], ids=["isn-random#clock", "tw-recycle#no-msl", "syncookies-overflow#default-1"])
+], ids=(CHANGED_CONSTANTS := ["isn-random#clock", "tw-recycle#no-msl", "syncookies-overflow#default-1"]))
 def test_an_experiments_check_fails_when_what_it_asserts_is_changed(monkeypatch, module, name, value, label,
                                                                     experiment):
     """The experiments' evidence labels can fail too: the value a labelled check asserts, changed, fails it."""
     monkeypatch.setattr(module, name, value)
     result = Experiment(*experiment).run(4, Settings())
     assert not result.passed and f"check {label}:" in result.failure.message, result.failure
+
+
+# (experiment, the check's condition as shipped, the condition with the value it asserts changed, the label)
+CHANGED_CHECKS = [
+    ("isn-random", "if buckets < MIN_BUCKETS:", "if buckets < 17:", "spread"),  # 17 of 16 buckets: impossible
+    ("syncookies-overflow", "if len(answered) != FLOOD:", "if len(answered) != FLOOD + 1:", "all-answered"),
+    ("syncookies-overflow", 'if state != "ESTABLISHED":', 'if state != "SYN_RECV":', "cookie-ack"),
+    ("syncookies-overflow", "if len(answered) > BACKLOG + 1:", "if len(answered) > 0:", "no-cookies-drop"),
+    ("fast-open", '_fast_open_option(syn) != b""', '_fast_open_option(syn) != b"\\0"', "cookie-request"),
+    ("fast-open", "syn.payload != REQUEST ", "syn.payload != REQUEST[1:] ", "syn-data"),
+    ("fast-open", "(syn.seq + 1 + len(REQUEST))", "(syn.seq + len(REQUEST))", "data-acked"),
+]
+
+
+@pytest.mark.parametrize(("name", "old", "new", "label"), CHANGED_CHECKS,
+                         ids=[f"{name}#{label}" for name, _, _, label in CHANGED_CHECKS])
+def test_an_experiments_check_fails_when_its_condition_asserts_another_value(monkeypatch, name, old, new, label):
+    """The experiment runs from its own source with one condition changed, as the script mutations change a line:
+    the run must fail at the check that label names."""
+    import sys
+    import types
+
+    from lab.course.labels import line_of
+
+    experiment = find(name).runnable()
+    source = Path(experiment.path).read_text()
+    assert source.count(old) == 1, old
+    mutated = types.ModuleType(f"lab.course.experiments.{experiment.module_name}")
+    mutated.__file__ = experiment.path  # failed_check finds the label's line in the file, which the change keeps
+    exec(compile(source.replace(old, new), experiment.path, "exec"), mutated.__dict__)
+    monkeypatch.setitem(sys.modules, mutated.__name__, mutated)
+    result = experiment.run(4, Settings())
+    assert not result.passed and f"check #{label}:" in result.failure.message, result.failure
+    assert result.failure.line == line_of(experiment.path, label)
+
+
+def test_every_label_of_an_experiment_has_a_test_that_fails_it():
+    """A claim's evidence must be able to fail: each experiment check a label names is broken by one test above."""
+    from lab.course.catalogue import exercises
+    from lab.course.labels import labels
+
+    tested = {*CHANGED_CONSTANTS, *(f"{name}#{label}" for name, _, _, label in CHANGED_CHECKS),
+              "syncookies-overflow#overflow-cookies", "fast-open#cookie", "tw-recycle#gone"}
+    shipped = {f"{exercise.name}#{label}" for exercise in exercises() if exercise.experiment
+               for label in labels(exercise.runnable().path)}
+    assert shipped - tested == set()
 
 
 def test_a_failing_run_fails_exactly_the_claims_resting_on_its_lines():

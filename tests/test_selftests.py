@@ -3,7 +3,7 @@
 tests/selftests/ holds small scripts written the way the kernel's selftests
 write them (Fast Open cookies named by the runner's -D defines, ECN
 codepoints, MSG_ZEROCOPY completions on the error queue); tests/scripts/
-socket_api.pkt and gso_mss.pkt run with the other feature scripts. Each
+socket_api.pkt, gso_mss.pkt and gso_window.pkt run with the other feature scripts. Each
 feature also has a wrong expectation here that must fail, naming what differed.
 """
 
@@ -99,6 +99,8 @@ MUTATIONS = [
      "errno: expected -1 EINVAL, got -1 EFAULT"),
     (SCRIPTS / "gso_mss.pkt", "> . 1:1(0) ack 10001", "> . 1:1(0) ack 1001", "ack: expected 1001, got 10001"),
     (SCRIPTS / "gso_mss.pkt", "tcpi_rcv_mss == 1000", "tcpi_rcv_mss == 1460", "rcv_mss=1000"),
+    (SCRIPTS / "gso_window.pkt", "ack 1 win 161", "ack 1 win 158", "win: expected 158, got 161"),  # 158: a
+    # super-segment laid out with its whole payload in page fragments, as the lab sent it before
     (SCRIPTS / "fastopen_client.pkt", "> S 0:1000(1000) <mss 1460,sackOK,TS val 100 ecr 0,nop,wscale 8,FO abcd1234",
      "> S 0:1000(1000) <mss 1460,sackOK,TS val 100 ecr 0,nop,wscale 8,FO 1234abcd", "FO abcd1234,nop,nop>"),
     (SCRIPTS / "ts_tick_urgent.pkt", "urg 1 <nop,nop,TS val 300 ecr 200>", "urg 1 <nop,nop,TS val 400 ecr 200>",

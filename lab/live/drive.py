@@ -155,7 +155,7 @@ class DrivePort(Port):
         data = self.frames[event.line].fill(lab.port, kernel.port or SERVER_PORT, seq, ack, ecr, edges)
         try:
             if self.gso_size and event.length > self.gso_size:
-                frame = self.wire.send_gso(data, self.family, len(data) - event.length, self.gso_size)
+                frame = self.wire.send_gso(data, self.family, self.gso_size)
             else:
                 frame = self.wire.send(data)
         except OSError as error:

@@ -28,6 +28,14 @@ SOL_PACKET = 263
 PACKET_VNET_HDR = 15
 VIRTIO_GSO_TCP = {4: 1, 6: 4}  # virtio_net_hdr gso_type: VIRTIO_NET_HDR_GSO_TCPV4, _TCPV6
 VIRTIO_NET_HDR = struct.Struct("=BBHHHH")  # flags, gso_type, hdr_len, gso_size, csum_start, csum_offset
+# How many bytes of a large packet tun puts in the skb's head (the rest goes to page fragments) when the
+# writer gives no header length, as packetdrill does: SKB_MAX_HEAD(NET_SKB_PAD) in drivers/net/tun.c
+# tun_get_user, a 4 KiB page less NET_SKB_PAD (64) and the aligned skb_shared_info (320) on x86-64. The
+# receiving socket is charged the skb's truesize, and Linux derives the window it advertises from
+# it (tcp_measure_rcv_mss's scaling_ratio = len / truesize); an AF_PACKET sender puts the vnet header's
+# hdr_len bytes in the head, so the lab asks for tun's head and the kernel sees the same skb.
+TUN_HEAD = 4096 - 64 - 320
+ETHERNET_HEADER = 14
 SNAPLEN = 65535 + 14
 SO_TIMESTAMPNS = 35  # asm-generic/socket.h; the stamp is CLOCK_REALTIME
 TIMESPEC = struct.Struct("@qq")
@@ -83,17 +91,18 @@ class Wire:
         self.frames.append(frame)
         return frame
 
-    def send_gso(self, data: bytes, family: int, header_length: int, segment_size: int) -> Frame:
-        """Send one TCP super-segment the kernel splits into ``segment_size`` pieces (packetdrill's --mss:
-        a GSO packet, as its tun device writes them). The link reads it back as an outgoing frame, so it
-        is recorded there, not here."""
+    def send_gso(self, data: bytes, family: int, segment_size: int) -> Frame:
+        """Send one TCP super-segment of ``segment_size`` pieces (packetdrill's --mss: a GSO packet, as its tun
+        device writes them), laid out in memory as tun lays it out (TUN_HEAD). The link reads it back as an
+        outgoing frame, so it is recorded there, not here."""
         if self._gso_sock is None:
             with inside(self._ns):
                 self._gso_sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
             self._gso_sock.setsockopt(SOL_PACKET, PACKET_VNET_HDR, 1)
             self._gso_sock.bind((self._ifname, 0))
         frame = Frame(time.monotonic(), True, data)
-        header = VIRTIO_NET_HDR.pack(0, VIRTIO_GSO_TCP[family], header_length, segment_size, 0, 0)
+        head = min(len(data), ETHERNET_HEADER + TUN_HEAD)
+        header = VIRTIO_NET_HDR.pack(0, VIRTIO_GSO_TCP[family], head, segment_size, 0, 0)
         self._gso_sock.send(header + data)
         return frame
 

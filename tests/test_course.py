@@ -184,7 +184,7 @@ def test_run_ends_with_the_summary_table():
     row = next(line for line in table.splitlines() if line.startswith("data-ack"))
     assert "ack = seq + 1" in row and "细化" in row and row.split()[-2:] == ["通过", "通过"]
     assert "site-packages" not in result.stdout and "PASS data-ack (IPv4)" in result.stdout
-    assert "4 个通过,0 个失败" in result.stdout
+    assert "4 个通过，0 个失败" in result.stdout
     assert len(claims()) >= 40
 
 
@@ -200,5 +200,5 @@ def test_claims_command_writes_the_three_documents_and_passes(tmp_path, catalogu
     english = (tmp_path / "claims.md").read_text(encoding="utf-8")
     chinese = (tmp_path / "claims.zh.md").read_text(encoding="utf-8")
     assert "## 001-tw-2msl-2min" in english and "**Verdict: refuted.**" in english
-    assert "## 001-tw-2msl-2min" in chinese and "**结论:否定。**" in chinese
+    assert "## 001-tw-2msl-2min" in chinese and "**结论：证伪。**" in chinese
     assert f"{len(entries)} claims, {len(failing)} with a line that did not pass" in result.stdout

@@ -107,13 +107,13 @@ def kernel_where(ref: str) -> str:
 def reference_lines(claim: Claim, language: str, code: bool = False) -> list[str]:
     """Where the behaviour is decided (kernel functions) and, where the article speaks of it, the standard;
     ``code`` puts each kernel reference in Markdown backticks."""
-    mark = "`" if code else ""
+    mark, separator = "`" if code else "", say("separator", language)
     lines = []
     if claim.kernel:
-        refs = ", ".join(f"{mark}{kernel_where(ref)}{mark}" for ref in claim.kernel)
+        refs = separator.join(f"{mark}{kernel_where(ref)}{mark}" for ref in claim.kernel)
         lines.append(say("kernel line", language, refs=refs))
     if claim.rfc:
-        lines.append(say("standard line", language, refs=", ".join(claim.rfc)))
+        lines.append(say("standard line", language, refs=separator.join(claim.rfc)))
     return lines
 
 
@@ -303,7 +303,7 @@ def markdown(results: list[ClaimResult], language: str, release: str) -> str:
             continue
         out += [say("evidence heading", language, release=release), ""]
         for item, passed, again in zip(claim.evidence, result.lines, result.again, strict=True):
-            runs = ", ".join(f"IPv{family} {_result_word(passed.get(family), language)}"
+            runs = say("separator", language).join(f"IPv{family} {_result_word(passed.get(family), language)}"
                              + (f" ({say('made again', language)})" if family in again else "") for family in FAMILIES)
             out.append(f"- `{item.where}` `{item.text}` — {runs}")
     return "\n".join(out) + "\n"

@@ -236,7 +236,7 @@ def test_documents_in_both_languages_and_json():
     for text in (english, chinese):
         assert claim.quote in text and "Linux 6.18.44" in text and claim.evidence[0].where in text
     assert claim.finding_en in english and claim.claim_en in english and "| refuted | FAIL | pass |" in english
-    assert claim.finding_zh in chinese and "| 否定 | 失败 | 通过 |" in chinese and claim.finding_en not in chinese
+    assert claim.finding_zh in chinese and "| 证伪 | 失败 | 通过 |" in chinese and claim.finding_en not in chinese
     entries = json.loads(json.dumps(as_json(results, "6.18.44"), ensure_ascii=False))
     assert len(entries) == len(claims())
     entry = next(e for e in entries if e["id"] == "001-tw-2msl-2min")
@@ -248,8 +248,8 @@ def test_documents_in_both_languages_and_json():
     assert "RFC 9293 3.4.2" in entry["rfc"]
     assert ("decided in the kernel (Linux 6.18): `net/ipv4/tcp_minisocks.c tcp_time_wait()`" in english
             and "standard: RFC 9293 3.4.2, RFC 9293 3.6" in english)
-    assert "内核中决定此行为之处(Linux 6.18):`net/ipv4/tcp_minisocks.c tcp_time_wait()`" in chinese
-    assert "标准:RFC 9293 3.4.2" in chinese
+    assert "内核中决定此行为之处（Linux 6.18）：`net/ipv4/tcp_minisocks.c tcp_time_wait()`" in chinese
+    assert "标准：RFC 9293 3.4.2" in chinese
     untestable = next(e for e in entries if e["id"] == "003-power-saving")
     assert untestable["results"] == {"ipv4": "not run", "ipv6": "not run"} and untestable["exercises"] == []
     assert untestable["decided_in"] == [] and untestable["rfc"] == []

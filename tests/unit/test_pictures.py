@@ -119,9 +119,9 @@ def test_the_animated_svg_is_well_formed_and_lights_each_state_in_turn():
 
 
 def test_the_page_speaks_chinese_when_asked():
-    story = animation.Story("orphan", "文章说法(001.txt):……", script="0 socket(...)", language="zh")
+    story = animation.Story("orphan", "文章说法（001.txt）：……", script="0 socket(...)", language="zh")
     page = animation.html_page(run(), story)
-    assert '<html lang="zh">' in page and ">播放<" in page and "本次运行:通过" in page
+    assert '<html lang="zh">' in page and ">播放<" in page and "本次运行：通过" in page
 
 
 def test_chinese_text_names_chinese_fonts():

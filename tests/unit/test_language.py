@@ -46,12 +46,12 @@ def test_list_and_explain_speak_the_chosen_language():
     assert english.exit_code == 0, english.output
     assert "claim (001_f2be7db29f51b6a9.txt)" in english.output and "verdict on Linux: refuted." in english.output
     assert "tcp_fin_timeout" in english.output
-    assert ("decided in the kernel (Linux 6.18): net/ipv4/tcp.c tcp_close(), net/ipv4/tcp_minisocks.c "
+    assert ("decided in the kernel (Linux 6.18): net/ipv4/tcp_input.c tcp_rcv_state_process(), net/ipv4/tcp_minisocks.c "
             "tcp_time_wait()" in english.output)
     by_env = runner.invoke(main, ["explain", "time-wait-fin-timeout"], env={"LANG": "zh_CN.UTF-8", "LC_ALL": ""})
     assert by_env.exit_code == 0 and "在 Linux 上的结论：证伪。" in by_env.output
     assert "TIME_WAIT" in by_env.output and "tcp_fin_timeout" in by_env.output  # kernel tokens stay as spelt
-    assert "内核中决定此行为之处（Linux 6.18）：net/ipv4/tcp.c tcp_close()" in by_env.output
+    assert "内核中决定此行为之处（Linux 6.18）：net/ipv4/tcp_input.c tcp_rcv_state_process()" in by_env.output
     standard = runner.invoke(main, ["explain", "time-wait", "--lang", "en"])
     assert standard.exit_code == 0 and "\nstandard: RFC 9293" in standard.output, standard.output
     bad = runner.invoke(main, ["list", "--lang", "fr"])

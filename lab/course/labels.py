@@ -16,11 +16,17 @@ _COMMENT = {".pkt": "//", ".py": "#"}
 
 
 @cache
+def _lines(path: str) -> tuple[str, ...]:
+    """The file's lines, read once: a course of a hundred claims cites each script many times."""
+    return tuple(Path(path).read_text(encoding="utf-8").splitlines())
+
+
+@cache
 def labels(path: str) -> dict[str, int]:
     """label -> 1-based line number, for every labelled line of the file at ``path``."""
     marker = _COMMENT[Path(path).suffix]
     found: dict[str, int] = {}
-    for number, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), start=1):
+    for number, line in enumerate(_lines(path), start=1):
         if marker not in line:
             continue
         for label in _LABEL.findall(line.split(marker, 1)[1]):
@@ -32,8 +38,7 @@ def labels(path: str) -> dict[str, int]:
 
 def code_at(path: str, line: int) -> str:
     """The file's line ``line`` without its comment: what a reader of the evidence sees."""
-    text = Path(path).read_text(encoding="utf-8").splitlines()[line - 1]
-    return text.split(_COMMENT[Path(path).suffix], 1)[0].strip()
+    return _lines(path)[line - 1].split(_COMMENT[Path(path).suffix], 1)[0].strip()
 
 
 def line_of(path: str, label: str) -> int:

@@ -33,11 +33,19 @@ _U64_C = ("bytes_sent", "bytes_retrans")
 _U32_D = ("dsack_dups", "reord_seen", "rcv_ooopack", "snd_wnd", "rcv_wnd", "rehash")
 _U16_E = ("total_rto", "total_rto_recoveries")
 _U32_E = ("total_rto_time",)
+# AccECN (Linux 6.18, 280 bytes in all), then one u32 of bit fields: ecn_mode:2, accecn_opt_seen:2,
+# accecn_fail_mode:4, options2:24 (include/uapi/linux/tcp.h; the first field in the low bits on x86)
+_U32_F = ("received_ce", "delivered_e1_bytes", "delivered_e0_bytes", "delivered_ce_bytes", "received_e1_bytes",
+          "received_e0_bytes", "received_ce_bytes", "_ecn_bits")
 
 _LAYOUT = [("6B", _U8), ("2B", ("_wscale", "_bits")), ("24I", _U32_A), ("4Q", _U64_A), ("6I", _U32_B),
-           ("4Q", _U64_B), ("2I", _U32_C), ("2Q", _U64_C), ("6I", _U32_D), ("2H", _U16_E), ("I", _U32_E)]
+           ("4Q", _U64_B), ("2I", _U32_C), ("2Q", _U64_C), ("6I", _U32_D), ("2H", _U16_E), ("I", _U32_E),
+           ("8I", _U32_F)]
 _FORMAT = "=" + "".join(fmt for fmt, _ in _LAYOUT)
 _NAMES = [name for _, names in _LAYOUT for name in names]
+_BIT_FIELDS = ("snd_wscale", "rcv_wscale", "delivery_rate_app_limited", "fastopen_client_fail", "ecn_mode",
+               "accecn_opt_seen", "accecn_fail_mode", "options2")
+FIELDS = frozenset(f"tcpi_{name}" for name in (*_NAMES, *_BIT_FIELDS) if not name.startswith("_"))
 
 # The names a %{ }% block may use besides tcpi_* and SK_MEMINFO_*: the kernel's constants (lab/tcp/uapi.py,
 # TCP states and TCP_CA_* among them), and two tcpi_options bits newer than the headers it was generated from.
@@ -71,6 +79,11 @@ def _tcp_info(sock: socket.socket) -> dict[str, int]:
     values["rcv_wscale"] = wscale >> 4
     values["delivery_rate_app_limited"] = bits & 1
     values["fastopen_client_fail"] = (bits >> 1) & 3
+    ecn_bits = values.pop("_ecn_bits")
+    values["ecn_mode"] = ecn_bits & 3
+    values["accecn_opt_seen"] = (ecn_bits >> 2) & 3
+    values["accecn_fail_mode"] = (ecn_bits >> 4) & 0xF
+    values["options2"] = ecn_bits >> 8
     return {f"tcpi_{name}": value for name, value in values.items()}
 
 
@@ -118,9 +131,11 @@ def _check_expression(root: ast.AST, where: str) -> None:
         if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)) and not isinstance(
                 node.value, bool) and abs(node.value) <= LIMIT:
             continue
-        if isinstance(node, ast.Name) and (node.id.startswith("tcpi_") or node.id in CONSTANTS
-                                           or node.id in MEMINFO):
+        if isinstance(node, ast.Name) and (node.id in FIELDS or node.id in CONSTANTS or node.id in MEMINFO):
             continue
+        if isinstance(node, ast.Name) and node.id.startswith("tcpi_"):
+            raise CodeError(f"{where}: {node.id} is not a struct tcp_info field (tcplab knows those of Linux "
+                            "6.18, up to the AccECN counters); check its spelling in include/uapi/linux/tcp.h")
         name = node.id if isinstance(node, ast.Name) else (
             repr(node.value)[:24] if isinstance(node, ast.Constant) else type(node).__name__)
         raise CodeError(f"{where}: {name!r} is not allowed in %{{ }}% blocks (only tcpi_* and SK_MEMINFO_* "
@@ -198,7 +213,7 @@ def failed_assertion(statements: list[ast.Assert], names: dict[str, int]) -> str
         try:
             holds = _evaluate(statement.test, names)
         except KeyError as missing:
-            return f"{missing.args[0]} is not a tcp_info field of this kernel"
+            return f"{missing.args[0]} has no value here"
         except (ArithmeticError, TypeError, ValueError) as error:  # 1/0, ~1.5, an overflow
             return f"assert {ast.unparse(statement.test)} cannot be evaluated: {error}"
         if not holds:

@@ -163,3 +163,16 @@ def test_a_blocks_names_read_the_sockets_values_before_the_kernels_constants():
     uses_a_state = tcpinfo.check_code("assert tcpi_state == TCP_ESTABLISHED", "t.pkt:31")
     assert tcpinfo.failed_assertion(uses_a_state, {"tcpi_state": 1}) is None
     assert tcpinfo.failed_assertion(uses_a_state, {"tcpi_state": 7}) is not None
+
+
+def test_tcp_info_names_are_the_fields_it_decodes_and_nothing_else():
+    """A %{ }% block may name exactly the fields tcp_info yields (Linux 6.18's, AccECN counters included);
+    a misspelt one is bad input when the script loads, not a failure blamed on the kernel."""
+    import socket
+
+    with socket.socket() as sock:  # an unconnected TCP socket has tcp_info too
+        values = tcpinfo.tcp_info(sock)
+    assert set(values) - set(tcpinfo.MEMINFO) == tcpinfo.FIELDS
+    assert {"tcpi_received_ce_bytes", "tcpi_ecn_mode", "tcpi_total_rto_time"} <= tcpinfo.FIELDS
+    with pytest.raises(tcpinfo.CodeError, match="t.pkt:5: tcpi_delivered_ce_byte is not a struct tcp_info field"):
+        tcpinfo.check_code("assert tcpi_delivered_ce_byte == 0", "t.pkt:5")

@@ -80,8 +80,9 @@ def read_sources(source: Path, paths: set[str]) -> tuple[str, dict[str, str]]:
 
 
 def kallsyms_lack(references: set[str], kallsyms: Path = Path("/proc/kallsyms")) -> list[str]:
-    """The pinned functions the running kernel has no symbol for."""
-    symbols = {line.split()[2] for line in kallsyms.read_text().splitlines() if len(line.split()) >= 3}
+    """The pinned functions the running kernel has no symbol for (a part the compiler split off, such as
+    ``retransmits_timed_out.part.0``, counts as the function's symbol)."""
+    symbols = {line.split()[2].split(".")[0] for line in kallsyms.read_text().splitlines() if len(line.split()) >= 3}
     return sorted(ref for ref in references if ref.partition(":")[2] not in symbols)
 
 

@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 # fonts-wqy-microhei: a Chinese font (5 MB; fonts-noto-cjk is 90 MB) for the HTML pages' Chinese quote.
 DEBIAN_PACKAGES := util-linux tshark chromium fonts-wqy-microhei
 
-.PHONY: install run test bench claims captures selftests-doc kernel-refs clean
+.PHONY: install run test bench claims captures selftests-doc kernel-refs image clean
 
 install: $(STAMP)
 
@@ -60,6 +60,17 @@ KERNEL_SOURCE_PACKAGE ?= linux-source-6.12
 kernel-refs: $(STAMP)
 	mkdir -p .cache && cd .cache && ls $(KERNEL_SOURCE_PACKAGE)_*.deb >/dev/null 2>&1 || apt-get download $(KERNEL_SOURCE_PACKAGE)
 	$(BIN)/python -m tools.kernel_refs .cache/$(KERNEL_SOURCE_PACKAGE)_*.deb --kallsyms
+
+# The container image (Containerfile), with podman or docker, whichever is here (ENGINE=docker to choose;
+# BASE=IMAGE builds on another Debian bookworm image, for machines that cannot pull from docker.io;
+# ENGINE_FLAGS=--runtime=runc for a podman whose crun refuses a hybrid cgroup hierarchy).
+ENGINE ?= $(shell command -v podman >/dev/null 2>&1 && echo podman || (command -v docker >/dev/null 2>&1 && echo docker))
+image:
+	@if [ -z "$(ENGINE)" ]; then echo "make image: no container engine here; install podman or docker"; exit 0; fi; \
+	if ! $(ENGINE) info >/dev/null 2>&1; then \
+	  echo "make image: $(ENGINE) cannot run here: $$($(ENGINE) info 2>&1 | tail -n 1)"; exit 1; fi
+	rm -rf build/wheels && $(PYTHON) -m pip wheel --quiet --disable-pip-version-check -w build/wheels .
+	$(ENGINE) $(ENGINE_FLAGS) build -t tcplab -f Containerfile $(if $(BASE),--build-arg BASE=$(BASE)) .
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

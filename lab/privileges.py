@@ -12,6 +12,7 @@ under ``unshare --user --map-root-user --net --mount`` would do, minus the exec.
 from __future__ import annotations
 
 import ctypes
+import errno
 import os
 import threading
 
@@ -35,6 +36,11 @@ host_uid = os.getuid()  # the user tcplab was started as, before any user namesp
 
 def _fail(what: str) -> EnvironmentProblem:
     err = ctypes.get_errno()
+    from lab.live.container import GRANTS, seccomp_filtered
+
+    if err == errno.EPERM and seccomp_filtered():
+        return EnvironmentProblem(f"tcplab needs root or user namespaces; {what}: a seccomp filter (a container "
+                                  f"runtime's default profile) refuses it; {GRANTS['userns-seccomp']}")
     return EnvironmentProblem(f"tcplab needs root or user namespaces; {what}: {os.strerror(err)}; {USERNS_FIX}")
 
 

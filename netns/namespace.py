@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import errno
 import os
 import threading
 from collections.abc import Iterator
@@ -29,6 +30,10 @@ class NamespaceError(OSError):
 
 class SysctlError(ValueError):
     """A sysctl name that is not a namespaced net.* setting, or a bad value."""
+
+
+class ReadOnlySysctls(NamespaceError):
+    """/proc/sys is mounted read-only (as container runtimes mount it): no namespace can be configured."""
 
 
 def create(name: str) -> None:
@@ -121,4 +126,7 @@ def write_sysctls(name: str, settings: dict[str, object]) -> None:
             except FileNotFoundError:
                 raise SysctlError(f"sysctl {key!r} does not exist on this kernel") from None
             except OSError as exc:
+                if exc.errno == errno.EROFS:
+                    raise ReadOnlySysctls(errno.EROFS, f"/proc/sys is read-only here, so the lab cannot set "
+                                                       f"{key} in its namespace") from None
                 raise SysctlError(f"sysctl {key}={value}: {exc.strerror}") from None

@@ -128,3 +128,20 @@ def test_ip_version_option_line_restricts_the_families(shared_dir):
     mapped = write(shared_dir, "mapped.pkt", "--ip_version=ipv4-mapped-ipv6\n0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n")
     refused = tcplab("run", mapped)
     assert refused.returncode == 2 and "--ip_version=ipv4-mapped-ipv6" in refused.stderr
+
+
+@pytest.mark.parametrize("command", ["run", "selftests"])
+def test_failures_keeps_each_failing_runs_capture_and_page_for_ci(tmp_path, command):
+    """--failures DIR: a failing run's capture and the HTML page that links it; a passing run leaves nothing."""
+    scripts = tmp_path / "scripts"
+    scripts.mkdir()
+    text = (SCRIPTS / "passive_open.pkt").read_text()
+    (scripts / "good.pkt").write_text(text)
+    (scripts / "bad.pkt").write_text(text.replace("> S. 0:0(0) ack 1", "> S. 0:0(0) ack 2", 1))
+    kept = tmp_path / "failures"
+    target = [str(scripts / "good.pkt"), str(scripts / "bad.pkt")] if command == "run" else [str(scripts)]
+    result = tcplab(command, *target, "--ip-version", "4", "--failures", str(kept))
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert sorted(path.name for path in kept.iterdir()) == ["bad-ipv4.html", "bad-ipv4.pcapng"]
+    assert 'href="bad-ipv4.pcapng"' in (kept / "bad-ipv4.html").read_text()
+    assert any(TCP in packet for packet in PcapNgReader(str(kept / "bad-ipv4.pcapng")))

@@ -82,6 +82,10 @@ def _environment_error(error: Exception) -> tuple[int, str] | None:
     topology = sys.modules.get("netns.topology")
     if topology and isinstance(error, topology.LinkNotReady):
         return EXIT_ENVIRONMENT, str(error)
+    if namespace and isinstance(error, namespace.ReadOnlySysctls):
+        from lab.live.container import GRANTS
+
+        return EXIT_ENVIRONMENT, f"{error.strerror}; grant it: {GRANTS['proc-sys']} (`tcplab doctor` checks it all)"
     if namespace and isinstance(error, namespace.SysctlError):  # a --sysctl the kernel does not have or refuses
         return EXIT_BAD_INPUT, str(error)
     if (namespace and isinstance(error, namespace.NamespaceError)) or isinstance(error, PermissionError):

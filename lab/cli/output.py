@@ -123,3 +123,22 @@ def finish(outcomes: list, as_json: bool, junit_path: str | None, suite: str, la
     code = exit_code(outcomes)
     if code:
         sys.exit(code)
+
+
+def keep_failure(outcome, folder: str, language: str) -> None:
+    """A failing run's capture and its HTML page (which links the capture) in ``folder``, for CI to keep:
+    ``NAME-ipvN.pcapng`` and ``NAME-ipvN.html``."""
+    import dataclasses
+    import shutil
+
+    from lab.course.catalogue import exercises
+    from lab.views import animation
+
+    os.makedirs(folder, exist_ok=True)
+    stem = os.path.join(folder, f"{outcome.case}-ipv{outcome.family}")
+    if outcome.pcap and os.path.exists(outcome.pcap):
+        shutil.copyfile(outcome.pcap, stem + ".pcapng")
+        outcome = dataclasses.replace(outcome, pcap=stem + ".pcapng")
+    exercise = next((exercise for exercise in exercises() if exercise.name == outcome.case), None)
+    with open(stem + ".html", "w", encoding="utf-8") as handle:
+        handle.write(animation.html_page(outcome, animation.story_for(outcome, exercise, language)))

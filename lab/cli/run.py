@@ -15,7 +15,7 @@ from lab.tcp.families import FAMILIES, families_for
 from lab.views.ladder import text_ladder, use_color
 from lab.privileges import ensure_lab_privileges
 
-from lab.cli.output import finish, jobs_option, language_option, option_line_flags, require_folder, show_verdict
+from lab.cli.output import keep_failure, finish, jobs_option, language_option, option_line_flags, require_folder, show_verdict
 from lab.cli.summary import display_name, summary_table
 
 
@@ -84,10 +84,13 @@ def _resolve(names: tuple[str, ...], every: bool, defines: dict[str, str]) -> li
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON (and nothing else) for CI.")
 @click.option("--junit", "junit_path", type=click.Path(dir_okay=False, writable=True),
               help="Write the results as JUnit XML here.")
+@click.option("--failures", "failures_dir", type=click.Path(file_okay=False, writable=True),
+              help="Keep each failing run's capture and HTML page in this folder, as NAME-ipvN.pcapng and "
+                   "NAME-ipvN.html (CI artifacts; the folder is made if missing).")
 @language_option
 def run(scripts, every, loopback, ip_version, tolerance_usecs, tolerance_percent, allow_shell, defines, absolute,
         pcap, verbose, jobs, repeat, ladder, mermaid, svg_path, state_diagrams, html_path, animated_path, as_json,
-        junit_path, language):
+        junit_path, failures_dir, language):
     """Run exercises or scripts, a fresh topology per script and family; exit 0 when every line matched.
 
     Every file is parsed and checked before anything runs: a syntax error, or
@@ -124,6 +127,8 @@ def run(scripts, every, loopback, ip_version, tolerance_usecs, tolerance_percent
     outcomes = []
     for outcome in run_many(work, jobs, again_uncrowded=repeat == 1):
         outcomes.append(outcome)
+        if failures_dir and not outcome.passed:
+            keep_failure(outcome, failures_dir, language)
         if not as_json and repeat == 1:
             _show(outcome, verbose, ladder, mermaid, pictures, many, absolute, language)
     if repeat > 1 and not as_json:

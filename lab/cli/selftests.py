@@ -18,7 +18,7 @@ from lab.errors import EXIT_MISMATCH
 from lab.tcp.families import FAMILIES
 from lab.privileges import ensure_lab_privileges
 
-from lab.cli.output import option_line_flags, require_folder
+from lab.cli.output import keep_failure, option_line_flags, require_folder
 
 SLOW_TOLERANCE_USECS = 14000
 
@@ -35,7 +35,10 @@ SLOW_TOLERANCE_USECS = 14000
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON array (script, family, result, reason).")
 @click.option("--junit", "junit_path", type=click.Path(dir_okay=False, writable=True),
               help="Write the results as JUnit XML here.")
-def selftests(folder, jobs, ip_version, allow_shell, tolerance_usecs, tolerance_percent, ktap, as_json, junit_path):
+@click.option("--failures", "failures_dir", type=click.Path(file_okay=False, writable=True),
+              help="Keep each failing run's capture and HTML page in this folder (CI artifacts).")
+def selftests(folder, jobs, ip_version, allow_shell, tolerance_usecs, tolerance_percent, ktap, as_json, junit_path,
+              failures_dir):
     """Run every .pkt in DIR as the kernel's ksft_runner.sh runs packetdrill; exit 1 when any failed.
 
     With KSFT_MACHINE_SLOW set, as in ksft_runner.sh, the tolerance floor is
@@ -65,6 +68,8 @@ def selftests(folder, jobs, ip_version, allow_shell, tolerance_usecs, tolerance_
                                              work=run_selftest, finish=lambda result: result, again_uncrowded=True),
                                     start=1):
         results.append(result)
+        if failures_dir and result.run is not None:
+            keep_failure(result.run, failures_dir, "en")
         if as_json:
             continue
         click.echo("\n".join(result_lines(number, result, ktap, slow)))

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from lab.errors import LabError
 from lab import privileges
+from lab.live.punctual import realtime_allowed
 
 TCP_SYSCTLS = (
     "net.ipv4.tcp_keepalive_time",
@@ -42,6 +43,8 @@ class Report:
     sysctls: dict[str, str] = field(default_factory=dict)
     offloads: dict[str, dict[str, bool]] = field(default_factory=dict)
     states: str = ""  # where runs' TCP states will come from: tracepoints, or why only sock_diag samples
+    container: str | None = None  # the runtime, as it marks its containers; None on a host or VM
+    lacks: list = field(default_factory=list)  # lab.live.container.Lack: what is missing here, fatal first
     problem: str = ""
 
 
@@ -53,7 +56,14 @@ def examine() -> Report:
     from netns import NamespaceError, SysctlError, VethTopology
     from netns.offload import offload_state
 
-    report = Report()
+    from lab.live import container
+
+    report = Report(container=container.engine())
+    fatal = [lack for lack in container.lacks() if lack.fatal]
+    if fatal:  # say what is missing and how to grant it, rather than what the first failing call said
+        report.lacks, report.problem = fatal, fatal[0].what
+        return report
+    loss_problem = None
     try:
         report.privileges = privileges.ensure_lab_privileges()
         if report.privileges == "rootless":
@@ -68,7 +78,11 @@ def examine() -> Report:
                 "kernel end": offload_state(topology.kernel_ns, topology.kernel_if),
                 "lab end": offload_state(topology.lab_ns, topology.lab_if),
             }
-        report.states = _state_source()
+            loss_problem = _loss_problem(topology.kernel_ns)
+        tracing_problem = _tracing_problem()
+        report.states = (f"sampled with sock_diag ({tracing_problem})" if tracing_problem else
+                         "traced (sock:inet_sock_set_state, in a trace instance of each process's own)")
+        report.lacks = container.lacks(tracing_problem, realtime_allowed(), loss_problem)
     except LabError as error:
         report.problem = str(error)
     except NamespaceError as error:
@@ -78,12 +92,24 @@ def examine() -> Report:
     return report
 
 
-def _state_source() -> str:
-    """Whether runs can read the kernel's tracepoints (lab/live/tracepoints.py), tried for real."""
+def _tracing_problem() -> str | None:
+    """Why runs cannot read the kernel's tracepoints (lab/live/tracepoints.py), tried for real; None if they can."""
     from netns.tracefs import TracingUnavailable, process_instance
 
     try:
         process_instance()
     except TracingUnavailable as error:
-        return f"sampled with sock_diag ({error}): tracepoints need root outside a user namespace"
-    return "traced (sock:inet_sock_set_state, in a trace instance of each process's own)"
+        return str(error)
+    return None
+
+
+def _loss_problem(ns: str) -> str | None:
+    """Why a loss rule and a hold-back queue cannot be made in namespace ``ns``, tried for real; None if they can."""
+    from netns.loss import LinkLoss, LossRule
+
+    try:
+        with LinkLoss() as loss:
+            loss.add(ns, LossRule(tag=1, flags=0x02, dport=1, delay=0.1))  # a SYN to port 1, held back
+    except Exception as error:  # noqa: BLE001 - any refusal here means: no lossy links in this kernel's namespaces
+        return str(error) or type(error).__name__
+    return None

@@ -19,9 +19,10 @@ import os
 import re
 import tempfile
 import time
+import dataclasses
 from dataclasses import dataclass
 
-from lab.judge.trace import LAB_LATE, Failure
+from lab.judge.trace import LAB_LATE, Failure, RunResult
 from lab.errors import BadInput
 from lab.tcp.fastopen import cookie
 from netns.addresses import KERNEL_ADDRESSES, LAB_ADDRESSES
@@ -78,6 +79,7 @@ class SelftestResult:
     path: str = ""
     failure: Failure | None = None  # the run's failure: its kind tells the batch whether to make it again
     first_try: Failure | None = None  # a first try that was no verdict on the kernel, which this run replaces
+    run: RunResult | None = None  # a failed run, whole: its capture and its steps for the page CI keeps
 
     def as_dict(self) -> dict:
         first_try = None if self.first_try is None else f"{self.path}:{self.first_try.line}: {self.first_try.message}"
@@ -181,4 +183,4 @@ def run_selftest(selftest: Selftest, family: int, settings) -> SelftestResult:
     reason = f"{selftest.path}:{failure.line}: {failure.message}"
     if failure.kind == LAB_LATE:  # nothing after that line was judged: not the kernel's result
         return ended("skip", f"not judged, the lab was late: {reason}", render_failure(outcome), failure)
-    return ended("fail", reason, render_failure(outcome), failure)
+    return dataclasses.replace(ended("fail", reason, render_failure(outcome), failure), run=outcome)

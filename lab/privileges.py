@@ -24,11 +24,6 @@ CLONE_NEWNET = 0x40000000
 MS_REC = 0x4000
 MS_PRIVATE = 1 << 18
 
-USERNS_FIX = (
-    "run with sudo, or allow unprivileged user namespaces "
-    "(sysctl user.max_user_namespaces > 0; on Ubuntu also kernel.apparmor_restrict_unprivileged_userns=0)"
-)
-
 _libc = ctypes.CDLL(None, use_errno=True)
 _mode: str | None = None
 host_uid = os.getuid()  # the user tcplab was started as, before any user namespace
@@ -41,7 +36,7 @@ def _fail(what: str) -> EnvironmentProblem:
     if err == errno.EPERM and seccomp_filtered():
         return EnvironmentProblem(f"tcplab needs root or user namespaces; {what}: a seccomp filter (a container "
                                   f"runtime's default profile) refuses it; {GRANTS['userns-seccomp']}")
-    return EnvironmentProblem(f"tcplab needs root or user namespaces; {what}: {os.strerror(err)}; {USERNS_FIX}")
+    return EnvironmentProblem(f"tcplab needs root or user namespaces; {what}: {os.strerror(err)}; {GRANTS['userns']}")
 
 
 def _write(path: str, text: str) -> None:

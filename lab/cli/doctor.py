@@ -23,7 +23,8 @@ def doctor() -> None:
         click.echo(f"  costs: {lack.costs}")
         click.echo(f"  grant: {lack.grant}")
     if report.problem:
-        click.echo(f"tcplab: the lab cannot run here: {report.problem}", err=True)
+        fix = report.lacks[0].grant if report.lacks and report.lacks[0].fatal else ""
+        click.echo(f"tcplab: the lab cannot run here: {report.problem}" + (f"; {fix}" if fix else ""), err=True)
         sys.exit(EXIT_ENVIRONMENT)
     click.echo(f"privileges  {report.privileges}")
     click.echo(f"states      {report.states}")

@@ -29,6 +29,8 @@ SECCOMP_FILTER = 2  # /proc/self/status "Seccomp:" when a filter is installed
 GRANTS = {
     "proc-sys": "Docker: --security-opt systempaths=unconfined; Podman: --security-opt unmask=/proc/sys; "
                 "Kubernetes: securityContext.procMount: Unmasked (or privileged: true)",
+    "userns": "run with sudo, or allow unprivileged user namespaces (sysctl user.max_user_namespaces > 0; on Ubuntu "
+              "also kernel.apparmor_restrict_unprivileged_userns=0)",
     "userns-seccomp": "run as root with CAP_SYS_ADMIN and CAP_NET_ADMIN (Docker/Podman: --user 0 "
                       "--cap-add=SYS_ADMIN --cap-add=NET_ADMIN; Kubernetes: runAsUser: 0 and those capabilities), or "
                       "Docker/Podman: --security-opt seccomp=unconfined; Kubernetes: "
@@ -134,12 +136,13 @@ def lacks(tracing_problem: str | None = None, realtime: bool = True, loss_proble
                               capability_grant(missing), True))
     else:
         refusal = user_namespace_refusal()
-        if refusal:
-            why = ("a seccomp filter (a container runtime's default profile) refuses unshare(CLONE_NEWUSER)"
-                   if seccomp_filtered(status) and refusal == os.strerror(errno.EPERM)
-                   else f"unshare(CLONE_NEWUSER) fails: {refusal}")
-            found.append(Lack(f"not root, and {why}", "every run: rootless mode needs a user namespace",
+        if refusal and seccomp_filtered(status) and refusal == os.strerror(errno.EPERM):
+            found.append(Lack("not root, and a seccomp filter (a container runtime's default profile) refuses "
+                              "unshare(CLONE_NEWUSER)", "every run: rootless mode needs a user namespace",
                               GRANTS["userns-seccomp"], True))
+        elif refusal:
+            found.append(Lack(f"not root, and unshare(CLONE_NEWUSER) fails: {refusal}",
+                              "every run: rootless mode needs a user namespace", GRANTS["userns"], True))
     if read_only("/proc/sys"):
         found.append(Lack("/proc/sys is mounted read-only (as Docker and Podman mount it)",
                           "every run: the lab sets its namespaces' sysctls there (IPv6 address mode, the "

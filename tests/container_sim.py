@@ -7,6 +7,8 @@
   without CAP_SYS_ADMIN (the command can then drop to nobody with setpriv);
 - ``ro-proc-sys``: a private mount namespace where /proc/sys is a read-only
   bind mount, as the runtimes mount it;
+- ``ro-run``: a private mount namespace where /run is read-only, as with a
+  read-only root file system (``--read-only``) and no tmpfs on /run;
 - ``no-tracefs``: a private mount namespace where /sys/kernel/tracing and
   /sys/kernel/debug are empty, and a seccomp filter refusing any ``mount``
   without flags (a tracefs mount; the lab's own bind mounts of namespaces carry
@@ -86,6 +88,10 @@ def main(argv: list[str]) -> int:
         private_mounts()
         _check(_libc.mount(b"/proc/sys", b"/proc/sys", None, MS_BIND, None), "bind /proc/sys")
         _check(_libc.mount(None, b"/proc/sys", None, MS_REMOUNT | MS_BIND | MS_RDONLY, None), "read-only /proc/sys")
+    elif condition == "ro-run":
+        private_mounts()
+        _check(_libc.mount(b"/run", b"/run", None, MS_BIND, None), "bind /run")
+        _check(_libc.mount(None, b"/run", None, MS_REMOUNT | MS_BIND | MS_RDONLY, None), "read-only /run")
     elif condition == "no-tracefs":
         private_mounts()
         for place in (b"/sys/kernel/tracing", b"/sys/kernel/debug"):

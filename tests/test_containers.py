@@ -92,6 +92,13 @@ def test_read_only_proc_sys_stops_every_run_with_the_flags_that_unmask_it():
     assert f"tcplab-{process.pid}-" not in leftovers  # the half-built topology went
 
 
+def test_a_read_only_run_folder_is_named_with_the_tmpfs_that_fixes_it():
+    doctor = run([*SIMULATE, "ro-run", "--", TCPLAB], "doctor")
+    assert doctor.returncode == 3, doctor.stdout + doctor.stderr
+    assert "missing: /run is not writable (a read-only root file system)" in doctor.stdout
+    assert "--tmpfs /run" in doctor.stdout and "emptyDir" in doctor.stdout
+
+
 def test_without_tracefs_runs_pass_with_sampled_states_and_doctor_says_what_it_costs():
     hidden = [*SIMULATE, "no-tracefs", "--", TCPLAB]
     doctor = run(hidden, "doctor")

@@ -145,3 +145,15 @@ def test_failures_keeps_each_failing_runs_capture_and_page_for_ci(tmp_path, comm
     assert sorted(path.name for path in kept.iterdir()) == ["bad-ipv4.html", "bad-ipv4.pcapng"]
     assert 'href="bad-ipv4.pcapng"' in (kept / "bad-ipv4.html").read_text()
     assert any(TCP in packet for packet in PcapNgReader(str(kept / "bad-ipv4.pcapng")))
+
+
+def test_a_sysctl_this_kernel_lacks_fails_that_run_at_its_line_not_the_batch(tmp_path):
+    """A setting a release does not have (tcp_tw_reuse_delay before 6.13) is that kernel's answer: the run fails at
+    the line, naming the release, and the other scripts of the batch still run."""
+    lacking = tmp_path / "lacking.pkt"
+    lacking.write_text("`sysctl -q net.ipv4.tcp_no_such_setting=1`\n    0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n")
+    result = tcplab("run", str(lacking), str(SCRIPTS / "passive_open.pkt"), "--ip-version", "4")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert f"{lacking}:1: IPv4: sysctl 'net.ipv4.tcp_no_such_setting' does not exist on this kernel (Linux " \
+        in result.stdout
+    assert "PASS" in result.stdout and "1 passed, 1 failed" in result.stdout

@@ -14,6 +14,7 @@ fault, never the kernel's.
 from __future__ import annotations
 
 import os
+import platform
 import socket
 import subprocess
 import tempfile
@@ -506,15 +507,15 @@ class Run:
     def _command(self, event: CommandEvent, script_time: float) -> tuple[float, float]:
         """Run a sysctl or shell line; return when it began and when it was done."""
         began = time.monotonic()
-        where = f"{self.script.path}:{event.line}"
         if event.sysctls:
             self.sysctls.extend(event.sysctls)
             for key, value in event.sysctls:
                 for ns in self.port.sysctl_namespaces(self.topology):
                     try:
                         write_sysctl(ns, key, value)
-                    except SysctlError as error:
-                        raise BadInput(f"{where}: {error}") from None
+                    except SysctlError as error:  # this kernel has no such setting, or refuses the value: a
+                        # difference between releases (tcp_tw_reuse_delay came in 6.13), judged as the run's
+                        raise self._failure(event, CONTENT, f"{error} (Linux {platform.release()})") from None
             return began, time.monotonic()
         folder = os.path.dirname(os.path.abspath(self.script.path))
         # packetdrill tells its shell lines its pid (set_sysctls.py names a restore file after it).

@@ -157,3 +157,15 @@ def test_a_sysctl_this_kernel_lacks_fails_that_run_at_its_line_not_the_batch(tmp
     assert f"{lacking}:1: IPv4: sysctl 'net.ipv4.tcp_no_such_setting' does not exist on this kernel (Linux " \
         in result.stdout
     assert "PASS" in result.stdout and "1 passed, 1 failed" in result.stdout
+
+
+def test_slow_judges_content_in_full_and_notes_the_timing_it_did_not_judge(tmp_path):
+    """--slow (an emulated guest kernel): timing judged only to 100 ms, content as always."""
+    result = tcplab("run", str(SCRIPTS / "passive_open.pkt"), "--ip-version", "4", "--slow")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "note: slow machine (--slow): timing judged to 100 ms, content in full; the script's own tolerance is" \
+        in result.stdout
+    wrong = tmp_path / "wrong.pkt"
+    wrong.write_text((SCRIPTS / "passive_open.pkt").read_text().replace("> S. 0:0(0) ack 1", "> S. 0:0(0) ack 2", 1))
+    failed = tcplab("run", str(wrong), "--ip-version", "4", "--slow")
+    assert failed.returncode == 1 and "ack: expected 2, got 1" in failed.stdout, failed.stdout

@@ -22,6 +22,7 @@ COMMANDS = {
     "demo": ("lab.cli.demo", "demo", "Play a real handshake and close against the kernel, step by step."),
     "doctor": ("lab.cli.doctor", "doctor", "Check that this machine can run the lab, and how."),
     "explain": ("lab.cli.course", "explain", "Explain an exercise: the claim, the segments, the states."),
+    "kernels": ("lab.cli.kernels", "kernels", "Fetch other kernel releases and run tcplab on them (virtme-ng)."),
     "list": ("lab.cli.course", "list_exercises", "List the exercises and the claims they test."),
     "run": ("lab.cli.run", "run", "Run exercises or packetdrill-dialect scripts against the real kernel."),
     "selftests": ("lab.cli.selftests", "selftests", "Run the kernel's packetdrill selftests as its ksft_runner.sh does."),

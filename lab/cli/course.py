@@ -118,12 +118,15 @@ def _measured_ladder(exercise, language: str) -> None:
 @click.command()
 @click.option("--docs", "folder", type=click.Path(file_okay=False, writable=True), default="docs", show_default=True,
               help="Where to write claims.md, claims.zh.md and claims.json.")
-@click.option("--from", "recorded", type=click.Path(dir_okay=False), metavar="RESULTS.json",
+@click.option("--from", "recorded", type=click.Path(dir_okay=False), metavar="RESULTS.json", multiple=True,
               help="Judge the claims from the runs this file holds (`tcplab run --all --json > RESULTS.json`) "
-                   "instead of running them.")
+                   "instead of running them. Files from several kernel releases (each run's JSON names its "
+                   "kernel) make one course: a column per release, and the line where each one differs.")
+@click.option("--slow", is_flag=True, envvar="TCPLAB_SLOW",
+              help="A slow machine: judge content in full and timing only to 100 ms (as `run --slow`).")
 @jobs_option
 @language_option
-def claims(folder: str, recorded: str | None, jobs: int, language: str) -> None:
+def claims(folder: str, recorded: tuple[str, ...], slow: bool, jobs: int, language: str) -> None:
     """Run the exercises behind every claim (IPv4 and IPv6); write the course's claims in English, Chinese and JSON.
 
     Exit 1 when any line a finding rests on did not pass.
@@ -132,7 +135,8 @@ def claims(folder: str, recorded: str | None, jobs: int, language: str) -> None:
     from pathlib import Path
 
     from lab.course.catalogue import find
-    from lab.course.claims import as_json, check_evidence, claims as course_claims, evaluate, exercises_involved, markdown
+    from lab.course.claims import (as_json, by_release, check_evidence, claims as course_claims, evaluate,
+                                   exercises_involved, markdown)
     from lab.live.batch import run_many
     from lab.views.report import made_again, render_failure
     from lab.views.results import read_json
@@ -146,22 +150,27 @@ def claims(folder: str, recorded: str | None, jobs: int, language: str) -> None:
     for claim in course_claims():
         check_evidence(claim)
     if recorded:
-        outcomes = read_json(recorded)
+        outcomes = [outcome for path in recorded for outcome in read_json(path)]
     else:
         ensure_lab_privileges()
-        work = [(find(name).runnable(), family, Settings()) for name in exercises_involved() for family in (4, 6)]
+        work = [(find(name).runnable(), family, Settings(slow=slow)) for name in exercises_involved()
+                for family in (4, 6)]
         outcomes = list(run_many(work, jobs, again_uncrowded=True))
     for outcome in outcomes:
         if not outcome.passed:
             click.echo(render_failure(outcome), err=True)
         if outcome.first_try is not None:
             click.echo(f"{outcome.case} (IPv{outcome.family}): {made_again(outcome.first_try)}")
+    groups = by_release(outcomes)
+    release = platform.release() if platform.release() in groups else next(iter(groups))  # this kernel's leads
+    outcomes = groups.pop(release)
     results = evaluate(outcomes)
-    release = platform.release()
+    others = {name: evaluate(runs) for name, runs in groups.items()}
     paths = [Path(folder) / "claims.md", Path(folder) / "claims.zh.md", Path(folder) / "claims.json"]
-    paths[0].write_text(markdown(results, "en", release), encoding="utf-8")
-    paths[1].write_text(markdown(results, "zh", release), encoding="utf-8")
-    paths[2].write_text(json.dumps(as_json(results, release), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    paths[0].write_text(markdown(results, "en", release, others), encoding="utf-8")
+    paths[1].write_text(markdown(results, "zh", release, others), encoding="utf-8")
+    paths[2].write_text(json.dumps(as_json(results, release, others), indent=2, ensure_ascii=False) + "\n",
+                        encoding="utf-8")
     failing = [result for result in results if not result.passed]
     for result in failing:
         for item, passed in zip(result.claim.evidence, result.lines, strict=True):

@@ -59,6 +59,9 @@ def _resolve(names: tuple[str, ...], every: bool, defines: dict[str, str]) -> li
               help="Address family to run each script in.")
 @option_line_flags
 @click.option("--allow-shell", is_flag=True, help="Let backtick lines run shell (/bin/sh in the kernel namespace).")
+@click.option("--slow", is_flag=True, envvar="TCPLAB_SLOW",
+              help="A slow machine (an emulated kernel, a loaded CI box): judge content in full and timing only "
+                   "to 100 ms; each run notes the segments outside the script's own tolerance.")
 @click.option("-D", "--define", "defines", multiple=True, metavar="NAME=VALUE",
               help="Read NAME in script files as VALUE (packetdrill's -D).")
 @click.option("--absolute", is_flag=True, help="Show absolute sequence numbers beside relative ones.")
@@ -88,7 +91,7 @@ def _resolve(names: tuple[str, ...], every: bool, defines: dict[str, str]) -> li
               help="Keep each failing run's capture and HTML page in this folder, as NAME-ipvN.pcapng and "
                    "NAME-ipvN.html (CI artifacts; the folder is made if missing).")
 @language_option
-def run(scripts, every, loopback, ip_version, tolerance_usecs, tolerance_percent, allow_shell, defines, absolute,
+def run(scripts, every, loopback, ip_version, tolerance_usecs, tolerance_percent, allow_shell, slow, defines, absolute,
         pcap, verbose, jobs, repeat, ladder, mermaid, svg_path, state_diagrams, html_path, animated_path, as_json,
         junit_path, failures_dir, language):
     """Run exercises or scripts, a fresh topology per script and family; exit 0 when every line matched.
@@ -105,7 +108,7 @@ def run(scripts, every, loopback, ip_version, tolerance_usecs, tolerance_percent
     for option, path in (("--pcap", pcap), ("--svg", svg_path), ("--junit", junit_path), ("--html", html_path),
                          ("--animated-svg", animated_path)):
         require_folder(option, path)
-    settings = Settings(tolerance_usecs, tolerance_percent, allow_shell, absolute, loopback=loopback)
+    settings = Settings(tolerance_usecs, tolerance_percent, allow_shell, absolute, loopback=loopback, slow=slow)
     parsed = _resolve(scripts, every, _defines(defines))
     for script in parsed:
         if isinstance(script, Script):

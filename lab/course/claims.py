@@ -19,6 +19,7 @@ from pathlib import Path
 
 from lab.course.catalogue import FOLDER, find, parsed
 from lab.errors import BadInput
+from lab.judge.trace import LAB_LATE
 from lab.views.i18n import LANGUAGES, say
 from lab.course.labels import code_at, labels
 
@@ -233,6 +234,7 @@ class ClaimResult:
     claim: Claim
     lines: tuple[dict[int, bool], ...]  # per evidence line: family -> passed (absent: not run)
     again: tuple[frozenset[int], ...]  # per evidence line: the families whose run was made again uncrowded
+    differs: str = ""  # the first evidence line that did not pass, with its run's failure: where a release differs
 
     def family_passed(self, family: int) -> bool | None:
         """True when every line passed in ``family``; None when nothing ran (untestable)."""
@@ -250,13 +252,43 @@ def evaluate(outcomes) -> list[ClaimResult]:
     by_run = {(outcome.case, outcome.family): outcome for outcome in outcomes}
     results = []
     for claim in claims():
-        lines, again = [], []
+        lines, again, differs = [], [], ""
         for item in claim.evidence:
             runs = {family: by_run[(item.exercise, family)] for family in FAMILIES if (item.exercise, family) in by_run}
             lines.append({family: line_passed(item, run) for family, run in runs.items()})
             again.append(frozenset(family for family, run in runs.items() if run.first_try is not None))
-        results.append(ClaimResult(claim, tuple(lines), tuple(again)))
+            for family in FAMILIES:
+                if not differs and not lines[-1].get(family, False):
+                    run = runs.get(family)
+                    failure = run.failure if run else None
+                    if failure is None:
+                        differs = f"{item.where} (IPv{family}): not run"
+                    elif failure.kind == LAB_LATE:  # nothing from that line on was judged: not the kernel's answer
+                        differs = f"{NOT_JUDGED}: the lab was late at line {failure.line} ({item.where}, IPv{family})"
+                    else:
+                        differs = f"{item.where} (IPv{family}): the run failed at line {failure.line}: {failure.message}"
+        results.append(ClaimResult(claim, tuple(lines), tuple(again), differs))
     return results
+
+
+NOT_JUDGED = "not judged"
+
+
+def release_word(result: ClaimResult, language: str) -> str:
+    """A claim's result on another release: pass, fail, or not judged (its runs there were the lab's late)."""
+    if result.differs.startswith(NOT_JUDGED):
+        return say("not judged", language)
+    return _result_word(result.passed if result.lines else None, language)
+
+
+def by_release(outcomes) -> dict[str, list]:
+    """Runs grouped by the kernel release they ran on (runs read back from several kernels' JSON)."""
+    import platform
+
+    groups: dict[str, list] = {}
+    for outcome in outcomes:
+        groups.setdefault(outcome.kernel or platform.release(), []).append(outcome)
+    return groups
 
 
 def exercises_involved() -> list[str]:
@@ -274,19 +306,26 @@ def _result_word(passed: bool | None, language: str) -> str:
     return say("not run" if passed is None else "pass" if passed else "fail", language)
 
 
-def markdown(results: list[ClaimResult], language: str, release: str) -> str:
-    """docs/claims.md (English) or docs/claims.zh.md (Chinese)."""
+def markdown(results: list[ClaimResult], language: str, release: str,
+             others: dict[str, list[ClaimResult]] | None = None) -> str:
+    """docs/claims.md (English) or docs/claims.zh.md (Chinese); ``others``: the same claims judged on other
+    kernel releases, a column each and, under a claim, the line where a release differs."""
     assert language in LANGUAGES
+    others = others or {}
+    elsewhere = {claim_id: {name: result for name, results_there in others.items() for result in results_there
+                            if result.claim.id == claim_id} for claim_id in (r.claim.id for r in results)}
     counts = {verdict: sum(r.claim.verdict == verdict for r in results) for verdict in VERDICTS}
     count_text = say("separator", language).join(say("count", language, n=counts[v], word=say(v, language))
                                                 for v in VERDICTS if counts[v])
     out = [f"# {say('claims title', language)}", "", say("claims intro", language, release=release), "",
            say("counts", language, total=len(results), counts=count_text), "",
-           f"| | {say('claim', language)} | {say('verdict', language)} | IPv4 | IPv6 |", "|---|---|---|---|---|"]
+           f"| | {say('claim', language)} | {say('verdict', language)} | IPv4 | IPv6 |"
+           + "".join(f" {name} |" for name in others), "|---|---|---|---|---|" + "---|" * len(others)]
     for result in results:
         claim = result.claim
         cells = [f"[{claim.id}](#{claim.id})", claim.short(language), say(claim.verdict, language),
-                 _result_word(result.family_passed(4), language), _result_word(result.family_passed(6), language)]
+                 _result_word(result.family_passed(4), language), _result_word(result.family_passed(6), language),
+                 *(release_word(there, language) for there in elsewhere[claim.id].values())]
         out.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
     for result in results:
         claim = result.claim
@@ -306,11 +345,18 @@ def markdown(results: list[ClaimResult], language: str, release: str) -> str:
             runs = say("separator", language).join(f"IPv{family} {_result_word(passed.get(family), language)}"
                              + (f" ({say('made again', language)})" if family in again else "") for family in FAMILIES)
             out.append(f"- `{item.where}` `{item.text}` — {runs}")
+        differing = {name: there.differs for name, there in elsewhere[claim.id].items() if there.differs}
+        if others:
+            out += ["", say("releases heading", language, releases=say("separator", language).join(others)), ""]
+            out += [f"- Linux {name}: " + (f"`{differing[name]}`" if name in differing else
+                                           _result_word(True, language)) for name in others]
     return "\n".join(out) + "\n"
 
 
-def as_json(results: list[ClaimResult], release: str) -> list[dict[str, object]]:
-    """docs/claims.json: one object per claim."""
+def as_json(results: list[ClaimResult], release: str,
+            others: dict[str, list[ClaimResult]] | None = None) -> list[dict[str, object]]:
+    """docs/claims.json: one object per claim (with ``others``, its result on each other release)."""
+    others = others or {}
     entries = []
     for result in results:
         claim = result.claim
@@ -328,6 +374,12 @@ def as_json(results: list[ClaimResult], release: str) -> list[dict[str, object]]
             "results": {f"ipv{family}": _json_result(result.family_passed(family)) for family in FAMILIES},
             "kernel": release,
         })
+        if others:
+            entries[-1]["releases"] = {
+                name: {"result": NOT_JUDGED if there.differs.startswith(NOT_JUDGED)
+                       else _json_result(there.passed if there.lines else None), "differs": there.differs}
+                for name, results_there in others.items() for there in results_there
+                if there.claim.id == result.claim.id}
     return entries
 
 

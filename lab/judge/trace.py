@@ -187,6 +187,7 @@ class RunResult:
     sysctls: tuple[tuple[str, str], ...] = ()  # what the script's sysctl lines set
     timers: tuple[PendingTimer, ...] = ()  # timers seen pending, each when first seen
     first_try: Failure | None = None  # a first try that was no verdict on the kernel, which this run replaces
+    kernel: str = ""  # the release a recorded run ran on (read back from JSON); "" for a run of this process
 
     def __post_init__(self) -> None:
         for name in ("steps", "notes", "actions", "state_changes", "kernel_events", "sysctls", "timers"):

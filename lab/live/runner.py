@@ -13,6 +13,7 @@ fault, never the kernel's.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import platform
 import socket
@@ -579,4 +580,20 @@ def run_script(script: Script, family: int, settings: Settings) -> RunResult:
     """Run ``script`` with the port of the mode it is written for; its options resolved once, first."""
     settings = settings.for_script(script)
     port = PORTS[script.observe](script, family, settings)
-    return Run(script, family, settings, port).execute()
+    result = Run(script, family, settings, port).execute()
+    if settings.slow:
+        result = dataclasses.replace(result, notes=(*result.notes, slow_machine_note(result, settings)))
+    return result
+
+
+def slow_machine_note(result: RunResult, settings: Settings) -> str:
+    """What --slow did not judge: the segments outside the script's own tolerance, the farthest named."""
+    own = settings.option("script_tolerance_usecs") / 1000
+    off = [(abs(step.late_ms), step.late_ms, step.line) for step in result.steps
+           if step.late_ms is not None and abs(step.late_ms) > own]
+    head = (f"slow machine (--slow): timing judged to {settings.tolerance_usecs / 1000:g} ms, content in full; "
+            f"the script's own tolerance is {own:g} ms")
+    if not off:
+        return head + ", and every segment kept to it"
+    _, worst, line = max(off)
+    return head + f": {len(off)} segments strayed beyond it, the farthest {worst:+.1f} ms at line {line}"

@@ -43,6 +43,7 @@ OPTIONS = (
     OptionLine("connect_port", int, None, bounds=(1, 65535)),  # the lab's port, where connect() goes
 )
 BY_NAME = {option.name: option for option in OPTIONS}
+SLOW_TOLERANCE_USECS = 100_000  # --slow: timing is reported, judged only this coarsely (emulation's lab is ~10 ms late)
 
 
 @dataclass
@@ -60,6 +61,9 @@ class Settings:
     # A batch with more workers than CPUs: timelines neither keep to one CPU nor start on a kernel tick, as
     # real-time workers held together would wait for one another (lab/live/punctual.py).
     crowded: bool = False
+    # A slow machine (an emulated guest kernel, a loaded CI box): content judged fully, a wide tolerance floor
+    # for timing, and the lines outside the script's own tolerance reported in a note (slow_machine_note).
+    slow: bool = False
     options: dict = dataclasses.field(default_factory=dict)  # every option's value for one script (for_script)
 
     def for_script(self, script: Script) -> Settings:
@@ -70,6 +74,9 @@ class Settings:
         for name in ("tolerance_usecs", "tolerance_percent"):
             if getattr(self, name) is not None:
                 options[name] = getattr(self, name)
+        options["script_tolerance_usecs"] = options["tolerance_usecs"]  # what the deviations note measures by
+        if self.slow and self.tolerance_usecs is None:
+            options["tolerance_usecs"] = max(options["tolerance_usecs"], SLOW_TOLERANCE_USECS)
         return dataclasses.replace(self, options=options, **{name: options[name] for name in
                                                             ("tolerance_usecs", "tolerance_percent")})
 

@@ -9,6 +9,7 @@ them; JUnit carries the same report as the failure text, which CI systems show.
 from __future__ import annotations
 
 import json
+import platform
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 
@@ -29,6 +30,7 @@ def _failure_dict(failure) -> dict | None:
 def as_dict(outcome: RunResult) -> dict:
     return {
         "name": outcome.case,
+        "kernel": outcome.kernel or platform.release(),  # runs merged from several kernels keep theirs apart
         "path": outcome.path,
         "family": outcome.family,
         "passed": outcome.passed,
@@ -68,7 +70,8 @@ def from_dict(entry: dict) -> RunResult:
                      state_changes=[StateChange(**change) for change in entry["state_changes"]],
                      kernel_events=[KernelEvent(**event) for event in entry["kernel_events"]],
                      state_source=entry["state_source"], sysctls=[tuple(pair) for pair in entry["sysctls"]],
-                     timers=[PendingTimer(**timer) for timer in entry["timers"]], first_try=_failure_of(entry["first_try"]))
+                     timers=[PendingTimer(**timer) for timer in entry["timers"]], first_try=_failure_of(entry["first_try"]),
+                     kernel=entry.get("kernel", ""))
 
 
 def read_json(path: str) -> list[RunResult]:

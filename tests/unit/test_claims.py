@@ -20,7 +20,7 @@ from lab.course.claims import (
     line_passed,
     markdown,
 )
-from lab.judge.trace import Failure, RunResult
+from lab.judge.trace import LAB_LATE, Failure, RunResult
 from lab.errors import BadInput
 from lab.course.labels import labels
 
@@ -279,3 +279,34 @@ def test_each_exercises_declared_length_is_its_scripts_timeline():
     drifted = [f"[{exercise.name}] length = {round(exercise.runnable().length, 4)}" for exercise in exercises()
                if not exercise.experiment and abs(exercise.length - exercise.runnable().length) > 1e-4]
     assert drifted == [], "catalogue.toml should say: " + "; ".join(drifted)
+
+
+def test_runs_from_several_kernels_make_one_course_with_a_column_and_the_differing_line_per_release():
+    """tcplab claims --from A.json --from B.json: the runs name their kernel; the course shows each release."""
+    import dataclasses
+
+    from lab.views.results import as_dict, from_dict
+
+    here = all_passing()
+    older = [dataclasses.replace(r, kernel="6.12.118") if r.exercise != "tw-reuse" else
+             dataclasses.replace(r, kernel="6.12.118", failure=Failure(13, "sysctl 'net.ipv4.tcp_tw_reuse_delay' "
+                                                                             "does not exist on this kernel"))
+             for r in here]
+    older = [from_dict(as_dict(run)) for run in older]  # through the JSON, as --from reads them
+    groups = course.by_release([*here, *older])
+    assert set(groups) == {"6.12.118", *{r.kernel or __import__("platform").release() for r in here}}
+    others = {"6.12.118": evaluate(groups["6.12.118"])}
+    results = evaluate(here)
+    english = markdown(results, "en", "6.18.44", others)
+    assert "| IPv4 | IPv6 | 6.12.118 |" in english
+    reuse = next(r for r in others["6.12.118"] if r.claim.id == "001-tw-reuse")
+    assert not reuse.passed and "the run failed at line 13: sysctl 'net.ipv4.tcp_tw_reuse_delay'" in reuse.differs
+    assert f"- Linux 6.12.118: `{reuse.differs}`" in english
+    entry = next(e for e in as_json(results, "6.18.44", others) if e["id"] == "001-tw-reuse")
+    assert entry["releases"]["6.12.118"]["result"] == "fail" and "line 13" in entry["releases"]["6.12.118"]["differs"]
+    unchanged = next(e for e in as_json(results, "6.18.44", others) if e["id"] == "000-fin-consumes")
+    assert unchanged["releases"]["6.12.118"] == {"result": "pass", "differs": ""}
+    late = [dataclasses.replace(r, failure=Failure(1, "the lab began this line late", LAB_LATE))
+            if r.exercise == "close-active" else r for r in older]
+    judged = {r.claim.id: r for r in evaluate(late)}["000-fin-consumes"]
+    assert course.release_word(judged, "en") == "not judged" and judged.differs.startswith("not judged: the lab was late")

@@ -1,0 +1,38 @@
+"""lab/live/kernels.py's pure parts: which Debian package a release means, and the command that boots it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from lab.errors import BadInput
+from lab.live import kernels
+
+NAMES = ["linux-image-6.12-amd64", "linux-image-6.12.117+deb12-amd64", "linux-image-6.12.118+deb12-amd64",
+         "linux-image-6.12.118+deb12-cloud-amd64", "linux-image-6.12.118+deb12-rt-amd64",
+         "linux-image-6.12.118+deb12-amd64-dbg", "linux-image-6.1.0-9-amd64", "linux-image-6.1.0-57-amd64",
+         "linux-image-6.1.0-56-amd64", "linux-image-amd64"]
+
+
+def test_a_release_means_its_newest_generic_image_not_the_meta_package_cloud_or_rt():
+    assert kernels.newest_package("6.12", NAMES) == "linux-image-6.12.118+deb12-amd64"
+    assert kernels.newest_package("6.1", NAMES) == "linux-image-6.1.0-57-amd64"  # 57 > 56 > 9, and not 6.12
+    assert kernels.newest_package("6.12.117", NAMES) == "linux-image-6.12.117+deb12-amd64"
+
+
+def test_a_release_that_is_not_offered_or_not_a_release_is_bad_input():
+    with pytest.raises(BadInput, match="no Debian kernel image for 5.10"):
+        kernels.newest_package("5.10", NAMES)
+    with pytest.raises(BadInput, match="give it as 6.12"):
+        kernels.newest_package("latest; rm -rf /", NAMES)
+
+
+def test_an_emulated_guest_runs_the_same_tcplab_with_slow_and_loads_the_loss_modules():
+    kernel = kernels.Kernel("6.12.118+deb12-amd64", Path("/k/boot/vmlinuz-6.12.118+deb12-amd64"), Path("/k/m"))
+    command = kernels.guest_command(kernel, ["run", "--all", "--json"], kvm=False, cpus=2, memory="2G")
+    assert command[:4] == ["vng", "-r", "/k/boot/vmlinuz-6.12.118+deb12-amd64", "--disable-kvm"]
+    inside = command[-1]
+    assert "modprobe -a nf_tables" in inside and inside.endswith("tcplab run --slow --all --json")
+    with_kvm = kernels.guest_command(kernel, ["run", "--all"], kvm=True, cpus=2, memory="2G")
+    assert "--disable-kvm" not in with_kvm and with_kvm[-1].endswith("tcplab run --all")

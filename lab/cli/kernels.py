@@ -56,7 +56,8 @@ def run(kernel: str, tcplab_args: tuple[str, ...], kvm: bool, cpus: int, memory:
     if lacking:
         click.echo(f"tcplab: booting another kernel needs: {', '.join(lacking)}", err=True)
         sys.exit(EXIT_ENVIRONMENT)
+    args = list(tcplab_args[1:] if tcplab_args[:1] == ("--",) else tcplab_args)  # click keeps a leading --
     chosen = resolve(kernel)
     click.echo(f"tcplab: booting {chosen.release} ({'KVM' if kvm else 'emulated, no KVM: runs get --slow'})",
                err=True)
-    sys.exit(boot(chosen, guest_command(chosen, list(tcplab_args), kvm, cpus, memory)))
+    sys.exit(boot(chosen, guest_command(chosen, args, kvm, cpus, memory)))

@@ -70,9 +70,15 @@ def newest_package(release: str, names: list[str]) -> str:
                                         for part in re.split(r"[.+-]", name.removeprefix("linux-image-"))])
 
 
+def _path() -> str:
+    """PATH with this Python's own bin folder first: virtme-ng installed beside tcplab (a venv) is found, and
+    finds its own virtme-run."""
+    return os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", os.defpath)])
+
+
 def missing_tools() -> list[str]:
     """What the host lacks to boot another kernel, each with how to get it."""
-    return [f"{tool} ({how})" for tool, how in NEEDED_TOOLS.items() if shutil.which(tool) is None]
+    return [f"{tool} ({how})" for tool, how in NEEDED_TOOLS.items() if shutil.which(tool, path=_path()) is None]
 
 
 def fetched() -> list[Kernel]:
@@ -152,6 +158,7 @@ def boot(kernel: Kernel, command: list[str]) -> int:
             target.mkdir()
             if libc.mount(str(kernel.modules).encode(), str(target).encode(), None, MS_BIND, None) != 0:
                 raise OSError(ctypes.get_errno(), f"bind-mounting the modules on {target}")
+            os.environ["PATH"] = _path()
             os.execvp(command[0], command)
         except OSError as error:
             print(f"tcplab: cannot boot {kernel.release}: {error}", file=sys.stderr)

@@ -36,3 +36,19 @@ def test_an_emulated_guest_runs_the_same_tcplab_with_slow_and_loads_the_loss_mod
     assert "modprobe -a nf_tables" in inside and inside.endswith("tcplab run --slow --all --json")
     with_kvm = kernels.guest_command(kernel, ["run", "--all"], kvm=True, cpus=2, memory="2G")
     assert "--disable-kvm" not in with_kvm and with_kvm[-1].endswith("tcplab run --all")
+
+
+def test_the_cli_passes_the_tcplab_arguments_after_the_double_dash_with_slow(monkeypatch):
+    from click.testing import CliRunner
+
+    from lab.cli import main
+
+    booted = []
+    kernel = kernels.Kernel("6.1.0-57-amd64", Path("/k/boot/vmlinuz-6.1.0-57-amd64"), Path("/k/m"))
+    monkeypatch.setattr(kernels, "missing_tools", lambda: [])
+    monkeypatch.setattr(kernels, "resolve", lambda name: kernel)
+    monkeypatch.setattr(kernels, "boot", lambda chosen, command: booted.append(command) or 0)
+    result = CliRunner().invoke(main, ["kernels", "run", "6.1", "--", "run", "--all", "--json"])
+    assert result.exit_code == 0, result.output
+    assert booted[0][-1].endswith("tcplab run --slow --all --json")
+    assert "emulated, no KVM: runs get --slow" in result.output

@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 # fonts-wqy-microhei: a Chinese font (5 MB; fonts-noto-cjk is 90 MB) for the HTML pages' Chinese quote.
 DEBIAN_PACKAGES := util-linux tshark chromium fonts-wqy-microhei
 
-.PHONY: install run test bench claims captures selftests-doc kernel-refs image clean
+.PHONY: install run test bench claims captures selftests-doc kernel-refs image releases clean
 
 install: $(STAMP)
 
@@ -71,6 +71,27 @@ image:
 	  echo "make image: $(ENGINE) cannot run here: $$($(ENGINE) info 2>&1 | tail -n 1)"; exit 1; fi
 	rm -rf build/wheels && $(PYTHON) -m pip wheel --quiet --disable-pip-version-check -w build/wheels .
 	$(ENGINE) $(ENGINE_FLAGS) build -t tcplab -f Containerfile $(if $(BASE),--build-arg BASE=$(BASE)) .
+
+# The course on other kernel releases (docs/kernels.md): each release's newest Debian image booted with
+# virtme-ng (emulated where KVM does not work, so its runs are --slow), the catalogue run there and here,
+# merged into docs/releases/claims.{md,zh.md,json}. About three minutes per release without KVM.
+RELEASES ?= 6.12 6.1
+KERNEL_PACKAGES := qemu-system-x86 busybox-static kmod
+releases: $(STAMP)
+	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  missing=$$(for p in $(KERNEL_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	  if [ -n "$$missing" ]; then apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; fi; \
+	fi
+	$(BIN)/pip install -q --disable-pip-version-check -e '.[kernels]'
+	mkdir -p build/releases docs/releases
+	$(BIN)/tcplab run --all --json > build/releases/host.json || true
+	for release in $(RELEASES); do \
+	  $(BIN)/tcplab kernels fetch $$release && \
+	  $(BIN)/tcplab kernels run $$release -- run --all --json > build/releases/$$release.json || true; \
+	done
+	$(BIN)/tcplab claims --docs docs/releases --from build/releases/host.json \
+	  $(foreach release,$(RELEASES),--from build/releases/$(release).json)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 import tomllib
 from dataclasses import dataclass, fields
-from functools import cache
+from functools import cache, cached_property
 from pathlib import Path
 
 from lab.course.catalogue import FOLDER, find, parsed
@@ -61,7 +61,7 @@ class Claim:
     verdict: str
     finding_en: str
     finding_zh: str
-    evidence: tuple[Evidence, ...]
+    evidence_refs: tuple[str, ...]  # EXERCISE#LABEL, as claims.toml writes them (checked when loaded)
     kernel: tuple[str, ...] = ()  # FILE:FUNCTION in Linux 6.18 where the behaviour is decided
     rfc: tuple[str, ...] = ()  # "RFC 9293 3.6.1": where the standard says what the article speaks of
 
@@ -71,13 +71,18 @@ class Claim:
     def finding(self, language: str) -> str:
         return self.finding_zh if language == "zh" else self.finding_en
 
+    @cached_property
+    def evidence(self) -> tuple[Evidence, ...]:
+        """The lines its evidence labels, found on first use: `tcplab list` never reads the scripts for them."""
+        return tuple(_evidence(self.id, ref) for ref in self.evidence_refs)
+
     @property
     def exercises(self) -> tuple[str, ...]:
         """The exercises its evidence comes from, in order of first mention."""
-        return tuple(dict.fromkeys(item.exercise for item in self.evidence))
+        return tuple(dict.fromkeys(ref.partition("#")[0] for ref in self.evidence_refs))
 
 
-_TEXT_FIELDS = tuple(f.name for f in fields(Claim) if f.name not in ("id", "evidence", "kernel", "rfc"))
+_TEXT_FIELDS = tuple(f.name for f in fields(Claim) if f.name not in ("id", "evidence_refs", "kernel", "rfc"))
 KERNEL_REF = re.compile(r"[a-z0-9_/-]+\.[ch]:[A-Za-z_][A-Za-z0-9_]*")  # net/ipv4/tcp_minisocks.c:tcp_time_wait
 RFC_REF = re.compile(r"RFC [1-9][0-9]*( [0-9]+(\.[0-9]+)*)?")  # RFC 9293 3.6.1
 
@@ -118,18 +123,25 @@ def reference_lines(claim: Claim, language: str, code: bool = False) -> list[str
     return lines
 
 
-def _evidence(claim_id: str, ref: str) -> Evidence:
-    """Resolve ``EXERCISE#LABEL`` to its line (a scan for the label; whether the line asserts something
-    needs the script parsed, which ``check_evidence`` does for ``tcplab claims`` and the tests)."""
+def _evidence_ref(claim_id: str, ref: str) -> str:
+    """``EXERCISE#LABEL`` checked as far as it can be without reading a script: its form and its exercise."""
     where = f"{CLAIMS_FILE.name}: [{claim_id}]"
     name, _, label = ref.partition("#")
     if not label:
         raise BadInput(f"{where}: evidence {ref!r} is not EXERCISE#LABEL; add the label to the line's comment")
     try:
-        exercise = find(name)
+        find(name)
     except BadInput:
         raise BadInput(f"{where}: evidence {ref!r} names no exercise; `tcplab list` shows them") from None
-    path = str(exercise.script)
+    return ref
+
+
+def _evidence(claim_id: str, ref: str) -> Evidence:
+    """Resolve ``EXERCISE#LABEL`` to its line (a scan for the label; whether the line asserts something
+    needs the script parsed, which ``check_evidence`` does for ``tcplab claims`` and the tests)."""
+    where = f"{CLAIMS_FILE.name}: [{claim_id}]"
+    name, _, label = _evidence_ref(claim_id, ref).partition("#")
+    path = str(find(name).script)
     try:
         line = labels(path)[label]
     except ValueError as error:
@@ -186,10 +198,10 @@ def claims() -> tuple[Claim, ...]:
         refs = row.get("evidence", [])
         if (row["verdict"] == "untestable") != (not refs):
             raise BadInput(f"{where}: a tested claim needs evidence, and an untestable one has none")
-        evidence = tuple(_evidence(claim_id, ref) for ref in refs)
+        evidence = tuple(_evidence_ref(claim_id, ref) for ref in refs)
         kernel = _references(where, row, "kernel", KERNEL_REF, "FILE.c:FUNCTION")
         rfc = _references(where, row, "rfc", RFC_REF, "RFC NUMBER SECTION")
-        found.append(Claim(claim_id, *(row[name] for name in _TEXT_FIELDS), evidence=evidence, kernel=kernel,
+        found.append(Claim(claim_id, *(row[name] for name in _TEXT_FIELDS), evidence_refs=evidence, kernel=kernel,
                            rfc=rfc))
     return tuple(found)
 

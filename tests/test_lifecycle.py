@@ -54,7 +54,9 @@ def test_topo_down_needs_a_target():
     assert result.stderr.count("\n") == 1 and "topo ls" in result.stderr
 
 
-@pytest.mark.xdist_group("batches")  # a batch, not beside another
+# alone: how fast the workers unwind is what this measures, and other tests' namespaces coming and going
+# beside it hold the kernel's network namespace teardown (one run in about five took 12 s there)
+@pytest.mark.alone
 @pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_signal_stops_a_parallel_batch_promptly(signum, code):
     """Workers unwind their runs and skip the queued ones; nothing is left behind."""

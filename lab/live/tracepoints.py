@@ -112,10 +112,14 @@ def select(events: list[TraceEvent], ports: range) -> list[TraceEvent]:
     """The run's own events: those of sockets born during the run with one of its ports.
 
     A socket's portless first change (connect()'s CLOSE -> SYN_SENT) is the
-    run's when that socket's next event carries one of the run's ports. A
-    socket is the run's only from its birth on (``_born_in_run``): an orphan
-    of an earlier run, still retransmitting its FIN from a namespace already
-    deleted, may have a port in the run's range.
+    run's when that socket's next event carries one of the run's ports and
+    continues from the state it entered. A reset that names no port is the
+    run's when it comes from one of the run's sockets while that socket lives:
+    a socket's address is reused once it is freed, and another run's socket
+    may get it (its events then carry that run's ports, which are not traced
+    here, but its portless ones are). A socket is the run's only from its birth
+    on (``_born_in_run``): an orphan of an earlier run, still retransmitting its
+    FIN from a namespace already deleted, may have a port in the run's range.
     """
     def has_port(event: TraceEvent) -> bool:
         return any(port in ports for port in event.ports)
@@ -132,12 +136,33 @@ def select(events: list[TraceEvent], ports: range) -> list[TraceEvent]:
         elif event.ports[0] == 0 and event.get("skaddr") in ours:
             following = next((later for later in events[index + 1:]
                               if later.get("skaddr") == event.get("skaddr") and later.name != "tcp_send_reset"), None)
-            if following is not None and has_port(following):
+            if following is not None and has_port(following) and following.get("oldstate") == event.get("newstate"):
                 chosen.append(event)
-    return _born_in_run(chosen)
+    return _born_in_run(_resets_while_alive(chosen))
+
+
+def _resets_while_alive(chosen: list[TraceEvent]) -> list[TraceEvent]:
+    """Drop the portless resets sent while no socket of the run lived at their address (before its first
+    chosen change, or after it closed): those are another socket's that was given the same address."""
+    alive: set[int] = set()
+    kept = []
+    for event in chosen:
+        sock = event.get("skaddr")
+        if event.name == "tcp_send_reset":
+            if sock in alive:
+                kept.append(event)
+            continue
+        kept.append(event)
+        if event.name == "inet_sock_set_state":
+            if event.get("newstate") == CLOSE_NUMBER:
+                alive.discard(sock)
+            else:
+                alive.add(sock)
+    return kept
 
 
 BIRTHS = {number for number, name in STATES.items() if name in ("CLOSE", "LISTEN")}  # connect(), a child's clone
+CLOSE_NUMBER = next(number for number, name in STATES.items() if name == "CLOSE")
 
 
 def _born_in_run(chosen: list[TraceEvent]) -> list[TraceEvent]:

@@ -206,3 +206,27 @@ def test_a_second_run_at_once_in_one_process_falls_back_to_samples():
         assert trace.read() == ([], [])
         trace.close()
     assert not _IN_USE.locked()
+
+
+def test_another_runs_connect_on_a_reused_socket_address_is_not_the_runs():
+    """A socket's address is reused after it is freed: another run's portless connect() at the address this run's
+    passive child gets next is not this run's (its next traced change does not continue from SYN_SENT)."""
+    events = parse("\n".join([
+        set_state(1000.001, SOCK_B, "CLOSE", "SYN_SENT", 0, 8080),  # another run's connect(); its later changes
+        set_state(1000.040, SOCK_B, "LISTEN", "SYN_RECV", 8080, LAB_PORT),  # are not traced here; then the run's
+        set_state(1000.050, SOCK_B, "SYN_RECV", "ESTABLISHED", 8080, LAB_PORT),  # child gets the freed address
+    ]))
+    chosen = select(events, range(LAB_PORT, LAB_PORT + 16))
+    assert [(event.get("oldstate"), event.get("newstate")) for event in chosen] == [(10, 3), (3, 1)]
+
+
+def test_a_reset_from_a_reused_address_after_the_runs_socket_closed_is_not_the_runs():
+    events = parse("\n".join([
+        set_state(1000.005, SOCK_A, "LISTEN", "SYN_RECV", 8080, LAB_PORT),
+        set_state(1000.010, SOCK_A, "SYN_RECV", "ESTABLISHED", 8080, LAB_PORT),
+        line(1000.020, "tcp_send_reset", skbaddr=1, skaddr=SOCK_A, state=1, reason=8),  # ours: ABORT_ON_CLOSE
+        set_state(1000.020, SOCK_A, "ESTABLISHED", "CLOSE", 8080, LAB_PORT),
+        line(1000.300, "tcp_send_reset", skbaddr=2, skaddr=SOCK_A, state=1, reason=8),  # another run's socket now
+    ]))
+    chosen = select(events, range(LAB_PORT, LAB_PORT + 16))
+    assert [event.get("skbaddr") for event in chosen if event.name == "tcp_send_reset"] == [1]

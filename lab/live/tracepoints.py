@@ -136,7 +136,9 @@ def select(events: list[TraceEvent], ports: range) -> list[TraceEvent]:
         elif event.ports[0] == 0 and event.get("skaddr") in ours:
             following = next((later for later in events[index + 1:]
                               if later.get("skaddr") == event.get("skaddr") and later.name != "tcp_send_reset"), None)
-            if following is not None and has_port(following) and following.get("oldstate") == event.get("newstate"):
+            continues = following is not None and (following.name != "inet_sock_set_state"
+                                                   or following.get("oldstate") == event.get("newstate"))
+            if continues and has_port(following):
                 chosen.append(event)
     return _born_in_run(_resets_while_alive(chosen))
 

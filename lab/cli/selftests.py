@@ -24,7 +24,7 @@ SLOW_TOLERANCE_USECS = 14000
 
 
 @click.command()
-@click.argument("folder", metavar="DIR", type=click.Path(file_okay=False))
+@click.argument("folder", metavar="DIR", type=click.Path(file_okay=False), required=False)
 @click.option("-j", "--jobs", type=click.IntRange(1, 64), default=1, show_default=True,
               help="Runs at once, each in its own process and topology.")
 @click.option("--ip-version", "ip_version", type=click.Choice(sorted(FAMILIES)), default="both", show_default=True,
@@ -37,8 +37,11 @@ SLOW_TOLERANCE_USECS = 14000
               help="Write the results as JUnit XML here.")
 @click.option("--failures", "failures_dir", type=click.Path(file_okay=False, writable=True),
               help="Keep each failing run's capture and HTML page in this folder (CI artifacts).")
+@click.option("--from", "recorded", type=click.Path(dir_okay=False), multiple=True, metavar="RESULTS.json",
+              help="Run nothing: print the matrix of these `selftests --json` files from several kernels (script x "
+                   "family x release), the pairs that differ first.")
 def selftests(folder, jobs, ip_version, allow_shell, tolerance_usecs, tolerance_percent, ktap, as_json, junit_path,
-              failures_dir):
+              failures_dir, recorded):
     """Run every .pkt in DIR as the kernel's ksft_runner.sh runs packetdrill; exit 1 when any failed.
 
     With KSFT_MACHINE_SLOW set, as in ksft_runner.sh, the tolerance floor is
@@ -48,6 +51,13 @@ def selftests(folder, jobs, ip_version, allow_shell, tolerance_usecs, tolerance_
     for the lab's own addresses. A script using something tcplab does not
     support is a SKIP naming the construct and its file:line.
     """
+    if recorded:
+        from lab.views import matrix
+
+        click.echo(matrix.markdown(matrix.read(recorded)), nl=False)
+        return
+    if folder is None:
+        raise click.UsageError("give DIR (the selftests' folder), or --from RESULTS.json to merge recorded runs")
     from lab.live.batch import run_many
     from lab.script.settings import Settings
     from lab.live.ksft import collect, plan, run_selftest

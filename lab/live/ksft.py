@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import platform
 import re
 import tempfile
 import time
@@ -83,7 +84,8 @@ class SelftestResult:
 
     def as_dict(self) -> dict:
         first_try = None if self.first_try is None else f"{self.path}:{self.first_try.line}: {self.first_try.message}"
-        return {"script": self.script, "family": self.family, "result": self.result, "reason": self.reason,
+        return {"script": self.script, "family": self.family, "kernel": platform.release(), "result": self.result,
+                "reason": self.reason,
                 "path": self.path, "duration_s": round(self.duration, 4), "first_try": first_try}
 
 

@@ -52,3 +52,31 @@ def test_the_cli_passes_the_tcplab_arguments_after_the_double_dash_with_slow(mon
     assert result.exit_code == 0, result.output
     assert booted[0][-1].endswith("tcplab run --slow --all --json")
     assert "emulated, no KVM: runs get --slow" in result.output
+
+
+def test_the_selftests_matrix_puts_the_pairs_that_differ_between_releases_first(tmp_path):
+    import json
+
+    from lab.views import matrix
+
+    def entry(script, family, kernel, result, reason=""):
+        return {"script": script, "family": family, "kernel": kernel, "result": result, "reason": reason}
+
+    (tmp_path / "a.json").write_text(json.dumps([entry("tcp_a.pkt", 4, "6.18.44", "pass"),
+                                                 entry("tcp_b.pkt", 4, "6.18.44", "pass")]))
+    (tmp_path / "b.json").write_text(json.dumps([entry("tcp_a.pkt", 4, "6.12.118", "pass"),
+                                                 entry("tcp_b.pkt", 4, "6.12.118", "fail", "tcp_b.pkt:3: no such sysctl")]))
+    text = matrix.markdown(matrix.read((str(tmp_path / "a.json"), str(tmp_path / "b.json"))))
+    assert text.startswith("2 (script, family) pairs; 1 differ between releases. 6.12.118: 1 pass · 6.18.44: 2 pass.")
+    rows = [line for line in text.splitlines() if line.startswith("| tcp_")]
+    assert rows == ["| tcp_b.pkt | ipv4 | fail | pass |", "| tcp_a.pkt | ipv4 | pass | pass |"]
+    assert "- tcp_b.pkt ipv4, 6.12.118: tcp_b.pkt:3: no such sysctl" in text
+    with pytest.raises(BadInput, match="not the JSON of `tcplab selftests --json`"):
+        (tmp_path / "c.json").write_text('[{"script": "x"}]')
+        matrix.read((str(tmp_path / "c.json"),))
+
+
+def test_an_emulated_guest_runs_the_selftests_as_a_slow_machine():
+    kernel = kernels.Kernel("6.12.118+deb12-amd64", Path("/k/boot/vmlinuz-6.12.118+deb12-amd64"), Path("/k/m"))
+    inside = kernels.guest_command(kernel, ["selftests", "/suite", "--json"], kvm=False, cpus=2, memory="2G")[-1]
+    assert "KSFT_MACHINE_SLOW=1 " in inside and inside.endswith("tcplab selftests /suite --json")

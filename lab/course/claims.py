@@ -360,8 +360,9 @@ def markdown(results: list[ClaimResult], language: str, release: str,
         differing = {name: there.differs for name, there in elsewhere[claim.id].items() if there.differs}
         if others:
             out += ["", say("releases heading", language, releases=say("separator", language).join(others)), ""]
-            out += [f"- Linux {name}: " + (f"`{differing[name]}`" if name in differing else
-                                           _result_word(True, language)) for name in others]
+            colon = "：" if language == "zh" else ": "
+            out += [f"- Linux {name}{colon}" + (f"`{differing[name]}`" if name in differing else
+                                               _result_word(True, language)) for name in others]
     return "\n".join(out) + "\n"
 
 

@@ -56,6 +56,11 @@ class Lack:
 
 def engine(root: Path = Path("/")) -> str | None:
     """The container runtime this process runs under, as the runtimes mark it; None on a host or a VM."""
+    try:
+        if "virtme" in (root / "proc/cmdline").read_text():  # a virtme-ng guest sees the host's files, marks included
+            return None
+    except OSError:
+        pass
     if (root / "run/.containerenv").exists():
         return "podman"
     if (root / ".dockerenv").exists():

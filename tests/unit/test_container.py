@@ -48,3 +48,5 @@ def test_the_runtime_is_read_from_its_marks(tmp_path, monkeypatch):
     (tmp_path / "run").mkdir()
     (tmp_path / "run/.containerenv").touch()
     assert container.engine(tmp_path) == "podman"
+    (tmp_path / "proc/cmdline").write_text("console=ttyS0 virtme_initmount0=/ virtme.exec=...\n")
+    assert container.engine(tmp_path) is None  # a virtme-ng guest (tcplab kernels run) sees the host's marks

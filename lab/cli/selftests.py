@@ -30,6 +30,9 @@ SLOW_TOLERANCE_USECS = 14000
 @click.option("--ip-version", "ip_version", type=click.Choice(sorted(FAMILIES)), default="both", show_default=True,
               help="Families to run (a script's --ip_version line restricts it further).")
 @click.option("--allow-shell", is_flag=True, help="Let backtick lines run shell (/bin/sh in the kernel namespace).")
+@click.option("--slow", is_flag=True, envvar="TCPLAB_SLOW",
+              help="A slow machine (an emulated kernel): content judged in full, timing only to 100 ms (as `run "
+                   "--slow`); wider than KSFT_MACHINE_SLOW's 14 ms, and failures stay failures.")
 @option_line_flags
 @click.option("--ktap", is_flag=True, help="Print KTAP, as the kernel's ksft_runner.sh does.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON array (script, family, result, reason).")
@@ -40,7 +43,7 @@ SLOW_TOLERANCE_USECS = 14000
 @click.option("--from", "recorded", type=click.Path(dir_okay=False), multiple=True, metavar="RESULTS.json",
               help="Run nothing: print the matrix of these `selftests --json` files from several kernels (script x "
                    "family x release), the pairs that differ first.")
-def selftests(folder, jobs, ip_version, allow_shell, tolerance_usecs, tolerance_percent, ktap, as_json, junit_path,
+def selftests(folder, jobs, ip_version, allow_shell, slow, tolerance_usecs, tolerance_percent, ktap, as_json, junit_path,
               failures_dir, recorded):
     """Run every .pkt in DIR as the kernel's ksft_runner.sh runs packetdrill; exit 1 when any failed.
 
@@ -69,7 +72,8 @@ def selftests(folder, jobs, ip_version, allow_shell, tolerance_usecs, tolerance_
     slow = bool(os.environ.get("KSFT_MACHINE_SLOW"))
     if slow and tolerance_usecs is None:
         tolerance_usecs = SLOW_TOLERANCE_USECS
-    settings = Settings(tolerance_usecs=tolerance_usecs, tolerance_percent=tolerance_percent, allow_shell=allow_shell)
+    settings = Settings(tolerance_usecs=tolerance_usecs, tolerance_percent=tolerance_percent, allow_shell=allow_shell,
+                        slow=slow)
     if ktap and not as_json:
         click.echo("TAP version 13")
         click.echo(f"1..{len(pairs)}")

@@ -134,11 +134,10 @@ def guest_command(kernel: Kernel, tcplab_args: list[str], kvm: bool, cpus: int, 
     """The vng command that boots ``kernel`` and runs ``tcplab ARGS`` there, from this folder, with the same
     tcplab; --slow is added where the guest is emulated."""
     args = list(tcplab_args)
-    if not kvm and args and args[0] in ("run", "claims") and "--slow" not in args:
+    if not kvm and args and args[0] in ("run", "claims", "selftests") and "--slow" not in args:
         args.insert(1, "--slow")
-    slow_selftests = "KSFT_MACHINE_SLOW=1 " if not kvm and args[:1] == ["selftests"] else ""  # as ksft_runner.sh
     inside = (f"modprobe -a {' '.join(GUEST_MODULES)} 2>/dev/null; cd {shlex.quote(os.getcwd())} && "
-              f"{slow_selftests}{shlex.quote(str(Path(sys.executable).with_name('tcplab')))} {shlex.join(args)}")
+              f"{shlex.quote(str(Path(sys.executable).with_name('tcplab')))} {shlex.join(args)}")
     return ["vng", "-r", str(kernel.vmlinuz), *([] if kvm else ["--disable-kvm"]), "--cpus", str(cpus),
             "--memory", memory, "--exec", inside]
 

@@ -144,3 +144,19 @@ def test_a_slow_machine_expects_failures(tmp_path):
     assert done.returncode == 0, done.stdout + done.stderr
     assert "ok 1 wrong.pkt ipv4 # XFAIL" in done.stdout
     assert done.stdout.splitlines()[-1] == "# Totals: pass:0 fail:0 xfail:1 xpass:0 skip:0 error:0"
+
+
+def test_slow_widens_the_selftests_timing_and_keeps_judging_content(tmp_path):
+    """selftests --slow (an emulated guest kernel): a line 30 ms off its time passes, a wrong ack still fails."""
+    shifted = tmp_path / "shifted"
+    shifted.mkdir()
+    text = (SCRIPTS / "passive_open.pkt").read_text()
+    (shifted / "late.pkt").write_text(text.replace("   +0 > S. 0:0(0) ack 1", "+.03 > S. 0:0(0) ack 1", 1))
+    assert "+.03 > S. 0:0(0) ack 1" in (shifted / "late.pkt").read_text()
+    strict = tcplab("selftests", str(shifted), "--ip-version", "4")
+    assert strict.returncode == 1, strict.stdout
+    slow = tcplab("selftests", str(shifted), "--ip-version", "4", "--slow")
+    assert slow.returncode == 0 and "PASS late.pkt ipv4" in slow.stdout, slow.stdout + slow.stderr
+    (shifted / "late.pkt").write_text(text.replace("> S. 0:0(0) ack 1", "> S. 0:0(0) ack 2", 1))
+    wrong = tcplab("selftests", str(shifted), "--ip-version", "4", "--slow")
+    assert wrong.returncode == 1, wrong.stdout

@@ -69,8 +69,8 @@ def selftests(folder, jobs, ip_version, allow_shell, slow, tolerance_usecs, tole
     pairs = plan(collect(folder), FAMILIES[ip_version])
     ensure_lab_privileges()
     # ksft_runner.sh on a machine marked slow: a 14 ms tolerance, and failures are expected ones.
-    slow = bool(os.environ.get("KSFT_MACHINE_SLOW"))
-    if slow and tolerance_usecs is None:
+    ksft_slow = bool(os.environ.get("KSFT_MACHINE_SLOW"))
+    if ksft_slow and tolerance_usecs is None:
         tolerance_usecs = SLOW_TOLERANCE_USECS
     settings = Settings(tolerance_usecs=tolerance_usecs, tolerance_percent=tolerance_percent, allow_shell=allow_shell,
                         slow=slow)
@@ -86,15 +86,15 @@ def selftests(folder, jobs, ip_version, allow_shell, slow, tolerance_usecs, tole
             keep_failure(result.run, failures_dir, "en")
         if as_json:
             continue
-        click.echo("\n".join(result_lines(number, result, ktap, slow)))
+        click.echo("\n".join(result_lines(number, result, ktap, ksft_slow)))
         sys.stdout.flush()
     if junit_path:
         write_junit(junit_path, "tcplab.selftests", [selftest_case(result) for result in results])
     if as_json:
         click.echo(json.dumps([result.as_dict() for result in results], indent=2))
     elif ktap:
-        click.echo(totals_line(results, slow))
+        click.echo(totals_line(results, ksft_slow))
     else:
-        click.echo(totals_line(results, slow)[2:])
-    if not slow and any(result.result == "fail" for result in results):
+        click.echo(totals_line(results, ksft_slow)[2:])
+    if not ksft_slow and any(result.result == "fail" for result in results):
         sys.exit(EXIT_MISMATCH)

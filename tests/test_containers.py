@@ -61,7 +61,9 @@ def test_with_sys_admin_and_net_admin_the_runs_pass_and_only_real_time_is_missin
     assert "degraded: no real-time scheduling (SCHED_FIFO refused)" in doctor.stdout
     assert "--cap-add=SYS_NICE" in doctor.stdout and "missing:" not in doctor.stdout
     runs = run(granted, "run", "handshake-passive", "close-3-segments")
-    assert runs.returncode == 0, runs.stdout + runs.stderr
+    # Without real time a busy machine may make the lab late: exit 4, no verdict on the kernel, said as such
+    assert runs.returncode == 0 or (runs.returncode == 4 and "lab-late" in runs.stdout), runs.stdout + runs.stderr
+    assert "content 0, timing 0" in runs.stdout or runs.returncode == 0, runs.stdout
 
 
 def test_seccomp_refusing_user_namespaces_is_named_for_a_non_root_user():

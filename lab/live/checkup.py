@@ -111,5 +111,6 @@ def _loss_problem(ns: str) -> str | None:
         with LinkLoss() as loss:
             loss.add(ns, LossRule(tag=1, flags=0x02, dport=1, delay=0.1))  # a SYN to port 1, held back
     except Exception as error:  # noqa: BLE001 - any refusal here means: no lossy links in this kernel's namespaces
-        return str(error) or type(error).__name__
+        words = error.args[-1] if error.args and isinstance(error.args[-1], str) else str(error)  # netlink: (2, text)
+        return words or type(error).__name__
     return None

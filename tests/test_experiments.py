@@ -56,6 +56,19 @@ def test_a_clock_off_by_a_few_microseconds_is_caught():
     assert "differs from elapsed time" in check_clock(samples)
 
 
+def test_the_slow_machines_slack_still_tells_a_clock_from_random_isns():
+    """--slow widens the clock check to 100 ms; random ISNs still fail it, and a clock 434 µs off passes."""
+    from lab.course.experiments.isn_random import SLOW_CLOCK_SLACK_TICKS
+
+    rng = random.Random(3)
+    assert "differs from elapsed time" in check_clock([(t, rng.getrandbits(32)) for t in TIMES], SLOW_CLOCK_SLACK_TICKS)
+    samples = secure_isns(TIMES, 0)
+    samples[10] = (samples[10][0], samples[10][1] + 6789)  # 434 µs ahead: as an emulated 6.12 guest measured
+    assert check_clock(samples) and check_clock(samples, SLOW_CLOCK_SLACK_TICKS) == ""
+    spread = [(t, rng.getrandbits(32)) for t in TIMES]
+    assert check_spread(spread, SLOW_CLOCK_SLACK_TICKS) == ""
+
+
 def test_tw_recycle_fails_when_the_sysctl_exists(monkeypatch):
     monkeypatch.setattr(tw_recycle, "GONE", "net.ipv4.tcp_tw_reuse")
     result = Experiment("tw-recycle", 0.05).run(4, Settings())

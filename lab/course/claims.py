@@ -247,6 +247,7 @@ class ClaimResult:
     lines: tuple[dict[int, bool], ...]  # per evidence line: family -> passed (absent: not run)
     again: tuple[frozenset[int], ...]  # per evidence line: the families whose run was made again uncrowded
     differs: str = ""  # the first evidence line that did not pass, with its run's failure: where a release differs
+    failed: tuple[str, int, str] = ()  # that run's exercise, failing line and message (for releases.explain)
 
     def family_passed(self, family: int) -> bool | None:
         """True when every line passed in ``family``; None when nothing ran (untestable)."""
@@ -264,7 +265,7 @@ def evaluate(outcomes) -> list[ClaimResult]:
     by_run = {(outcome.case, outcome.family): outcome for outcome in outcomes}
     results = []
     for claim in claims():
-        lines, again, differs = [], [], ""
+        lines, again, differs, failed = [], [], "", ()
         for item in claim.evidence:
             runs = {family: by_run[(item.exercise, family)] for family in FAMILIES if (item.exercise, family) in by_run}
             lines.append({family: line_passed(item, run) for family, run in runs.items()})
@@ -279,7 +280,8 @@ def evaluate(outcomes) -> list[ClaimResult]:
                         differs = f"{NOT_JUDGED}: the lab was late at line {failure.line} ({item.where}, IPv{family})"
                     else:
                         differs = f"{item.where} (IPv{family}): the run failed at line {failure.line}: {failure.message}"
-        results.append(ClaimResult(claim, tuple(lines), tuple(again), differs))
+                        failed = (item.exercise, failure.line, failure.message)
+        results.append(ClaimResult(claim, tuple(lines), tuple(again), differs, failed))
     return results
 
 
@@ -361,8 +363,13 @@ def markdown(results: list[ClaimResult], language: str, release: str,
         if others:
             out += ["", say("releases heading", language, releases=say("separator", language).join(others)), ""]
             colon = "：" if language == "zh" else ": "
-            out += [f"- Linux {name}{colon}" + (f"`{differing[name]}`" if name in differing else
-                                               _result_word(True, language)) for name in others]
+            for name in others:
+                out.append(f"- Linux {name}{colon}" + (f"`{differing[name]}`" if name in differing else
+                                                      _result_word(True, language)))
+                change = _explained(name, elsewhere[claim.id][name])
+                if change:
+                    out.append("  " + say("release change", language, since=change.since_text, change=change.change,
+                                          why=change.why(language)))
     return "\n".join(out) + "\n"
 
 
@@ -390,10 +397,19 @@ def as_json(results: list[ClaimResult], release: str,
         if others:
             entries[-1]["releases"] = {
                 name: {"result": NOT_JUDGED if there.differs.startswith(NOT_JUDGED)
-                       else _json_result(there.passed if there.lines else None), "differs": there.differs}
+                       else _json_result(there.passed if there.lines else None), "differs": there.differs,
+                       **({"explained_by": {"since": change.since_text, "change": change.change, "why_en": change.why_en,
+                                            "why_zh": change.why_zh}} if (change := _explained(name, there)) else {})}
                 for name, results_there in others.items() for there in results_there
                 if there.claim.id == result.claim.id}
     return entries
+
+
+def _explained(release: str, result: ClaimResult):
+    """The Linux change behind ``result``'s difference on ``release``, when a known one explains it."""
+    from lab.course.releases import explain
+
+    return explain(release, *result.failed) if result.failed else None
 
 
 def _json_result(passed: bool | None) -> str:

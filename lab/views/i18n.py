@@ -106,6 +106,8 @@ MESSAGES: dict[str, dict[str, str]] = {
     "not judged": {"en": "not judged", "zh": "未判定"},
     "releases heading": {"en": "On other kernel releases ({releases}): where the evidence differs",
                          "zh": "在其他内核版本（{releases}）上：证据不同之处"},
+    "release change": {"en": "— changed in Linux {since}: {change}. {why}",
+                       "zh": "—— Linux {since} 起改变：{change}。{why}"},
     "no evidence": {"en": "no run: see the finding", "zh": "没有运行：原因见结论后的说明"},
     "claims written": {"en": "wrote {paths}: {total} claims, {failing} with a line that did not pass",
                        "zh": "已写入 {paths}：{total} 条说法，{failing} 条有未通过的行"},

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -311,3 +312,68 @@ def test_runs_from_several_kernels_make_one_course_with_a_column_and_the_differi
             if r.exercise == "close-active" else r for r in older]
     judged = {r.claim.id: r for r in evaluate(late)}["000-fin-consumes"]
     assert course.release_word(judged, "en") == "not judged" and judged.differs.startswith("not judged: the lab was late")
+
+
+def _on_release(release: str, exercise: str, failure: Failure) -> dict[str, list]:
+    """The course's runs on ``release`` with ``exercise`` failing there as given, every other run passing."""
+    import dataclasses
+
+    return {release: evaluate([dataclasses.replace(r, kernel=release, failure=failure if r.exercise == exercise
+                                                   else None) for r in all_passing()])}
+
+
+def test_a_known_change_explains_a_release_older_than_it_failing_at_its_line():
+    """6.1's SYN-ACK on a TIME_WAIT takeover is not old snd_nxt + 65537: the course names the 6.10 fix."""
+    from lab.course.releases import changes
+
+    line = labels(str(course.find("time-wait-new-syn").script))["new-syn-accepted"]
+    others = _on_release("6.1.0-57-amd64", "time-wait-new-syn", Failure(line, "the kernel's segment differs"))
+    english = markdown(evaluate(all_passing()), "en", "6.18.44", others)
+    assert "— changed in Linux 6.10: d2fd6cf39a14" in english and "tcp_v4_fill_cb()" in english
+    chinese = markdown(evaluate(all_passing()), "zh", "6.18.44", others)
+    assert "—— Linux 6.10 起改变：d2fd6cf39a14" in chinese
+    entry = next(e for e in as_json(evaluate(all_passing()), "6.18.44", others) if e["id"] == "000-tw-old-duplicates")
+    assert entry["releases"]["6.1.0-57-amd64"]["explained_by"]["since"] == "6.10"
+    assert {change.exercise for change in changes()} >= {"time-wait-new-syn", "tw-reuse", "syncookies"}
+
+
+@pytest.mark.parametrize("release, line_label, message", [
+    ("6.12.118+deb12-amd64", "new-syn-accepted", "the kernel's segment differs"),  # 6.12 has the fix
+    ("6.1.0-57-amd64", "accept", "accept() returned -1 EAGAIN"),  # another line: not what the change explains
+    ("not-a-release", "new-syn-accepted", "the kernel's segment differs"),
+])
+def test_no_explanation_for_a_release_with_the_change_or_another_failure(release, line_label, message):
+    line = labels(str(course.find("time-wait-new-syn").script))[line_label]
+    others = _on_release(release, "time-wait-new-syn", Failure(line, message))
+    english = markdown(evaluate(all_passing()), "en", "6.18.44", others)
+    assert "changed in Linux" not in english
+    entry = next(e for e in as_json(evaluate(all_passing()), "6.18.44", others) if e["id"] == "000-tw-old-duplicates")
+    assert entry["releases"][release]["result"] == "fail" and "explained_by" not in entry["releases"][release]
+
+
+def test_a_change_named_by_a_word_of_its_failure_explains_only_that_failure():
+    from lab.course.releases import explain
+
+    assert explain("6.12.118", "tw-reuse", 13, "sysctl 'net.ipv4.tcp_tw_reuse_delay' does not exist").since == (6, 13)
+    assert explain("6.12.118", "tw-reuse", 13, "sysctl 'net.ipv4.tcp_tw_reuse' does not exist") is None
+    assert explain("6.13.0", "tw-reuse", 13, "sysctl 'net.ipv4.tcp_tw_reuse_delay' does not exist") is None
+
+
+@pytest.mark.parametrize("row, message", [
+    ('["tw-reuse"]\nsince = "6.13"\nchange = "c"\nwhy_en = "e"\nwhy_zh = "z"\n', "either a #label"),
+    ('["tw-reuse#nope"]\nsince = "6.13"\nchange = "c"\nwhy_en = "e"\nwhy_zh = "z"\n', "carries #nope"),
+    ('["tw-reuse#reused"]\nsince = "soon"\nchange = "c"\nwhy_en = "e"\nwhy_zh = "z"\n', "is not a release"),
+    ('["tw-reuse#reused"]\nsince = "6.13"\nwhy_en = "e"\nwhy_zh = "z"\n', "missing: ['change']"),
+])
+def test_the_release_changes_loader_refuses_a_bad_row(tmp_path, monkeypatch, row, message):
+    from lab.course import releases
+
+    path = tmp_path / "release_changes.toml"
+    path.write_text(row)
+    monkeypatch.setattr(releases, "CHANGES_FILE", path)
+    releases.changes.cache_clear()
+    try:
+        with pytest.raises(BadInput, match=re.escape(message)):
+            releases.changes()
+    finally:
+        releases.changes.cache_clear()

@@ -22,7 +22,7 @@ PURE_ROOMS = ("lab.tcp", "lab.script", "lab.judge", "lab.views")
 # module drives the kernel; the package that names them does not), the errors.
 PURE_MODULES = ("lab", "lab.errors", "lab.course", "lab.course.experiments", "lab.capture.check", "lab.capture.compare", "lab.capture.diff",
                 "lab.capture.pcapfile", "lab.capture.pcapng", "lab.course.catalogue", "lab.course.claims",
-                "lab.course.labels")
+                "lab.course.labels", "lab.course.releases")
 LIVE = ("pyroute2", "netns", "lab.live", "lab.cli", "lab.capture.fixtures", "lab.course.experiments",
         "lab.course.first_handshake", "lab.privileges", "lab.pytest_plugin")
 

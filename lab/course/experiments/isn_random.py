@@ -29,6 +29,7 @@ from lab.live.sources import LiveSource
 from lab.judge.trace import Failure, RunResult
 from lab.tcp.packets import Segment, text_to_flags
 from lab.script.events import SERVER_PORT, Script
+from lab.script.settings import SLOW_TOLERANCE_USECS
 from netns import inside
 
 from lab.course.experiments import failed_check
@@ -36,6 +37,9 @@ from lab.course.experiments import failed_check
 PROBES = 24
 TICK_NS = 64  # secure_tcp_seq's clock: ktime_get_real_ns() >> 6
 CLOCK_SLACK_TICKS = 200_000 // TICK_NS  # 200 µs between the ISN's computation and the SYN-ACK's stamp
+# --slow (an emulated guest): that gap reached 434 µs under qemu's emulation; the slow machines' timing
+# tolerance instead. A random ISN step still falls inside it with probability 2 * 1.6e6 / 2^32 < 0.1 %.
+SLOW_CLOCK_SLACK_TICKS = SLOW_TOLERANCE_USECS * 1000 // TICK_NS
 MIN_BUCKETS = 6  # of 16 top-nibble buckets; 24 uniform ISNs fill fewer with probability < 1e-5
 MOD = 2**32
 
@@ -50,7 +54,7 @@ def clock_errors(samples: list[tuple[float, int]]) -> list[int]:
     return errors
 
 
-def check_spread(samples: list[tuple[float, int]]) -> str:
+def check_spread(samples: list[tuple[float, int]], slack: int = CLOCK_SLACK_TICKS) -> str:
     """What is wrong with ISNs of different 4-tuples, or '' when they look unpredictable."""
     isns = [isn for _, isn in samples]
     if len(set(isns)) != len(isns):
@@ -58,19 +62,18 @@ def check_spread(samples: list[tuple[float, int]]) -> str:
     buckets = len({isn >> 28 for isn in isns})
     if buckets < MIN_BUCKETS:
         return f"the ISNs cluster: {buckets} of 16 top-nibble buckets used (expected >= {MIN_BUCKETS})"
-    clocked = sum(abs(error) <= CLOCK_SLACK_TICKS for error in clock_errors(samples))
+    clocked = sum(abs(error) <= slack for error in clock_errors(samples))
     if clocked > 1:
         return f"{clocked} of {len(samples) - 1} ISN steps equal the elapsed time: the ISN follows a clock"
     return ""
 
 
-def check_clock(samples: list[tuple[float, int]]) -> str:
+def check_clock(samples: list[tuple[float, int]], slack: int = CLOCK_SLACK_TICKS) -> str:
     """What is wrong with ISNs of one 4-tuple, or '' when each advanced by elapsed/64 ns."""
     errors = clock_errors(samples)
     worst = max(errors, key=abs)
-    if abs(worst) > CLOCK_SLACK_TICKS:
-        return (f"an ISN step differs from elapsed time / {TICK_NS} ns by {worst} ticks "
-                f"(allowed {CLOCK_SLACK_TICKS})")
+    if abs(worst) > slack:
+        return f"an ISN step differs from elapsed time / {TICK_NS} ns by {worst} ticks (allowed {slack})"
     return ""
 
 
@@ -132,10 +135,11 @@ def run(experiment, family: int, settings) -> RunResult:
             for end in port.ends.values():
                 end.close()
         if failure is None:
-            problem = check_spread(spread)
+            slack = SLOW_CLOCK_SLACK_TICKS if settings.slow else CLOCK_SLACK_TICKS
+            problem = check_spread(spread, slack)
             if problem:
                 failure = failed_check(__file__, "spread", f"ISNs of {PROBES} different 4-tuples: {problem}")  # #spread
-            elif problem := check_clock(same):
+            elif problem := check_clock(same, slack):
                 failure = failed_check(__file__, "clock", f"ISNs of one 4-tuple: {problem}")  # #clock
             else:
                 errors = [abs(error) for error in clock_errors(same)]
@@ -145,6 +149,9 @@ def run(experiment, family: int, settings) -> RunResult:
                     f"one 4-tuple, {PROBES} times: each ISN = previous + elapsed/{TICK_NS} ns, "
                     f"within {max(errors)} ticks (median {statistics.median(errors):.0f}; 1 tick = 64 ns)",
                 ]
+                if settings.slow:
+                    notes.append(f"--slow: each step judged within {slack} ticks, the slow machines' timing "
+                                 f"tolerance, instead of {CLOCK_SLACK_TICKS}")
         pcap = settings.pcap
         if pcap:
             write_pcapng(pcap, wire.frames, prober.comments, wire.realtime_offset)

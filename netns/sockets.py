@@ -102,3 +102,16 @@ def abort_tcp_sockets(ns: str) -> None:
             for message in list(replies(diag)):
                 diag.send(_request(SOCK_DESTROY, NLM_F_REQUEST | NLM_F_ACK, family, message[SOCKID]))
                 diag.recv(1 << 12)
+
+
+def tcp_sockets_left(ns: str) -> int:
+    """How many TCP sockets namespace ``ns`` holds, in any state (TIME_WAIT and request sockets too)."""
+    with inside(ns):
+        diag = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_SOCK_DIAG)
+    with diag:
+        diag.bind((0, 0))
+        count = 0
+        for family in (socket.AF_INET, socket.AF_INET6):
+            diag.send(dump_request(family))
+            count += sum(1 for _ in replies(diag))
+        return count

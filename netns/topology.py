@@ -17,6 +17,9 @@ real client socket can live there; neighbours are permanent both ways, so no
 ARP or ND frame shows up in a capture.
 
 ``LoopbackTopology``: one namespace with ``lo`` up, for 127.0.0.1 / ::1.
+
+``reset()`` makes a topology as fresh as a new one, or says it cannot, so
+that a batch may keep it for its next run (lab/live/kept.py).
 """
 
 from __future__ import annotations
@@ -33,7 +36,8 @@ from netns.names import TopologyNames
 from netns.offload import disable_offloads
 from netns.shaping import limit_rate
 from netns.signals import deferred_signals
-from netns.sockets import abort_tcp_sockets
+from netns.sockets import abort_tcp_sockets, tcp_sockets_left
+from netns.tcp_metrics import flush_tcp_metrics
 
 NUD_PERMANENT = 0x80
 LINK_READY_WAIT = 5.0  # seconds a veth end may take to carry frames before the topology gives up
@@ -51,13 +55,14 @@ class Topology:
         self.names = TopologyNames.allocate()
         self.sysctls = dict(sysctls or {})
         self.namespaces: list[str] = []
+        self.changed_sysctls: dict[tuple[str, str], str] = {}  # (namespace, key) -> value as built
 
     def __enter__(self):
         try:
             with deferred_signals():
                 self._build()
-                for key, value in self.sysctls.items():
-                    self.set_sysctl(key, value)
+                if self.sysctls:
+                    namespace.write_sysctls(self.kernel_ns, self.sysctls)
         except BaseException:
             self.close()
             raise
@@ -83,8 +88,48 @@ class Topology:
     def _build(self) -> None:
         raise NotImplementedError
 
-    def set_sysctl(self, key: str, value: object) -> None:
-        namespace.write_sysctl(self.kernel_ns, key, value)
+    @property
+    def kind(self) -> tuple:
+        """What makes two topologies interchangeable: a run may take over a kept one of its own kind."""
+        return (type(self).__name__, tuple(sorted(self.sysctls.items())))
+
+    def set_sysctl(self, key: str, value: object, ns: str | None = None) -> None:
+        """Set a net.* sysctl in ``ns`` (the kernel's namespace by default), noting its value as built."""
+        ns = ns or self.kernel_ns
+        if (ns, key) not in self.changed_sysctls:
+            self.changed_sysctls[(ns, key)] = namespace.read_sysctl(ns, key)
+        namespace.write_sysctl(ns, key, value)
+
+    def reset(self) -> bool:
+        """Bring the kernel state a run leaves back to a new topology's; False when some of it stays.
+
+        Ends every TCP socket (SOCK_DESTROY; TIME_WAIT only since Linux 6.11, so on older kernels a run
+        that leaves one gets False), puts back the sysctls ``set_sysctl`` changed, and empties the
+        metrics cache and the neighbour entries the kernel learnt. What a reset does not undo (a qdisc,
+        nf_tables rules, a route's MTU, offloads, whatever a shell line did) the caller must not have
+        done: lab/live/kept.py keeps only topologies whose run changed none of it.
+        """
+        with deferred_signals():
+            for ns in self.namespaces:
+                abort_tcp_sockets(ns)
+                if tcp_sockets_left(ns):
+                    return False
+            for (ns, key), value in self.changed_sysctls.items():
+                namespace.write_sysctl(ns, key, value)
+            self.changed_sysctls.clear()
+            for ns in self.namespaces:
+                flush_tcp_metrics(ns)
+                self._forget_learnt_neighbours(ns)
+        return True
+
+    def _forget_learnt_neighbours(self, ns: str) -> None:
+        """Remove the neighbour entries the kernel made itself (a FAILED one for an unreachable address
+        would answer the next run's connect() at once); the permanent ones the topology made stay."""
+        with namespace.inside(ns), IPRoute() as ipr:
+            for entry in ipr.get_neighbours():
+                if not entry["state"] & NUD_PERMANENT:
+                    with contextlib.suppress(OSError):
+                        ipr.neigh("del", dst=entry.get_attr("NDA_DST"), ifindex=entry["ifindex"])
 
     def sysctl(self, key: str) -> str:
         return namespace.read_sysctl(self.kernel_ns, key)
@@ -218,6 +263,10 @@ class VethTopology(Topology):
         _wait_until_carrying(lab_ns, self.lab_if)  # up first: its queue waits for the link watch
         _wait_until_carrying(kernel_ns, self.kernel_if)
 
+    @property
+    def kind(self) -> tuple:
+        return (*super().kind, self.observe, self.mtu, self.link_mtu, self.kernel_altname)
+
     def limit_link(self, rate_bps: int, burst_bytes: int) -> None:
         """A bucket on each veth end: one per direction."""
         limit_rate(self.lab_ns, self.lab_if, rate_bps, burst_bytes)
@@ -283,6 +332,10 @@ class LoopbackTopology(Topology):
         super().__init__(sysctls)
         self.kernel_ns = self.lab_ns = self.names.netns("loop")
         self.mtu = mtu
+
+    @property
+    def kind(self) -> tuple:
+        return (*super().kind, self.mtu)
 
     def limit_link(self, rate_bps: int, burst_bytes: int) -> None:
         """One bucket on lo: both directions share it."""

@@ -176,7 +176,7 @@ MUTATIONS = [
     ("lost-fin", "+.4~+.45 client > F. 1:1(0) ack 1 <...>", "+.2~+.21 client > F. 1:1(0) ack 1 <...>",
      "the client sent nothing; expected this segment by"),
     # Retransmissions at half the initial RTO.
-    ("lost-syn-ack", " +1~+1.04 client > S 0:0(0) <...>", " +.5~+.54 client > S 0:0(0) <...>",
+    ("lost-syn-ack", " +.95~+.99 client > S 0:0(0) <...>", " +.45~+.49 client > S 0:0(0) <...>",
      "the client sent nothing; expected this segment by"),
     # The lost segment resent only after the RTO, not at once on the SACK.
     ("lost-data-rto", "+0 client > P. 1001:2001(1000) ack 1 <...>      // resent at once",

@@ -21,6 +21,7 @@ from lab.course.experiments import Experiment
 from lab.script.events import Script
 from netns import Terminated
 
+from lab.live.kept import keep_until_exit, keeping
 from lab.live.punctual import realtime_allowed, take_timeline_slot
 from lab.live.runner import run_script
 from lab.script.settings import Settings
@@ -150,8 +151,9 @@ def _results(jobs: list, workers: int, work):
     if _worth_a_pool(jobs, workers):
         yield from _in_workers(jobs, workers, work)
     else:
-        for i, job in enumerate(jobs):
-            yield i, work(*job)
+        with keeping():
+            for i, job in enumerate(jobs):
+                yield i, work(*job)
 
 
 def _in_workers(jobs: list, workers: int, work):
@@ -188,6 +190,7 @@ def _stop_worker(signum, frame):
 def _init_worker(numbers) -> None:
     signal.signal(signal.SIGTERM, _stop_worker)
     signal.signal(signal.SIGINT, _stop_worker)
+    keep_until_exit()
     with numbers.get_lock():
         take_timeline_slot(numbers.value)
         numbers.value += 1

@@ -80,6 +80,9 @@ class DrivePort(Port):
         """The lab's random port and the few after it (a new passive connection takes the next one)."""
         return range(self.ends[LAB].port, self.ends[LAB].port + TRACED_LAB_PORTS)
 
+    def topology_reusable(self) -> bool:
+        return not self.gso_size  # --mss switched segmentation offloads on at the lab's end
+
     def sysctl_namespaces(self, topology: VethTopology) -> list[str]:
         return [topology.kernel_ns]  # the lab's namespace stays as silent as it was built
 

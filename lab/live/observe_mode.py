@@ -22,7 +22,7 @@ from lab.live.observer import Observer
 from lab.tcp.packets import Segment
 from lab.script.events import SERVER_PORT
 from lab.live.wire import Frame, Wire
-from netns import IPV6_MTU, LoopbackTopology, Topology, VethTopology, inside, write_sysctl
+from netns import IPV6_MTU, LoopbackTopology, Topology, VethTopology, inside
 from netns.addresses import LAB_ADDRESSES, Addresses, check_allowed
 from netns.topology import DEFAULT_MTU, NUD_PERMANENT
 
@@ -67,7 +67,7 @@ class ObservePort(Port):
         # The client's ports are unknown before connect(): give its namespace a narrow range of this run's own.
         base = random.randrange(40000, 60000, 2)
         self.client_ports = range(base, base + CLIENT_PORTS)
-        write_sysctl(client_ns, "net.ipv4.ip_local_port_range", f"{base} {base + CLIENT_PORTS - 1}")
+        topology.set_sysctl("net.ipv4.ip_local_port_range", f"{base} {base + CLIENT_PORTS - 1}", client_ns)
         self.ends = {
             "client": Endpoint("client", client_address, 0, Side(),
                                KernelApp(client_ns, self.family, (client_address, 0), (connect_to, SERVER_PORT), path),
@@ -78,6 +78,9 @@ class ObservePort(Port):
                                Observer(server_ns), peer="client"),
         }
         return capture
+
+    def topology_reusable(self) -> bool:
+        return not self.unreachable  # its blackhole or sink stays in the topology
 
     def _blackhole(self, topology: VethTopology, address: str) -> None:
         from pyroute2 import IPRoute

@@ -85,6 +85,10 @@ class Port:
         """How a script line names a segment of ``sender``."""
         return f"{sender} >"
 
+    def topology_reusable(self) -> bool:
+        """Whether this port left its topology as a reset can make it fresh again (lab/live/kept.py)."""
+        return True
+
     def sysctl_namespaces(self, topology: Topology) -> list[str]:
         """Where a script's sysctl lines apply: every namespace with a real endpoint."""
         return list(topology.namespaces)

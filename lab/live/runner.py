@@ -38,11 +38,12 @@ from lab.script.events import (
     SyscallEvent,
 )
 from lab.tcp.states import CLOSED, NO_TIMER
-from netns import SysctlError, inside, write_sysctl
+from netns import SysctlError, inside
 
 from lab.live import states
 from lab.judge import tcpinfo
 from lab.live.drive import DrivePort
+from lab.live.kept import topology_for_run
 from lab.live.kernelapp import validate_syscall
 from lab.live.loss import RunLosses
 from lab.judge.matcher import ANY_TIME_WAIT, LAB, Clock, Matcher, moves_clock
@@ -122,7 +123,8 @@ class Run:
         failure = None
         self.matcher = None
         kernel_trace = KernelTrace()
-        with closing(kernel_trace), self.port.topology() as topology:
+        with closing(kernel_trace), topology_for_run(self.port.topology(), self._leaves_only_what_resets_undo) \
+                as topology:
             self.topology = topology
             wire = self.port.setup(topology)
             try:
@@ -504,6 +506,15 @@ class Run:
             time.sleep(0.0005)
             first, looked = False, time.monotonic()
 
+    def _leaves_only_what_resets_undo(self) -> bool:
+        """Whether this run changed nothing in its topology that Topology.reset does not put back, so that
+        a batch may keep it for its next run (lab/live/kept.py): no shell line, no shaped or lossy link, no
+        ICMP error (a route's cached MTU), nothing the port itself set up for this script alone."""
+        undoable = (LinkEvent, LossEvent, IcmpEvent)
+        return self.port.topology_reusable() and not any(
+            isinstance(event, undoable) or (isinstance(event, CommandEvent) and not event.sysctls)
+            for event in self.script.events)
+
     # -- commands and the link ----------------------------------------------------
     def _command(self, event: CommandEvent, script_time: float) -> tuple[float, float]:
         """Run a sysctl or shell line; return when it began and when it was done."""
@@ -513,7 +524,7 @@ class Run:
             for key, value in event.sysctls:
                 for ns in self.port.sysctl_namespaces(self.topology):
                     try:
-                        write_sysctl(ns, key, value)
+                        self.topology.set_sysctl(key, value, ns)
                     except SysctlError as error:  # this kernel has no such setting, or refuses the value: a
                         # difference between releases (tcp_tw_reuse_delay came in 6.13), judged as the run's
                         raise self._failure(event, CONTENT, f"{error} (Linux {platform.release()})") from None

@@ -1,0 +1,68 @@
+"""Topologies kept from one run to the next of a batch: built once, reset between runs.
+
+Building a veth topology and removing it costs a run about 45 ms, and the
+RCU grace periods that creating and removing namespaces start keep the other
+CPUs ticking, which the next run's quiet start then waits out. Within a
+batch (``keeping()``), a run therefore hands its topology to the next run of
+the same kind, on one condition: the reset after it (``Topology.reset``)
+proved the kernel state fresh again: no TCP socket left (on kernels before
+6.11 a TIME_WAIT socket cannot be ended, so such a topology is removed),
+the sysctls put back, the metrics cache and learnt neighbours emptied. A run
+whose script changes what no reset undoes (a shell line, a shaped or lossy
+link, an injected ICMP error, offloads, an unreachable server's blackhole)
+removes its topology as before. tests/test_kept_topologies.py shows the
+state a run leaves gone before the next one starts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing.util
+
+from netns import Topology
+
+_kept: dict[tuple, Topology] | None = None  # None: not in a batch; each run builds and removes its own
+
+
+@contextlib.contextmanager
+def keeping():
+    """Within the block, runs in this process keep their topologies for the next run; all removed after."""
+    global _kept
+    outer, _kept = _kept, ({} if _kept is None else _kept)
+    try:
+        yield
+    finally:
+        if outer is None:
+            remove_kept()
+            _kept = None
+
+
+def keep_until_exit() -> None:
+    """A batch's worker process: keep topologies for its whole life, and remove them as it exits (also
+    when a signal ends it: multiprocessing runs its finalizers on the way out)."""
+    global _kept
+    _kept = {}
+    multiprocessing.util.Finalize(None, remove_kept, exitpriority=10)
+
+
+def remove_kept() -> None:
+    """Remove every topology kept in this process (a batch's end, a worker's exit, an interruption)."""
+    while _kept:
+        _kept.popitem()[1].close()
+
+
+@contextlib.contextmanager
+def topology_for_run(fresh: Topology, reusable: bool):
+    """A topology of ``fresh``'s kind: a kept one if this process has one, else ``fresh`` built. After the
+    run, kept again when ``reusable`` (as the run reports it at its end) and the reset succeeds."""
+    kept = _kept.pop(fresh.kind, None) if _kept is not None else None
+    topology = kept or fresh.__enter__()
+    handed_on = False
+    try:
+        yield topology
+        if _kept is not None and reusable() and fresh.kind not in _kept and topology.reset():
+            _kept[fresh.kind] = topology
+            handed_on = True
+    finally:
+        if not handed_on:
+            topology.close()

@@ -110,17 +110,24 @@ class Topology:
         done: lab/live/kept.py keeps only topologies whose run changed none of it.
         """
         with deferred_signals():
-            for ns in self.namespaces:
-                abort_tcp_sockets(ns)
-                if tcp_sockets_left(ns):
-                    return False
-            for (ns, key), value in self.changed_sysctls.items():
-                namespace.write_sysctl(ns, key, value)
-            self.changed_sysctls.clear()
+            if not self._end_sockets():
+                return False
+            self._restore_sysctls()
             for ns in self.namespaces:
                 flush_tcp_metrics(ns)
                 self._forget_learnt_neighbours(ns)
         return True
+
+    def _end_sockets(self) -> bool:
+        """Abort every TCP socket of the topology; whether none is left."""
+        for ns in self.namespaces:
+            abort_tcp_sockets(ns)
+        return not any(tcp_sockets_left(ns) for ns in self.namespaces)
+
+    def _restore_sysctls(self) -> None:
+        for (ns, key), value in self.changed_sysctls.items():
+            namespace.write_sysctl(ns, key, value)
+        self.changed_sysctls.clear()
 
     def _forget_learnt_neighbours(self, ns: str) -> None:
         """Remove the neighbour entries the kernel made itself (a FAILED one for an unreachable address

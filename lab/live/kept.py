@@ -45,6 +45,11 @@ def keep_until_exit() -> None:
     multiprocessing.util.Finalize(None, remove_kept, exitpriority=10)
 
 
+def kept_now() -> list[Topology]:
+    """The topologies this process keeps at the moment, for a next run."""
+    return list((_kept or {}).values())
+
+
 def remove_kept() -> None:
     """Remove every topology kept in this process (a batch's end, a worker's exit, an interruption)."""
     while _kept:

@@ -175,6 +175,7 @@ class TraceInstance:
 _shared: TraceInstance | None = None
 _shared_pid = 0
 _unavailable = ""
+_exiting = False  # the process removed its instance on the way out: none is made any more
 _lock = threading.Lock()
 
 
@@ -194,6 +195,8 @@ def process_instance() -> TraceInstance:
             return _shared
         if _unavailable:
             raise TracingUnavailable(_unavailable)
+        if _exiting:
+            raise TracingUnavailable("the process is exiting")
         run = RunId.current()
         instance = TraceInstance(f"{PREFIX}-{run.pid}-{run.start}-0-trace")
         try:
@@ -208,9 +211,10 @@ def process_instance() -> TraceInstance:
 
 
 def remove_process_instance() -> None:
-    """Remove this process's instance, if it made one (idempotent)."""
-    global _shared
+    """Remove this process's instance, if it made one (idempotent); none is made after this."""
+    global _shared, _exiting
     with _lock:
+        _exiting = True
         if _shared is not None and _shared_pid == os.getpid():
             _shared.__exit__(None, None, None)
         _shared = None

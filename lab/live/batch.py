@@ -151,7 +151,7 @@ def _results(jobs: list, workers: int, work):
     if _worth_a_pool(jobs, workers):
         yield from _in_workers(jobs, workers, work)
     else:
-        with keeping():
+        with keeping() if len(jobs) > 1 else contextlib.nullcontext():  # one run has no next run to hand on to
             for i, job in enumerate(jobs):
                 yield i, work(*job)
 

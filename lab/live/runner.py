@@ -56,7 +56,7 @@ from lab.script.settings import Settings, check_options, ignored_options
 from lab.script.values import same_errno
 from lab.live.sources import LiveSource
 from lab.judge.trace import CONTENT, LAB_LATE, TIMING, Action, Failure, KernelEvent, PendingTimer, RunResult, StateChange
-from lab.live.tracepoints import KernelTrace
+from lab.live.tracepoints import KernelTrace, prepare_in_background
 from lab.judge.verify import needs_scapy
 
 BLOCKING_WAIT = 1.0  # seconds a syscall waits for a blocking one in progress
@@ -123,6 +123,7 @@ class Run:
         failure = None
         self.matcher = None
         kernel_trace = KernelTrace()
+        prepare_in_background()  # the trace instance, made while the topology is built
         with closing(kernel_trace), topology_for_run(self.port.topology(), self._leaves_only_what_resets_undo) \
                 as topology:
             self.topology = topology

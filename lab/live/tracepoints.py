@@ -37,6 +37,7 @@ state changes it reports are then labelled ``sampled``
 
 from __future__ import annotations
 
+import multiprocessing.util
 import re
 import threading
 import time
@@ -216,6 +217,46 @@ def reason_text(event: TraceEvent) -> str:
 
 
 _IN_USE = threading.Lock()  # the process's one instance serves one run at a time
+_preparing: threading.Thread | None = None  # the process's instance, being made and set up
+
+
+def prepare_in_background() -> None:
+    """Make and set up this process's trace instance on a thread of its own, once per process.
+
+    Both making an instance and enabling its events wait on the kernel (RCU
+    grace periods, patching the tracepoints' code): ~40 ms, which a run's
+    first use would add to the topology's build. Started before the
+    topology, the two overlap; ``KernelTrace.start`` waits for the thread.
+    """
+    global _preparing
+    if _preparing is None:
+        _preparing = threading.Thread(target=_prepare_quietly, name="tcplab trace instance")
+        _preparing.start()
+        # A worker process runs its finalizers before it joins its threads: let the thread end first, so
+        # that the instance it makes is there to be removed (netns.tracefs removes it at exit).
+        multiprocessing.util.Finalize(None, _preparing.join, exitpriority=20)
+
+
+def _prepare_quietly() -> None:
+    try:
+        _prepared(process_instance())
+    except (TracingUnavailable, OSError):
+        pass  # KernelTrace.start meets it again, and says why
+
+
+def _prepared(instance: TraceInstance) -> TraceInstance:
+    """The instance with the settings every run shares: made once per process (switching the trace clock
+    and enabling events are slow; a run then only writes its filters)."""
+    if not instance.prepared:
+        instance.write("tracing_on", "0")
+        instance.write("buffer_size_kb", str(BUFFER_KB))
+        instance.write("trace_clock", "mono")
+        instance.write("options/fields", "1")
+        for event in EVENTS:
+            instance.write(f"events/{event}/filter", "0")
+            instance.write(f"events/{event}/enable", "1")
+        instance.prepared = True
+    return instance
 
 
 class KernelTrace:
@@ -238,22 +279,19 @@ class KernelTrace:
             self.unavailable = "another run of this process is using its trace instance"
             return
         self.holding = True
+        if _preparing is not None:
+            _preparing.join()
         try:
             instance = process_instance()
         except TracingUnavailable as error:
             self.unavailable = str(error)
             return
         try:
+            _prepared(instance)
             instance.write("tracing_on", "0")
-            if not instance.prepared:  # once per process: switching the trace clock is slow
-                instance.write("buffer_size_kb", str(BUFFER_KB))
-                instance.write("trace_clock", "mono")
-                instance.write("options/fields", "1")
-                instance.prepared = True
             self.since = time.monotonic()  # older events are skipped, not emptied: emptying the buffer is slow
             for event, condition in EVENTS.items():
                 instance.write(f"events/{event}/filter", condition.format(ports=port_filter(ports)) or "0")
-                instance.write(f"events/{event}/enable", "1")
             instance.write("tracing_on", "1")
         except OSError as error:
             self.unavailable = f"cannot set up the trace instance: {error.strerror or error}"

@@ -4,12 +4,12 @@ The file is replaced whole, dated and headed with the machine it ran on; the
 figures the timing design rests on are kept apart (docs/timing-evidence.md).
 
 Targets (issue notes): veth topology up + down <= 25 ms median;
-``tcplab --help`` <= 150 ms and ``tcplab list`` <= 100 ms median; per-script
+``tcplab --help`` <= 80 ms and ``tcplab list`` <= 100 ms median; per-script
 overhead beyond the script's own timeline <= 30 ms median; a batch of 8 short
-scripts in one ``tcplab run`` <= 0.5x the wall time of 8 packetdrill runs
+scripts in one ``tcplab run`` <= 0.5x the wall time of 8 packetdrill runs, one <= 1.2x one
 (when PACKETDRILL names the reference runner, for example
 shared/oracles/packetdrill.sh; packetdrill is never a dependency of tcplab);
-the whole catalogue, IPv4 and IPv6, at the default -j <= 10 s median.
+the whole catalogue, IPv4 and IPv6, at the default -j within 1.5 s of its longest exercise's timeline.
 ``python -m bench.lateness`` and ``python -m bench.trust`` measure the lab's
 own punctuality and ``make run`` under load.
 """
@@ -81,17 +81,18 @@ def wall(command: list[str], repeats: int) -> float:
     return statistics.median(samples)
 
 
-def batch(tcplab: str, count: int, repeats: int) -> None:
+def batch(tcplab: str, count: int, repeats: int, target: float) -> None:
     """``tcplab run`` of ``count`` short scripts (IPv4) in one process, beside ``count`` packetdrill runs."""
     ours = wall([tcplab, "run", "--ip-version", "4", *[str(SHARED_SCRIPT)] * count], repeats)
-    line = f"{f'{count} short scripts in one tcplab run':<40} median {ours * 1000:8.1f} ms  (n={repeats})"
+    what = f"{count} short scripts in one tcplab run" if count > 1 else "one short script, tcplab run"
+    line = f"{what:<40} median {ours * 1000:8.1f} ms  (n={repeats})"
     reference = os.environ.get("PACKETDRILL")
     if reference:
         runs = " && ".join([f"{shlex.quote(reference)} 4 {shlex.quote(str(SHARED_SCRIPT))} >/dev/null"] * count)
         theirs = wall(["sh", "-c", runs], repeats)
         ratio = ours / theirs
-        line += (f"  vs {count} packetdrill runs {theirs * 1000:.1f} ms: {ratio:.2f}x  "
-                 f"target <= 0.5x: {'met' if ratio <= 0.5 else 'MISSED'}")
+        line += (f"  vs {count} packetdrill run{'s' if count > 1 else ''} {theirs * 1000:.1f} ms: {ratio:.2f}x  "
+                 f"target <= {target:g}x: {'met' if ratio <= target else 'MISSED'}")
     else:
         line += "  (set PACKETDRILL to compare with packetdrill)"
     print(line)
@@ -99,9 +100,12 @@ def batch(tcplab: str, count: int, repeats: int) -> None:
 
 def catalogue(tcplab: str, repeats: int) -> None:
     """``tcplab run --all`` at its default -j: the whole catalogue in both families, process start included."""
+    from lab.course.catalogue import exercises
+
+    longest = max(exercise.runtime for exercise in exercises())
     median = wall([tcplab, "run", "--all"], repeats)
     print(f"{'catalogue, run --all (default -j)':<40} median {median * 1000:8.1f} ms  (n={repeats})  "
-          f"target <= 10 s: {'met' if median <= 10 else 'MISSED'}")
+          f"longest timeline {longest:.2f} s, target <= +1.5 s: {'met' if median <= longest + 1.5 else 'MISSED'}")
 
 
 class Tee(io.StringIO):
@@ -164,11 +168,12 @@ def run_all() -> None:
     tcplab = str(Path(sys.executable).with_name("tcplab"))
     measure("veth topology up + down", veth, 100, 25)
     measure("loopback topology up + down", loopback, 100)
-    measure("tcplab --help (process wall time)", lambda: subprocess.run([tcplab, "--help"], capture_output=True), 20, 150)
+    measure("tcplab --help (process wall time)", lambda: subprocess.run([tcplab, "--help"], capture_output=True), 20, 80)
     measure("tcplab list (process wall time)", lambda: subprocess.run([tcplab, "list"], capture_output=True), 20, 100)
     measure("demo: topology + handshake + close (a script run)", run_demo, 20)
     script_overhead(25)
-    batch(tcplab, 8, 7)
+    batch(tcplab, 8, 7, 0.5)
+    batch(tcplab, 1, 15, 1.2)
     catalogue(tcplab, 3)
 
 

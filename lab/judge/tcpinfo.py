@@ -1,24 +1,15 @@
-"""tcp_info of a socket, and a restricted evaluator for ``%{ assert ... }%``.
+"""tcp_info of a socket, and the names a ``%{ }%`` block reads (lab/judge/code.py runs the blocks).
 
 The struct layout is Linux's ``struct tcp_info`` (include/uapi/linux/tcp.h);
 ``SK_MEMINFO_*`` names read the socket's SO_MEMINFO, as in packetdrill.
-Script code is untrusted: it is parsed with ``ast`` and interpreted node by
-node; only assertions over comparisons, arithmetic and boolean logic on
-``tcpi_*`` and ``SK_MEMINFO_*`` values, ``TCP_*`` constants and numbers are
-allowed, with an assertion message that is a value or a ``'...%d...' % value``
-format (widths bounded). Nothing is passed to ``eval`` or ``exec``.
 """
 
 from __future__ import annotations
 
-import ast
-import operator
-import re
 import socket
 import struct
 
 from lab.tcp.uapi import CONSTANTS as UAPI
-from lab.errors import BadInput
 
 _U8 = ("state", "ca_state", "retransmits", "probes", "backoff", "options")
 _U32_A = ("rto", "ato", "snd_mss", "rcv_mss", "unacked", "sacked", "lost", "retrans", "fackets",
@@ -85,142 +76,3 @@ def _tcp_info(sock: socket.socket) -> dict[str, int]:
     values["accecn_fail_mode"] = (ecn_bits >> 4) & 0xF
     values["options2"] = ecn_bits >> 8
     return {f"tcpi_{name}": value for name, value in values.items()}
-
-
-_BINARY = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
-           ast.FloorDiv: operator.floordiv, ast.Mod: operator.mod, ast.BitAnd: operator.and_,
-           ast.BitOr: operator.or_, ast.LShift: operator.lshift, ast.RShift: operator.rshift}
-_COMPARE = {ast.Eq: operator.eq, ast.NotEq: operator.ne, ast.Lt: operator.lt, ast.LtE: operator.le,
-            ast.Gt: operator.gt, ast.GtE: operator.ge}
-_UNARY = {ast.USub: operator.neg, ast.UAdd: operator.pos, ast.Not: operator.not_, ast.Invert: operator.invert}
-
-
-LIMIT = 2**64  # no constant or intermediate value beyond this: untrusted code must not exhaust memory
-
-
-class CodeError(BadInput):
-    """Script code outside the allowed subset."""
-
-
-# A %-format directive a message may use: flags, a width and precision of at most 3 digits, no '*'.
-_FORMAT_DIRECTIVE = re.compile(r"%(%|[-+ #0]*\d{0,3}(\.\d{0,3})?[diouxXeEfFgGs])")
-
-
-def _check_message(node: ast.AST, where: str) -> None:
-    """An assertion's message: a string, a value, or ``'...%d...' % value`` (or a tuple of values)."""
-    if isinstance(node, ast.Constant) and isinstance(node.value, str):
-        return
-    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mod) and isinstance(node.left, ast.Constant) \
-            and isinstance(node.left.value, str):
-        text = node.left.value
-        if "%" in _FORMAT_DIRECTIVE.sub("", text):
-            raise CodeError(f"{where}: the message {text!r} holds a % directive tcplab does not format "
-                            "(flags, a width and precision up to 3 digits, one of diouxXeEfFgGs)")
-        values = node.right.elts if isinstance(node.right, ast.Tuple) else [node.right]
-        for value in values:
-            _check_expression(value, where)
-        return
-    _check_expression(node, where)
-
-
-def _check_expression(root: ast.AST, where: str) -> None:
-    for node in ast.walk(root):
-        if isinstance(node, (ast.Load, ast.Compare, ast.BinOp, ast.UnaryOp, ast.BoolOp,
-                             ast.And, ast.Or, *_BINARY, *_COMPARE, *_UNARY)):
-            continue
-        if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)) and not isinstance(
-                node.value, bool) and abs(node.value) <= LIMIT:
-            continue
-        if isinstance(node, ast.Name) and (node.id in FIELDS or node.id in CONSTANTS or node.id in MEMINFO):
-            continue
-        if isinstance(node, ast.Name) and node.id.startswith("tcpi_"):
-            raise CodeError(f"{where}: {node.id} is not a struct tcp_info field (tcplab knows those of Linux "
-                            "6.18, up to the AccECN counters); check its spelling in include/uapi/linux/tcp.h")
-        name = node.id if isinstance(node, ast.Name) else (
-            repr(node.value)[:24] if isinstance(node, ast.Constant) else type(node).__name__)
-        raise CodeError(f"{where}: {name!r} is not allowed in %{{ }}% blocks (only tcpi_* and SK_MEMINFO_* "
-                        "values, TCP_* constants, numbers up to 2**64, comparisons and arithmetic)")
-
-
-def check_code(code: str, where: str) -> list[ast.Assert]:
-    """Parse a %{ }% block; only ``assert`` statements over allowed expressions pass."""
-    text = code.strip()
-    if text.endswith("\\"):  # a last line continued into the block's end, as packetdrill's Python accepts
-        text = text[:-1]
-    try:
-        tree = ast.parse(text)
-    except SyntaxError as error:
-        raise CodeError(f"{where}: %{{ }}% block is not valid: {error.msg}") from None
-    for statement in tree.body:
-        if not isinstance(statement, ast.Assert):
-            raise CodeError(f"{where}: only 'assert' statements are allowed in %{{ }}% blocks")
-        _check_expression(statement.test, where)
-        if statement.msg is not None:
-            _check_message(statement.msg, where)
-    return list(tree.body)
-
-
-def _evaluate(node: ast.AST, names: dict[str, int]):
-    if isinstance(node, ast.Constant):
-        return node.value
-    if isinstance(node, ast.Name):  # the socket's own values first: SK_MEMINFO_* also name their enum's indexes
-        if node.id in names:
-            return names[node.id]
-        if node.id in CONSTANTS:
-            return CONSTANTS[node.id]
-        raise KeyError(node.id)
-    if isinstance(node, ast.BinOp):
-        left, right = _evaluate(node.left, names), _evaluate(node.right, names)
-        if isinstance(node.op, (ast.LShift, ast.RShift)) and not 0 <= right <= 64:
-            raise ArithmeticError(f"shift by {right}")
-        result = _BINARY[type(node.op)](left, right)
-        if abs(result) > LIMIT:
-            raise ArithmeticError("a value beyond 2**64")
-        return result
-    if isinstance(node, ast.UnaryOp):
-        return _UNARY[type(node.op)](_evaluate(node.operand, names))
-    if isinstance(node, ast.BoolOp):
-        values = (_evaluate(value, names) for value in node.values)
-        return all(values) if isinstance(node.op, ast.And) else any(values)
-    if isinstance(node, ast.Compare):
-        left = _evaluate(node.left, names)
-        for op, comparator in zip(node.ops, node.comparators, strict=True):
-            right = _evaluate(comparator, names)
-            if not _COMPARE[type(op)](left, right):
-                return False
-            left = right
-        return True
-    raise TypeError(type(node).__name__)  # unreachable after check_code
-
-
-def _message(node: ast.AST, names: dict[str, int]) -> str:
-    """An assertion's message, formatted (check_code bounded its directives)."""
-    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mod) and isinstance(node.left, ast.Constant):
-        values = node.right.elts if isinstance(node.right, ast.Tuple) else [node.right]
-        try:
-            return node.left.value % tuple(_evaluate(value, names) for value in values)
-        except (TypeError, ValueError, KeyError, ArithmeticError) as error:
-            return f"{node.left.value!r} cannot be formatted: {error}"
-    try:
-        return str(_evaluate(node, names))
-    except (KeyError, TypeError, ArithmeticError):
-        return ast.unparse(node)
-
-
-def failed_assertion(statements: list[ast.Assert], names: dict[str, int]) -> str | None:
-    """The first assertion that does not hold, described with its values; None if all hold."""
-    for statement in statements:
-        try:
-            holds = _evaluate(statement.test, names)
-        except KeyError as missing:
-            return f"{missing.args[0]} has no value here"
-        except (ArithmeticError, TypeError, ValueError) as error:  # 1/0, ~1.5, an overflow
-            return f"assert {ast.unparse(statement.test)} cannot be evaluated: {error}"
-        if not holds:
-            used = sorted({n.id for n in ast.walk(statement.test) if isinstance(n, ast.Name) and n.id in names})
-            values = ", ".join(f"{name}={names[name]}" for name in used)
-            message = f"assert {ast.unparse(statement.test)} failed ({values})"
-            if statement.msg is not None:
-                message += f": {_message(statement.msg, names)}"
-            return message
-    return None

@@ -42,6 +42,7 @@ from netns import SysctlError, inside
 
 from lab.live import states
 from lab.judge import tcpinfo
+from lab.judge.code import Interpreter, check_block, code_names
 from lab.live.drive import DrivePort
 from lab.live.kept import topology_for_run
 from lab.live.kernelapp import validate_syscall
@@ -73,6 +74,7 @@ def preflight(script: Script, settings: Settings) -> None:
     """Reject what cannot run before any namespace exists: shell without the flag, bad syscalls, bad code,
     option lines with values tcplab cannot use."""
     check_options(script)
+    assignable = code_names(script)
     for event in script.events:
         where = f"{script.path}:{event.line}"
         if isinstance(event, CommandEvent) and event.sysctls is None and not settings.allow_shell:
@@ -85,7 +87,7 @@ def preflight(script: Script, settings: Settings) -> None:
         if isinstance(event, SyscallEvent):
             validate_syscall(event, script.path)
         if isinstance(event, CodeEvent):
-            tcpinfo.check_code(event.code, where)
+            check_block(event.code, where, assignable)
         if isinstance(event, (LinkEvent, LossEvent)) and not script.observe:
             raise BadInput(f"{where}: a link line shapes the link between two real endpoints: observe mode only "
                            "(name the endpoints: client > ..., server > ...)")
@@ -99,6 +101,8 @@ class Run:
         self.settings = settings
         self.pacing = Pacing.for_batch(settings.crowded)  # chosen once: the batch says whether it is crowded
         self.notes = ignored_options(script)
+        self.code = Interpreter()  # the run's %{ }% names, from one block to the next
+        self.code_names = code_names(script)
         self.af = socket.AF_INET6 if family == 6 else socket.AF_INET
         self.blocking: list[tuple] = []  # (event, start and end in script time, running call, action)
         self.actions: list[Action] = []
@@ -112,7 +116,7 @@ class Run:
         self.sysctls: list[tuple[str, str]] = []
         self.timers: list[PendingTimer] = []
         self.handlers = {SyscallEvent: self._syscall, CommandEvent: self._command, LinkEvent: self._link,
-                         LossEvent: self._loss, StateEvent: self._assert_state, CodeEvent: self._assert_tcp_info}
+                         LossEvent: self._loss, StateEvent: self._assert_state, CodeEvent: self._run_code}
 
     # -- entry ---------------------------------------------------------------
     def execute(self) -> RunResult:
@@ -159,6 +163,7 @@ class Run:
                     self.notes.extend(self.losses.settle(self.port.recorded_frames(wire), self.matcher.comments,
                                                          self.matcher.frame_steps))
                 self._attach_states(kernel_trace)
+                self.notes.extend(f"print() at {printed}" for printed in self.code.printed)
             finally:
                 wire.close()
                 for end in self.port.ends.values():
@@ -455,12 +460,17 @@ class Run:
             raise self._failure(event, CONTENT, f"{event.name}(): {outcome.detail}", fields=[outcome.detail])
 
     # -- observations -----------------------------------------------------------
-    def _assert_tcp_info(self, event: CodeEvent, script_time: float) -> None:
-        sock = self._app(event).last_connection
-        if sock is None:
-            raise self._failure(event, CONTENT, "no connected socket to read tcp_info from (accept or connect first)")
-        statements = tcpinfo.check_code(event.code, f"{self.script.path}:{event.line}")
-        problem = tcpinfo.failed_assertion(statements, tcpinfo.tcp_info(sock))
+    def _run_code(self, event: CodeEvent, script_time: float) -> None:
+        """A %{ }% block, at its line: with the tcp_info of the endpoint's connected socket when it reads it."""
+        block = check_block(event.code, f"{self.script.path}:{event.line}", self.code_names)
+        values = {}
+        if block.reads_socket:
+            sock = self._app(event).last_connection
+            if sock is None:
+                raise self._failure(event, CONTENT, "no connected socket to read tcp_info from (accept or connect "
+                                                    "first)")
+            values = tcpinfo.tcp_info(sock)
+        problem = self.code.run(block, values, event.line)
         if problem:
             raise self._failure(event, CONTENT, problem, fields=[problem])
 

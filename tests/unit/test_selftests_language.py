@@ -12,6 +12,7 @@ from __future__ import annotations
 import pytest
 
 from lab.judge import tcpinfo
+from lab.judge.code import CodeError, Interpreter, check_block
 from lab.live.kernelapp import validate_syscall
 from lab.script.values import constant
 from lab.tcp.numbering import Side
@@ -115,14 +116,18 @@ def test_the_syscall_table_checks_names_and_arguments():
         validate_syscall(one("+0 sendto(3, ..., 10, 0) = 10"), "t.pkt")
 
 
+def _fails(code: str, values: dict) -> str | None:
+    return Interpreter().run(check_block(code, "t.pkt:1"), values, 1)
+
+
 def test_assertion_messages_are_formatted_within_bounds():
-    statements = tcpinfo.check_code("assert tcpi_snd_cwnd == 20, 'cwnd=%d' % tcpi_snd_cwnd;\\\n", "t.pkt:3")
-    assert tcpinfo.failed_assertion(statements, {"tcpi_snd_cwnd": 5}).endswith(": cwnd=5")
-    assert tcpinfo.failed_assertion(statements, {"tcpi_snd_cwnd": 20}) is None
-    with pytest.raises(tcpinfo.CodeError, match="t.pkt:3: the message '%99999d'"):
-        tcpinfo.check_code("assert 1, '%99999d' % tcpi_rtt", "t.pkt:3")
-    with pytest.raises(tcpinfo.CodeError, match="'Call' is not allowed"):
-        tcpinfo.check_code("assert 1, open('/etc/passwd')", "t.pkt:3")
+    block = check_block("assert tcpi_snd_cwnd == 20, 'cwnd=%d' % tcpi_snd_cwnd;\\\n", "t.pkt:3")
+    assert Interpreter().run(block, {"tcpi_snd_cwnd": 5}, 3).endswith(": cwnd=5")
+    assert Interpreter().run(block, {"tcpi_snd_cwnd": 20}, 3) is None
+    with pytest.raises(CodeError, match="t.pkt:3: the string '%99999d'"):
+        check_block("assert 1, '%99999d' % tcpi_rtt", "t.pkt:3")
+    with pytest.raises(CodeError, match=r"the call open\(\) is not allowed"):
+        check_block("assert 1, open('/etc/passwd')", "t.pkt:3")
 
 
 def test_a_syn_writes_its_isn_and_later_numbers_count_from_it():
@@ -157,12 +162,10 @@ def test_accecn_option_as_the_kernel_would_send_it():
 
 def test_a_blocks_names_read_the_sockets_values_before_the_kernels_constants():
     """SK_MEMINFO_RCVBUF is also an index of the SK_MEMINFO enum (1): the block means the socket's rcvbuf."""
-    statements = tcpinfo.check_code("assert SK_MEMINFO_RCVBUF == 131072", "t.pkt:30")
-    assert tcpinfo.failed_assertion(statements, {"SK_MEMINFO_RCVBUF": 131072}) is None
-    assert tcpinfo.failed_assertion(statements, {"SK_MEMINFO_RCVBUF": 1}) is not None
-    uses_a_state = tcpinfo.check_code("assert tcpi_state == TCP_ESTABLISHED", "t.pkt:31")
-    assert tcpinfo.failed_assertion(uses_a_state, {"tcpi_state": 1}) is None
-    assert tcpinfo.failed_assertion(uses_a_state, {"tcpi_state": 7}) is not None
+    assert _fails("assert SK_MEMINFO_RCVBUF == 131072", {"SK_MEMINFO_RCVBUF": 131072}) is None
+    assert _fails("assert SK_MEMINFO_RCVBUF == 131072", {"SK_MEMINFO_RCVBUF": 1}) is not None
+    assert _fails("assert tcpi_state == TCP_ESTABLISHED", {"tcpi_state": 1}) is None
+    assert _fails("assert tcpi_state == TCP_ESTABLISHED", {"tcpi_state": 7}) is not None
 
 
 def test_tcp_info_names_are_the_fields_it_decodes_and_nothing_else():
@@ -174,5 +177,5 @@ def test_tcp_info_names_are_the_fields_it_decodes_and_nothing_else():
         values = tcpinfo.tcp_info(sock)
     assert set(values) - set(tcpinfo.MEMINFO) == tcpinfo.FIELDS
     assert {"tcpi_received_ce_bytes", "tcpi_ecn_mode", "tcpi_total_rto_time"} <= tcpinfo.FIELDS
-    with pytest.raises(tcpinfo.CodeError, match="t.pkt:5: tcpi_delivered_ce_byte is not a struct tcp_info field"):
-        tcpinfo.check_code("assert tcpi_delivered_ce_byte == 0", "t.pkt:5")
+    with pytest.raises(CodeError, match="t.pkt:5: tcpi_delivered_ce_byte is not a struct tcp_info field"):
+        check_block("assert tcpi_delivered_ce_byte == 0", "t.pkt:5")

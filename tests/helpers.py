@@ -18,6 +18,7 @@ SCRIPTS = Path(__file__).with_name("scripts")  # one small script per engine fea
 
 # make test runs several kernel tests at once (pytest-xdist): the machine is then a crowded batch.
 CROWDED = "PYTEST_XDIST_WORKER" in os.environ
+LATE_TRIES = 4  # tries of one run in judged(), while the lab is late or a crowded machine throws the timing off
 
 
 def judged(script, family: int = 4, settings=None, **work):
@@ -29,10 +30,14 @@ def judged(script, family: int = 4, settings=None, **work):
 
     job = [(script, family, settings or Settings())]
     (result,) = run_many(job, 1, again_uncrowded=True, **work)
-    if result.first_try is None and not_the_kernels_verdict(result.failure, CROWDED):
-        (again,) = run_many(job, 1, **work)
-        return dataclasses.replace(again, first_try=result.failure)
-    return result
+    first = result.first_try or result.failure
+    # Other tests' runs keep the machine crowded whatever this one does: a try without a verdict on the kernel
+    # is made again, up to LATE_TRIES in all.
+    for _ in range(LATE_TRIES - 1 - (result.first_try is not None)):
+        if not not_the_kernels_verdict(result.failure, CROWDED):
+            break
+        (result,) = run_many(job, 1, **work)
+    return dataclasses.replace(result, first_try=first) if result.failure is not first else result
 
 
 def tcplab(*args: str, timeout: float = 60, **kwargs) -> subprocess.CompletedProcess:

@@ -16,8 +16,10 @@ state a run leaves gone before the next one starts.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import multiprocessing.util
+from collections.abc import Callable
 
 from netns import Topology
 
@@ -57,17 +59,22 @@ def remove_kept() -> None:
 
 
 @contextlib.contextmanager
-def topology_for_run(fresh: Topology, reusable: bool):
+def topology_for_run(fresh: Topology, reusable: Callable[[], bool]):
     """A topology of ``fresh``'s kind: a kept one if this process has one, else ``fresh`` built. After the
     run, kept again when ``reusable`` (as the run reports it at its end) and the reset succeeds."""
-    kept = _kept.pop(fresh.kind, None) if _kept is not None else None
-    topology = kept or fresh.__enter__()
+    topology = _kept.pop(fresh.kind, None) if _kept is not None else None
     handed_on = False
     try:
+        if topology is None:
+            topology = fresh  # inside the try: an interrupt just after the build still removes it
+            fresh.__enter__()  # a failed build removes what it made
         yield topology
         if _kept is not None and reusable() and fresh.kind not in _kept and topology.reset():
             _kept[fresh.kind] = topology
             handed_on = True
     finally:
-        if not handed_on:
+        if not handed_on and topology is not None:
             topology.close()
+
+
+atexit.register(remove_kept)  # a batch whose generator was never closed: still nothing left at exit

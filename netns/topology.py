@@ -25,9 +25,10 @@ that a batch may keep it for its next run (lab/live/kept.py).
 from __future__ import annotations
 
 import contextlib
+import errno
 import time
 
-from pyroute2 import IPRoute
+from pyroute2 import IPRoute, NetlinkError
 from pyroute2.netlink.rtnl.ifaddrmsg import IFA_F_NODAD
 
 from netns import namespace
@@ -40,6 +41,7 @@ from netns.sockets import abort_tcp_sockets, tcp_sockets_left
 from netns.tcp_metrics import flush_tcp_metrics
 
 NUD_PERMANENT = 0x80
+NUD_LEARNT = 0x3F  # INCOMPLETE, REACHABLE, STALE, DELAY, PROBE, FAILED: what neighbour discovery made
 LINK_READY_WAIT = 5.0  # seconds a veth end may take to carry frames before the topology gives up
 DEFAULT_MTU = 1500
 IPV6_MTU = 1520  # as the kernel selftests' packetdrill runner: mss 1460 holds for IPv6 too
@@ -130,20 +132,18 @@ class Topology:
         self.changed_sysctls.clear()
 
     def _forget_learnt_neighbours(self, ns: str) -> None:
-        """Remove the neighbour entries the kernel made itself (a FAILED one for an unreachable address
-        would answer the next run's connect() at once); the permanent ones the topology made stay."""
+        """Remove the neighbour entries the kernel learnt itself (a FAILED one for an unreachable address
+        would answer the next run's connect() at once). The permanent ones the topology made stay, and so do
+        NOARP ones (multicast, loopback), which the kernel keeps for every namespace."""
         with namespace.inside(ns), IPRoute() as ipr:
             for entry in ipr.get_neighbours():
-                if not entry["state"] & NUD_PERMANENT:
-                    with contextlib.suppress(OSError):
-                        ipr.neigh("del", dst=entry.get_attr("NDA_DST"), ifindex=entry["ifindex"])
-
-    def sysctl(self, key: str) -> str:
-        return namespace.read_sysctl(self.kernel_ns, key)
-
-    def limit_link(self, rate_bps: int, burst_bytes: int) -> None:
-        """Make the link between the endpoints a token bucket (netns/shaping.py)."""
-        raise NotImplementedError
+                if entry["state"] & NUD_LEARNT and entry.get_attr("NDA_DST"):
+                    try:
+                        ipr.neigh("del", dst=entry.get_attr("NDA_DST"), ifindex=entry["ifindex"],
+                                  family=entry["family"])
+                    except NetlinkError as error:
+                        if error.code != errno.ENOENT:  # gone meanwhile: the kernel's own garbage collection
+                            raise
 
 
 def _link_up(ipr: IPRoute, ifname: str, mtu: int | None = None) -> int:

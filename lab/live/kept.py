@@ -47,6 +47,17 @@ def keep_until_exit() -> None:
     multiprocessing.util.Finalize(None, remove_kept, exitpriority=10)
 
 
+def _reset(topology: Topology) -> bool:
+    """Whether the reset left the topology as new. A reset the kernel refused somewhere (an older kernel, a
+    netlink family it lacks) only costs the next run a topology of its own: the run's verdict stands."""
+    from pyroute2 import NetlinkError
+
+    try:
+        return topology.reset()
+    except (OSError, NetlinkError):
+        return False
+
+
 def kept_now() -> list[Topology]:
     """The topologies this process keeps at the moment, for a next run."""
     return list((_kept or {}).values())
@@ -69,7 +80,7 @@ def topology_for_run(fresh: Topology, reusable: Callable[[], bool]):
             topology = fresh  # inside the try: an interrupt just after the build still removes it
             fresh.__enter__()  # a failed build removes what it made
         yield topology
-        if _kept is not None and reusable() and fresh.kind not in _kept and topology.reset():
+        if _kept is not None and reusable() and fresh.kind not in _kept and _reset(topology):
             _kept[fresh.kind] = topology
             handed_on = True
     finally:

@@ -131,6 +131,13 @@ class Topology:
             namespace.write_sysctl(ns, key, value)
         self.changed_sysctls.clear()
 
+    def sysctl(self, key: str) -> str:
+        return namespace.read_sysctl(self.kernel_ns, key)
+
+    def limit_link(self, rate_bps: int, burst_bytes: int) -> None:
+        """Make the link between the endpoints a token bucket (netns/shaping.py)."""
+        raise NotImplementedError
+
     def _forget_learnt_neighbours(self, ns: str) -> None:
         """Remove the neighbour entries the kernel learnt itself (a FAILED one for an unreachable address
         would answer the next run's connect() at once). The permanent ones the topology made stay, and so do

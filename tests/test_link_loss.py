@@ -232,3 +232,24 @@ def test_an_interrupted_run_leaves_no_rule_and_no_namespace(signum):
     assert tables(None) == root_before
     assert "Traceback" not in proc.stderr.read()
     assert os.path.exists(f"/proc/{proc.pid}") is False
+
+
+def test_a_kernel_without_the_link_rules_modules_fails_that_run_at_its_line(monkeypatch):
+    """A kernel built without what a link line uses (an emulated Debian guest lacked nft_compat): that run
+    fails at the line, naming the modules; the batch goes on."""
+    from pyroute2 import NetlinkError
+
+    from lab.live import loss as live_loss
+
+    def refused(self, event, ns):
+        raise NetlinkError(2, "No such file or directory")
+
+    monkeypatch.setattr(live_loss.RunLosses, "install", refused)
+    from lab.live.runner import run_script
+
+    script = parse_file(str(exercise("lost-fin").script))
+    result = run_script(script, 4, Settings())
+    first_link = next(event.line for event in script.events if type(event).__name__ == "LossEvent")
+    assert result.failure.line == first_link
+    assert result.failure.message.startswith("the kernel refused the link rule (No such file or directory): it "
+                                             "needs the modules nf_tables, nft_numgen,")

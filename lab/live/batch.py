@@ -15,7 +15,6 @@ import multiprocessing
 import os
 import signal
 import time
-from concurrent.futures import ProcessPoolExecutor
 
 from lab.course.experiments import Experiment
 from lab.script.events import Script
@@ -158,6 +157,8 @@ def _results(jobs: list, workers: int, work):
 
 def _in_workers(jobs: list, workers: int, work):
     """(index, work's result) for each job, in the order of ``jobs``, from a pool of worker processes."""
+    from concurrent.futures import ProcessPoolExecutor  # ~6 ms: not for a run or two in turn
+
     order = sorted(range(len(jobs)), key=lambda i: -jobs[i][0].length)  # the longest first
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(FORKSERVER_PRELOAD)

@@ -28,11 +28,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lab.errors import BadInput, EnvironmentProblem
+from netns.loss import LOSS_MODULES
 
 CLONE_NEWNS = 0x00020000
 MS_BIND, MS_REC, MS_PRIVATE = 4096, 16384, 1 << 18
-# The netfilter modules the lossy-link exercises need, loaded in the guest before it runs anything.
-GUEST_MODULES = ("nf_tables", "nft_numgen", "nft_queue", "nft_log", "nfnetlink_queue", "nfnetlink_log")
 NEEDED_TOOLS = {"vng": "pip install virtme-ng (or `pip install tcplab[kernels]`)",
                 "qemu-system-x86_64": "apt-get install qemu-system-x86", "busybox": "apt-get install busybox-static",
                 "depmod": "apt-get install kmod", "apt-get": "a Debian or Ubuntu host"}
@@ -136,7 +135,8 @@ def guest_command(kernel: Kernel, tcplab_args: list[str], kvm: bool, cpus: int, 
     args = list(tcplab_args)
     if not kvm and args and args[0] in ("run", "claims", "selftests") and "--slow" not in args:
         args.insert(1, "--slow")
-    inside = (f"modprobe -a {' '.join(GUEST_MODULES)} 2>/dev/null; cd {shlex.quote(os.getcwd())} && "
+    # The netfilter modules the lossy-link exercises need, loaded in the guest before it runs anything.
+    inside = (f"modprobe -a {' '.join(LOSS_MODULES)} 2>/dev/null; cd {shlex.quote(os.getcwd())} && "
               f"{shlex.quote(str(Path(sys.executable).with_name('tcplab')))} {shlex.join(args)}")
     return ["vng", "-r", str(kernel.vmlinuz), *([] if kvm else ["--disable-kvm"]), "--cpus", str(cpus),
             "--memory", memory, "--exec", inside]

@@ -554,8 +554,16 @@ class Run:
 
     def _loss(self, event: LossEvent, script_time: float) -> tuple[float, float]:
         """From now on the link loses or holds back what the line describes (a rule in the receiver's namespace)."""
+        from pyroute2 import NetlinkError
+
+        from netns.loss import LOSS_MODULES
+
         began = time.monotonic()
-        self.losses.install(event, self.ends[self.ends[event.sender].peer].app.ns)
+        try:
+            self.losses.install(event, self.ends[self.ends[event.sender].peer].app.ns)
+        except NetlinkError as error:  # a kernel built without what the rule uses: that run fails, not the batch
+            raise self._failure(event, CONTENT, f"the kernel refused the link rule ({os.strerror(error.code)}): it "
+                                f"needs the modules {', '.join(LOSS_MODULES)} (Linux {platform.release()})") from None
         return began, time.monotonic()
 
     def _link(self, event: LinkEvent, script_time: float) -> tuple[float, float]:

@@ -33,6 +33,7 @@ from lab.privileges import ensure_lab_privileges
 RECORD = Path(__file__).resolve().parents[1] / "docs" / "measurements.md"
 SHORT_SCRIPT = Path(__file__).with_name("handshake.pkt")
 SHARED_SCRIPT = Path(__file__).with_name("shared-language.pkt")  # what tcplab and packetdrill both speak
+SHARED_TIMELINE = Path(__file__).with_name("shared-timeline.pkt")  # the same language, a 0.2 s timeline
 
 
 def measure(name: str, action: Callable[[], object], runs: int, target_ms: float | None = None) -> None:
@@ -81,14 +82,16 @@ def wall(command: list[str], repeats: int) -> float:
     return statistics.median(samples)
 
 
-def batch(tcplab: str, count: int, repeats: int, target: float) -> None:
+def batch(tcplab: str, count: int, repeats: int, target: float, script: Path = SHARED_SCRIPT) -> None:
     """``tcplab run`` of ``count`` short scripts (IPv4) in one process, beside ``count`` packetdrill runs."""
-    ours = wall([tcplab, "run", "--ip-version", "4", *[str(SHARED_SCRIPT)] * count], repeats)
+    ours = wall([tcplab, "run", "--ip-version", "4", *[str(script)] * count], repeats)
     what = f"{count} short scripts in one tcplab run" if count > 1 else "one short script, tcplab run"
+    if script != SHARED_SCRIPT:
+        what = f"{count} scripts of 0.2 s in one tcplab run"
     line = f"{what:<40} median {ours * 1000:8.1f} ms  (n={repeats})"
     reference = os.environ.get("PACKETDRILL")
     if reference:
-        runs = " && ".join([f"{shlex.quote(reference)} 4 {shlex.quote(str(SHARED_SCRIPT))} >/dev/null"] * count)
+        runs = " && ".join([f"{shlex.quote(reference)} 4 {shlex.quote(str(script))} >/dev/null"] * count)
         theirs = wall(["sh", "-c", runs], repeats)
         ratio = ours / theirs
         line += (f"  vs {count} packetdrill run{'s' if count > 1 else ''} {theirs * 1000:.1f} ms: {ratio:.2f}x  "
@@ -173,6 +176,7 @@ def run_all() -> None:
     measure("demo: topology + handshake + close (a script run)", run_demo, 20)
     script_overhead(25)
     batch(tcplab, 8, 7, 0.5)
+    batch(tcplab, 8, 5, 0.5, SHARED_TIMELINE)
     batch(tcplab, 1, 15, 1.2)
     catalogue(tcplab, 3)
 

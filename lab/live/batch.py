@@ -5,6 +5,12 @@ kernel's timestamps and needs the GIL promptly, and process workers keep
 runs from delaying each other. The longest scripts start first, so a small
 pool finishes the catalogue soonest. Results come back as plain text and
 numbers (a RunResult is plain data, pickled back to the parent).
+
+Workers are forked from this process, which has imported the engine
+already, when it runs no thread besides its own (``tcplab run``); otherwise
+(a test runner's threads) from a fork server that imports the engine once.
+Runs in turn in this process keep their topologies from one run to the next
+(lab/live/kept.py), as each worker does for its own runs.
 """
 
 from __future__ import annotations
@@ -14,8 +20,10 @@ import dataclasses
 import multiprocessing
 import os
 import signal
+import threading
 import time
 
+from lab.live.cpu_load import busy_share  # first: its first sample opens the load's window
 from lab.course.experiments import Experiment
 from lab.script.events import Script
 from netns import Terminated
@@ -38,10 +46,12 @@ def run_one(script: Script | Experiment, family: int, settings: Settings) -> Run
     return run_any(script, family, settings)
 
 
-# Imported once by the fork server, before it forks the workers, so that no worker imports the lab itself
+# Imported once by a fork server, before it forks the workers, so that no worker imports the lab itself
 # (measured: ~0.38 s of CPU per worker).
 FORKSERVER_PRELOAD = ["__main__", __name__]
-POOL_WORTH_SECONDS = 2.0  # starting worker processes costs ~0.4 s: below this much timeline, run in turn
+# A pool costs ~0.5 s more than runs in turn (measured: 8 runs of a script without waits, 1.05 s against
+# 0.55 s): worth it when, in turn, the runs would wait that much longer on the timelines beyond the longest.
+POOL_WORTH_SECONDS = 0.5
 
 
 # Workers per CPU that is not already busy; measured with bench/trust.py (docs/timing-evidence.md).
@@ -53,34 +63,14 @@ def default_jobs() -> int:
 
     A run spends most of its time asleep on kernel timers; with a real-time
     timeline many more workers than CPUs stay punctual, without it fewer. A
-    CPU kept busy by others (measured over 0.1 s before the batch starts, so
-    that a batch's own recent load does not count as the load average would)
-    is not counted; one CPU always is.
+    CPU kept busy by others (lab/live/cpu_load.py: measured since the engine
+    was imported, this process's own CPU time taken out, so that neither a
+    batch's own recent load counts, as the load average would, nor a sleep
+    is needed) is not counted; one CPU always is.
     """
     cpus = sorted(os.sched_getaffinity(0))
-    busy = min(len(cpus) - 1, round(_busy_share(cpus) * len(cpus)))
+    busy = min(len(cpus) - 1, round(busy_share(cpus) * len(cpus)))
     return WORKERS_PER_FREE_CPU[realtime_allowed()] * (len(cpus) - busy)
-
-
-def _cpu_times(cpus: list[int]) -> tuple[int, int]:
-    """(idle, total) jiffies of ``cpus`` from /proc/stat."""
-    idle = total = 0
-    with open("/proc/stat") as handle:
-        for line in handle:
-            name, *fields = line.split()
-            if name.startswith("cpu") and name[3:].isdigit() and int(name[3:]) in cpus:
-                values = list(map(int, fields))
-                idle += values[3] + values[4]  # idle, iowait
-                total += sum(values[:8])
-    return idle, total
-
-
-def _busy_share(cpus: list[int], seconds: float = 0.1) -> float:
-    """How much of ``cpus`` other processes used over the last ``seconds`` (0 to 1)."""
-    idle_before, total_before = _cpu_times(cpus)
-    time.sleep(seconds)
-    idle, total = _cpu_times(cpus)
-    return 1 - (idle - idle_before) / max(total - total_before, 1)
 
 
 def run_many(jobs: list[tuple[Script | Experiment, int, Settings]], workers: int | None, work=run_one,
@@ -88,8 +78,7 @@ def run_many(jobs: list[tuple[Script | Experiment, int, Settings]], workers: int
     """Yield ``finish(work(script, family, settings))`` for each job, in the order of ``jobs`` (runs
     made again last).
 
-    ``workers`` None: ``default_jobs()``, measured only where a pool of workers is worth starting (a short
-    run or two runs in turn, without the 0.1 s the measurement takes).
+    ``workers`` None: ``default_jobs()`` where a pool of workers is worth starting, else runs in turn.
 
     ``work`` runs in the workers (a module-level function: they receive it
     pickled) and returns plain data; ``finish`` turns it into what the caller
@@ -141,7 +130,8 @@ def _drop_temporary_capture(result, settings: Settings) -> None:
 
 
 def _worth_a_pool(jobs: list, workers: int) -> bool:
-    return workers > 1 and len(jobs) > 1 and sum(job[0].length for job in jobs) >= POOL_WORTH_SECONDS
+    lengths = [job[0].length for job in jobs]
+    return workers > 1 and len(jobs) > 1 and sum(lengths) - max(lengths) >= POOL_WORTH_SECONDS
 
 
 def _results(jobs: list, workers: int, work):
@@ -160,8 +150,9 @@ def _in_workers(jobs: list, workers: int, work):
     from concurrent.futures import ProcessPoolExecutor  # ~6 ms: not for a run or two in turn
 
     order = sorted(range(len(jobs)), key=lambda i: -jobs[i][0].length)  # the longest first
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(FORKSERVER_PRELOAD)
+    context = multiprocessing.get_context("fork" if threading.active_count() == 1 else "forkserver")
+    if context.get_start_method() == "forkserver":
+        context.set_forkserver_preload(FORKSERVER_PRELOAD)
     numbers = context.Value("i", 0)  # each worker takes the next: its timeline's CPU (punctual.timeline_cpu)
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_init_worker,
                                initargs=(numbers,))

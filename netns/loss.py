@@ -33,6 +33,7 @@ from pyroute2.netlink.nfnetlink.nftsocket import NFPROTO_INET
 from pyroute2.nftables.main import NFTables
 
 from netns import namespace, nfnetlink
+from netns.signals import deferred_signals
 from netns.holdback import Held, Holdback, queue_target
 
 TABLE = "tcplab"
@@ -221,7 +222,13 @@ class LinkLoss:
         self.close()
 
     def add(self, ns: str, rule: LossRule) -> None:
-        """Install ``rule`` in namespace ``ns`` (its table, chain and nflog listener on first use)."""
+        """Install ``rule`` in namespace ``ns`` (its table, chain and nflog listener on first use). Signals
+        wait until it is in: one landing between a request and its answer would leave pyroute2's socket
+        waiting for an answer already gone, and the teardown's own requests on it would wait forever."""
+        with deferred_signals():
+            self._add(ns, rule)
+
+    def _add(self, ns: str, rule: LossRule) -> None:
         nft = self._tables.get(ns)
         if nft is None:
             self._listeners[ns] = _NflogListener(ns)
@@ -246,7 +253,11 @@ class LinkLoss:
         return [packet for holdback in self._holdbacks.values() for packet in holdback.held()]
 
     def close(self) -> None:
-        """Remove the tables, stop holding back, close the sockets (idempotent)."""
+        """Remove the tables, stop holding back, close the sockets (idempotent; signals wait, as for add)."""
+        with deferred_signals():
+            self._close()
+
+    def _close(self) -> None:
         while self._holdbacks:
             self._holdbacks.popitem()[1].close()
         while self._tables:

@@ -67,14 +67,19 @@ def parsed(path: str):
     return parse_file(path)
 
 
+def read_toml(path: Path) -> dict:
+    """One of the course's TOML files; a syntax error is bad input naming the file."""
+    with open(path, "rb") as handle:
+        try:
+            return tomllib.load(handle)
+        except tomllib.TOMLDecodeError as error:
+            raise BadInput(f"{path}: {error}; fix the TOML") from None
+
+
 @cache
 def exercises() -> tuple[Exercise, ...]:
     """Every exercise, in catalogue order."""
-    with open(FOLDER / "catalogue.toml", "rb") as handle:
-        try:
-            entries = tomllib.load(handle)
-        except tomllib.TOMLDecodeError as error:
-            raise BadInput(f"{FOLDER / 'catalogue.toml'}: {error}; fix the TOML") from None
+    entries = read_toml(FOLDER / "catalogue.toml")
     found = []
     for name, entry in entries.items():
         entry = dict(entry)

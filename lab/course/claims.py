@@ -12,12 +12,11 @@ holds on a run only when every one of its lines passed there.
 from __future__ import annotations
 
 import re
-import tomllib
 from dataclasses import dataclass, fields
 from functools import cache, cached_property
 from pathlib import Path
 
-from lab.course.catalogue import FOLDER, find, parsed
+from lab.course.catalogue import FOLDER, find, parsed, read_toml
 from lab.errors import BadInput
 from lab.judge.trace import LAB_LATE
 from lab.views.i18n import LANGUAGES, say
@@ -99,8 +98,7 @@ def _references(where: str, row: dict, name: str, pattern: re.Pattern, form: str
 
 def pinned_functions() -> tuple[str, set[str]]:
     """The release kernel_functions.toml was checked against, and the FILE:FUNCTION references it lists."""
-    with open(KERNEL_FUNCTIONS_FILE, "rb") as handle:
-        pinned = tomllib.load(handle)
+    pinned = read_toml(KERNEL_FUNCTIONS_FILE)
     return pinned["release"], {f"{path}:{name}" for path, names in pinned["files"].items() for name in names}
 
 
@@ -181,11 +179,7 @@ def _asserts(path: str, line: int) -> bool:
 @cache
 def claims() -> tuple[Claim, ...]:
     """Every claim row, in the order of the articles."""
-    with open(CLAIMS_FILE, "rb") as handle:
-        try:
-            rows = tomllib.load(handle)
-        except tomllib.TOMLDecodeError as error:
-            raise BadInput(f"{CLAIMS_FILE}: {error}; fix the TOML") from None
+    rows = read_toml(CLAIMS_FILE)
     found = []
     for claim_id, row in rows.items():
         where = f"{CLAIMS_FILE.name}: [{claim_id}]"

@@ -10,12 +10,11 @@ entry can never dress up a new difference as a known one.
 from __future__ import annotations
 
 import re
-import tomllib
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from lab.course.catalogue import find
+from lab.course.catalogue import find, read_toml
 from lab.course.labels import labels
 from lab.errors import BadInput
 
@@ -39,7 +38,7 @@ class Change:
 
     @property
     def since_text(self) -> str:
-        return "%d.%d" % self.since
+        return f"{self.since[0]}.{self.since[1]}"
 
 
 def release_number(release: str) -> tuple[int, int] | None:
@@ -50,11 +49,7 @@ def release_number(release: str) -> tuple[int, int] | None:
 
 @cache
 def changes() -> tuple[Change, ...]:
-    with open(CHANGES_FILE, "rb") as handle:
-        try:
-            rows = tomllib.load(handle)
-        except tomllib.TOMLDecodeError as error:
-            raise BadInput(f"{CHANGES_FILE}: {error}; fix the TOML") from None
+    rows = read_toml(CHANGES_FILE)
     found = []
     for at, row in rows.items():
         where = f"{CHANGES_FILE.name}: [{at}]"

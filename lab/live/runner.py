@@ -521,9 +521,9 @@ class Run:
         """Whether this run changed nothing in its topology that Topology.reset does not put back, so that
         a batch may keep it for its next run (lab/live/kept.py): no shell line, no shaped or lossy link, no
         ICMP error (a route's cached MTU), nothing the port itself set up for this script alone."""
-        undoable = (LinkEvent, LossEvent, IcmpEvent)
+        lasting = (LinkEvent, LossEvent, IcmpEvent)  # what they change outlives the run in the topology
         return self.port.topology_reusable() and not any(
-            isinstance(event, undoable) or (isinstance(event, CommandEvent) and not event.sysctls)
+            isinstance(event, lasting) or (isinstance(event, CommandEvent) and not event.sysctls)
             for event in self.script.events)
 
     # -- commands and the link ----------------------------------------------------

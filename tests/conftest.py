@@ -48,6 +48,23 @@ def _ours() -> set[str]:
     return names
 
 
+@pytest.fixture(scope="session", autouse=True)
+def captures_kept_under_pytests_own_temp(tmp_path_factory):
+    """A failing run keeps its capture in a temporary file for its user to open. Tests fail runs on purpose
+    (hundreds of them): theirs go under pytest's temporary folder, which pytest prunes, not into /tmp."""
+    import tempfile
+
+    folder = str(tmp_path_factory.mktemp("captures"))
+    before = os.environ.get("TMPDIR")
+    os.environ["TMPDIR"], tempfile.tempdir = folder, None  # this process and the tcplab processes it starts
+    yield
+    if before is None:
+        del os.environ["TMPDIR"]
+    else:
+        os.environ["TMPDIR"] = before
+    tempfile.tempdir = None
+
+
 @pytest.fixture(autouse=True)
 def no_leftover_namespaces(request):
     """Fail a kernel test that leaves a tcplab namespace behind (and remove it)."""

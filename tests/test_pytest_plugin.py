@@ -41,7 +41,8 @@ def test_pkt_files_and_the_topology_fixture(tmp_path):
     result = run_pytest(tmp_path)
     assert result.returncode == 1, result.stdout
     assert "2 failed, 4 passed" in result.stdout, result.stdout
-    assert "passive_open.pkt::ipv4" not in result.stdout  # passed items are not listed
+    # passed items are not listed (a first try made again on a crowded machine is named in a warning only)
+    assert "PASSED passive_open.pkt" not in result.stdout and "FAILED passive_open.pkt" not in result.stdout
     assert "FAILED wrong_ack.pkt::ipv4" in result.stdout and "FAILED wrong_ack.pkt::ipv6" in result.stdout
     assert "ack: expected 2, got 1" in result.stdout
     assert "Traceback" not in result.stdout

@@ -151,24 +151,28 @@ class TraceInstance:
                 self.root = -1
 
     def write(self, path: str, text: str) -> None:
-        handle = os.open(path, os.O_WRONLY | os.O_TRUNC, dir_fd=self.fd)
-        try:
-            os.write(handle, text.encode())
-        finally:
-            os.close(handle)
+        """Write one of the instance's files. Signals wait until it is closed again: an open file holds the
+        instance, and an interrupt between open and close would leave the exit's rmdir busy (EBUSY)."""
+        with deferred_signals():
+            handle = os.open(path, os.O_WRONLY | os.O_TRUNC, dir_fd=self.fd)
+            try:
+                os.write(handle, text.encode())
+            finally:
+                os.close(handle)
 
     def read(self, path: str) -> str:
         """A whole file, without waiting: tracefs hands out a page per read(), and ``trace_pipe`` (a
         consuming read: what was read is gone from the buffer) would block when empty."""
-        handle = os.open(path, os.O_RDONLY | os.O_NONBLOCK, dir_fd=self.fd)
         chunks = []
-        try:
-            while chunk := os.read(handle, 1 << 16):
-                chunks.append(chunk)
-        except BlockingIOError:
-            pass
-        finally:
-            os.close(handle)
+        with deferred_signals():  # as for write
+            handle = os.open(path, os.O_RDONLY | os.O_NONBLOCK, dir_fd=self.fd)
+            try:
+                while chunk := os.read(handle, 1 << 16):
+                    chunks.append(chunk)
+            except BlockingIOError:
+                pass
+            finally:
+                os.close(handle)
         return b"".join(chunks).decode(errors="replace")
 
 

@@ -28,6 +28,7 @@ import ast
 import operator
 import re
 from dataclasses import dataclass, field
+from functools import cache
 
 from lab.errors import BadInput
 from lab.judge.tcpinfo import CONSTANTS, FIELDS, MEMINFO
@@ -88,8 +89,10 @@ def _stored_names(tree: ast.AST) -> set[str]:
     return {node.id for node in ast.walk(tree) if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store)}
 
 
-def check_block(code: str, where: str, assignable: set[str] = frozenset()) -> Block:
-    """Parse a block and check it against the subset; ``assignable``: the names the script's blocks assign."""
+@cache
+def check_block(code: str, where: str, assignable: frozenset[str] = frozenset()) -> Block:
+    """Parse a block and check it against the subset; ``assignable``: the names the script's blocks assign.
+    Cached: the run checks each block again at its line, after the script's check before the run."""
     try:
         tree = ast.parse(_text(code))
     except SyntaxError as error:

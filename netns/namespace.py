@@ -21,6 +21,8 @@ from pyroute2 import netns as pr_netns
 CLONE_NEWNET = 0x40000000
 SYSCTL_ROOT = "/proc/sys"
 
+# Handed to pyroute2's netns calls: without it pyroute2 finds libc with ctypes.util.find_library, which
+# runs ``ldconfig -p`` in a subprocess (~8 ms) in every process that makes or enters a namespace.
 _libc = ctypes.CDLL(None, use_errno=True)
 
 
@@ -45,7 +47,7 @@ def create(name: str) -> None:
             if _libc.unshare(CLONE_NEWNET) != 0:
                 err = ctypes.get_errno()
                 raise OSError(err, f"unshare(CLONE_NEWNET): {os.strerror(err)}")
-            pr_netns.attach(name, "thread-self")
+            pr_netns.attach(name, "thread-self", libc=_libc)
         except BaseException as exc:  # handed to the creating thread below
             failure.append(exc)
 
@@ -64,7 +66,7 @@ def create(name: str) -> None:
 def remove(name: str) -> None:
     """Remove the named namespace; the kernel frees its devices once unused."""
     try:
-        pr_netns.remove(name)
+        pr_netns.remove(name, libc=_libc)
     except FileNotFoundError:
         pass
 
@@ -83,11 +85,11 @@ def inside(name: str) -> Iterator[None]:
     """
     home = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
     try:
-        pr_netns.setns(name, flags=0)
+        pr_netns.setns(name, flags=0, libc=_libc)
         try:
             yield
         finally:
-            pr_netns.setns(home, flags=0)
+            pr_netns.setns(home, flags=0, libc=_libc)
     finally:
         os.close(home)
 

@@ -108,13 +108,15 @@ def finish(outcomes: list, as_json: bool, junit_path: str | None, suite: str, la
            captures: list[str] | None = None) -> None:
     """Write what CI asked for; exit 1 on a kernel mismatch, 4 when only the lab was late. ``captures``: the
     files ``verify`` checked, one per outcome, which name its JUnit testcases."""
-    from lab.views.results import run_case, to_json, write_junit
-
     failed = sum(not outcome.passed for outcome in outcomes)
     if junit_path:
+        from lab.views.results import run_case, write_junit
+
         write_junit(junit_path, suite, [run_case(suite, outcome, capture)
                                         for outcome, capture in zip(outcomes, captures or [None] * len(outcomes))])
     if as_json:
+        from lab.views.results import to_json
+
         click.echo(to_json(outcomes))
     else:
         kinds = ", ".join(f"{kind} {count}" for kind, count in failure_kinds(outcomes).items())

@@ -41,13 +41,16 @@ def _defines(pairs: tuple[str, ...]) -> dict[str, str]:
 
 def _resolve(names: tuple[str, ...], every: bool, defines: dict[str, str]) -> list:
     """What to run for the arguments: a script file, else an exercise of the catalogue."""
-    from lab.course.catalogue import exercises, find
     from lab.script.parser import parse_file
+
+    if not every and not names:
+        raise BadInput("run: name a script file or an exercise (see `tcplab list`), or pass --all")
+    if not every and all(os.path.exists(name) for name in names):
+        return [parse_file(name, defines) for name in names]  # script files alone: no catalogue to read
+    from lab.course.catalogue import exercises, find
 
     if every:
         return [exercise.runnable() for exercise in exercises()]
-    if not names:
-        raise BadInput("run: name a script file or an exercise (see `tcplab list`), or pass --all")
     return [parse_file(name, defines) if os.path.exists(name) else find(name).runnable() for name in names]
 
 
@@ -99,6 +102,10 @@ def run(scripts, every, loopback, ip_version, tolerance_usecs, tolerance_percent
     Every file is parsed and checked before anything runs: a syntax error, or
     a shell line without --allow-shell, stops the run with exit code 2.
     """
+    if len(scripts) == 1 and not every:
+        from lab.live.tracepoints import prepare_in_background
+
+        prepare_in_background()  # its runs happen in this process: the trace instance is made while it imports
     from lab.live.batch import run_many
     from lab.live.runner import preflight
     from lab.script.settings import Settings
@@ -164,6 +171,8 @@ class Pictures:
     state_diagrams: bool
 
     def write(self, outcome, many: bool, language: str) -> None:
+        if not (self.svg or self.html or self.animated_svg):
+            return  # none asked for: nor the drawing modules, nor the catalogue, are loaded
         from lab.views import animation
 
         extras = ladders.Extras.of(outcome, language)

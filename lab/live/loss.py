@@ -19,7 +19,6 @@ import os
 from lab.tcp.packets import text_to_flags
 from lab.capture.pcapng import DROPPED
 from lab.script.events import SERVER_PORT, LossEvent
-from netns.loss import LinkLoss, LossRule
 
 ETHERNET_HEADER = 14  # veth and lo frames alike, as the packet socket reads them
 TCP_CHECKSUM = slice(16, 18)  # within the TCP header
@@ -30,12 +29,16 @@ class RunLosses:
 
     def __init__(self, path: str):
         self.path = path
-        self.link = LinkLoss()
+        self.link = None  # made at the first link line: most runs have none, and need not load nf_tables support
         self.lines: dict[int, LossEvent] = {}  # rule tag (the line number) -> its line
 
     def install(self, event: LossEvent, receiver_ns: str) -> None:
         """From now on, lose or hold back what ``event`` describes, in ``receiver_ns`` (the sender's peer's)."""
+        from netns.loss import LinkLoss, LossRule
+
         ports = {"sport": SERVER_PORT} if event.sender == "server" else {"dport": SERVER_PORT}
+        if self.link is None:
+            self.link = LinkLoss()
         self.lines[event.line] = event
         self.link.add(receiver_ns, LossRule(event.line, text_to_flags(event.flags), nth=event.nth,
                                             every=event.every, delay=event.delay, **ports))
@@ -45,6 +48,8 @@ class RunLosses:
 
     def settle(self, frames: list, comments: dict[int, str], frame_steps: dict[int, object]) -> list[str]:
         """Mark the frames the link dropped or held (comments, ladder steps); return notes; remove the rules."""
+        if self.link is None:
+            return []
         try:
             done = ([(drop.tag, drop.packet, None, True) for drop in self.link.drops()]
                     + [(held.mark, held.packet, held.seconds, held.released) for held in self.link.held()]

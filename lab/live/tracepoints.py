@@ -38,6 +38,7 @@ state changes it reports are then labelled ``sampled``
 from __future__ import annotations
 
 import multiprocessing.util
+import os
 import re
 import threading
 import time
@@ -218,19 +219,21 @@ def reason_text(event: TraceEvent) -> str:
 
 _IN_USE = threading.Lock()  # the process's one instance serves one run at a time
 _preparing: threading.Thread | None = None  # the process's instance, being made and set up
+_preparing_pid = 0  # the process that started it: a forked worker makes its own
 
 
 def prepare_in_background() -> None:
     """Make and set up this process's trace instance on a thread of its own, once per process.
 
     Both making an instance and enabling its events wait on the kernel (RCU
-    grace periods, patching the tracepoints' code): ~40 ms, which a run's
+    grace periods, patching the tracepoints' code): ~50 ms, which a run's
     first use would add to the topology's build. Started before the
-    topology, the two overlap; ``KernelTrace.start`` waits for the thread.
+    topology (``tcplab run`` of one script starts it before it even imports
+    the engine), the two overlap; ``KernelTrace.start`` waits for the thread.
     """
-    global _preparing
-    if _preparing is None:
-        _preparing = threading.Thread(target=_prepare_quietly, name="tcplab trace instance")
+    global _preparing, _preparing_pid
+    if _preparing is None or _preparing_pid != os.getpid():
+        _preparing, _preparing_pid = threading.Thread(target=_prepare_quietly, name="tcplab trace instance"), os.getpid()
         _preparing.start()
         # A worker process runs its finalizers before it joins its threads: let the thread end first, so
         # that the instance it makes is there to be removed (netns.tracefs removes it at exit).
@@ -279,7 +282,7 @@ class KernelTrace:
             self.unavailable = "another run of this process is using its trace instance"
             return
         self.holding = True
-        if _preparing is not None:
+        if _preparing is not None and _preparing_pid == os.getpid():
             _preparing.join()
         try:
             instance = process_instance()

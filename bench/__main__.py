@@ -183,6 +183,9 @@ def run_all() -> None:
     batch(tcplab, 8, 7, 0.5)
     batch(tcplab, 8, 5, 0.5, SHARED_TIMELINE)
     batch(tcplab, 1, 15, 1.2)
+    from bench.one_run import report as where_one_run_goes
+
+    where_one_run_goes()
     catalogue(tcplab, 3)
 
 

@@ -1,8 +1,9 @@
-"""Network topologies for tcplab, built and torn down with pyroute2 only.
+"""Network topologies for tcplab: namespaces, links and the kernel's sockets, built, read and torn down.
 
-Names are imported on first use (PEP 562): commands that never build a
-topology (``list``, ``explain``, offline ``verify``) must not pay for
-importing pyroute2.
+A run's own requests are packed here with struct (netns/netlink.py says
+why); pyroute2 makes the rarer ones (tc, nf_tables, generic netlink). Names
+are imported on first use (PEP 562): commands that never build a topology
+(``list``, ``explain``, offline ``verify``) load none of it.
 """
 
 import importlib

@@ -1,10 +1,11 @@
 """Named network namespaces: create, enter from a thread, sysctls, remove.
 
 A namespace is created by a short-lived thread that unshares its own network
-namespace and has pyroute2 bind-mount it under /run/netns (``netns.attach``).
-That avoids the fork pyroute2's ``netns.create`` makes: it is several times
-faster, and it starts no child process in a program that already runs
-threads.
+namespace and bind-mounts it under /var/run/netns, where ``ip netns`` keeps
+them (and with the same mount propagation, so that both see the same names).
+That needs no fork (pyroute2's ``netns.create`` makes one) and no import of
+pyroute2 (netns/netlink.py says why). Entering and removing are the same few
+libc calls ``ip netns exec`` and ``ip netns delete`` make.
 """
 
 from __future__ import annotations
@@ -16,14 +17,19 @@ import os
 import threading
 from collections.abc import Iterator
 
-from pyroute2 import netns as pr_netns
-
 CLONE_NEWNET = 0x40000000
+MS_BIND, MS_REC, MS_SHARED = 0x1000, 0x4000, 1 << 20
+MNT_DETACH = 2
+NETNS_RUN_DIR = "/var/run/netns"  # iproute2's
 SYSCTL_ROOT = "/proc/sys"
 
-# Handed to pyroute2's netns calls: without it pyroute2 finds libc with ctypes.util.find_library, which
-# runs ``ldconfig -p`` in a subprocess (~8 ms) in every process that makes or enters a namespace.
-_libc = ctypes.CDLL(None, use_errno=True)
+_libc = ctypes.CDLL(None, use_errno=True)  # the process's own libc: no ctypes.util.find_library (a subprocess)
+
+
+def _check(result: int, what: str) -> None:
+    if result != 0:
+        number = ctypes.get_errno()
+        raise OSError(number, f"{what}: {os.strerror(number)}")
 
 
 class NamespaceError(OSError):
@@ -44,10 +50,8 @@ def create(name: str) -> None:
 
     def unshare_and_attach() -> None:
         try:
-            if _libc.unshare(CLONE_NEWNET) != 0:
-                err = ctypes.get_errno()
-                raise OSError(err, f"unshare(CLONE_NEWNET): {os.strerror(err)}")
-            pr_netns.attach(name, "thread-self", libc=_libc)
+            _check(_libc.unshare(CLONE_NEWNET), "unshare(CLONE_NEWNET)")
+            _attach(name)
         except BaseException as exc:  # handed to the creating thread below
             failure.append(exc)
 
@@ -63,17 +67,47 @@ def create(name: str) -> None:
         raise error
 
 
+def _attach(name: str) -> None:
+    """Bind-mount the calling thread's network namespace as ``name``, as ``ip netns add`` does: the run
+    directory is a shared mount (made one on itself first if need be), so the name is seen everywhere."""
+    run_dir = NETNS_RUN_DIR.encode()
+    os.makedirs(NETNS_RUN_DIR, mode=0o755, exist_ok=True)
+    if _libc.mount(b"none", run_dir, None, MS_SHARED | MS_REC, None) != 0:
+        _check(_libc.mount(run_dir, run_dir, b"none", MS_BIND | MS_REC, None), f"bind-mount {NETNS_RUN_DIR}")
+        _check(_libc.mount(b"none", run_dir, None, MS_SHARED | MS_REC, None), f"share {NETNS_RUN_DIR}")
+    path = os.path.join(NETNS_RUN_DIR, name)
+    os.close(os.open(path, os.O_RDONLY | os.O_CREAT | os.O_EXCL, 0))
+    _check(_libc.mount(b"/proc/thread-self/ns/net", path.encode(), b"none", MS_BIND, None), f"bind-mount {path}")
+
+
 def remove(name: str) -> None:
     """Remove the named namespace; the kernel frees its devices once unused."""
-    try:
-        pr_netns.remove(name, libc=_libc)
-    except FileNotFoundError:
-        pass
+    path = os.path.join(NETNS_RUN_DIR, name)
+    _libc.umount2(path.encode(), MNT_DETACH)  # not mounted (a failed create): the unlink still removes it
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
 
 
 def listed() -> list[str]:
-    """Names under /run/netns."""
-    return list(pr_netns.listnetns())
+    """The named namespaces (``ip netns list``)."""
+    try:
+        return os.listdir(NETNS_RUN_DIR)
+    except FileNotFoundError:
+        return []
+
+
+def _enter(fd: int, what: str) -> None:
+    _check(_libc.setns(fd, CLONE_NEWNET), f"enter network namespace {what}")
+
+
+@contextlib.contextmanager
+def opened(name: str) -> Iterator[int]:
+    """A file descriptor of namespace ``name`` for the block (a netlink request may name a namespace by one)."""
+    fd = os.open(os.path.join(NETNS_RUN_DIR, name), os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        yield fd
+    finally:
+        os.close(fd)
 
 
 @contextlib.contextmanager
@@ -83,13 +117,14 @@ def inside(name: str) -> Iterator[None]:
     Sockets keep the namespace they were created in, so a socket made inside
     the block lives in ``name`` for good. Only the calling thread moves.
     """
-    home = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
+    home = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
     try:
-        pr_netns.setns(name, flags=0, libc=_libc)
+        with opened(name) as target:
+            _enter(target, name)
         try:
             yield
         finally:
-            pr_netns.setns(home, flags=0, libc=_libc)
+            _enter(home, "of the thread")
     finally:
         os.close(home)
 

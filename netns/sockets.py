@@ -18,19 +18,26 @@ import os
 import socket
 import struct
 
-from pyroute2.netlink import NLM_F_ACK, NLM_F_MATCH, NLM_F_REQUEST, NLM_F_ROOT, NLMSG_DONE, NLMSG_ERROR
-from pyroute2.netlink.diag import NETLINK_SOCK_DIAG, SOCK_DESTROY, SOCK_DIAG_BY_FAMILY
-
 from netns.namespace import inside
+from netns.netlink import (
+    ERROR_CODE,
+    NETLINK_SOCK_DIAG,
+    NLM_F_ACK,
+    NLM_F_MATCH,
+    NLM_F_REQUEST,
+    NLM_F_ROOT,
+    NLMSG_DONE,
+    NLMSG_ERROR,
+)
+from netns.netlink import HEADER as NLMSG_HEADER
 
+SOCK_DIAG_BY_FAMILY, SOCK_DESTROY = 20, 21  # linux/sock_diag.h
 ALL_STATES = (1 << 13) - 1
-NLMSG_HEADER = struct.Struct("=IHHII")  # length, type, flags, sequence, pid
 REQUEST = struct.Struct("=BBBBI")  # inet_diag_req_v2 before its socket id: family, protocol, ext, pad, states
 SOCKID = slice(NLMSG_HEADER.size + 4, NLMSG_HEADER.size + 4 + 48)  # inet_diag_msg's id, as a request takes it
 PORTS = struct.Struct("!HH")  # inet_diag_sockid: source and destination port, network order
 INTERFACE_AND_COOKIE = struct.Struct("=III")  # if, cookie[2]
 INET_DIAG_NOCOOKIE = 0xFFFFFFFF  # linux/inet_diag.h: any socket, whatever its cookie
-NLMSG_ERROR_CODE = struct.Struct("=i")  # nlmsgerr.error, just after the header
 
 
 def _request(kind: int, flags: int, family: int, sockid: bytes = bytes(48)) -> bytes:
@@ -68,7 +75,7 @@ def lookup_reply(diag: socket.socket) -> bytes | None:
     length, kind = NLMSG_HEADER.unpack_from(data)[:2]
     if kind != NLMSG_ERROR:
         return data[:length]
-    error = -NLMSG_ERROR_CODE.unpack_from(data, NLMSG_HEADER.size)[0]
+    error = -ERROR_CODE.unpack_from(data, NLMSG_HEADER.size)[0]
     if error == errno.ENOENT:
         return None
     raise OSError(error, f"sock_diag refused the lookup: {os.strerror(error)}")

@@ -26,21 +26,24 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import socket
 import time
 
-from pyroute2 import IPRoute, NetlinkError
-from pyroute2.netlink.rtnl.ifaddrmsg import IFA_F_NODAD
-
 from netns import namespace
-from netns.addresses import KERNEL_ADDRESSES, LAB_ADDRESSES, LOOPBACK_ADDRESSES, Addresses, check_allowed
+from netns.addresses import (
+    KERNEL_ADDRESSES,
+    LAB_ADDRESSES,
+    LOOPBACK_ADDRESSES,
+    Addresses,
+    check_allowed,
+)
 from netns.names import TopologyNames
+from netns.netlink import NetlinkRefused
 from netns.offload import disable_offloads
-from netns.shaping import limit_rate
+from netns.rtnl import NUD_PERMANENT, Rtnl
 from netns.signals import deferred_signals
 from netns.sockets import abort_tcp_sockets, tcp_sockets_left
-from netns.tcp_metrics import flush_tcp_metrics
 
-NUD_PERMANENT = 0x80
 NUD_LEARNT = 0x3F  # INCOMPLETE, REACHABLE, STALE, DELAY, PROBE, FAILED: what neighbour discovery made
 LINK_READY_WAIT = 5.0  # seconds a veth end may take to carry frames before the topology gives up
 DEFAULT_MTU = 1500
@@ -111,6 +114,10 @@ class Topology:
         nf_tables rules, a route's MTU, offloads, whatever a shell line did) the caller must not have
         done: lab/live/kept.py keeps only topologies whose run changed none of it.
         """
+        from netns.tcp_metrics import (
+            flush_tcp_metrics,  # generic netlink, through pyroute2: batches only
+        )
+
         with deferred_signals():
             if not self._end_sockets():
                 return False
@@ -142,35 +149,25 @@ class Topology:
         """Remove the neighbour entries the kernel learnt itself (a FAILED one for an unreachable address
         would answer the next run's connect() at once). The permanent ones the topology made stay, and so do
         NOARP ones (multicast, loopback), which the kernel keeps for every namespace."""
-        with namespace.inside(ns), IPRoute() as ipr:
-            for entry in ipr.get_neighbours():
-                if entry["state"] & NUD_LEARNT and entry.get_attr("NDA_DST"):
+        with namespace.inside(ns), Rtnl() as rtnl:
+            for entry in rtnl.neighbours():
+                if entry.state & NUD_LEARNT:
                     try:
-                        ipr.neigh("del", dst=entry.get_attr("NDA_DST"), ifindex=entry["ifindex"],
-                                  family=entry["family"])
-                    except NetlinkError as error:
-                        if error.code != errno.ENOENT:  # gone meanwhile: the kernel's own garbage collection
+                        rtnl.delete_neighbour(entry)
+                    except NetlinkRefused as error:
+                        if error.errno != errno.ENOENT:  # gone meanwhile: the kernel's own garbage collection
                             raise
 
 
-def _link_up(ipr: IPRoute, ifname: str, mtu: int | None = None) -> int:
-    index = ipr.link_lookup(ifname=ifname)[0]
-    if mtu is None:
-        ipr.link("set", index=index, state="up")
-    else:
-        ipr.link("set", index=index, state="up", mtu=mtu)
+def _link_up(rtnl: Rtnl, ifname: str, mtu: int | None = None) -> int:
+    index = socket.if_nametoindex(ifname)  # the calling thread's namespace, as the socket's
+    rtnl.set_link(index, up=True, mtu=mtu)
     return index
 
 
-def _add_addresses(ipr: IPRoute, index: int, endpoint: Addresses) -> None:
-    ipr.addr("add", index=index, address=check_allowed(endpoint.ipv4), prefixlen=endpoint.prefix4)
-    ipr.addr(
-        "add",
-        index=index,
-        address=check_allowed(endpoint.ipv6),
-        prefixlen=endpoint.prefix6,
-        flags=IFA_F_NODAD,
-    )
+def _add_addresses(rtnl: Rtnl, index: int, endpoint: Addresses) -> None:
+    rtnl.add_address(index, check_allowed(endpoint.ipv4), endpoint.prefix4)
+    rtnl.add_address(index, check_allowed(endpoint.ipv6), endpoint.prefix6, nodad=True)
 
 
 class LinkNotReady(OSError):
@@ -188,18 +185,18 @@ def _wait_until_carrying(ns: str, ifname: str) -> None:
     state just before it switches the queue on.
     """
     deadline = time.monotonic() + LINK_READY_WAIT
-    with namespace.inside(ns), IPRoute() as ipr:
-        index = ipr.link_lookup(ifname=ifname)[0]
-        while ipr.get_links(index)[0].get_attr("IFLA_OPERSTATE") != "UP":
+    with namespace.inside(ns), Rtnl() as rtnl:
+        index = socket.if_nametoindex(ifname)
+        while not rtnl.link(index).up:
             if time.monotonic() > deadline:
                 raise LinkNotReady(f"the veth end {ifname} was still not carrying frames after {LINK_READY_WAIT:g} s "
                                    "(the kernel's link watch is stalled: is the machine overloaded?); try again")
             time.sleep(0.0005)
 
 
-def _add_permanent_neighbours(ipr: IPRoute, index: int, endpoint: Addresses, lladdr: str) -> None:
+def _add_permanent_neighbours(rtnl: Rtnl, index: int, endpoint: Addresses, lladdr: str) -> None:
     for address in (endpoint.ipv4, endpoint.ipv6):
-        ipr.neigh("add", dst=check_allowed(address), lladdr=lladdr, ifindex=index, state=NUD_PERMANENT)
+        rtnl.add_neighbour(index, check_allowed(address), lladdr, NUD_PERMANENT)
 
 
 # For the veth ends, set before they exist: no link-local address (so no DAD
@@ -245,14 +242,8 @@ class VethTopology(Topology):
         self._create_namespace(lab_ns)
         for ns in (kernel_ns, lab_ns):
             namespace.write_sysctls(ns, QUIET_IPV6)
-        with IPRoute() as ipr:
-            ipr.link(
-                "add",
-                ifname=self.kernel_if,
-                kind="veth",
-                net_ns_fd=kernel_ns,
-                peer={"ifname": self.lab_if, "net_ns_fd": lab_ns},
-            )
+        with namespace.opened(kernel_ns) as kernel_fd, namespace.opened(lab_ns) as lab_fd, Rtnl() as rtnl:
+            rtnl.add_veth(self.kernel_if, self.lab_if, kernel_fd, lab_fd)
         if not self.observe:
             # The lab plays its endpoint at layer 2: its own stack stays silent,
             # IPv6 included (no MLD, no router solicitations, no ICMPv6 errors).
@@ -262,16 +253,15 @@ class VethTopology(Topology):
         self.lab_mac = self._configure(lab_ns, self.lab_if, lab_addresses)
         self.kernel_mac = self._configure(kernel_ns, self.kernel_if, self.kernel, (self.lab, self.lab_mac))
         if self.kernel_altname or self.link_mtu:
-            with namespace.inside(kernel_ns), IPRoute() as ipr:
-                index = ipr.link_lookup(ifname=self.kernel_if)[0]
+            with namespace.inside(kernel_ns), Rtnl() as rtnl:
+                index = socket.if_nametoindex(self.kernel_if)
                 if self.kernel_altname:
-                    ipr.link("property_add", index=index, altname=self.kernel_altname)
+                    rtnl.add_altname(index, self.kernel_altname)
                 if self.link_mtu:
-                    self._path_mtu_routes(ipr, index)
+                    self._path_mtu_routes(rtnl, index)
         if self.observe:
-            with namespace.inside(lab_ns), IPRoute() as ipr:
-                index = ipr.link_lookup(ifname=self.lab_if)[0]
-                _add_permanent_neighbours(ipr, index, self.kernel, self.kernel_mac)
+            with namespace.inside(lab_ns), Rtnl() as rtnl:
+                _add_permanent_neighbours(rtnl, socket.if_nametoindex(self.lab_if), self.kernel, self.kernel_mac)
         disable_offloads(kernel_ns, self.kernel_if)
         disable_offloads(lab_ns, self.lab_if)
         _wait_until_carrying(lab_ns, self.lab_if)  # up first: its queue waits for the link watch
@@ -283,6 +273,10 @@ class VethTopology(Topology):
 
     def limit_link(self, rate_bps: int, burst_bytes: int) -> None:
         """A bucket on each veth end: one per direction."""
+        from netns.shaping import (
+            limit_rate,  # tc, through pyroute2: only where a script shapes its link
+        )
+
         limit_rate(self.lab_ns, self.lab_if, rate_bps, burst_bytes)
         limit_rate(self.kernel_ns, self.kernel_if, rate_bps, burst_bytes)
 
@@ -294,16 +288,16 @@ class VethTopology(Topology):
         """
         if not self.link_mtu:
             return
-        with namespace.inside(self.kernel_ns), IPRoute() as ipr:
-            index = ipr.link_lookup(ifname=self.kernel_if)[0]
-            mtu = ipr.get_links(index)[0].get_attr("IFLA_MTU")
+        with namespace.inside(self.kernel_ns), Rtnl() as rtnl:
+            index = socket.if_nametoindex(self.kernel_if)
+            mtu = rtnl.link(index).mtu
             if mtu == self.link_mtu:
                 return
             self.mtu = mtu
-            ipr.link("set", index=index, mtu=self.link_mtu)
-            self._path_mtu_routes(ipr, index, "replace")
+            rtnl.set_link(index, mtu=self.link_mtu)
+            self._path_mtu_routes(rtnl, index, replace=True)
 
-    def _path_mtu_routes(self, ipr: IPRoute, index: int, how: str = "add") -> None:
+    def _path_mtu_routes(self, rtnl: Rtnl, index: int, replace: bool = False) -> None:
         """Host routes to the lab's addresses that carry the path MTU and MSS.
 
         The links run at ``link_mtu`` so the lab can inject segments larger
@@ -311,8 +305,8 @@ class VethTopology(Topology):
         still sends and advertises as if the link had ``mtu``.
         """
         for address, prefix, header in ((self.lab.ipv4, 32, 40), (self.lab.ipv6, 128, 60)):
-            ipr.route(how, dst=f"{check_allowed(address)}/{prefix}", oif=index,
-                      metrics={"mtu": self.mtu, "advmss": self.mtu - header})
+            rtnl.add_route(check_allowed(address), prefix, index, mtu=self.mtu, advmss=self.mtu - header,
+                           replace=replace)
 
     def _configure(
         self,
@@ -323,14 +317,14 @@ class VethTopology(Topology):
     ) -> str:
         """Bring ``lo`` and the veth end up, add addresses and permanent
         neighbour entries; return the end's MAC address."""
-        with namespace.inside(ns), IPRoute() as ipr:
-            _link_up(ipr, "lo")
-            index = _link_up(ipr, ifname, self.link_mtu or self.mtu)
+        with namespace.inside(ns), Rtnl() as rtnl:
+            _link_up(rtnl, "lo")
+            index = _link_up(rtnl, ifname, self.link_mtu or self.mtu)
             if addresses is not None:
-                _add_addresses(ipr, index, addresses)
+                _add_addresses(rtnl, index, addresses)
             if neighbour is not None:
-                _add_permanent_neighbours(ipr, index, *neighbour)
-            return ipr.get_links(index)[0].get("IFLA_ADDRESS")
+                _add_permanent_neighbours(rtnl, index, *neighbour)
+            return rtnl.link(index).mac
 
 
 class LoopbackTopology(Topology):
@@ -353,11 +347,13 @@ class LoopbackTopology(Topology):
 
     def limit_link(self, rate_bps: int, burst_bytes: int) -> None:
         """One bucket on lo: both directions share it."""
+        from netns.shaping import limit_rate
+
         limit_rate(self.kernel_ns, "lo", rate_bps, burst_bytes)
 
     def _build(self) -> None:
         self._create_namespace(self.kernel_ns)
-        with namespace.inside(self.kernel_ns), IPRoute() as ipr:
-            _link_up(ipr, "lo", self.mtu)
+        with namespace.inside(self.kernel_ns), Rtnl() as rtnl:
+            _link_up(rtnl, "lo", self.mtu)
         if self.mtu is not None:  # a loopback that behaves like the veth: MTU-sized, offloads off
             disable_offloads(self.kernel_ns, "lo")

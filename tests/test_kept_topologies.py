@@ -118,7 +118,7 @@ def test_the_look_finds_what_a_reset_without_one_step_leaves(batch, monkeypatch,
     with VethTopology() as new:
         defaults = {FIN_TIMEOUT: read_sysctl(new.kernel_ns, FIN_TIMEOUT)}
     if step == "flush_tcp_metrics":
-        monkeypatch.setattr(topology_module, step, lambda ns: None)
+        monkeypatch.setattr("netns.tcp_metrics.flush_tcp_metrics", lambda ns: None)
     else:
         monkeypatch.setattr(topology_module.Topology, step, lambda *args: None)
     (kept_topology,) = batch()
@@ -145,7 +145,7 @@ def test_a_reset_the_kernel_refuses_costs_the_next_run_a_topology_of_its_own(bat
     def refused(ns):
         raise NetlinkError(2, "No such file or directory")
 
-    monkeypatch.setattr(topology_module, "flush_tcp_metrics", refused)
+    monkeypatch.setattr("netns.tcp_metrics.flush_tcp_metrics", refused)
     assert batch() == []
 
 

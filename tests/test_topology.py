@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import ctypes
+import errno
 import os
 import socket
+import subprocess
+import sys
 import threading
+from pathlib import Path
 
 import pytest
 from pyroute2 import IPRoute
@@ -17,6 +21,7 @@ from netns.offload import offload_state
 from netns.sockets import dump_request, replies
 
 NUD_PERMANENT = 0x80
+SHARED = Path(__file__).resolve().parents[1] / "bench" / "shared-language.pkt"
 
 
 def _links(ns: str | None = None) -> dict[str, dict]:
@@ -224,3 +229,45 @@ def test_a_veth_end_that_never_carries_frames_is_reported(monkeypatch):
         with inside(topo.kernel_ns), IPRoute() as ipr:
             ipr.link("set", index=ipr.link_lookup(ifname=topo.kernel_if)[0], state="up")
         topology_module._wait_until_carrying(topo.lab_ns, topo.lab_if)  # the peer up again: carrying once more
+
+
+def test_the_drive_topology_seen_through_pyroute2():
+    """What netns/rtnl.py packs by hand, read back by another netlink client: the tun0 altname, the path MTU
+    routes with their MTU and MSS, the IPv6 address without duplicate address detection, the link MTU."""
+    from lab.live.drive import LINK_MTU, TUN_ALTNAME
+
+    with VethTopology(mtu=1500, kernel_altname=TUN_ALTNAME, link_mtu=LINK_MTU) as topo:
+        link = _links(topo.kernel_ns)[topo.kernel_if]
+        assert link.get("IFLA_MTU") == LINK_MTU and link.get("IFLA_OPERSTATE") == "UP"
+        with inside(topo.kernel_ns), IPRoute() as ipr:
+            assert ipr.link_lookup(ifname=TUN_ALTNAME) == [link["index"]]
+            ipv6 = [a for a in ipr.get_addr(family=socket.AF_INET6) if a.get("IFA_ADDRESS") == "2001:db8::1"]
+        assert ipv6 and ipv6[0].get("IFA_FLAGS") & 0x02  # IFA_F_NODAD
+        metrics = {r.get("RTA_DST"): dict(r.get("RTA_METRICS")["attrs"]) for r in _routes(topo.kernel_ns)
+                   if r.get("RTA_METRICS")}
+        assert metrics["198.18.0.2"] == {"RTAX_MTU": 1500, "RTAX_ADVMSS": 1460}
+        assert metrics["2001:db8::2"] == {"RTAX_MTU": 1500, "RTAX_ADVMSS": 1440}
+
+
+def test_a_request_the_kernel_refuses_names_its_errno():
+    from netns.netlink import NetlinkRefused
+    from netns.rtnl import Rtnl
+
+    with VethTopology() as topo, inside(topo.kernel_ns), Rtnl() as rtnl:
+        with pytest.raises(NetlinkRefused, match="add veth pair .*: File exists") as refused:
+            rtnl.add_veth(topo.kernel_if, "tcplab-peer")
+        assert refused.value.errno == errno.EEXIST
+        with pytest.raises(NetlinkRefused) as refused:
+            rtnl.set_link(2 ** 30)  # no such link
+        assert refused.value.errno == errno.ENODEV
+
+
+def test_a_run_imports_neither_pyroute2_nor_scapy(tmp_path):
+    """A run's requests are packed by the lab itself (netns/netlink.py): importing pyroute2 would cost each
+    process ~100 ms, more than the run's topology takes to build."""
+    probe = ("import sys\nfrom lab.cli import main\n"
+             f"try:\n    main(['run', '--ip-version', '4', {str(SHARED)!r}])\nexcept SystemExit as done:\n"
+             "    print('EXIT', done.code)\n"
+             "print('HEAVY', sorted({m.split('.')[0] for m in sys.modules} & {'scapy', 'pyroute2'}))\n")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    assert "EXIT 0" in out and "HEAVY []" in out, out

@@ -84,7 +84,7 @@ def _environment_error(error: Exception) -> tuple[int, str] | None:
     a namespace do not import pyroute2 to find out.
     """
     namespace, netlink = sys.modules.get("netns.namespace"), sys.modules.get("pyroute2.netlink.exceptions")
-    topology = sys.modules.get("netns.topology")
+    topology, requests = sys.modules.get("netns.topology"), sys.modules.get("netns.netlink")
     if topology and isinstance(error, topology.LinkNotReady):
         return EXIT_ENVIRONMENT, str(error)
     if namespace and isinstance(error, namespace.ReadOnlySysctls):
@@ -96,8 +96,10 @@ def _environment_error(error: Exception) -> tuple[int, str] | None:
     if (namespace and isinstance(error, namespace.NamespaceError)) or isinstance(error, PermissionError):
         return EXIT_ENVIRONMENT, (f"{error.strerror or error}; run with sudo, or in a container with CAP_SYS_ADMIN "
                                   "and CAP_NET_ADMIN")
-    if netlink and isinstance(error, netlink.NetlinkError):  # a link kind or feature this kernel lacks
-        return EXIT_ENVIRONMENT, (f"the kernel refused a network change ({error.args[-1]}); `tcplab doctor` "
+    refused = ((netlink and isinstance(error, netlink.NetlinkError) and error.args[-1])  # tc, nf_tables
+               or (requests and isinstance(error, requests.NetlinkRefused) and error.strerror))  # links, addresses
+    if refused:  # a link kind or feature this kernel lacks
+        return EXIT_ENVIRONMENT, (f"the kernel refused a network change ({refused}); `tcplab doctor` "
                                   "checks what this machine supports")
     return None
 

@@ -50,10 +50,9 @@ class Report:
 
 def examine() -> Report:
     """Check privileges, build a topology, read its defaults; never raises LabError."""
-    from pyroute2 import NetlinkError
-
     from lab.live.drive import LINK_MTU, TUN_ALTNAME
     from netns import NamespaceError, SysctlError, VethTopology
+    from netns.netlink import NetlinkRefused
     from netns.offload import offload_state
 
     from lab.live import container
@@ -87,8 +86,8 @@ def examine() -> Report:
         report.problem = str(error)
     except NamespaceError as error:
         report.problem = f"{error.strerror}; run with sudo, or in a container with CAP_SYS_ADMIN and CAP_NET_ADMIN"
-    except NetlinkError as error:
-        report.problem = f"the kernel refused to build the lab's veth topology ({error.args[-1]})"
+    except NetlinkRefused as error:
+        report.problem = f"the kernel refused to build the lab's veth topology ({error.strerror})"
     return report
 
 

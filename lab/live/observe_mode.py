@@ -17,18 +17,19 @@ and the capture watches that end. The SYNs leave and nothing ever answers.
 from __future__ import annotations
 
 import random
-
-from lab.live.observer import Observer
-from lab.tcp.packets import Segment
-from lab.script.events import SERVER_PORT
-from lab.live.wire import Frame, Wire
-from netns import IPV6_MTU, LoopbackTopology, Topology, VethTopology, inside
-from netns.addresses import LAB_ADDRESSES, Addresses, check_allowed
-from netns.topology import DEFAULT_MTU, NUD_PERMANENT
+import socket
 
 from lab.live.kernelapp import KernelApp
-from lab.tcp.numbering import Side
+from lab.live.observer import Observer
 from lab.live.ports import Endpoint, Port
+from lab.live.wire import Frame, Wire
+from lab.script.events import SERVER_PORT
+from lab.tcp.numbering import Side
+from lab.tcp.packets import Segment
+from netns import IPV6_MTU, LoopbackTopology, Topology, VethTopology, inside
+from netns.addresses import LAB_ADDRESSES, Addresses, check_allowed
+from netns.rtnl import NUD_PERMANENT, Rtnl
+from netns.topology import DEFAULT_MTU
 
 UNREACHABLE = Addresses("198.18.0.3", "2001:db8::3")
 NOBODYS_MAC = "02:00:00:00:00:99"  # locally administered, owned by no interface
@@ -83,31 +84,25 @@ class ObservePort(Port):
         return not self.unreachable  # its blackhole or sink stays in the topology
 
     def _blackhole(self, topology: VethTopology, address: str) -> None:
-        from pyroute2 import IPRoute
-
-        with inside(topology.lab_ns), IPRoute() as ipr:
-            index = ipr.link_lookup(ifname=topology.lab_if)[0]
-            ipr.neigh("add", dst=check_allowed(address), lladdr=NOBODYS_MAC, ifindex=index, state=NUD_PERMANENT)
+        with inside(topology.lab_ns), Rtnl() as rtnl:
+            rtnl.add_neighbour(socket.if_nametoindex(topology.lab_if), check_allowed(address), NOBODYS_MAC, NUD_PERMANENT)
 
     def _sink(self, topology: LoopbackTopology) -> str:
         """A device in the loopback namespace that swallows the unreachable address's frames: one end of a
         veth pair, its frames addressed (a permanent neighbour entry, no ARP or ND) to a MAC that the other
         end does not own, which drops them. Not ifb or dummy: loading those modules makes ifb0/ifb1 or
         dummy0 in the host's namespace, which would stay after the run."""
-        from pyroute2 import IPRoute
-        from pyroute2.netlink.rtnl.ifaddrmsg import IFA_F_NODAD
-
         ifname, drain = topology.names.link("sink"), topology.names.link("drain")
-        with inside(topology.kernel_ns), IPRoute() as ipr:
-            ipr.link("add", ifname=ifname, kind="veth", peer=drain)
+        with inside(topology.kernel_ns), Rtnl() as rtnl:
+            rtnl.add_veth(ifname, drain)
             for name in (drain, ifname):
-                ipr.link("set", index=ipr.link_lookup(ifname=name)[0], state="up", mtu=topology.mtu)
-            index = ipr.link_lookup(ifname=ifname)[0]
-            ipr.addr("add", index=index, address=check_allowed(LAB_ADDRESSES.ipv4), prefixlen=32)
-            ipr.addr("add", index=index, address=check_allowed(LAB_ADDRESSES.ipv6), prefixlen=128, flags=IFA_F_NODAD)
+                rtnl.set_link(socket.if_nametoindex(name), up=True, mtu=topology.mtu)
+            index = socket.if_nametoindex(ifname)
+            rtnl.add_address(index, check_allowed(LAB_ADDRESSES.ipv4), 32)
+            rtnl.add_address(index, check_allowed(LAB_ADDRESSES.ipv6), 128, nodad=True)
             for address, prefix in ((UNREACHABLE.ipv4, 32), (UNREACHABLE.ipv6, 128)):
-                ipr.route("add", dst=f"{check_allowed(address)}/{prefix}", oif=index)
-                ipr.neigh("add", dst=address, lladdr=NOBODYS_MAC, ifindex=index, state=NUD_PERMANENT)
+                rtnl.add_route(check_allowed(address), prefix, index)
+                rtnl.add_neighbour(index, address, NOBODYS_MAC, NUD_PERMANENT)
         return ifname
 
     def trace_ports(self) -> range:

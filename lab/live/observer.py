@@ -23,14 +23,18 @@ any timeline) gets the dump. The costs are measured by
 from __future__ import annotations
 
 import socket
+import struct
 import time
 from dataclasses import dataclass
 
-from pyroute2.netlink.diag import NETLINK_SOCK_DIAG, inet_diag_msg
-
 from lab.tcp.states import CLOSED, STATES, TIMERS
 from netns import inside
+from netns.netlink import HEADER, NETLINK_SOCK_DIAG
 from netns.sockets import dump_request, lookup_reply, lookup_request, replies
+
+# struct inet_diag_msg (linux/inet_diag.h): family, state, timer, retransmits; the socket id (ports in network
+# order, source and destination addresses, interface, cookie); expires (ms), queues, uid, inode.
+INET_DIAG_MSG = struct.Struct("=BBBB2s2s16s16sIQIIIII")
 
 
 @dataclass(frozen=True)
@@ -57,12 +61,9 @@ class Observer:
         self._diag.close()
 
     def _messages(self, family: int):
-        """The dump's inet_diag_msg replies, decoded."""
+        """The dump's inet_diag_msg replies."""
         self._diag.send(dump_request(family))
-        for data in replies(self._diag):
-            message = inet_diag_msg(data)
-            message.decode()
-            yield message
+        yield from replies(self._diag)
 
     def sockets(self, family: int = socket.AF_INET) -> list[SocketInfo]:
         """Every TCP socket of the namespace in ``family``."""
@@ -91,9 +92,7 @@ class Observer:
         data = lookup_reply(self._diag)
         if data is None:
             return None
-        message = inet_diag_msg(data)
-        message.decode()
-        info = _info(message)
+        info = _info(data)
         # The kernel falls back to a listener, as for an arriving SYN: not the connection asked for.
         return info if info.local[1] == local_port and info.remote[1] == remote_port else None
 
@@ -114,11 +113,14 @@ class Observer:
             time.sleep(0.001)
 
 
-def _info(msg: inet_diag_msg) -> SocketInfo:
+def _info(data: bytes) -> SocketInfo:
+    """A sock_diag reply (one netlink message) as a SocketInfo."""
+    family, state, timer, _, sport, dport, src, dst, _, _, expires, *_ = INET_DIAG_MSG.unpack_from(data, HEADER.size)
+    size = 4 if family == socket.AF_INET else 16
     return SocketInfo(
-        state=STATES.get(msg["idiag_state"], str(msg["idiag_state"])),
-        local=(msg["idiag_src"], msg["idiag_sport"]),
-        remote=(msg["idiag_dst"], msg["idiag_dport"]),
-        timer=TIMERS.get(msg["idiag_timer"]),
-        expires_ms=msg["idiag_expires"],
+        state=STATES.get(state, str(state)),
+        local=(socket.inet_ntop(family, src[:size]), int.from_bytes(sport, "big")),
+        remote=(socket.inet_ntop(family, dst[:size]), int.from_bytes(dport, "big")),
+        timer=TIMERS.get(timer),
+        expires_ms=expires,
     )

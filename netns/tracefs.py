@@ -224,6 +224,25 @@ def remove_process_instance() -> None:
         _shared = None
 
 
+def retire_process_instance() -> None:
+    """Remove this process's instance on a thread of its own, now that no run of the process will read it.
+
+    The removal waits ~45 ms on the kernel (RCU grace periods); on its own
+    thread it overlaps what the process still does (the topology's removal,
+    the report). A run that comes after all makes a new instance; the exit
+    waits for the removal (it holds the lock ``remove_process_instance``
+    takes, and the thread is not a daemon).
+    """
+    def remove() -> None:
+        global _shared
+        with _lock:
+            if _shared is not None and _shared_pid == os.getpid():
+                _shared.__exit__(None, None, None)
+            _shared = None
+
+    threading.Thread(target=remove, name="tcplab trace instance removal").start()
+
+
 def _remove(root: int, name: str) -> None:
     """rmdir an instance (gone already: nothing to do)."""
     try:

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from helpers import judged
 
-from lab.live.runner import preflight
+from lab.live.preflight import preflight
 from lab.script.settings import Settings
 from lab.judge.trace import KINDS
 from lab.errors import LabError

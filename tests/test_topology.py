@@ -234,7 +234,7 @@ def test_a_veth_end_that_never_carries_frames_is_reported(monkeypatch):
 def test_the_drive_topology_seen_through_pyroute2():
     """What netns/rtnl.py packs by hand, read back by another netlink client: the tun0 altname, the path MTU
     routes with their MTU and MSS, the IPv6 address without duplicate address detection, the link MTU."""
-    from lab.live.drive import LINK_MTU, TUN_ALTNAME
+    from lab.live.topologies import LINK_MTU, TUN_ALTNAME
 
     with VethTopology(mtu=1500, kernel_altname=TUN_ALTNAME, link_mtu=LINK_MTU) as topo:
         link = _links(topo.kernel_ns)[topo.kernel_if]

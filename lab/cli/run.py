@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import sys
@@ -102,14 +103,15 @@ def run(scripts, every, loopback, ip_version, tolerance_usecs, tolerance_percent
     Every file is parsed and checked before anything runs: a syntax error, or
     a shell line without --allow-shell, stops the run with exit code 2.
     """
-    if len(scripts) == 1 and not every:
-        from lab.live.tracepoints import prepare_in_background
+    from lab.live.tracepoints import prepare_in_background, runs_to_come
 
+    if len(scripts) == 1 and not every:
         prepare_in_background()  # its runs happen in this process: the trace instance is made while it imports
-    from lab.live.batch import run_many
-    from lab.live.runner import preflight
-    from lab.script.settings import Settings
+    from lab.live.kept import built_ahead
+    from lab.live.preflight import preflight
+    from lab.live.topologies import topology_for
     from lab.script.events import Script
+    from lab.script.settings import Settings
 
     pictures = Pictures(svg_path, html_path, animated_path, state_diagrams)
     for option, path in (("--pcap", pcap), ("--svg", svg_path), ("--junit", junit_path), ("--html", html_path),
@@ -134,13 +136,20 @@ def run(scripts, every, loopback, ip_version, tolerance_usecs, tolerance_percent
             work.extend([(script, family, job_settings)] * repeat)
     if ladder is None:
         ladder = len(parsed) == 1 and not every and not as_json and repeat == 1
+    runs_to_come(len(work))  # the trace instance goes once the last run here has read it (lab/live/tracepoints.py)
+    first = work[0] if work and len(scripts) == 1 and not every and isinstance(work[0][0], Script) else None
     outcomes = []
-    for outcome in run_many(work, jobs, again_uncrowded=repeat == 1):
-        outcomes.append(outcome)
-        if failures_dir and not outcome.passed:
-            keep_failure(outcome, failures_dir, language)
-        if not as_json and repeat == 1:
-            _show(outcome, verbose, ladder, mermaid, pictures, many, absolute, language)
+    # One script: its first run's topology is built while the engine imports (lab/live/kept.py).
+    with built_ahead(topology_for(first[0].observe, first[1], first[2].for_script(first[0]))) if first \
+            else contextlib.nullcontext():
+        from lab.live.batch import run_many
+
+        for outcome in run_many(work, jobs, again_uncrowded=repeat == 1):
+            outcomes.append(outcome)
+            if failures_dir and not outcome.passed:
+                keep_failure(outcome, failures_dir, language)
+            if not as_json and repeat == 1:
+                _show(outcome, verbose, ladder, mermaid, pictures, many, absolute, language)
     if repeat > 1 and not as_json:
         _show_spreads(outcomes, parsed, repeat)
     elif many and not as_json:

@@ -10,9 +10,12 @@ from lab.cli.output import table
 
 
 def catalogue_exercise(outcome):
-    """The catalogue exercise an outcome ran, or None for a script file of the user's."""
-    from lab.course.catalogue import exercises
+    """The catalogue exercise an outcome ran, or None for a script file of the user's (outside its folder:
+    the catalogue is not even read)."""
+    from lab.course.catalogue import FOLDER, exercises
 
+    if os.path.dirname(os.path.realpath(outcome.path)) != os.path.realpath(FOLDER):
+        return None
     for exercise in exercises():
         if exercise.name == outcome.case and os.path.realpath(outcome.path) == os.path.realpath(exercise.script):
             return exercise

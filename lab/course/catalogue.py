@@ -9,7 +9,6 @@ which holds the article's sentence, the verdict and the findings.
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -69,6 +68,8 @@ def parsed(path: str):
 
 def read_toml(path: Path) -> dict:
     """One of the course's TOML files; a syntax error is bad input naming the file."""
+    import tomllib  # only where the course is read: a run of a script file of the user's does not
+
     with open(path, "rb") as handle:
         try:
             return tomllib.load(handle)

@@ -50,7 +50,7 @@ class Report:
 
 def examine() -> Report:
     """Check privileges, build a topology, read its defaults; never raises LabError."""
-    from lab.live.drive import LINK_MTU, TUN_ALTNAME
+    from lab.live.topologies import LINK_MTU, TUN_ALTNAME
     from netns import NamespaceError, SysctlError, VethTopology
     from netns.netlink import NetlinkRefused
     from netns.offload import offload_state

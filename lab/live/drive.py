@@ -27,19 +27,17 @@ from lab.live.observer import Observer
 from lab.tcp.packets import Segment, build_frame, is_syn, text_to_flags
 from lab.script.events import SERVER_PORT, IcmpEvent, PacketEvent
 from lab.live.wire import Frame, Wire
-from netns import IPV6_MTU, VethTopology
+from netns import VethTopology
 from netns.offload import enable_segmentation
-from netns.topology import DEFAULT_MTU
 
 from lab.live.frames import PreparedFrame
 from lab.live.kernelapp import KernelApp
 from lab.judge.matcher import LAB, Seen
 from lab.tcp.numbering import Side
 from lab.live.ports import Endpoint, Port
+from lab.live.topologies import topology_for
 from lab.judge.verify import injected_tos, injected_ttl_and_flowlabel, scapy_options
 
-TUN_ALTNAME = "tun0"
-LINK_MTU = 65535
 DEFAULT_WINDOW = 65535
 TRACED_LAB_PORTS = 16
 
@@ -48,8 +46,7 @@ class DrivePort(Port):
     left = LAB
 
     def topology(self) -> VethTopology:
-        mtu = self.settings.option("mtu") or (IPV6_MTU if self.family == 6 else DEFAULT_MTU)
-        return VethTopology(mtu=mtu, kernel_altname=TUN_ALTNAME, link_mtu=LINK_MTU)
+        return topology_for(False, self.family, self.settings)
 
     def setup(self, topology: VethTopology) -> Wire:
         self.topo = topology

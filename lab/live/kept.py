@@ -19,11 +19,13 @@ from __future__ import annotations
 import atexit
 import contextlib
 import multiprocessing.util
+import threading
 from collections.abc import Callable
 
 from netns import Topology
 
 _kept: dict[tuple, Topology] | None = None  # None: not in a batch; each run builds and removes its own
+_ahead: dict[tuple, tuple[threading.Thread, list[Topology]]] = {}  # kind -> its builder, and what it built
 
 
 @contextlib.contextmanager
@@ -44,6 +46,7 @@ def keep_until_exit() -> None:
     when a signal ends it: multiprocessing runs its finalizers on the way out)."""
     global _kept
     _kept = {}
+    _ahead.clear()  # forked from a parent that built one ahead: the parent's to use or remove, not a worker's
     multiprocessing.util.Finalize(None, remove_kept, exitpriority=10)
 
 
@@ -63,6 +66,44 @@ def kept_now() -> list[Topology]:
     return list((_kept or {}).values())
 
 
+@contextlib.contextmanager
+def built_ahead(topology: Topology):
+    """Build ``topology`` on a thread of its own while the block runs; the block's first run of its kind
+    takes it over (waiting for the build if need be), and if none does, it is removed at the block's end.
+
+    A build that fails leaves nothing behind (``Topology.__enter__``) and is
+    not reported here: the run then builds its own, meets the error itself
+    and reports it as it always does.
+    """
+    built: list[Topology] = []
+
+    def build() -> None:
+        with contextlib.suppress(Exception):
+            built.append(topology.__enter__())
+
+    thread = threading.Thread(target=build, name="tcplab topology ahead")
+    _ahead[topology.kind] = (thread, built)
+    thread.start()
+    try:
+        yield
+    finally:
+        thread.join()
+        if _ahead.get(topology.kind, (None,))[0] is thread:  # no run took it over
+            del _ahead[topology.kind]
+            for unused in built:
+                unused.close()
+
+
+def _taken_ahead(kind: tuple) -> Topology | None:
+    """The topology of this kind built ahead, once its build is over; None if there is none (or it failed)."""
+    if kind not in _ahead:
+        return None
+    thread, built = _ahead[kind]
+    thread.join()
+    del _ahead[kind]  # only once the build is over: an interrupt in the join leaves it to built_ahead's end
+    return built[0] if built else None
+
+
 def remove_kept() -> None:
     """Remove every topology kept in this process (a batch's end, a worker's exit, an interruption)."""
     while _kept:
@@ -73,7 +114,7 @@ def remove_kept() -> None:
 def topology_for_run(fresh: Topology, reusable: Callable[[], bool]):
     """A topology of ``fresh``'s kind: a kept one if this process has one, else ``fresh`` built. After the
     run, kept again when ``reusable`` (as the run reports it at its end) and the reset succeeds."""
-    topology = _kept.pop(fresh.kind, None) if _kept is not None else None
+    topology = _taken_ahead(fresh.kind) or (_kept.pop(fresh.kind, None) if _kept is not None else None)
     handed_on = False
     try:
         if topology is None:

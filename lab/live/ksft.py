@@ -158,7 +158,8 @@ def run_selftest(selftest: Selftest, family: int, settings) -> SelftestResult:
     Shell lines run from the script's folder (the runner's rule), so ``source ./defaults.sh`` works.
     """
     from lab.views.report import render_failure
-    from lab.live.runner import preflight, run_script
+    from lab.live.preflight import preflight
+    from lab.live.runner import run_script
     from lab.script.parser import parse_file
 
     started = time.monotonic()

@@ -22,14 +22,14 @@ import socket
 from lab.live.kernelapp import KernelApp
 from lab.live.observer import Observer
 from lab.live.ports import Endpoint, Port
+from lab.live.topologies import topology_for
 from lab.live.wire import Frame, Wire
 from lab.script.events import SERVER_PORT
 from lab.tcp.numbering import Side
 from lab.tcp.packets import Segment
-from netns import IPV6_MTU, LoopbackTopology, Topology, VethTopology, inside
+from netns import LoopbackTopology, Topology, VethTopology, inside
 from netns.addresses import LAB_ADDRESSES, Addresses, check_allowed
 from netns.rtnl import NUD_PERMANENT, Rtnl
-from netns.topology import DEFAULT_MTU
 
 UNREACHABLE = Addresses("198.18.0.3", "2001:db8::3")
 NOBODYS_MAC = "02:00:00:00:00:99"  # locally administered, owned by no interface
@@ -40,11 +40,8 @@ class ObservePort(Port):
     left = "client"
 
     def topology(self) -> Topology:
-        mtu = IPV6_MTU if self.family == 6 else DEFAULT_MTU
         self.unreachable = self.settings.option("server") == "unreachable"
-        if self.loopback:
-            return LoopbackTopology(mtu=mtu)
-        return VethTopology(observe=True, mtu=mtu)
+        return topology_for(True, self.family, self.settings)
 
     def setup(self, topology: Topology) -> Wire:
         if self.loopback:

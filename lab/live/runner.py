@@ -18,11 +18,9 @@ import os
 import platform
 import socket
 import subprocess
-import tempfile
 import time
 from contextlib import closing
 
-from lab.errors import BadInput
 from lab.tcp.packets import preload_scapy
 from lab.script.events import (
     ELLIPSIS,
@@ -45,15 +43,15 @@ from lab.judge import tcpinfo
 from lab.judge.code import Interpreter, check_block, code_names
 from lab.live.drive import DrivePort
 from lab.live.kept import topology_for_run
-from lab.live.kernelapp import validate_syscall
 from lab.live.loss import RunLosses
 from lab.judge.matcher import ANY_TIME_WAIT, LAB, Clock, Matcher, moves_clock
 from lab.judge.timing import tolerance, window
 from lab.live.observe_mode import ObservePort
 from lab.live.ports import EndpointSides, Port
+from lab.live.preflight import preflight
 from lab.live.punctual import Pacing, let_other_cpus_settle, punctual, tick_grid, timeline_start, wait_until
 from lab.live.recorder import write_pcapng
-from lab.script.settings import Settings, check_options, ignored_options
+from lab.script.settings import Settings, ignored_options
 from lab.script.values import same_errno
 from lab.live.sources import LiveSource
 from lab.judge.trace import CONTENT, LAB_LATE, TIMING, Action, Failure, KernelEvent, PendingTimer, RunResult, StateChange
@@ -63,34 +61,6 @@ from lab.judge.verify import needs_scapy
 BLOCKING_WAIT = 1.0  # seconds a syscall waits for a blocking one in progress
 BLOCKED_GRACE = 0.25  # extra seconds before a call that should return at once counts as blocked
 SAMPLE_SLACK = 0.002  # seconds: sample states only when the next action of the lab is further away
-
-
-def _one_line(text: str, width: int = 60) -> str:
-    flat = " ".join(text.split())
-    return flat if len(flat) <= width else flat[: width - 3] + "..."
-
-
-def preflight(script: Script, settings: Settings) -> None:
-    """Reject what cannot run before any namespace exists: shell without the flag, bad syscalls, bad code,
-    option lines with values tcplab cannot use."""
-    check_options(script)
-    assignable = code_names(script)
-    for event in script.events:
-        where = f"{script.path}:{event.line}"
-        if isinstance(event, CommandEvent) and event.sysctls is None and not settings.allow_shell:
-            raise BadInput(f"{where}: shell command `{_one_line(event.command)}` needs --allow-shell "
-                           "(scripts are untrusted: only `sysctl -q net.x=y` lines run without it)")
-        if isinstance(event, CommandEvent) and event.sysctls:
-            for key, _ in event.sysctls:
-                if not key.startswith("net."):
-                    raise BadInput(f"{where}: sysctl {key}: only namespaced net.* settings can be changed")
-        if isinstance(event, SyscallEvent):
-            validate_syscall(event, script.path)
-        if isinstance(event, CodeEvent):
-            check_block(event.code, where, assignable)
-        if isinstance(event, (LinkEvent, LossEvent)) and not script.observe:
-            raise BadInput(f"{where}: a link line shapes the link between two real endpoints: observe mode only "
-                           "(name the endpoints: client > ..., server > ...)")
 
 
 class Run:
@@ -581,6 +551,8 @@ class Run:
         if path is None:
             if not keep_temporary:
                 return None
+            import tempfile  # a failing run's capture, without --pcap: most runs never load it
+
             handle, path = tempfile.mkstemp(prefix="tcplab-", suffix=f"-ipv{self.family}.pcapng")
             os.close(handle)
         write_pcapng(path, self.port.recorded_frames(wire), self.matcher.comments if self.matcher else {},

@@ -45,7 +45,12 @@ import time
 from dataclasses import dataclass
 
 from lab.tcp.states import CLOSED, STATES
-from netns.tracefs import TraceInstance, TracingUnavailable, process_instance
+from netns.tracefs import (
+    TraceInstance,
+    TracingUnavailable,
+    process_instance,
+    retire_process_instance,
+)
 
 EVENTS = {
     "sock/inet_sock_set_state": "protocol == 6 && ({ports} || sport == 0)",
@@ -218,6 +223,7 @@ def reason_text(event: TraceEvent) -> str:
 
 
 _IN_USE = threading.Lock()  # the process's one instance serves one run at a time
+_reads_to_come: int | None = None  # runs of this process still to read the instance, where the command knows
 _preparing: threading.Thread | None = None  # the process's instance, being made and set up
 _preparing_pid = 0  # the process that started it: a forked worker makes its own
 
@@ -238,6 +244,14 @@ def prepare_in_background() -> None:
         # A worker process runs its finalizers before it joins its threads: let the thread end first, so
         # that the instance it makes is there to be removed (netns.tracefs removes it at exit).
         multiprocessing.util.Finalize(None, _preparing.join, exitpriority=20)
+
+
+def runs_to_come(count: int) -> None:
+    """The command says how many runs this process makes from now on: once the last has read the trace,
+    the instance is removed while the process finishes the rest (netns.tracefs.retire_process_instance).
+    Runs in worker processes read their own instances, and never count here."""
+    global _reads_to_come
+    _reads_to_come = count
 
 
 def _prepare_quietly() -> None:
@@ -305,8 +319,14 @@ class KernelTrace:
         """The run's own events, and the unclaimed resets that may be the run's (both in time order)."""
         if self.instance is None:
             return [], []
+        global _reads_to_come
         self.instance.write("tracing_on", "0")
         events = [event for event in parse(self.instance.read("trace_pipe")) if event.time >= self.since]
+        if _reads_to_come is not None:
+            _reads_to_come -= 1
+            if _reads_to_come == 0:  # the process's last run: nothing reads the instance again
+                self.instance, _reads_to_come = None, None
+                retire_process_instance()
         chosen = select(events, self.ports)
         return chosen, unclaimed_resets(events, chosen)
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lab.live.runner import preflight
+from lab.live.preflight import preflight
 from lab.script.settings import Settings
 from lab.errors import BadInput
 from lab.script.parser import parse

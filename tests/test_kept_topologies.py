@@ -154,3 +154,37 @@ def test_a_batch_removes_what_it_kept_at_its_end():
     results = list(run_many([(script, 4, Settings()), (script, 6, Settings())], workers=1))
     assert all(result.passed for result in results)
     assert kept.kept_now() == []  # and the fixture no_leftover_namespaces finds no namespace left
+
+
+def test_a_topology_built_ahead_is_taken_over_by_the_first_run_of_its_kind(monkeypatch):
+    """``tcplab run`` of one script builds its topology while the engine imports: the run uses that one (one
+    build in all, the one ahead) and removes it when it ends, as a run removes its own."""
+    from lab.live.topologies import topology_for
+    from netns.namespace import listed
+
+    builds = []
+    original_build = topology_module.VethTopology._build
+
+    def counted(topology):
+        builds.append(topology.kernel_ns)
+        original_build(topology)
+
+    monkeypatch.setattr(topology_module.VethTopology, "_build", counted)
+    ahead = topology_for(False, 4, Settings().for_script(parse_file(LEAVES_STATE)))
+    with kept.built_ahead(ahead):
+        result = run_script(parse_file(LEAVES_STATE), 4, Settings())
+        assert not {ahead.kernel_ns, ahead.lab_ns} & set(listed()), "the run removed it at its end"
+    assert result.passed, result.failure
+    assert builds == [ahead.kernel_ns]
+
+
+def test_a_topology_built_ahead_for_another_kind_is_removed_unused():
+    from lab.live.topologies import topology_for
+    from netns.namespace import listed
+
+    ahead = topology_for(False, 6, Settings().for_script(parse_file(LEAVES_STATE)))  # IPv6: path MTU 1520
+    with kept.built_ahead(ahead):
+        result = run_script(parse_file(LEAVES_STATE), 4, Settings())
+        assert set(ahead.namespaces) <= set(listed()) and ahead.namespaces, "built, and not taken by an IPv4 run"
+    assert result.passed, result.failure
+    assert not set(ahead.namespaces) & set(listed()) and not {ahead.kernel_ns, ahead.lab_ns} & set(listed())

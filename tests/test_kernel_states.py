@@ -253,3 +253,25 @@ def test_doctor_says_where_states_will_come_from():
         pytest.skip(f"rootless mode unavailable: {rootless.stderr.strip()}")
     assert rootless.returncode == 0, rootless.stderr
     assert "states      sampled with sock_diag (cannot mount tracefs" in rootless.stdout
+
+
+def test_the_instance_goes_once_the_last_run_has_read_it_and_a_later_run_makes_another(monkeypatch):
+    """``tcplab run`` says how many runs its process makes: after the last has read the trace, the instance
+    is removed while the process finishes (lab/live/tracepoints.py runs_to_come). A run that comes after all
+    (a try made again) makes a new one, and its states are traced all the same."""
+    import threading
+
+    from lab.live import tracepoints
+
+    script = parse(HANDSHAKE.format(server_state="CLOSE_WAIT"), "handshake.pkt")
+    monkeypatch.setattr(tracepoints, "_reads_to_come", 1)
+    first = judged(script, 4, Settings())
+    for thread in threading.enumerate():
+        if thread.name == "tcplab trace instance removal":
+            thread.join()
+    if first.state_source != "tracepoint":
+        pytest.skip("no tracefs here")
+    assert not of_pid(os.getpid()), "the last run's read removed the instance"
+    again = judged(script, 4, Settings())
+    assert again.passed, again.failure
+    assert again.state_source == "tracepoint" and of_pid(os.getpid())

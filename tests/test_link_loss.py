@@ -14,6 +14,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 
 import pytest
@@ -254,3 +255,38 @@ def test_a_kernel_without_the_link_rules_modules_fails_that_run_at_its_line(monk
     assert result.failure.line == first_link
     assert result.failure.message.startswith("the kernel refused the link rule (No such file or directory): it "
                                              "needs the modules nf_tables, nft_numgen,")
+
+
+IMPORTS_IN_TIMELINE = """
+import sys
+from lab.live import runner
+
+inside = []
+def audit(event, args):
+    if event == "import" and getattr(runner, "in_timeline", False):
+        inside.append(args[0])
+sys.addaudithook(audit)
+play = runner.Run._play
+def timed_play(self):
+    runner.in_timeline = True
+    try:
+        return play(self)
+    finally:
+        runner.in_timeline = False
+runner.Run._play = timed_play
+from lab.cli import main
+try:
+    main(["run", "--ip-version", "4", "--json", *sys.argv[1:]])
+except SystemExit:
+    pass
+print("IMPORTED", sorted(set(inside)))
+"""
+
+
+def test_no_module_is_loaded_inside_a_timeline():
+    """A fresh process loads nothing while a timeline runs, also for link lines (pyroute2's tc and nf_tables
+    take ~0.1 s to load: at the line, the lab was 80-100 ms late for it, every time)."""
+    names = ["lost-fin", "simultaneous-close-observed", "handshake-passive"]
+    done = subprocess.run([sys.executable, "-c", IMPORTS_IN_TIMELINE, *names], capture_output=True, text=True,
+                          timeout=120)
+    assert "IMPORTED []" in done.stdout, done.stdout[-2000:] + done.stderr[-2000:]

@@ -18,7 +18,7 @@ import os
 
 from lab.tcp.packets import text_to_flags
 from lab.capture.pcapng import DROPPED
-from lab.script.events import SERVER_PORT, LossEvent
+from lab.script.events import SERVER_PORT, LossEvent, Script
 
 ETHERNET_HEADER = 14  # veth and lo frames alike, as the packet socket reads them
 TCP_CHECKSUM = slice(16, 18)  # within the TCP header
@@ -27,18 +27,22 @@ TCP_CHECKSUM = slice(16, 18)  # within the TCP header
 class RunLosses:
     """The link lines of one run; ``settle`` ends it (also on failure), removing the rules."""
 
-    def __init__(self, path: str):
-        self.path = path
-        self.link = None  # made at the first link line: most runs have none, and need not load nf_tables support
+    def __init__(self, script: Script):
+        self.path = script.path
+        self.link = None
+        if any(isinstance(event, LossEvent) for event in script.events):
+            # Made before the timeline: loading it (pyroute2's nf_tables) takes ~0.1 s, which the first link
+            # line would otherwise spend late. A script without link lines does not load it at all.
+            from netns.loss import LinkLoss
+
+            self.link = LinkLoss()
         self.lines: dict[int, LossEvent] = {}  # rule tag (the line number) -> its line
 
     def install(self, event: LossEvent, receiver_ns: str) -> None:
         """From now on, lose or hold back what ``event`` describes, in ``receiver_ns`` (the sender's peer's)."""
-        from netns.loss import LinkLoss, LossRule
+        from netns.loss import LossRule
 
         ports = {"sport": SERVER_PORT} if event.sender == "server" else {"dport": SERVER_PORT}
-        if self.link is None:
-            self.link = LinkLoss()
         self.lines[event.line] = event
         self.link.add(receiver_ns, LossRule(event.line, text_to_flags(event.flags), nth=event.nth,
                                             every=event.every, delay=event.delay, **ports))

@@ -14,6 +14,7 @@ fault, never the kernel's.
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import os
 import platform
 import socket
@@ -106,6 +107,8 @@ class Run:
                 kernel_trace.start(self.port.trace_ports())
                 if needs_scapy(self.script.events):
                     preload_scapy()  # ICMP or options only Scapy handles: ~0.3 s, not inside the timeline
+                if any(isinstance(event, LinkEvent) for event in self.script.events):
+                    importlib.import_module("netns.shaping")  # tc through pyroute2: ~0.1 s, not at the link line
                 self.port.prepare(wire)
                 ends = self.port.ends
                 self.ends = ends
@@ -115,7 +118,7 @@ class Run:
                                        {name: self.port.prefix(name) for name in ends},
                                        {name: end.peer for name, end in ends.items()}, self.port.left, self.clock,
                                        self.port.on_match)
-                self.losses = RunLosses(self.script.path)
+                self.losses = RunLosses(self.script)
                 try:
                     with punctual(one_cpu=self.pacing.one_cpu) as realtime:
                         self.realtime = realtime

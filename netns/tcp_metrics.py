@@ -4,43 +4,52 @@ When a connection ends, the kernel saves what it learnt about the peer (its
 RTT, ssthresh, reordering, a Fast Open cookie) per destination address, and
 the next connection to that address starts from those values: its first
 retransmission timeout, for one. A topology kept for the next run of a batch
-must forget them, as a new namespace would.
+must forget them, as a new namespace would. Every reset flushes them, so the
+requests are packed here (netns/netlink.py says why not with pyroute2).
 """
 
 from __future__ import annotations
 
-from pyroute2.netlink import NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST, genlmsg
-from pyroute2.netlink.generic import GenericNetlinkSocket
+import struct
 
 from netns.namespace import inside
+from netns.netlink import (
+    HEADER,
+    NLM_F_MATCH,
+    NLM_F_ROOT,
+    NetlinkSocket,
+    attribute,
+    attributes,
+)
 
-TCP_METRICS_GENL_NAME = "tcp_metrics"  # include/uapi/linux/tcp_metrics.h
+NETLINK_GENERIC = 16
+GENL_ID_CTRL, CTRL_CMD_GETFAMILY = 0x10, 3  # linux/genetlink.h: the controller names the families
+CTRL_ATTR_FAMILY_ID, CTRL_ATTR_FAMILY_NAME = 1, 2
+GENL_HEADER = struct.Struct("=BBH")  # genlmsghdr: command, version, reserved
+TCP_METRICS_GENL_NAME = b"tcp_metrics"  # include/uapi/linux/tcp_metrics.h
 TCP_METRICS_CMD_GET = 1
 TCP_METRICS_CMD_DEL = 2  # without an address: every entry of the namespace (tcp_metrics_flush_all)
 
 
-class tcp_metrics_msg(genlmsg):
-    """A request carries no attribute here; replies are only counted."""
-
-    nla_map = ()
-
-
-def _request(ns: str, command: int, flags: int) -> list:
-    with inside(ns):
-        genl = GenericNetlinkSocket()
-    with genl:
-        genl.bind(TCP_METRICS_GENL_NAME, tcp_metrics_msg)
-        msg = tcp_metrics_msg()
-        msg["cmd"] = command
-        msg["version"] = 1
-        return list(genl.nlm_request(msg, msg_type=genl.prid, msg_flags=flags))
+def _family(genl: NetlinkSocket) -> int:
+    """The tcp_metrics family's number, as the generic netlink controller gives it."""
+    body = GENL_HEADER.pack(CTRL_CMD_GETFAMILY, 1, 0) + attribute(CTRL_ATTR_FAMILY_NAME, TCP_METRICS_GENL_NAME + b"\0")
+    answer = next(genl.dump(GENL_ID_CTRL, body, "find the tcp_metrics netlink family", flags=0))
+    return struct.unpack_from("=H", attributes(answer, HEADER.size + GENL_HEADER.size)[CTRL_ATTR_FAMILY_ID])[0]
 
 
 def flush_tcp_metrics(ns: str) -> None:
     """Forget every destination the kernel of namespace ``ns`` saved metrics for."""
-    _request(ns, TCP_METRICS_CMD_DEL, NLM_F_REQUEST | NLM_F_ACK)
+    with inside(ns):
+        genl = NetlinkSocket(NETLINK_GENERIC)
+    with genl:
+        genl.request(_family(genl), 0, GENL_HEADER.pack(TCP_METRICS_CMD_DEL, 1, 0), "flush tcp_metrics")
 
 
 def tcp_metrics_entries(ns: str) -> int:
     """How many destinations namespace ``ns`` has saved metrics for."""
-    return len(_request(ns, TCP_METRICS_CMD_GET, NLM_F_REQUEST | NLM_F_DUMP))
+    with inside(ns):
+        genl = NetlinkSocket(NETLINK_GENERIC)
+    with genl:
+        request = GENL_HEADER.pack(TCP_METRICS_CMD_GET, 1, 0)
+        return sum(1 for _ in genl.dump(_family(genl), request, "list tcp_metrics", NLM_F_ROOT | NLM_F_MATCH))

@@ -43,6 +43,7 @@ from netns.offload import disable_offloads
 from netns.rtnl import NUD_PERMANENT, Rtnl
 from netns.signals import deferred_signals
 from netns.sockets import abort_tcp_sockets, tcp_sockets_left
+from netns.tcp_metrics import flush_tcp_metrics
 
 NUD_LEARNT = 0x3F  # INCOMPLETE, REACHABLE, STALE, DELAY, PROBE, FAILED: what neighbour discovery made
 LINK_READY_WAIT = 5.0  # seconds a veth end may take to carry frames before the topology gives up
@@ -114,10 +115,6 @@ class Topology:
         nf_tables rules, a route's MTU, offloads, whatever a shell line did) the caller must not have
         done: lab/live/kept.py keeps only topologies whose run changed none of it.
         """
-        from netns.tcp_metrics import (
-            flush_tcp_metrics,  # generic netlink, through pyroute2: batches only
-        )
-
         with deferred_signals():
             if not self._end_sockets():
                 return False

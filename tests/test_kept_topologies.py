@@ -118,7 +118,7 @@ def test_the_look_finds_what_a_reset_without_one_step_leaves(batch, monkeypatch,
     with VethTopology() as new:
         defaults = {FIN_TIMEOUT: read_sysctl(new.kernel_ns, FIN_TIMEOUT)}
     if step == "flush_tcp_metrics":
-        monkeypatch.setattr("netns.tcp_metrics.flush_tcp_metrics", lambda ns: None)
+        monkeypatch.setattr(topology_module, step, lambda ns: None)
     else:
         monkeypatch.setattr(topology_module.Topology, step, lambda *args: None)
     (kept_topology,) = batch()
@@ -140,12 +140,12 @@ def test_a_run_that_changed_what_no_reset_undoes_removes_its_topology(batch, tmp
 
 def test_a_reset_the_kernel_refuses_costs_the_next_run_a_topology_of_its_own(batch, monkeypatch):
     """An older kernel may lack what a reset uses: the run's verdict stands, its topology is removed."""
-    from pyroute2 import NetlinkError
+    from netns.netlink import NetlinkRefused
 
     def refused(ns):
-        raise NetlinkError(2, "No such file or directory")
+        raise NetlinkRefused(2, "flush tcp_metrics: No such file or directory")
 
-    monkeypatch.setattr("netns.tcp_metrics.flush_tcp_metrics", refused)
+    monkeypatch.setattr(topology_module, "flush_tcp_metrics", refused)
     assert batch() == []
 
 

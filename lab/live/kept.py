@@ -52,12 +52,11 @@ def keep_until_exit() -> None:
 
 def _reset(topology: Topology) -> bool:
     """Whether the reset left the topology as new. A reset the kernel refused somewhere (an older kernel, a
-    netlink family it lacks) only costs the next run a topology of its own: the run's verdict stands."""
-    from pyroute2 import NetlinkError
-
+    netlink family it lacks: netns.netlink.NetlinkRefused, an OSError) only costs the next run a topology of
+    its own: the run's verdict stands."""
     try:
         return topology.reset()
-    except (OSError, NetlinkError):
+    except OSError:
         return False
 
 

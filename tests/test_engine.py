@@ -299,3 +299,18 @@ def test_the_tick_grid_predicts_a_later_tick():
         offset = (time.monotonic() - tick) % length
         offsets.append(min(offset, length - offset))
     assert min(offsets) < 0.0003, offsets
+
+
+def test_a_process_kept_to_its_timeline_cpu_still_counts_every_cpu():
+    """``tcplab run`` of one script keeps to its timeline's CPU from the start (lab/live/punctual.py); a batch
+    it then starts still sees every CPU (how many workers, whether crowded), and gets them back for a pool."""
+    before = os.sched_getaffinity(0)
+    if len(before) < 2 or not punctual.realtime_allowed():
+        pytest.skip("one CPU, or no real-time scheduling: nothing to keep to")
+    try:
+        punctual.keep_to_timeline_cpu()
+        assert os.sched_getaffinity(0) == {punctual.timeline_cpu(before)}
+        assert punctual.usable_cpus() == before
+    finally:
+        punctual.spread_again()
+    assert os.sched_getaffinity(0) == before and punctual.usable_cpus() == before

@@ -103,10 +103,12 @@ def run(scripts, every, loopback, ip_version, tolerance_usecs, tolerance_percent
     Every file is parsed and checked before anything runs: a syntax error, or
     a shell line without --allow-shell, stops the run with exit code 2.
     """
+    from lab.live.punctual import keep_to_timeline_cpu
     from lab.live.tracepoints import prepare_in_background, runs_to_come
 
-    if len(scripts) == 1 and not every:
-        prepare_in_background()  # its runs happen in this process: the trace instance is made while it imports
+    if len(scripts) == 1 and not every:  # its runs happen in this process, one after another:
+        keep_to_timeline_cpu()  # all it does before a timeline on the timeline's CPU (lab/live/punctual.py)
+        prepare_in_background()  # the trace instance made while the engine imports
     from lab.live.kept import built_ahead
     from lab.live.preflight import preflight
     from lab.live.topologies import topology_for

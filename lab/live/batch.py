@@ -29,7 +29,7 @@ from lab.script.events import Script
 from netns import Terminated
 
 from lab.live.kept import keep_until_exit, keeping
-from lab.live.punctual import realtime_allowed, take_timeline_slot
+from lab.live.punctual import realtime_allowed, spread_again, take_timeline_slot, usable_cpus
 from lab.live.runner import run_script
 from lab.script.settings import Settings
 from lab.judge.trace import LAB_LATE, TIMING, Failure, RunResult
@@ -68,7 +68,7 @@ def default_jobs() -> int:
     batch's own recent load counts, as the load average would, nor a sleep
     is needed) is not counted; one CPU always is.
     """
-    cpus = sorted(os.sched_getaffinity(0))
+    cpus = sorted(usable_cpus())
     busy = min(len(cpus) - 1, round(busy_share(cpus) * len(cpus)))
     return WORKERS_PER_FREE_CPU[realtime_allowed()] * (len(cpus) - busy)
 
@@ -92,7 +92,7 @@ def run_many(jobs: list[tuple[Script | Experiment, int, Settings]], workers: int
     ``failure`` and ``first_try`` fields (a dataclass: RunResult,
     SelftestResult). Callers that measure every try (``run --repeat``) leave it off.
     """
-    cpus = len(os.sched_getaffinity(0))
+    cpus = len(usable_cpus())
     if workers is None:
         workers = default_jobs() if _worth_a_pool(jobs, cpus + 1) else 1
     crowded = workers > cpus and _worth_a_pool(jobs, workers)
@@ -150,6 +150,7 @@ def _in_workers(jobs: list, workers: int, work):
     from concurrent.futures import ProcessPoolExecutor  # ~6 ms: not for a run or two in turn
 
     order = sorted(range(len(jobs)), key=lambda i: -jobs[i][0].length)  # the longest first
+    spread_again()  # workers inherit this process's CPUs: all of them, each then keeps to its own
     context = multiprocessing.get_context("fork" if threading.active_count() == 1 else "forkserver")
     if context.get_start_method() == "forkserver":
         context.set_forkserver_preload(FORKSERVER_PRELOAD)

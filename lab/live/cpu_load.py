@@ -13,6 +13,8 @@ from __future__ import annotations
 import os
 import time
 
+from lab.live.punctual import usable_cpus
+
 MIN_WINDOW = 0.1  # seconds of samples for a share to mean something (/proc/stat counts 10 ms ticks)
 MAX_WINDOW = 1.0  # beyond this the first sample says little about now: sample afresh
 USER_HZ = os.sysconf("SC_CLK_TCK")
@@ -32,7 +34,7 @@ def _sample(cpus: list[int]) -> tuple[float, int, int, float]:
     return time.monotonic(), idle, total, own.user + own.system
 
 
-_CPUS = sorted(os.sched_getaffinity(0))
+_CPUS = sorted(usable_cpus())
 _FIRST = _sample(_CPUS)
 
 

@@ -54,13 +54,14 @@ def script_overhead(runs: int, kept: bool = False) -> None:
     """Wall time of a run minus the script's own timeline (its last segment's time); ``kept``: runs of a
     batch, each taking over the topology the one before left (lab/live/kept.py)."""
     from lab.live.kept import keeping
+    from lab.live.punctual import on_timeline_cpu
     from lab.live.runner import run_script
     from lab.script.settings import Settings
     from lab.script.parser import parse_file
 
     script = parse_file(str(SHORT_SCRIPT))
     samples = []
-    with keeping() if kept else contextlib.nullcontext():
+    with keeping() if kept else contextlib.nullcontext(), on_timeline_cpu():  # as runs in turn keep (batch.py)
         run_script(script, 4, Settings())  # warm-up
         for family in (4, 6):
             for _ in range(runs):

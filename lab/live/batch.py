@@ -29,7 +29,7 @@ from lab.script.events import Script
 from netns import Terminated
 
 from lab.live.kept import keep_until_exit, keeping
-from lab.live.punctual import realtime_allowed, spread_again, take_timeline_slot, usable_cpus
+from lab.live.punctual import on_timeline_cpu, realtime_allowed, spread_again, take_timeline_slot, usable_cpus
 from lab.live.runner import run_script
 from lab.script.settings import Settings
 from lab.judge.trace import LAB_LATE, TIMING, Failure, RunResult
@@ -140,7 +140,8 @@ def _results(jobs: list, workers: int, work):
     if _worth_a_pool(jobs, workers):
         yield from _in_workers(jobs, workers, work)
     else:
-        with keeping() if len(jobs) > 1 else contextlib.nullcontext():  # one run has no next run to hand on to
+        # One run has no next run to hand on to; runs in turn keep to their timelines' CPU (punctual.py).
+        with keeping() if len(jobs) > 1 else contextlib.nullcontext(), on_timeline_cpu():
             for i, job in enumerate(jobs):
                 yield i, work(*job)
 

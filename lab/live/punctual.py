@@ -226,6 +226,19 @@ def keep_to_timeline_cpu() -> None:
         _spread = allowed
 
 
+@contextlib.contextmanager
+def on_timeline_cpu():
+    """``keep_to_timeline_cpu`` for the block (runs in turn in this process), the CPUs given back after it
+    unless they were held before it."""
+    held = _spread is not None
+    keep_to_timeline_cpu()
+    try:
+        yield
+    finally:
+        if not held:
+            spread_again()
+
+
 def spread_again() -> None:
     """Give back the CPUs ``keep_to_timeline_cpu`` took (before a pool of workers is forked: each worker
     keeps to a CPU of its own)."""

@@ -7,7 +7,9 @@ printed beside the whole process's median:
 - the imports a run needs (the ``run`` command and the engine), beyond that start;
 - the veth topology built and removed;
 - the quiet start: how long, just after a topology was built, the other
-  CPUs keep ticking (lab/live/punctual.py waits for them before time 0);
+  CPUs keep ticking (lab/live/punctual.py waits for them before time 0;
+  the run keeps to its timeline's CPU, so what the build leaves for RCU
+  stays on that CPU, which the wait does not look at);
 - the trace instance: made, its events enabled, removed (netns/tracefs.py;
   the making overlaps the imports, the removal ends the process).
 
@@ -47,12 +49,13 @@ def process(*command: str) -> Callable[[], None]:
 
 
 def settle_after_build() -> float:
-    """Milliseconds the other CPUs keep ticking after a topology is built (0 when they stopped already)."""
-    from lab.live.punctual import let_other_cpus_settle
+    """Milliseconds the other CPUs keep ticking after a topology is built (0 when they stopped already), for
+    a process kept to its timeline's CPU from the start, as ``tcplab run`` of one script is."""
+    from lab.live.punctual import let_other_cpus_settle, on_timeline_cpu
     from netns import VethTopology
 
     time.sleep(AFTER_TEARDOWN)
-    with VethTopology():
+    with on_timeline_cpu(), VethTopology():
         start = time.perf_counter()
         let_other_cpus_settle()
         return (time.perf_counter() - start) * 1000

@@ -27,7 +27,9 @@ events into its ring buffer as they happen, at no cost to the run. The run
 reads ``trace_pipe``, which consumes what it reads, so the process's next run
 (one instance serves them all, netns.tracefs.process_instance) starts from an
 empty buffer without the wait that emptying it would cost; whatever is older
-than the run's start is skipped all the same.
+than the run's start is skipped all the same. Where the command knows how
+many runs its process makes (``runs_to_come``), the instance is removed as
+soon as the last has read it, while the process finishes the rest.
 
 Where tracefs cannot be reached (rootless: tracefs is not mountable in a
 user namespace) the run falls back to sock_diag samples and says so; the

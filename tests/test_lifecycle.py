@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import time
 
 import pytest
-
 from helpers import TCPLAB, Held, tcplab
+
 from netns.names import parse_netns
 from netns.namespace import listed
 
@@ -73,3 +74,27 @@ def test_signal_stops_a_parallel_batch_promptly(signum, code):
     left = {name for name in set(listed()) - before if not parse_netns(name)[0].is_alive()}
     assert not left
     assert "Traceback" not in proc.stderr.read()
+
+
+@pytest.mark.parametrize("delay", [0.03, 0.06, 0.09, 0.12, 0.15])
+def test_a_signal_while_a_run_starts_leaves_nothing(delay):
+    """``tcplab run`` of one script starts its trace instance and its topology on threads of their own while
+    it loads (lab/cli/__init__.py, lab/live/kept.py): a signal at any moment of that leaves neither behind."""
+    from netns.tracefs import TracingUnavailable, tracefs_root
+
+    proc = subprocess.Popen([TCPLAB, "run", "close-wait-leak", "--ip-version", "4"], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    time.sleep(delay)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(20) in (143, -signal.SIGTERM)  # before its handler is set, the default action ends it
+    assert "Traceback" not in proc.stderr.read()
+    ours = f"tcplab-{proc.pid}-"
+    assert not [name for name in listed() if name.startswith(ours)]
+    try:
+        root = tracefs_root()
+    except TracingUnavailable:
+        return
+    try:
+        assert not [name for name in os.listdir(f"/proc/self/fd/{root}/instances") if name.startswith(ours)]
+    finally:
+        os.close(root)

@@ -82,11 +82,12 @@ def built_ahead(topology: Topology):
 
     thread = threading.Thread(target=build, name="tcplab topology ahead")
     _ahead[topology.kind] = (thread, built)
-    thread.start()
     try:
+        thread.start()  # inside the try: an interrupt while it starts still waits for the build and removes it
         yield
     finally:
-        thread.join()
+        if thread.ident is not None:  # started
+            thread.join()
         if _ahead.get(topology.kind, (None,))[0] is thread:  # no run took it over
             del _ahead[topology.kind]
             for unused in built:

@@ -235,11 +235,12 @@ _preparing_pid = 0  # the process that started it: a forked worker makes its own
 def prepare_in_background() -> None:
     """Make and set up this process's trace instance on a thread of its own, once per process.
 
-    Both making an instance and enabling its events wait on the kernel (RCU
-    grace periods, patching the tracepoints' code): ~50 ms, which a run's
-    first use would add to the topology's build. Started before the
-    topology (``tcplab run`` of one script starts it before it even imports
-    the engine), the two overlap; ``KernelTrace.start`` waits for the thread.
+    Making an instance and setting it up wait on the kernel (RCU grace
+    periods for the clock switch and the resize, patching the tracepoints'
+    code): 30 ms alone, 40-60 ms beside a busy main thread, which a run's
+    first use would add to its start. ``tcplab run`` starts it before Click
+    and the engine load (lab/cli/__init__.py), so it is over by the first
+    run; ``KernelTrace.start`` waits for the thread.
     """
     global _preparing, _preparing_pid
     if _preparing is None or _preparing_pid != os.getpid():
@@ -264,14 +265,14 @@ def runs_to_come(count: int) -> None:
 
 def _prepare_quietly(switch_interval: float) -> None:
     try:
-        _prepared(process_instance())
+        prepared(process_instance())
     except (TracingUnavailable, OSError):
         pass  # KernelTrace.start meets it again, and says why
     finally:
         sys.setswitchinterval(switch_interval)
 
 
-def _prepared(instance: TraceInstance) -> TraceInstance:
+def prepared(instance: TraceInstance) -> TraceInstance:
     """The instance with the settings every run shares: made once per process (switching the trace clock
     and enabling events are slow; a run then only writes its filters)."""
     if not instance.prepared:
@@ -316,7 +317,7 @@ class KernelTrace:
             self.unavailable = str(error)
             return
         try:
-            _prepared(instance)
+            prepared(instance)
             instance.write("tracing_on", "0")
             self.since = time.monotonic()  # older events are skipped, not emptied: emptying the buffer is slow
             for event, condition in EVENTS.items():

@@ -22,9 +22,12 @@ from __future__ import annotations
 
 import atexit
 import ctypes
+import errno
 import multiprocessing.util
 import os
+import sys
 import threading
+import time
 
 from netns.names import PREFIX, RunId, parse_netns
 from netns.signals import deferred_signals
@@ -32,6 +35,7 @@ from netns.signals import deferred_signals
 TRACEFS = b"/sys/kernel/tracing"
 MOUNTED_PLACES = ("/sys/kernel/tracing", "/sys/kernel/debug/tracing")  # where a host mounts tracefs
 TRACEFS_MAGIC = 0x74726163
+BUSY_WAIT = 0.5  # seconds a removal waits for an instance's last open file to be closed
 CLONE_NEWNS = 0x00020000
 MS_REC, MS_PRIVATE = 0x4000, 1 << 18
 
@@ -220,7 +224,11 @@ def remove_process_instance() -> None:
     with _lock:
         _exiting = True
         if _shared is not None and _shared_pid == os.getpid():
-            _shared.__exit__(None, None, None)
+            try:
+                _shared.__exit__(None, None, None)
+            except OSError as error:  # at exit: one line, and where the user can finish it
+                print(f"tcplab: cannot remove trace instance {_shared.name} ({error.strerror}); `tcplab topo "
+                      "cleanup` removes it once this process has ended", file=sys.stderr)
         _shared = None
 
 
@@ -244,11 +252,19 @@ def retire_process_instance() -> None:
 
 
 def _remove(root: int, name: str) -> None:
-    """rmdir an instance (gone already: nothing to do)."""
-    try:
-        os.rmdir(f"instances/{name}", dir_fd=root)
-    except FileNotFoundError:
-        pass
+    """rmdir an instance (gone already: nothing to do). The kernel refuses while a file of it is open
+    (EBUSY), as when another thread is just closing one: the removal tries again for up to BUSY_WAIT."""
+    deadline = time.monotonic() + BUSY_WAIT
+    while True:
+        try:
+            os.rmdir(f"instances/{name}", dir_fd=root)
+            return
+        except FileNotFoundError:
+            return
+        except OSError as error:
+            if error.errno != errno.EBUSY or time.monotonic() > deadline:
+                raise
+            time.sleep(0.002)
 
 
 def remove_dead_instances() -> list[str]:

@@ -275,3 +275,37 @@ def test_the_instance_goes_once_the_last_run_has_read_it_and_a_later_run_makes_a
     again = judged(script, 4, Settings())
     assert again.passed, again.failure
     assert again.state_source == "tracepoint" and of_pid(os.getpid())
+
+
+def test_an_instance_a_file_still_holds_is_removed_once_it_is_closed():
+    """The kernel refuses to remove an instance while one of its files is open (EBUSY), as when another
+    thread is just closing one: the removal waits for it (netns/tracefs.py), up to a bound."""
+    import errno
+    import threading
+
+    from netns import tracefs
+    from netns.names import PREFIX, RunId
+
+    run = RunId.current()
+    instance = tracefs.TraceInstance(f"{PREFIX}-{run.pid}-{run.start}-2-trace")
+    try:
+        instance.__enter__()
+    except TracingUnavailable as error:
+        pytest.skip(str(error))
+    held = os.open("trace", os.O_RDONLY, dir_fd=instance.fd)
+    closer = threading.Timer(0.05, os.close, (held,))
+    closer.start()
+    instance.__exit__(None, None, None)  # waited for the close, then removed it
+    closer.join()
+    assert not [name for name in instances() if name == instance.name]
+
+    instance.__enter__()
+    held = os.open("trace", os.O_RDONLY, dir_fd=instance.fd)
+    try:
+        with pytest.raises(OSError) as busy:  # held past the bound: the kernel's refusal, not a hang
+            tracefs._remove(instance.root, instance.name)
+        assert busy.value.errno == errno.EBUSY
+    finally:
+        os.close(held)
+        instance.__exit__(None, None, None)
+    assert not [name for name in instances() if name == instance.name]

@@ -63,18 +63,24 @@ class LazyGroup(click.Group):
         except LabError as error:
             click.echo(f"tcplab: {error}", err=True)
             sys.exit(error.exit_code)
-        except KeyboardInterrupt:
-            click.echo("tcplab: interrupted; everything the run made was removed", err=True)
-            sys.exit(EXIT_SIGINT)
-        except Terminated:
-            click.echo("tcplab: terminated; everything the run made was removed", err=True)
-            sys.exit(EXIT_SIGTERM)
+        except (KeyboardInterrupt, Terminated) as signalled:
+            sys.exit(_interrupted(signalled))
         except Exception as error:
+            if isinstance(error.__cause__, (KeyboardInterrupt, Terminated)):  # raised inside a class's creation
+                sys.exit(_interrupted(error.__cause__))
             explained = _environment_error(error)
             if explained is None:
                 raise
             click.echo(f"tcplab: {explained[1]}", err=True)
             sys.exit(explained[0])
+
+
+def _interrupted(signalled: BaseException) -> int:
+    """Say that a signal ended the command (what it made is removed on the way out); its exit status."""
+    interrupted = isinstance(signalled, KeyboardInterrupt)
+    click.echo(f"tcplab: {'interrupted' if interrupted else 'terminated'}; everything the run made was removed",
+               err=True)
+    return EXIT_SIGINT if interrupted else EXIT_SIGTERM
 
 
 def _environment_error(error: Exception) -> tuple[int, str] | None:
@@ -139,12 +145,17 @@ def entry() -> None:
     ends the process with ``os._exit``. An unexpected exception still leaves
     the normal way, with its traceback.
     """
-    if sys.argv[1:2] == ["run"] and not {"-h", "--help"} & set(sys.argv):
-        _start_run_setup()
+    from netns.signals import Terminated, raise_on_interrupts
+
     try:
+        if sys.argv[1:2] == ["run"] and not {"-h", "--help"} & set(sys.argv):
+            raise_on_interrupts()  # first: from now on a signal unwinds, and what the setup made is removed
+            _start_run_setup()
         main()
     except SystemExit as done:
         code = done.code
+    except (KeyboardInterrupt, Terminated) as signalled:  # before the command's own handling began
+        code = _interrupted(signalled)
     else:
         code = 0
     for thread in threading.enumerate():

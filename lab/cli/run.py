@@ -103,12 +103,13 @@ def run(scripts, every, loopback, ip_version, tolerance_usecs, tolerance_percent
     Every file is parsed and checked before anything runs: a syntax error, or
     a shell line without --allow-shell, stops the run with exit code 2.
     """
-    from lab.live.punctual import keep_to_timeline_cpu
+    from lab.live.punctual import on_timeline_cpu
     from lab.live.tracepoints import prepare_in_background, runs_to_come
 
-    if len(scripts) == 1 and not every:  # its runs happen in this process, one after another:
-        keep_to_timeline_cpu()  # all it does before a timeline on the timeline's CPU (lab/live/punctual.py)
-        prepare_in_background()  # the trace instance made while the engine imports
+    # Both begun already where the console script started (lab/cli/__init__.py); here for other callers, whose
+    # process gets its CPUs back when the command ends.
+    click.get_current_context().with_resource(on_timeline_cpu())
+    prepare_in_background()
     from lab.live.kept import built_ahead
     from lab.live.preflight import preflight
     from lab.live.topologies import topology_for

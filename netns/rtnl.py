@@ -24,7 +24,7 @@ from netns.netlink import (
     nested,
 )
 
-RTM_NEWLINK, RTM_GETLINK, RTM_NEWADDR, RTM_NEWROUTE = 16, 18, 20, 24
+RTM_NEWLINK, RTM_GETLINK, RTM_NEWADDR, RTM_NEWROUTE, RTM_GETROUTE = 16, 18, 20, 24, 26
 RTM_NEWNEIGH, RTM_DELNEIGH, RTM_GETNEIGH, RTM_NEWLINKPROP = 28, 29, 30, 108
 IFINFOMSG = struct.Struct("=BxHiII")  # family, device type, index, flags, flags changed
 IFADDRMSG = struct.Struct("=BBBBI")  # family, prefix length, flags, scope, index
@@ -42,7 +42,7 @@ NDA_DST, NDA_LLADDR = 1, 2
 NUD_PERMANENT = 0x80
 RTA_DST, RTA_OIF, RTA_METRICS = 1, 4, 8
 RTAX_MTU, RTAX_ADVMSS = 2, 8
-RT_TABLE_MAIN, RTPROT_STATIC, RT_SCOPE_UNIVERSE, RTN_UNICAST = 254, 4, 0, 1
+RT_TABLE_MAIN, RTPROT_STATIC, RT_SCOPE_UNIVERSE, RTN_UNICAST, RTN_LOCAL = 254, 4, 0, 1, 2
 
 
 @dataclass(frozen=True)
@@ -121,6 +121,16 @@ class Rtnl(NetlinkSocket):
         body = (IFADDRMSG.pack(family_of(address), prefixlen, flags, 0, index) + attribute(IFA_LOCAL, packed)
                 + attribute(IFA_ADDRESS, packed) + attribute(IFA_FLAGS, U32.pack(flags)))
         self.request(RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL, body, f"add address {address}/{prefixlen}")
+
+    def delivers_locally(self, address: str) -> bool:
+        """Whether the namespace's routing delivers a packet for ``address`` to itself (``ip route get``
+        answers a local route): for an IPv6 address, only once the kernel's addrconf work has inserted
+        its host route, which it does after RTM_NEWADDR has returned."""
+        family = family_of(address)
+        body = RTMSG.pack(family, 32 if family == socket.AF_INET else 128, 0, 0, 0, 0, 0, 0, 0) + attribute(
+            RTA_DST, _packed(address))
+        whole = next(self.dump(RTM_GETROUTE, body, f"get route {address}", flags=0))
+        return RTMSG.unpack_from(whole, HEADER.size)[7] == RTN_LOCAL
 
     def add_neighbour(self, index: int, address: str, mac: str, state: int = NUD_PERMANENT) -> None:
         body = (NDMSG.pack(family_of(address), index, state, 0, 0) + attribute(NDA_DST, _packed(address))

@@ -46,7 +46,7 @@ from netns.sockets import abort_tcp_sockets, tcp_sockets_left
 from netns.tcp_metrics import flush_tcp_metrics
 
 NUD_LEARNT = 0x3F  # INCOMPLETE, REACHABLE, STALE, DELAY, PROBE, FAILED: what neighbour discovery made
-LINK_READY_WAIT = 5.0  # seconds a veth end may take to carry frames before the topology gives up
+LINK_READY_WAIT = 5.0  # seconds a veth end may take to carry frames (an address to be delivered) before giving up
 DEFAULT_MTU = 1500
 IPV6_MTU = 1520  # as the kernel selftests' packetdrill runner: mss 1460 holds for IPv6 too
 
@@ -165,10 +165,30 @@ def _link_up(rtnl: Rtnl, ifname: str, mtu: int | None = None) -> int:
 def _add_addresses(rtnl: Rtnl, index: int, endpoint: Addresses) -> None:
     rtnl.add_address(index, check_allowed(endpoint.ipv4), endpoint.prefix4)
     rtnl.add_address(index, check_allowed(endpoint.ipv6), endpoint.prefix6, nodad=True)
+    _wait_until_delivered(rtnl, endpoint.ipv6)
 
 
 class LinkNotReady(OSError):
-    """A veth end the kernel did not switch on in time: the machine, not the user's input."""
+    """A veth end or an address the kernel did not switch on in time: the machine, not the user's input."""
+
+
+def _wait_until_delivered(rtnl: Rtnl, address: str) -> None:
+    """Return once the namespace delivers what is sent to ``address`` (an IPv6 address of its own).
+
+    The kernel inserts an IPv6 address's host route from its addrconf work
+    queue (net/ipv6/addrconf.c: addrconf_dad_work, addrconf_dad_completed,
+    __ipv6_ifa_notify, ip6_ins_rt), after RTM_NEWADDR has returned, with
+    IFA_F_NODAD too. Until that work item runs, a SYN to the address is
+    dropped unanswered. On a quiet machine it runs within 30 us; on a busy
+    one it waits for its CPU and the RTNL lock. IPv4's local route is
+    inserted within the request itself.
+    """
+    deadline = time.monotonic() + LINK_READY_WAIT
+    while not rtnl.delivers_locally(address):
+        if time.monotonic() > deadline:
+            raise LinkNotReady(f"the kernel did not take {address} into use within {LINK_READY_WAIT:g} s (its "
+                               "addrconf work never ran: is the machine overloaded?); try again")
+        time.sleep(0.0002)
 
 
 def _wait_until_carrying(ns: str, ifname: str) -> None:

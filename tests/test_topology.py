@@ -231,6 +231,21 @@ def test_a_veth_end_that_never_carries_frames_is_reported(monkeypatch):
         topology_module._wait_until_carrying(topo.lab_ns, topo.lab_if)  # the peer up again: carrying once more
 
 
+def test_a_built_topology_delivers_to_its_ipv6_address_and_the_wait_names_one_it_does_not(monkeypatch):
+    """The kernel's IPv6 address takes segments once the topology is built (its host route, which the kernel
+    inserts from a work queue after the address request returns, is in place); the check says no for an
+    address the namespace does not own, and the wait for one gives up with a line of its own."""
+    from netns import topology as topology_module
+    from netns.rtnl import Rtnl
+
+    monkeypatch.setattr(topology_module, "LINK_READY_WAIT", 0.05)
+    with VethTopology() as topo, inside(topo.kernel_ns), Rtnl() as rtnl:
+        assert rtnl.delivers_locally(topo.kernel.ipv6) and rtnl.delivers_locally(topo.kernel.ipv4)
+        assert not rtnl.delivers_locally(topo.lab.ipv6)  # the lab's: routed out of the veth, not delivered
+        with pytest.raises(topology_module.LinkNotReady, match=f"did not take {topo.lab.ipv6} into use"):
+            topology_module._wait_until_delivered(rtnl, topo.lab.ipv6)
+
+
 def test_the_drive_topology_seen_through_pyroute2():
     """What netns/rtnl.py packs by hand, read back by another netlink client: the tun0 altname, the path MTU
     routes with their MTU and MSS, the IPv6 address without duplicate address detection, the link MTU."""

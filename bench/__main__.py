@@ -28,6 +28,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from bench.timing import samples_ms, veth_up_and_down
 from lab.privileges import ensure_lab_privileges
 
 RECORD = Path(__file__).resolve().parents[1] / "docs" / "measurements.md"
@@ -37,13 +38,7 @@ SHARED_TIMELINE = Path(__file__).with_name("shared-timeline.pkt")  # the same la
 
 
 def measure(name: str, action: Callable[[], object], runs: int, target_ms: float | None = None) -> None:
-    action()  # warm-up: imports, first namespace mount
-    samples = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        action()
-        samples.append((time.perf_counter() - start) * 1000)
-    samples.sort()
+    samples = samples_ms(action, runs)
     median = statistics.median(samples)
     p90 = samples[int(0.9 * (len(samples) - 1))]
     verdict = "" if target_ms is None else f"  target <= {target_ms:g} ms: {'met' if median <= target_ms else 'MISSED'}"
@@ -171,18 +166,14 @@ def main() -> None:
 
 def run_all() -> None:
     from lab.course.first_handshake import run_demo
-    from netns import LoopbackTopology, VethTopology
-
-    def veth() -> None:
-        with VethTopology():
-            pass
+    from netns import LoopbackTopology
 
     def loopback() -> None:
         with LoopbackTopology():
             pass
 
     tcplab = str(Path(sys.executable).with_name("tcplab"))
-    measure("veth topology up + down", veth, 100, 25)
+    measure("veth topology up + down", veth_up_and_down, 100, 25)
     measure("loopback topology up + down", loopback, 100)
     measure("tcplab --help (process wall time)", lambda: subprocess.run([tcplab, "--help"], capture_output=True), 20, 80)
     measure("tcplab list (process wall time)", lambda: subprocess.run([tcplab, "list"], capture_output=True), 20, 100)

@@ -28,6 +28,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from bench.timing import samples_ms, veth_up_and_down
+
 SCRIPT = Path(__file__).with_name("shared-language.pkt")
 RUN_IMPORTS = "import lab.cli.run, lab.live.batch, lab.live.runner"
 NO_TEARDOWN = "; import os; os._exit(0)"  # as the tcplab command ends (lab/cli entry): no interpreter teardown
@@ -35,13 +37,7 @@ AFTER_TEARDOWN = 0.3  # seconds between two builds: the previous removal's grace
 
 
 def median_ms(action: Callable[[], object], runs: int) -> float:
-    action()  # warm-up
-    samples = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        action()
-        samples.append((time.perf_counter() - start) * 1000)
-    return statistics.median(samples)
+    return statistics.median(samples_ms(action, runs))
 
 
 def process(*command: str) -> Callable[[], None]:
@@ -87,13 +83,7 @@ def report(runs: int = 15) -> None:
     start = median_ms(process(python, "-c", "pass" + NO_TEARDOWN), runs)
     imports = median_ms(process(python, "-c", RUN_IMPORTS + NO_TEARDOWN), runs) - start
 
-    from netns import VethTopology
-
-    def veth() -> None:
-        with VethTopology():
-            pass
-
-    topology = median_ms(veth, runs)
+    topology = median_ms(veth_up_and_down, runs)
     settle = statistics.median(settle_after_build() for _ in range(runs))
     made, removed = (statistics.median(part) for part in zip(*(trace_instance_parts() for _ in range(runs))))
     parts = [("interpreter start", start), ("imports of a run", imports), ("veth topology up + down", topology),

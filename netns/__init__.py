@@ -1,7 +1,7 @@
 """Network topologies for tcplab: namespaces, links and the kernel's sockets, built, read and torn down.
 
 A run's own requests are packed here with struct (netns/netlink.py says
-why); pyroute2 makes the rarer ones (tc, nf_tables, generic netlink). Names
+why); pyroute2 makes the rarer ones (tc, nf_tables). Names
 are imported on first use (PEP 562): commands that never build a topology
 (``list``, ``explain``, offline ``verify``) load none of it.
 """

@@ -37,10 +37,6 @@ from netns.signals import deferred_signals
 from netns.holdback import Held, Holdback, queue_target
 
 TABLE = "tcplab"
-# The modules its rules use where the kernel builds them as modules (Debian's do): tables, the incremental
-# counter, nflog, and the queue a delay holds segments in (native, and through nft_compat's xt_NFQUEUE).
-LOSS_MODULES = ("nf_tables", "nft_numgen", "nft_log", "nfnetlink_log", "nft_queue", "nfnetlink_queue", "nft_compat",
-                "xt_NFQUEUE")
 CHAIN = "link"
 PREROUTING_PRIORITY = -300  # before conntrack (-200), which may not even be loaded
 # nflog group 0: the namespaces are the lab's own, one group each is enough; and pyroute2 writes

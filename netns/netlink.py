@@ -6,9 +6,9 @@ make them too, but importing it costs a process ~100 ms (its package
 imports every module it has, asyncio among them) and each IPRoute request
 runs an asyncio loop: more than the whole topology takes to build. So the
 requests of every run are packed here with struct (rtnetlink: netns/rtnl.py;
-sock_diag: netns/sockets.py), and pyroute2 serves the rarer requests whose
-messages are large (tc: netns/shaping.py; nf_tables: netns/loss.py; generic
-netlink: netns/tcp_metrics.py).
+sock_diag: netns/sockets.py; generic netlink: netns/tcp_metrics.py), and
+pyroute2 serves the rarer requests whose messages are large (tc:
+netns/shaping.py; nf_tables: netns/loss.py).
 """
 
 from __future__ import annotations
@@ -107,18 +107,20 @@ class NetlinkSocket:
 
     def request(self, kind: int, flags: int, body: bytes, what: str) -> None:
         """Send a request that changes something and wait for its acknowledgement; NetlinkRefused if refused."""
-        sequence = next(_sequence)
-        self.socket.send(message(kind, NLM_F_REQUEST | NLM_F_ACK | flags, body, sequence))
-        while True:
-            for answer, answered, whole in messages(self.socket.recv(RECEIVE_SIZE)):
-                if answer == NLMSG_ERROR and answered == sequence:
-                    code = error_of(whole)
-                    if code:
-                        raise NetlinkRefused(code, f"{what}: {os.strerror(code)}")
-                    return
+        for _ in self._answers(kind, NLM_F_ACK | flags, body, what):
+            pass  # a change is answered by its acknowledgement alone
+
+    def get(self, kind: int, body: bytes, what: str) -> bytes:
+        """The one message that answers a request for one object."""
+        return next(self._answers(kind, 0, body, what))
 
     def dump(self, kind: int, body: bytes, what: str, flags: int = NLM_F_ROOT | NLM_F_MATCH) -> Iterator[bytes]:
-        """Each message of the answer to a request for many objects (a dump, or a get that answers once)."""
+        """Each message of the answer to a request for many objects."""
+        yield from self._answers(kind, flags, body, what)
+
+    def _answers(self, kind: int, flags: int, body: bytes, what: str) -> Iterator[bytes]:
+        """Send a request; yield the messages that answer it, up to its end (NLMSG_DONE, an acknowledgement, or
+        the one message of a get); NetlinkRefused if refused."""
         sequence = next(_sequence)
         self.socket.send(message(kind, NLM_F_REQUEST | flags, body, sequence))
         while True:

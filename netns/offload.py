@@ -46,14 +46,21 @@ GET_BLOCK = struct.Struct("=IIII")  # available, requested, active, never_change
 SET_BLOCK = struct.Struct("=II")  # valid, requested
 
 
+_feature_names: tuple[str, ...] = ()  # the kernel's, by number: the same for every device, so read once
+
+
 class _Device:
-    """The ethtool ioctl on one interface, through a socket of the calling thread's namespace."""
+    """The ethtool ioctl on one interface of namespace ``ns``, through a socket made there."""
 
-    def __init__(self, ifname: str):
+    def __init__(self, ns: str, ifname: str):
         self.name = ifname.encode()
-        self.socket = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        with inside(ns):
+            self.socket = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 
-    def close(self) -> None:
+    def __enter__(self) -> _Device:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
         self.socket.close()
 
     def call(self, command: bytes) -> bytes:
@@ -62,12 +69,17 @@ class _Device:
         fcntl.ioctl(self.socket.fileno(), SIOCETHTOOL, IFREQ.pack(self.name, ctypes.addressof(buffer)))
         return buffer.raw
 
-    def feature_names(self) -> list[str]:
-        info = self.call(SSET_INFO.pack(ETHTOOL_GSSET_INFO, 0, 1 << ETH_SS_FEATURES, 0))
-        count = SSET_INFO.unpack(info)[3]
-        data = self.call(GSTRINGS.pack(ETHTOOL_GSTRINGS, ETH_SS_FEATURES, count) + bytes(count * ETH_GSTRING_LEN))
-        names = data[GSTRINGS.size:]
-        return [names[i:i + ETH_GSTRING_LEN].split(b"\0", 1)[0].decode() for i in range(0, len(names), ETH_GSTRING_LEN)]
+    def feature_names(self) -> tuple[str, ...]:
+        """The kernel's feature names by number (netdev_features_strings), asked once per process."""
+        global _feature_names
+        if not _feature_names:
+            info = self.call(SSET_INFO.pack(ETHTOOL_GSSET_INFO, 0, 1 << ETH_SS_FEATURES, 0))
+            count = SSET_INFO.unpack(info)[3]
+            data = self.call(GSTRINGS.pack(ETHTOOL_GSTRINGS, ETH_SS_FEATURES, count) + bytes(count * ETH_GSTRING_LEN))
+            names = data[GSTRINGS.size:]
+            _feature_names = tuple(names[i:i + ETH_GSTRING_LEN].split(b"\0", 1)[0].decode()
+                                   for i in range(0, len(names), ETH_GSTRING_LEN))
+        return _feature_names
 
     def features(self, count: int) -> list[tuple[int, int, int, int]]:
         """Each block of 32 features: (available, requested, active, never changed) bit masks."""
@@ -88,17 +100,13 @@ class _Device:
 
 def _set(ns: str, ifname: str, names: tuple[str, ...], on: bool) -> None:
     """Switch the named features of ``ifname`` in ``ns`` on or off, where the kernel lets them change."""
-    with inside(ns):
-        device = _Device(ifname)
-    try:
+    with _Device(ns, ifname) as device:
         numbers = {name: number for number, name in enumerate(device.feature_names())}
         blocks = device.features(len(numbers))
         changeable = {numbers[name] for name in names if name in numbers
                       and blocks[numbers[name] // 32][0] >> (numbers[name] % 32) & 1}  # lo's checksumming: fixed
         if changeable:
             device.request(dict.fromkeys(changeable, on), len(blocks))
-    finally:
-        device.close()
 
 
 def disable_offloads(ns: str, ifname: str) -> None:
@@ -114,12 +122,8 @@ def enable_segmentation(ns: str, ifname: str) -> None:
 
 def offload_state(ns: str, ifname: str) -> dict[str, bool]:
     """The offloads that matter for captures, as the kernel reports them now (active or not)."""
-    with inside(ns):
-        device = _Device(ifname)
-    try:
+    with _Device(ns, ifname) as device:
         names = device.feature_names()
         blocks = device.features(len(names))
-    finally:
-        device.close()
     return {name: bool(blocks[number // 32][2] >> (number % 32) & 1)
             for number, name in enumerate(names) if name in REPORTED}

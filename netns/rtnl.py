@@ -96,12 +96,12 @@ class Rtnl(NetlinkSocket):
                          nested(IFLA_INFO_DATA, nested(VETH_INFO_PEER, peer_info))))
         self.request(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, body, f"add veth pair {name} - {peer}")
 
-    def set_link(self, index: int, up: bool = True, mtu: int | None = None) -> None:
-        """Bring link ``index`` up (or down), at ``mtu`` if given."""
-        body = IFINFOMSG.pack(socket.AF_UNSPEC, 0, index, IFF_UP if up else 0, IFF_UP)
+    def set_link(self, index: int, mtu: int | None = None) -> None:
+        """Bring link ``index`` up (it may be up already), at ``mtu`` if given."""
+        body = IFINFOMSG.pack(socket.AF_UNSPEC, 0, index, IFF_UP, IFF_UP)
         if mtu is not None:
             body += attribute(IFLA_MTU, U32.pack(mtu))
-        self.request(RTM_NEWLINK, 0, body, f"set link {index} {'up' if up else 'down'}")
+        self.request(RTM_NEWLINK, 0, body, f"set link {index} up")
 
     def add_altname(self, index: int, altname: str) -> None:
         body = IFINFOMSG.pack(socket.AF_UNSPEC, 0, index, 0, 0) + nested(
@@ -110,7 +110,7 @@ class Rtnl(NetlinkSocket):
 
     def link(self, index: int) -> Link:
         body = IFINFOMSG.pack(socket.AF_UNSPEC, 0, index, 0, 0)
-        whole = next(self.dump(RTM_GETLINK, body, f"get link {index}", flags=0))
+        whole = self.get(RTM_GETLINK, body, f"get link {index}")
         found = attributes(whole, HEADER.size + IFINFOMSG.size)
         return Link(index, U32.unpack(found[IFLA_MTU])[0], _mac(found.get(IFLA_ADDRESS, b"")),
                     U8.unpack(found[IFLA_OPERSTATE])[0] == IF_OPER_UP)
@@ -129,11 +129,12 @@ class Rtnl(NetlinkSocket):
         family = family_of(address)
         body = RTMSG.pack(family, 32 if family == socket.AF_INET else 128, 0, 0, 0, 0, 0, 0, 0) + attribute(
             RTA_DST, _packed(address))
-        whole = next(self.dump(RTM_GETROUTE, body, f"get route {address}", flags=0))
+        whole = self.get(RTM_GETROUTE, body, f"get route {address}")
         return RTMSG.unpack_from(whole, HEADER.size)[7] == RTN_LOCAL
 
-    def add_neighbour(self, index: int, address: str, mac: str, state: int = NUD_PERMANENT) -> None:
-        body = (NDMSG.pack(family_of(address), index, state, 0, 0) + attribute(NDA_DST, _packed(address))
+    def add_neighbour(self, index: int, address: str, mac: str) -> None:
+        """A permanent neighbour entry: the kernel sends to ``address`` at ``mac`` without ARP or ND."""
+        body = (NDMSG.pack(family_of(address), index, NUD_PERMANENT, 0, 0) + attribute(NDA_DST, _packed(address))
                 + attribute(NDA_LLADDR, bytes.fromhex(mac.replace(":", ""))))
         self.request(RTM_NEWNEIGH, NLM_F_CREATE | NLM_F_EXCL, body, f"add neighbour {address}")
 

@@ -10,17 +10,11 @@ requests are packed here (netns/netlink.py says why not with pyroute2).
 
 from __future__ import annotations
 
+import functools
 import struct
 
 from netns.namespace import inside
-from netns.netlink import (
-    HEADER,
-    NLM_F_MATCH,
-    NLM_F_ROOT,
-    NetlinkSocket,
-    attribute,
-    attributes,
-)
+from netns.netlink import HEADER, NetlinkSocket, attribute, attributes
 
 NETLINK_GENERIC = 16
 GENL_ID_CTRL, CTRL_CMD_GETFAMILY = 0x10, 3  # linux/genetlink.h: the controller names the families
@@ -31,25 +25,31 @@ TCP_METRICS_CMD_GET = 1
 TCP_METRICS_CMD_DEL = 2  # without an address: every entry of the namespace (tcp_metrics_flush_all)
 
 
-def _family(genl: NetlinkSocket) -> int:
-    """The tcp_metrics family's number, as the generic netlink controller gives it."""
-    body = GENL_HEADER.pack(CTRL_CMD_GETFAMILY, 1, 0) + attribute(CTRL_ATTR_FAMILY_NAME, TCP_METRICS_GENL_NAME + b"\0")
-    answer = next(genl.dump(GENL_ID_CTRL, body, "find the tcp_metrics netlink family", flags=0))
+@functools.cache
+def _family() -> int:
+    """The tcp_metrics family's number, as the generic netlink controller gives it: one for the whole kernel
+    (families are registered once, not per namespace), so asked once per process."""
+    with NetlinkSocket(NETLINK_GENERIC) as genl:
+        body = GENL_HEADER.pack(CTRL_CMD_GETFAMILY, 1, 0) + attribute(CTRL_ATTR_FAMILY_NAME,
+                                                                      TCP_METRICS_GENL_NAME + b"\0")
+        answer = genl.get(GENL_ID_CTRL, body, "find the tcp_metrics netlink family")
     return struct.unpack_from("=H", attributes(answer, HEADER.size + GENL_HEADER.size)[CTRL_ATTR_FAMILY_ID])[0]
+
+
+def _socket_in(ns: str) -> NetlinkSocket:
+    with inside(ns):
+        return NetlinkSocket(NETLINK_GENERIC)
 
 
 def flush_tcp_metrics(ns: str) -> None:
     """Forget every destination the kernel of namespace ``ns`` saved metrics for."""
-    with inside(ns):
-        genl = NetlinkSocket(NETLINK_GENERIC)
-    with genl:
-        genl.request(_family(genl), 0, GENL_HEADER.pack(TCP_METRICS_CMD_DEL, 1, 0), "flush tcp_metrics")
+    family = _family()
+    with _socket_in(ns) as genl:
+        genl.request(family, 0, GENL_HEADER.pack(TCP_METRICS_CMD_DEL, 1, 0), "flush tcp_metrics")
 
 
 def tcp_metrics_entries(ns: str) -> int:
     """How many destinations namespace ``ns`` has saved metrics for."""
-    with inside(ns):
-        genl = NetlinkSocket(NETLINK_GENERIC)
-    with genl:
-        request = GENL_HEADER.pack(TCP_METRICS_CMD_GET, 1, 0)
-        return sum(1 for _ in genl.dump(_family(genl), request, "list tcp_metrics", NLM_F_ROOT | NLM_F_MATCH))
+    family = _family()
+    with _socket_in(ns) as genl:
+        return sum(1 for _ in genl.dump(family, GENL_HEADER.pack(TCP_METRICS_CMD_GET, 1, 0), "list tcp_metrics"))

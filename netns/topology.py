@@ -40,7 +40,7 @@ from netns.addresses import (
 from netns.names import TopologyNames
 from netns.netlink import NetlinkRefused
 from netns.offload import disable_offloads
-from netns.rtnl import NUD_PERMANENT, Rtnl
+from netns.rtnl import Rtnl
 from netns.signals import deferred_signals
 from netns.sockets import abort_tcp_sockets, tcp_sockets_left
 from netns.tcp_metrics import flush_tcp_metrics
@@ -158,7 +158,7 @@ class Topology:
 
 def _link_up(rtnl: Rtnl, ifname: str, mtu: int | None = None) -> int:
     index = socket.if_nametoindex(ifname)  # the calling thread's namespace, as the socket's
-    rtnl.set_link(index, up=True, mtu=mtu)
+    rtnl.set_link(index, mtu=mtu)
     return index
 
 
@@ -183,12 +183,8 @@ def _wait_until_delivered(rtnl: Rtnl, address: str) -> None:
     one it waits for its CPU and the RTNL lock. IPv4's local route is
     inserted within the request itself.
     """
-    deadline = time.monotonic() + LINK_READY_WAIT
-    while not rtnl.delivers_locally(address):
-        if time.monotonic() > deadline:
-            raise LinkNotReady(f"the kernel did not take {address} into use within {LINK_READY_WAIT:g} s (its "
-                               "addrconf work never ran: is the machine overloaded?); try again")
-        time.sleep(0.0002)
+    _wait_for(lambda: rtnl.delivers_locally(address), f"the kernel did not take {address} into use within "
+              f"{LINK_READY_WAIT:g} s (its addrconf work never ran: is the machine overloaded?); try again")
 
 
 def _wait_until_carrying(ns: str, ifname: str) -> None:
@@ -201,19 +197,24 @@ def _wait_until_carrying(ns: str, ifname: str) -> None:
     included, and that connect() hangs. The link watch sets the operational
     state just before it switches the queue on.
     """
-    deadline = time.monotonic() + LINK_READY_WAIT
     with namespace.inside(ns), Rtnl() as rtnl:
         index = socket.if_nametoindex(ifname)
-        while not rtnl.link(index).up:
-            if time.monotonic() > deadline:
-                raise LinkNotReady(f"the veth end {ifname} was still not carrying frames after {LINK_READY_WAIT:g} s "
-                                   "(the kernel's link watch is stalled: is the machine overloaded?); try again")
-            time.sleep(0.0005)
+        _wait_for(lambda: rtnl.link(index).up, f"the veth end {ifname} was still not carrying frames after "
+                  f"{LINK_READY_WAIT:g} s (the kernel's link watch is stalled: is the machine overloaded?); try again")
+
+
+def _wait_for(ready, why_not: str) -> None:
+    """Poll ``ready()`` until it holds; LinkNotReady saying ``why_not`` after LINK_READY_WAIT."""
+    deadline = time.monotonic() + LINK_READY_WAIT
+    while not ready():
+        if time.monotonic() > deadline:
+            raise LinkNotReady(why_not)
+        time.sleep(0.0002)
 
 
 def _add_permanent_neighbours(rtnl: Rtnl, index: int, endpoint: Addresses, lladdr: str) -> None:
     for address in (endpoint.ipv4, endpoint.ipv6):
-        rtnl.add_neighbour(index, check_allowed(address), lladdr, NUD_PERMANENT)
+        rtnl.add_neighbour(index, check_allowed(address), lladdr)
 
 
 # For the veth ends, set before they exist: no link-local address (so no DAD

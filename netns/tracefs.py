@@ -220,16 +220,10 @@ def process_instance() -> TraceInstance:
 
 def remove_process_instance() -> None:
     """Remove this process's instance, if it made one (idempotent); none is made after this."""
-    global _shared, _exiting
+    global _exiting
     with _lock:
         _exiting = True
-        if _shared is not None and _shared_pid == os.getpid():
-            try:
-                _shared.__exit__(None, None, None)
-            except OSError as error:  # at exit: one line, and where the user can finish it
-                print(f"tcplab: cannot remove trace instance {_shared.name} ({error.strerror}); `tcplab topo "
-                      "cleanup` removes it once this process has ended", file=sys.stderr)
-        _shared = None
+        _remove_shared()
 
 
 def retire_process_instance() -> None:
@@ -242,13 +236,23 @@ def retire_process_instance() -> None:
     takes, and the thread is not a daemon).
     """
     def remove() -> None:
-        global _shared
         with _lock:
-            if _shared is not None and _shared_pid == os.getpid():
-                _shared.__exit__(None, None, None)
-            _shared = None
+            _remove_shared()
 
     threading.Thread(target=remove, name="tcplab trace instance removal").start()
+
+
+def _remove_shared() -> None:
+    """Remove the process's instance (the caller holds ``_lock``); a removal the kernel refuses is one line
+    that says where the user can finish it, not a traceback."""
+    global _shared
+    if _shared is not None and _shared_pid == os.getpid():
+        try:
+            _shared.__exit__(None, None, None)
+        except OSError as error:
+            print(f"tcplab: cannot remove trace instance {_shared.name} ({error.strerror}); `tcplab topo "
+                  "cleanup` removes it once this process has ended", file=sys.stderr)
+    _shared = None
 
 
 def _remove(root: int, name: str) -> None:

@@ -264,7 +264,8 @@ def test_the_instance_goes_once_the_last_run_has_read_it_and_a_later_run_makes_a
     from lab.live import tracepoints
 
     script = parse(HANDSHAKE.format(server_state="CLOSE_WAIT"), "handshake.pkt")
-    monkeypatch.setattr(tracepoints, "_reads_to_come", 1)
+    monkeypatch.setattr(tracepoints, "_reads_to_come", None)  # put back after the test
+    tracepoints.runs_to_come(1)
     first = judged(script, 4, Settings())
     for thread in threading.enumerate():
         if thread.name == "tcplab trace instance removal":

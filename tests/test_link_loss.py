@@ -168,6 +168,10 @@ def test_the_capture_keeps_the_lost_segment_with_a_comment_and_the_ladder_draws_
     assert "stroke-dasharray" in svg(result.steps, result.left, result.right)
 
 
+# Where a retransmission is expected too early, the run says the client sent nothing by the window's end; or,
+# where a crowded machine let the lab look only after the real retransmission, when it did arrive instead.
+TOO_EARLY = ("the client sent nothing; expected this segment by", "timing: the segment arrived at")
+
 # Each exercise, with one expectation changed: the run must fail, and say why.
 MUTATIONS = [
     # Without the restart, 0.2 s into TIME_WAIT the timer would read about 59.8 s.
@@ -175,11 +179,9 @@ MUTATIONS = [
      "+0 client state TIME_WAIT timer time_wait 59.75~59.85", "expected 59.75~59.85 s"),
     ("lost-last-ack", "+0 server state CLOSED", "+0 server state LAST_ACK", "expected LAST_ACK"),
     # A schedule without doubling: the fourth FIN at 0.2 s instead of 0.4 s.
-    ("lost-fin", "+.4~+.45 client > F. 1:1(0) ack 1 <...>", "+.2~+.21 client > F. 1:1(0) ack 1 <...>",
-     "the client sent nothing; expected this segment by"),
+    ("lost-fin", "+.4~+.45 client > F. 1:1(0) ack 1 <...>", "+.2~+.21 client > F. 1:1(0) ack 1 <...>", TOO_EARLY),
     # Retransmissions at half the initial RTO.
-    ("lost-syn-ack", " +.95~+.99 client > S 0:0(0) <...>", " +.45~+.49 client > S 0:0(0) <...>",
-     "the client sent nothing; expected this segment by"),
+    ("lost-syn-ack", " +.95~+.99 client > S 0:0(0) <...>", " +.45~+.49 client > S 0:0(0) <...>", TOO_EARLY),
     # The lost segment resent only after the RTO, not at once on the SACK.
     ("lost-data-rto", "+0 client > P. 1001:2001(1000) ack 1 <...>      // resent at once",
      "+.2~+.21 client > P. 1001:2001(1000) ack 1 <...>      // resent at once", "timing: the segment arrived at"),
@@ -194,7 +196,8 @@ def test_a_wrong_expectation_fails(name, old, new, message):
     assert text.count(old) == 1, old
     result = judged(parse(text.replace(old, new), str(exercise(name).script)), 4, Settings(loopback=True))
     assert not result.passed
-    assert message in " | ".join([result.failure.message, *result.failure.fields])
+    said = " | ".join([result.failure.message, *result.failure.fields])
+    assert any(one in said for one in ((message,) if isinstance(message, str) else message)), said
 
 
 def test_a_loss_line_that_matches_nothing_says_so():

@@ -12,11 +12,10 @@ import socket
 import time
 
 import pytest
-from pyroute2.netlink.diag import NETLINK_SOCK_DIAG
 
 from lab.live.observer import Observer
 from netns import LoopbackTopology, inside
-from netns.sockets import lookup_reply, lookup_request
+from netns.sockets import SockDiag
 
 LOOPBACK = {socket.AF_INET: "127.0.0.1", socket.AF_INET6: "::1"}
 PORT = 8080
@@ -65,13 +64,10 @@ def test_the_kernel_answers_the_lookup_itself(connection):
     address = LOOPBACK[family]
     client_port = client.getsockname()[1]
     with inside(observer.ns):
-        diag = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_SOCK_DIAG)
+        diag = SockDiag()
     with diag:
-        diag.bind((0, 0))
-        diag.send(lookup_request(family, (address, PORT), (address, client_port)))
-        assert lookup_reply(diag) is not None
-        diag.send(lookup_request(family, (address, client_port + 1), (address, PORT)))
-        assert lookup_reply(diag) is None
+        assert diag.lookup(family, (address, PORT), (address, client_port)) is not None
+        assert diag.lookup(family, (address, client_port + 1), (address, PORT)) is None
 
 
 def test_a_time_wait_socket_is_looked_up(connection):

@@ -18,7 +18,7 @@ from lab.live.observer import Observer
 from netns import IPV6_MTU, LoopbackTopology, SysctlError, VethTopology, check_allowed, inside
 from netns.namespace import listed
 from netns.offload import offload_state
-from netns.sockets import dump_request, replies
+from netns.sockets import SockDiag
 
 NUD_PERMANENT = 0x80
 SHARED = Path(__file__).resolve().parents[1] / "bench" / "shared-language.pkt"
@@ -176,11 +176,8 @@ def _tcp_sockets_in(netns_fd: int) -> int:
 
     def count() -> None:  # setns moves this thread only
         assert ctypes.CDLL(None, use_errno=True).setns(netns_fd, 0x40000000) == 0
-        with socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 4) as diag:  # NETLINK_SOCK_DIAG
-            diag.bind((0, 0))
-            for family in (socket.AF_INET, socket.AF_INET6):
-                diag.send(dump_request(family))
-                counted.append(sum(1 for _ in replies(diag)))
+        with SockDiag() as diag:
+            counted.extend(sum(1 for _ in diag.sockets(family)) for family in (socket.AF_INET, socket.AF_INET6))
 
     worker = threading.Thread(target=count)
     worker.start()
@@ -279,7 +276,7 @@ def test_a_request_the_kernel_refuses_names_its_errno():
         assert refused.value.errno == errno.ENODEV
 
 
-def test_a_run_imports_neither_pyroute2_nor_scapy(tmp_path):
+def test_a_run_imports_neither_pyroute2_nor_scapy():
     """A run's requests are packed by the lab itself (netns/netlink.py): importing pyroute2 would cost each
     process ~100 ms, more than the run's topology takes to build."""
     probe = ("import sys\nfrom lab.cli import main\n"

@@ -111,6 +111,7 @@ def run(scripts, every, loopback, ip_version, tolerance_usecs, tolerance_percent
     click.get_current_context().with_resource(on_timeline_cpu())
     prepare_in_background()
     from lab.live.kept import built_ahead
+    from lab.live.pool_choice import goes_to_a_pool
     from lab.live.preflight import preflight
     from lab.live.topologies import topology_for
     from lab.script.events import Script
@@ -140,9 +141,11 @@ def run(scripts, every, loopback, ip_version, tolerance_usecs, tolerance_percent
     if ladder is None:
         ladder = len(parsed) == 1 and not every and not as_json and repeat == 1
     runs_to_come(len(work))  # the trace instance goes once the last run here has read it (lab/live/tracepoints.py)
-    first = work[0] if work and len(scripts) == 1 and not every and isinstance(work[0][0], Script) else None
+    first = work[0] if (work and len(scripts) == 1 and not every and isinstance(work[0][0], Script)
+                        and not goes_to_a_pool(work, jobs)) else None
     outcomes = []
-    # One script: its first run's topology is built while the engine imports (lab/live/kept.py).
+    # One script whose runs this process makes: its first run's topology is built while the engine imports
+    # (lab/live/kept.py). Runs in worker processes build their own.
     with built_ahead(topology_for(first[0].observe, first[1], first[2].for_script(first[0]))) if first \
             else contextlib.nullcontext():
         from lab.live.batch import run_many

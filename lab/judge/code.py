@@ -47,7 +47,7 @@ _COMPARE = {ast.Eq: operator.eq, ast.NotEq: operator.ne, ast.Lt: operator.lt, as
 _UNARY = {ast.USub: operator.neg, ast.UAdd: operator.pos, ast.Not: operator.not_, ast.Invert: operator.invert}
 CALLS = {"abs": abs, "min": min, "max": max, "int": int, "float": float, "round": round, "bool": bool,
          "len": len, "str": str, "hex": hex}
-_EXPRESSION_NODES = (ast.Load, ast.Store, ast.Compare, ast.BinOp, ast.UnaryOp, ast.BoolOp, ast.IfExp, ast.Tuple,
+_EXPRESSION_NODES = (ast.Load, ast.Compare, ast.BinOp, ast.UnaryOp, ast.BoolOp, ast.IfExp, ast.Tuple,
                      ast.And, ast.Or, *_BINARY, *_COMPARE, *_UNARY)
 # A %-format directive a string may use: flags, a width and precision of at most 3 digits, no '*'.
 _FORMAT_DIRECTIVE = re.compile(r"%(%|[-+ #0]*\d{0,3}(\.\d{0,3})?[diouxXeEfFgGs])")
@@ -74,14 +74,19 @@ def code_names(script) -> frozenset[str]:
     """The names a script's %{ }% blocks assign: any block may read them (from the moment one is assigned)."""
     from lab.script.events import CodeEvent
 
+    return _assigned(tuple(event.code for event in script.events if isinstance(event, CodeEvent)))
+
+
+@cache
+def _assigned(blocks: tuple[str, ...]) -> frozenset[str]:
+    """Cached: a run asks for its script's names in its check before the run and again as it starts."""
     names = set()
-    for event in script.events:
-        if isinstance(event, CodeEvent):
-            try:
-                tree = ast.parse(_text(event.code))
-            except SyntaxError:
-                continue  # check_block says so, at its line
-            names |= _stored_names(tree)
+    for code in blocks:
+        try:
+            tree = ast.parse(_text(code))
+        except SyntaxError:
+            continue  # check_block says so, at its line
+        names |= _stored_names(tree)
     return frozenset(names)
 
 

@@ -21,7 +21,6 @@ import multiprocessing
 import os
 import signal
 import threading
-import time
 
 from lab.live.cpu_load import busy_share  # first: its first sample opens the load's window
 from lab.course.experiments import Experiment
@@ -29,6 +28,7 @@ from lab.script.events import Script
 from netns import Terminated
 
 from lab.live.kept import keep_until_exit, keeping
+from lab.live.pool_choice import goes_to_a_pool, worth_a_pool
 from lab.live.punctual import on_timeline_cpu, realtime_allowed, spread_again, take_timeline_slot, usable_cpus
 from lab.live.runner import run_script
 from lab.script.settings import Settings
@@ -49,10 +49,6 @@ def run_one(script: Script | Experiment, family: int, settings: Settings) -> Run
 # Imported once by a fork server, before it forks the workers, so that no worker imports the lab itself
 # (measured: ~0.38 s of CPU per worker).
 FORKSERVER_PRELOAD = ["__main__", __name__]
-# A pool costs ~0.5 s more than runs in turn (measured: 8 runs of a script without waits, 1.05 s against
-# 0.55 s): worth it when, in turn, the runs would wait that much longer on the timelines beyond the longest.
-POOL_WORTH_SECONDS = 0.5
-
 
 # Workers per CPU that is not already busy; measured with bench/trust.py (docs/timing-evidence.md).
 WORKERS_PER_FREE_CPU = {True: 8, False: 2}  # keyed by whether the timeline may run real-time
@@ -94,8 +90,8 @@ def run_many(jobs: list[tuple[Script | Experiment, int, Settings]], workers: int
     """
     cpus = len(usable_cpus())
     if workers is None:
-        workers = default_jobs() if _worth_a_pool(jobs, cpus + 1) else 1
-    crowded = workers > cpus and _worth_a_pool(jobs, workers)
+        workers = default_jobs() if goes_to_a_pool(jobs, None) else 1
+    crowded = workers > cpus and worth_a_pool(jobs, workers)
     if crowded:
         jobs = [(script, family, dataclasses.replace(settings, crowded=True)) for script, family, settings in jobs]
     late = []
@@ -129,15 +125,10 @@ def _drop_temporary_capture(result, settings: Settings) -> None:
             os.remove(path)
 
 
-def _worth_a_pool(jobs: list, workers: int) -> bool:
-    lengths = [job[0].length for job in jobs]
-    return workers > 1 and len(jobs) > 1 and sum(lengths) - max(lengths) >= POOL_WORTH_SECONDS
-
-
 def _results(jobs: list, workers: int, work):
     """(index, work's result) for each job, in the order of ``jobs``: from worker processes where a pool
     is worth starting, else one after another in this process."""
-    if _worth_a_pool(jobs, workers):
+    if worth_a_pool(jobs, workers):
         yield from _in_workers(jobs, workers, work)
     else:
         # One run has no next run to hand on to; runs in turn keep to their timelines' CPU (punctual.py).

@@ -23,6 +23,7 @@ import threading
 from collections.abc import Callable
 
 from netns import Topology
+from netns.signals import deferred_signals
 
 _kept: dict[tuple, Topology] | None = None  # None: not in a batch; each run builds and removes its own
 _ahead: dict[tuple, tuple[threading.Thread, list[Topology]]] = {}  # kind -> its builder, and what it built
@@ -89,9 +90,10 @@ def built_ahead(topology: Topology):
         if thread.ident is not None:  # started
             thread.join()
         if _ahead.get(topology.kind, (None,))[0] is thread:  # no run took it over
-            del _ahead[topology.kind]
-            for unused in built:
-                unused.close()
+            with deferred_signals():  # out of _ahead and removed at once
+                del _ahead[topology.kind]
+                for unused in built:
+                    unused.close()
 
 
 def _taken_ahead(kind: tuple) -> Topology | None:
@@ -100,30 +102,35 @@ def _taken_ahead(kind: tuple) -> Topology | None:
         return None
     thread, built = _ahead[kind]
     thread.join()
-    del _ahead[kind]  # only once the build is over: an interrupt in the join leaves it to built_ahead's end
+    del _ahead[kind]  # only once the build is over (the caller holds signals back)
     return built[0] if built else None
 
 
 def remove_kept() -> None:
     """Remove every topology kept in this process (a batch's end, a worker's exit, an interruption)."""
     while _kept:
-        _kept.popitem()[1].close()
+        with deferred_signals():  # out of _kept and removed at once
+            _kept.popitem()[1].close()
 
 
 @contextlib.contextmanager
 def topology_for_run(fresh: Topology, reusable: Callable[[], bool]):
     """A topology of ``fresh``'s kind: a kept one if this process has one, else ``fresh`` built. After the
     run, kept again when ``reusable`` (as the run reports it at its end) and the reset succeeds."""
-    topology = _taken_ahead(fresh.kind) or (_kept.pop(fresh.kind, None) if _kept is not None else None)
-    handed_on = False
+    topology, handed_on = None, False
     try:
+        # Held back, a signal cannot land between the topology leaving _ahead or _kept and its being this
+        # block's to remove: it fires once ``topology`` names it, and the finally removes it.
+        with deferred_signals():
+            topology = _taken_ahead(fresh.kind) or (_kept.pop(fresh.kind, None) if _kept is not None else None)
         if topology is None:
             topology = fresh  # inside the try: an interrupt just after the build still removes it
             fresh.__enter__()  # a failed build removes what it made
         yield topology
         if _kept is not None and reusable() and fresh.kind not in _kept and _reset(topology):
-            _kept[fresh.kind] = topology
-            handed_on = True
+            with deferred_signals():  # kept, or else removed below: never both, never neither
+                _kept[fresh.kind] = topology
+                handed_on = True
     finally:
         if not handed_on and topology is not None:
             topology.close()

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lab.errors import BadInput, EnvironmentProblem
-from netns.loss import LOSS_MODULES
+from netns.kernel_modules import LOSS_MODULES
 
 CLONE_NEWNS = 0x00020000
 MS_BIND, MS_REC, MS_PRIVATE = 4096, 16384, 1 << 18

@@ -29,7 +29,7 @@ from lab.tcp.numbering import Side
 from lab.tcp.packets import Segment
 from netns import LoopbackTopology, Topology, VethTopology, inside
 from netns.addresses import LAB_ADDRESSES, Addresses, check_allowed
-from netns.rtnl import NUD_PERMANENT, Rtnl
+from netns.rtnl import Rtnl
 
 UNREACHABLE = Addresses("198.18.0.3", "2001:db8::3")
 NOBODYS_MAC = "02:00:00:00:00:99"  # locally administered, owned by no interface
@@ -82,7 +82,7 @@ class ObservePort(Port):
 
     def _blackhole(self, topology: VethTopology, address: str) -> None:
         with inside(topology.lab_ns), Rtnl() as rtnl:
-            rtnl.add_neighbour(socket.if_nametoindex(topology.lab_if), check_allowed(address), NOBODYS_MAC, NUD_PERMANENT)
+            rtnl.add_neighbour(socket.if_nametoindex(topology.lab_if), check_allowed(address), NOBODYS_MAC)
 
     def _sink(self, topology: LoopbackTopology) -> str:
         """A device in the loopback namespace that swallows the unreachable address's frames: one end of a
@@ -93,13 +93,13 @@ class ObservePort(Port):
         with inside(topology.kernel_ns), Rtnl() as rtnl:
             rtnl.add_veth(ifname, drain)
             for name in (drain, ifname):
-                rtnl.set_link(socket.if_nametoindex(name), up=True, mtu=topology.mtu)
+                rtnl.set_link(socket.if_nametoindex(name), mtu=topology.mtu)
             index = socket.if_nametoindex(ifname)
             rtnl.add_address(index, check_allowed(LAB_ADDRESSES.ipv4), 32)
             rtnl.add_address(index, check_allowed(LAB_ADDRESSES.ipv6), 128, nodad=True)
             for address, prefix in ((UNREACHABLE.ipv4, 32), (UNREACHABLE.ipv6, 128)):
                 rtnl.add_route(check_allowed(address), prefix, index)
-                rtnl.add_neighbour(index, address, NOBODYS_MAC, NUD_PERMANENT)
+                rtnl.add_neighbour(index, address, NOBODYS_MAC)
         return ifname
 
     def trace_ports(self) -> range:

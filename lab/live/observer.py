@@ -23,18 +23,13 @@ any timeline) gets the dump. The costs are measured by
 from __future__ import annotations
 
 import socket
-import struct
 import time
 from dataclasses import dataclass
 
 from lab.tcp.states import CLOSED, STATES, TIMERS
 from netns import inside
-from netns.netlink import HEADER, NETLINK_SOCK_DIAG
-from netns.sockets import dump_request, lookup_reply, lookup_request, replies
-
-# struct inet_diag_msg (linux/inet_diag.h): family, state, timer, retransmits; the socket id (ports in network
-# order, source and destination addresses, interface, cookie); expires (ms), queues, uid, inode.
-INET_DIAG_MSG = struct.Struct("=BBBB2s2s16s16sIQIIIII")
+from netns.netlink import HEADER
+from netns.sockets import INET_DIAG_MSG, SockDiag
 
 
 @dataclass(frozen=True)
@@ -54,20 +49,14 @@ class Observer:
     def __init__(self, ns: str):
         self.ns = ns
         with inside(ns):
-            self._diag = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_SOCK_DIAG)
-        self._diag.bind((0, 0))
+            self._diag = SockDiag()
 
     def close(self) -> None:
         self._diag.close()
 
-    def _messages(self, family: int):
-        """The dump's inet_diag_msg replies."""
-        self._diag.send(dump_request(family))
-        yield from replies(self._diag)
-
     def sockets(self, family: int = socket.AF_INET) -> list[SocketInfo]:
         """Every TCP socket of the namespace in ``family``."""
-        return [_info(msg) for msg in self._messages(family)]
+        return [_info(message) for message in self._diag.sockets(family)]
 
     def connection(self, family: int, local_port: int, remote_port: int,
                    addresses: tuple[str, str | None] | None = None) -> SocketInfo | None:
@@ -88,8 +77,7 @@ class Observer:
                    addresses: tuple[str, str | None]) -> SocketInfo | None:
         """The kernel's exact lookup: the socket, or None when the kernel has no such connection."""
         local, remote = addresses
-        self._diag.send(lookup_request(family, (local, local_port), (remote, remote_port)))
-        data = lookup_reply(self._diag)
+        data = self._diag.lookup(family, (local, local_port), (remote, remote_port))
         if data is None:
             return None
         info = _info(data)

@@ -529,7 +529,7 @@ class Run:
         """From now on the link loses or holds back what the line describes (a rule in the receiver's namespace)."""
         from pyroute2 import NetlinkError
 
-        from netns.loss import LOSS_MODULES
+        from netns.kernel_modules import LOSS_MODULES
 
         began = time.monotonic()
         try:

@@ -2,7 +2,7 @@
 
 One source for the ports that build it (lab/live/drive.py,
 lab/live/observe_mode.py) and for ``tcplab run``, which builds it ahead,
-while the engine imports (lab/live/kept.py ``build_ahead``): the two must
+while the engine imports (lab/live/kept.py ``built_ahead``): the two must
 agree on its kind, or the run would build another.
 """
 

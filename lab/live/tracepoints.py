@@ -227,7 +227,7 @@ def reason_text(event: TraceEvent) -> str:
 
 
 _IN_USE = threading.Lock()  # the process's one instance serves one run at a time
-_reads_to_come: int | None = None  # runs of this process still to read the instance, where the command knows
+_reads_to_come: tuple[int, int] | None = None  # (process id, its runs still to read the instance) where known
 _preparing: threading.Thread | None = None  # the process's instance, being made and set up
 _preparing_pid = 0  # the process that started it: a forked worker makes its own
 
@@ -258,9 +258,10 @@ def prepare_in_background() -> None:
 def runs_to_come(count: int) -> None:
     """The command says how many runs this process makes from now on: once the last has read the trace,
     the instance is removed while the process finishes the rest (netns.tracefs.retire_process_instance).
-    Runs in worker processes read their own instances, and never count here."""
+    Runs in worker processes read their own instances, and never count here (a forked worker inherits the
+    count with the command's process id)."""
     global _reads_to_come
-    _reads_to_come = count
+    _reads_to_come = (os.getpid(), count)
 
 
 def _prepare_quietly(switch_interval: float) -> None:
@@ -335,10 +336,11 @@ class KernelTrace:
         global _reads_to_come
         self.instance.write("tracing_on", "0")
         events = [event for event in parse(self.instance.read("trace_pipe")) if event.time >= self.since]
-        if _reads_to_come is not None:
-            _reads_to_come -= 1
-            if _reads_to_come == 0:  # the process's last run: nothing reads the instance again
-                self.instance, _reads_to_come = None, None
+        if _reads_to_come is not None and _reads_to_come[0] == os.getpid():
+            pid, left = _reads_to_come
+            _reads_to_come = (pid, left - 1) if left > 1 else None
+            if left == 1:  # the process's last run: nothing reads the instance again
+                self.instance = None
                 retire_process_instance()
         chosen = select(events, self.ports)
         return chosen, unclaimed_resets(events, chosen)

@@ -182,3 +182,15 @@ def test_the_load_is_measured_only_for_a_batch_worth_a_pool(monkeypatch):
     assert list(run_many(short, None, work=crowded, finish=bool)) == [False, False] and asked == []
     assert list(run_many([(Timeline(), 4, Settings()), (Timeline(), 6, Settings())], None, work=crowded,
                          finish=bool)) == [True, True] and asked == [True]
+
+
+def test_a_pool_is_chosen_by_the_time_runs_in_turn_would_wait_beyond_the_longest():
+    """One rule for run_many and for ``tcplab run``'s topology built ahead (lab/live/pool_choice.py): runs whose
+    timelines beyond the longest add up to less than POOL_WORTH_SECONDS run in turn; one worker never pools."""
+    from lab.live.pool_choice import POOL_WORTH_SECONDS, goes_to_a_pool
+
+    short, long = Timeline(POOL_WORTH_SECONDS / 2), Timeline(POOL_WORTH_SECONDS)
+    assert not goes_to_a_pool([(short, 4, Settings()), (short, 6, Settings())], None)
+    assert goes_to_a_pool([(long, 4, Settings()), (long, 6, Settings())], None)
+    assert not goes_to_a_pool([(long, 4, Settings()), (long, 6, Settings())], 1)
+    assert not goes_to_a_pool([(long, 4, Settings())], None)

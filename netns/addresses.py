@@ -1,8 +1,13 @@
-"""The lab's address plan, and the guard that keeps every address inside it.
+"""The lab's address plan, and the guard that keeps every address inside it; and its port plan.
 
 Only 198.18.0.0/15 (RFC 2544 benchmarking) and 2001:db8::/32 (documentation)
 are used in namespaces, plus loopback; nothing the lab configures can route
 to a real network, and no namespace ever gets a default route.
+
+Ports: each run leases a block of LEASED_PORTS for the ports it traces
+(lab/live/port_lease.py), and every namespace the lab makes takes its own
+ephemeral ports below them, so that no socket of one run carries a port of
+another's lease.
 """
 
 from __future__ import annotations
@@ -38,6 +43,9 @@ class Addresses:
     def address(self, family: int) -> str:
         return self.ipv6 if family == 6 else self.ipv4
 
+
+LEASED_PORTS = range(40000, 60000)
+EPHEMERAL_PORTS = range(32768, LEASED_PORTS.start)  # net.ipv4.ip_local_port_range of every namespace
 
 KERNEL_ADDRESSES = Addresses("198.18.0.1", "2001:db8::1")
 LAB_ADDRESSES = Addresses("198.18.0.2", "2001:db8::2")

@@ -31,6 +31,7 @@ import time
 
 from netns import namespace
 from netns.addresses import (
+    EPHEMERAL_PORTS,
     KERNEL_ADDRESSES,
     LAB_ADDRESSES,
     LOOPBACK_ADDRESSES,
@@ -90,6 +91,8 @@ class Topology:
     def _create_namespace(self, name: str) -> None:
         namespace.create(name)
         self.namespaces.append(name)
+        namespace.write_sysctl(name, "net.ipv4.ip_local_port_range",
+                               f"{EPHEMERAL_PORTS.start} {EPHEMERAL_PORTS.stop - 1}")  # below every run's lease
 
     def _build(self) -> None:
         raise NotImplementedError

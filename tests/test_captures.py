@@ -130,7 +130,8 @@ def check_line(fixture: Path, shown: Path | None = None) -> str:
 
 
 def test_regen_check_on_another_kernel_build_passes_and_writes_nothing():
-    """The fixtures were made on another build of this kernel (-v657): only the environment differs."""
+    """Fixtures made on another build of this kernel (close-3-segments on -v657) or on this one: at most the
+    environment differs, and nothing is written."""
     names = ["close-3-segments", "tw-reuse"]
     before = {path: path.stat().st_mtime_ns for name in names for path in (CAPTURES / f"{name}.pcapng",
                                                                            CAPTURES / f"{name}-ipv6.pcapng")}

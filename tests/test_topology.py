@@ -16,6 +16,7 @@ from pyroute2 import IPRoute
 
 from lab.live.observer import Observer
 from netns import IPV6_MTU, LoopbackTopology, SysctlError, VethTopology, check_allowed, inside
+from netns import namespace
 from netns.namespace import listed
 from netns.offload import offload_state
 from netns.sockets import SockDiag
@@ -226,6 +227,18 @@ def test_a_veth_end_that_never_carries_frames_is_reported(monkeypatch):
         with inside(topo.kernel_ns), IPRoute() as ipr:
             ipr.link("set", index=ipr.link_lookup(ifname=topo.kernel_if)[0], state="up")
         topology_module._wait_until_carrying(topo.lab_ns, topo.lab_if)  # the peer up again: carrying once more
+
+
+def test_every_namespace_takes_its_own_ports_below_every_run_s_lease():
+    """A kernel socket's ephemeral port never falls in another run's leased ports (lab/live/port_lease.py), where
+    that run's trace would take in its events."""
+    from netns.addresses import EPHEMERAL_PORTS, LEASED_PORTS
+
+    for topology in (VethTopology(), LoopbackTopology()):
+        with topology:
+            for ns in topology.namespaces:
+                low, high = map(int, namespace.read_sysctl(ns, "net.ipv4.ip_local_port_range").split())
+                assert EPHEMERAL_PORTS == range(low, high + 1) and high < LEASED_PORTS.start
 
 
 def test_a_built_topology_delivers_to_its_ipv6_address_and_the_wait_names_one_it_does_not(monkeypatch):

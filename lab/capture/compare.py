@@ -64,8 +64,20 @@ def split_header(header: str) -> tuple[dict[str, str], list[str]]:
     facts = []
     for part in header.split("; "):
         label, _, values = part.partition(": ")
-        facts += [f"{label}: {value}" for value in values.split()] if label == "sysctls in force" else [part]
+        facts += [f"{label}: {value}" for value in _sysctls(values)] if label == "sysctls in force" else [part]
     return environment, facts
+
+
+def _sysctls(values: str) -> list[str]:
+    """``key=value`` items of a header's sysctls; a word without ``=`` continues the value before it (the
+    kernel writes ip_local_port_range as two numbers)."""
+    items: list[str] = []
+    for word in values.split():
+        if "=" in word or not items:
+            items.append(word)
+        else:
+            items[-1] += f" {word}"
+    return items
 
 
 def compare(committed: Fixture, regenerated: Fixture, name: str) -> Comparison:

@@ -48,14 +48,15 @@ class DrivePort(Port):
     def topology(self) -> VethTopology:
         return topology_for(False, self.family, self.settings)
 
-    def setup(self, topology: VethTopology) -> Wire:
+    def setup(self, topology: VethTopology, ports: range) -> Wire:
         self.topo = topology
         self.connections = 0
         self.gso_size = self.settings.option("mss")
         if self.gso_size:  # --mss: the lab's super-segments cross the link whole
             enable_segmentation(topology.lab_ns, topology.lab_if)
-        # --connect_port: where connect() goes (the lab's port); --bind_port: what bind() takes.
-        lab_port = self.settings.option("connect_port") or random.randint(40000, 60000)
+        # --connect_port: where connect() goes (the lab's port); --bind_port: what bind() takes. Else a port of
+        # the run's lease, the next TRACED_LAB_PORTS in it too (a new passive connection takes the next one).
+        lab_port = self.settings.option("connect_port") or random.randrange(ports.start, ports.stop - TRACED_LAB_PORTS)
         lab = Endpoint(LAB, topology.lab.address(self.family), lab_port, Side.played(self.settings.lab_isn),
                        peer="kernel")
         kernel_address = topology.kernel.address(self.family)

@@ -16,7 +16,6 @@ and the capture watches that end. The SYNs leave and nothing ever answers.
 
 from __future__ import annotations
 
-import random
 import socket
 
 from lab.live.kernelapp import KernelApp
@@ -33,7 +32,6 @@ from netns.rtnl import Rtnl
 
 UNREACHABLE = Addresses("198.18.0.3", "2001:db8::3")
 NOBODYS_MAC = "02:00:00:00:00:99"  # locally administered, owned by no interface
-CLIENT_PORTS = 64  # the client's ephemeral ports: a range of the run's own (the tracepoints filter on it)
 
 
 class ObservePort(Port):
@@ -43,7 +41,7 @@ class ObservePort(Port):
         self.unreachable = self.settings.option("server") == "unreachable"
         return topology_for(True, self.family, self.settings)
 
-    def setup(self, topology: Topology) -> Wire:
+    def setup(self, topology: Topology, ports: range) -> Wire:
         if self.loopback:
             client_ns = server_ns = topology.kernel_ns
             client_address = server_address = topology.endpoint.address(self.family)
@@ -62,10 +60,9 @@ class ObservePort(Port):
             else:
                 self._blackhole(topology, connect_to)
         path = self.script.path
-        # The client's ports are unknown before connect(): give its namespace a narrow range of this run's own.
-        base = random.randrange(40000, 60000, 2)
-        self.client_ports = range(base, base + CLIENT_PORTS)
-        topology.set_sysctl("net.ipv4.ip_local_port_range", f"{base} {base + CLIENT_PORTS - 1}", client_ns)
+        # The client's ports are unknown before connect(): its namespace takes them from the run's lease.
+        self.client_ports = ports
+        topology.set_sysctl("net.ipv4.ip_local_port_range", f"{ports.start} {ports.stop - 1}", client_ns)
         self.ends = {
             "client": Endpoint("client", client_address, 0, Side(),
                                KernelApp(client_ns, self.family, (client_address, 0), (connect_to, SERVER_PORT), path),

@@ -73,8 +73,9 @@ class Port:
     def topology(self) -> Topology:
         raise NotImplementedError
 
-    def setup(self, topology: Topology) -> Wire:
-        """Create the endpoints (``self.ends``) and open the wire the run reads."""
+    def setup(self, topology: Topology, ports: range) -> Wire:
+        """Create the endpoints (``self.ends``) and open the wire the run reads; the lab's side takes its
+        ports from ``ports``, the run's lease (lab/live/port_lease.py)."""
         raise NotImplementedError
 
     def sender_of(self, frame: Frame, segment: Segment) -> str | None:

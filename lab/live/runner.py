@@ -44,6 +44,7 @@ from lab.judge import tcpinfo
 from lab.judge.code import Interpreter, check_block, code_names
 from lab.live.drive import DrivePort
 from lab.live.kept import topology_for_run
+from lab.live.port_lease import leased_ports
 from lab.live.loss import RunLosses
 from lab.judge.matcher import ANY_TIME_WAIT, LAB, Clock, Matcher, moves_clock
 from lab.judge.timing import tolerance, window
@@ -99,10 +100,10 @@ class Run:
         self.matcher = None
         kernel_trace = KernelTrace()
         prepare_in_background()  # the trace instance, made while the topology is built
-        with closing(kernel_trace), topology_for_run(self.port.topology(), self._leaves_only_what_resets_undo) \
-                as topology:
+        with closing(kernel_trace), leased_ports() as ports, \
+                topology_for_run(self.port.topology(), self._leaves_only_what_resets_undo) as topology:
             self.topology = topology
-            wire = self.port.setup(topology)
+            wire = self.port.setup(topology, ports)
             try:
                 kernel_trace.start(self.port.trace_ports())
                 if needs_scapy(self.script.events):

@@ -14,10 +14,12 @@ from lab.cli.capture import _made_again
 from lab.judge.trace import LAB_LATE, Failure, RunResult
 
 
-def header(kernel: str = "6.18.44-fc-v657", version: str = "0.1.0", reuse_delay: str = "1000") -> str:
+def header(kernel: str = "6.18.44-fc-v657", version: str = "0.1.0", reuse_delay: str = "1000",
+           ports: str = "39999\t39999") -> str:
     """A section header comment as fixtures.write_fixture writes it."""
     return (f"tcplab {version} fixture of exercise close-3-segments (drive mode, IPv4); kernel: Linux {kernel}; "
-            f"sysctls in force: net.ipv4.tcp_fin_timeout=60 net.ipv4.tcp_tw_reuse_delay={reuse_delay}; "
+            f"sysctls in force: net.ipv4.ip_local_port_range={ports} net.ipv4.tcp_fin_timeout=60 "
+            f"net.ipv4.tcp_tw_reuse_delay={reuse_delay}; "
             "times are the script's timeline; only segments matched by script lines are kept")
 
 
@@ -66,6 +68,14 @@ def test_a_changed_sysctl_is_a_change():
     assert comparison.verdict == CHANGED
     assert "-sysctls in force: net.ipv4.tcp_tw_reuse_delay=1000" in comparison.differences
     assert "+sysctls in force: net.ipv4.tcp_tw_reuse_delay=500" in comparison.differences
+
+
+def test_a_sysctl_of_two_numbers_is_one_fact():
+    comparison = compare(Fixture(header(), close()), Fixture(header(ports="40000\t40000"), close()), "x")
+    assert comparison.verdict == CHANGED
+    changed = [line for line in comparison.differences if line[0] in "-+" and "sysctls" in line]
+    assert changed == ["-sysctls in force: net.ipv4.ip_local_port_range=39999 39999",
+                       "+sysctls in force: net.ipv4.ip_local_port_range=40000 40000"], changed
 
 
 def test_no_committed_fixture_is_missing_and_an_unreadable_one_changed(tmp_path):

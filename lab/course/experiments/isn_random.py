@@ -23,6 +23,7 @@ import statistics
 import time
 
 from lab.live.drive import DrivePort
+from lab.live.port_lease import leased_ports
 from lab.judge.matcher import LAB
 from lab.live.recorder import write_pcapng
 from lab.live.sources import LiveSource
@@ -111,8 +112,8 @@ def run(experiment, family: int, settings) -> RunResult:
     failure, notes = None, []
     script = Script(experiment.path)
     port = DrivePort(script, family, settings.for_script(script))
-    with port.topology() as topology:
-        wire = port.setup(topology)
+    with leased_ports() as ports, port.topology() as topology:
+        wire = port.setup(topology, ports)
         try:
             kind = socket.AF_INET6 if family == 6 else socket.AF_INET
             with inside(topology.kernel_ns):
@@ -122,7 +123,7 @@ def run(experiment, family: int, settings) -> RunResult:
                 listener.listen(PROBES)
                 prober = Prober(port, LiveSource(wire, port, port.ends))
                 try:
-                    lab_ports = random.sample(range(40000, 60000), PROBES + 1)
+                    lab_ports = random.sample(ports, PROBES + 1)
                     spread = [prober.probe(lab_port) for lab_port in lab_ports[:PROBES]]
                     same = []
                     for _ in range(PROBES):

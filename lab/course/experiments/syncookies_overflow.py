@@ -21,6 +21,7 @@ import random
 import socket
 import time
 
+from lab.live.port_lease import leased_ports
 from lab.live.recorder import write_pcapng
 from lab.judge.trace import Failure, RunResult
 from lab.live.observer import Observer
@@ -89,7 +90,7 @@ def _listener(topology: VethTopology, family: int) -> socket.socket:
     return listener
 
 
-def _flood_with_cookies(topology, family, flooder, notes) -> None:
+def _flood_with_cookies(topology, family, flooder, notes, ports: list[int]) -> None:
     default = topology.sysctl("net.ipv4.tcp_syncookies")
     if default != DEFAULT:
         raise failed_check(__file__, "default-1", f"tcp_syncookies is {default} in a fresh namespace, expected {DEFAULT}")  # #default-1
@@ -98,7 +99,6 @@ def _flood_with_cookies(topology, family, flooder, notes) -> None:
     try:
         with _listener(topology, family) as listener:
             before = syncookies_sent(topology.kernel_ns)
-            ports = random.sample(range(40000, 60000), FLOOD)
             answered = flooder.flood(ports)
             if len(answered) != FLOOD:
                 raise failed_check(__file__, "all-answered",  # #all-answered
@@ -129,10 +129,10 @@ def _flood_with_cookies(topology, family, flooder, notes) -> None:
         observer.close()
 
 
-def _flood_without_cookies(topology, family, flooder, notes) -> None:
+def _flood_without_cookies(topology, family, flooder, notes, ports: list[int]) -> None:
     topology.set_sysctl("net.ipv4.tcp_syncookies", 0)
     with _listener(topology, family):
-        answered = flooder.flood(random.sample(range(40000, 60000), FLOOD))
+        answered = flooder.flood(ports)
         if len(answered) > BACKLOG + 1:
             raise failed_check(__file__, "no-cookies-drop",  # #no-cookies-drop
                                f"with tcp_syncookies=0, {len(answered)} of {FLOOD} SYNs got a SYN-ACK; "
@@ -145,11 +145,12 @@ def run(experiment, family: int, settings) -> RunResult:
     preload_scapy()
     started = time.monotonic()
     failure, notes = None, []
-    with VethTopology() as topology, Wire(topology.lab_ns, topology.lab_if) as wire:
+    with leased_ports() as lease, VethTopology() as topology, Wire(topology.lab_ns, topology.lab_if) as wire:
         flooder = Flooder(topology, family, wire)
         try:
-            _flood_with_cookies(topology, family, flooder, notes)
-            _flood_without_cookies(topology, family, flooder, notes)
+            ports = random.sample(lease, 2 * FLOOD)  # each flood from ports of its own
+            _flood_with_cookies(topology, family, flooder, notes, ports[:FLOOD])
+            _flood_without_cookies(topology, family, flooder, notes, ports[FLOOD:])
         except Failure as error:
             failure = error
         pcap = settings.pcap

@@ -91,8 +91,12 @@ class Topology:
     def _create_namespace(self, name: str) -> None:
         namespace.create(name)
         self.namespaces.append(name)
-        namespace.write_sysctl(name, "net.ipv4.ip_local_port_range",
-                               f"{EPHEMERAL_PORTS.start} {EPHEMERAL_PORTS.stop - 1}")  # below every run's lease
+        namespace.write_sysctls(name, self.built_sysctls)
+
+    built_sysctls = {  # what every namespace of the topology gets as it is made
+        # Its own ephemeral ports, below every run's lease (netns/addresses.py).
+        "net.ipv4.ip_local_port_range": f"{EPHEMERAL_PORTS.start} {EPHEMERAL_PORTS.stop - 1}",
+    }
 
     def _build(self) -> None:
         raise NotImplementedError
@@ -234,6 +238,8 @@ QUIET_IPV6 = {
 class VethTopology(Topology):
     """lab <-veth-> kernel; see the module docstring for the two variants."""
 
+    built_sysctls = {**Topology.built_sysctls, **QUIET_IPV6}
+
     def __init__(
         self,
         *,
@@ -261,8 +267,6 @@ class VethTopology(Topology):
         kernel_ns, lab_ns = self.kernel_ns, self.lab_ns
         self._create_namespace(kernel_ns)
         self._create_namespace(lab_ns)
-        for ns in (kernel_ns, lab_ns):
-            namespace.write_sysctls(ns, QUIET_IPV6)
         with namespace.opened(kernel_ns) as kernel_fd, namespace.opened(lab_ns) as lab_fd, Rtnl() as rtnl:
             rtnl.add_veth(self.kernel_if, self.lab_if, kernel_fd, lab_fd)
         if not self.observe:

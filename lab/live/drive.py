@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import random
 import struct
+import time
 
 from lab.errors import BadInput
 from lab.tcp.icmp import build_icmp_frame, type_and_code
@@ -69,6 +70,7 @@ class DrivePort(Port):
                                peer=LAB),
         }
         self.wire = Wire(topology.lab_ns, topology.lab_if)
+        self.injected, self.segments_before = 0, self.ends["kernel"].observer.segments_in()
         return self.wire
 
     def prefix(self, sender: str) -> str:
@@ -162,7 +164,19 @@ class DrivePort(Port):
         except OSError as error:
             raise BadInput(f"{self.script.path}:{event.line}: the lab cannot send this segment "
                            f"({error.strerror or error})") from None
+        self.injected += 1
         return Seen(frame.time, self._segment(event, seq, ack, options), LAB, frame)
+
+    def await_taken_in(self, deadline: float) -> None:
+        """The kernel takes an injected segment in on the softirq the lab's write raises, mostly before the
+        write returns; on a busy or emulated machine the softirq may wait for ksoftirqd, and a tcp_info
+        block read at once would see the socket before it (seen on a Debian 6.1 guest: bytes_acked 300,
+        the ACK of 501 just injected). So wait until the kernel's TCP InSegs has counted every injection
+        (a segment the kernel splits counts once or more; none is dropped before TCP's count but a
+        malformed one), up to the line's tolerance."""
+        kernel = self.ends["kernel"].observer
+        while kernel.segments_in() - self.segments_before < self.injected and time.monotonic() < deadline:
+            time.sleep(0.0001)
 
     def send_segment(self, segment: Segment) -> Seen:
         """Send a segment built now: for experiments that play segments no script line describes."""

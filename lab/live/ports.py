@@ -106,6 +106,9 @@ class Port:
     def after_command(self) -> None:
         """A command line ran (it may have changed the link)."""
 
+    def await_taken_in(self, deadline: float) -> None:
+        """Return once the kernel has taken in every segment the lab injected, or at ``deadline``."""
+
     def inject(self, event: PacketEvent) -> Seen:
         raise BadInput(f"{self.script.path}:{event.line}: an observe-mode script cannot inject segments")
 

@@ -439,6 +439,7 @@ class Run:
         block = check_block(event.code, f"{self.script.path}:{event.line}", self.code_names)
         values = {}
         if block.reads_socket:
+            self.port.await_taken_in(self.clock.when(window(self.settings, script_time, self.clock.previous).latest))
             sock = self._app(event).last_connection
             if sock is None:
                 raise self._failure(event, CONTENT, "no connected socket to read tcp_info from (accept or connect "

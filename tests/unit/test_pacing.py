@@ -65,3 +65,20 @@ def test_only_leading_untimed_commands_are_init_commands():
     script = parse("`true`\n`echo x`\n0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n`echo done`\n")
     assert [getattr(event, "init", None) for event in script.events] == [True, True, None, False]
     assert not script.events[1].timing.relative and script.events[3].timing.relative
+
+
+@pytest.mark.parametrize("handler", ["tick_nohz_handler", "tick_sched_timer"])  # Linux 6.8 on, and before
+def test_the_tick_timer_s_expiry_is_read_from_timer_list(tmp_path, monkeypatch, handler):
+    from lab.live import punctual
+
+    listing = tmp_path / "timer_list"
+    listing.write_text(
+        "cpu: 0\n clock 0:\n  .base:               00000000f1d3\n active timers:\n"
+        " #0: <00000000ad5f7ef2>, hrtimer_wakeup, S:01\n"
+        " # expires at 44378451000000-44378451050000 nsecs [in 1 to 2 nsecs]\n"
+        f" #1: <0000000097cb4c01>, {handler}, S:01\n"
+        " # expires at 44378452000000-44378452000000 nsecs [in 3 to 3 nsecs]\n")
+    monkeypatch.setattr(punctual, "TIMER_LIST", str(listing))
+    assert punctual._tick_timer_expiry() == 44378.452
+    monkeypatch.setattr(punctual, "TIMER_LIST", str(tmp_path / "unreadable"))
+    assert punctual._tick_timer_expiry() is None  # then the tick is sighted on the coarse clock

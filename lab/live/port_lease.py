@@ -63,7 +63,8 @@ def leased_ports() -> Iterator[range]:
 
 def _lease() -> int:
     leases = _lease_file()
-    for block in random.sample(range(BLOCKS), BLOCKS):
+    first = random.randrange(BLOCKS)
+    for block in ((first + step) % BLOCKS for step in range(BLOCKS)):  # from a random one, each in turn
         if block in _held:
             continue
         if leases is None:

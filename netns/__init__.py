@@ -15,6 +15,7 @@ _WHERE = {
     "NamespaceError": "namespace", "SysctlError": "namespace", "inside": "namespace", "read_sysctl": "namespace",
     "write_sysctl": "namespace",
     "Terminated": "signals", "deferred_signals": "signals", "raise_on_interrupts": "signals",
+    "start_blocking_signals": "signals",
     "IPV6_MTU": "topology", "LoopbackTopology": "topology", "Topology": "topology", "VethTopology": "topology",
 }
 __all__ = sorted(_WHERE)

@@ -26,6 +26,7 @@ from pyroute2.netlink import nla
 from pyroute2.netlink.nfnetlink import NFNL_SUBSYS_QUEUE, nfgen_msg
 
 from netns import nfnetlink
+from netns.signals import start_blocking_signals
 
 NFQNL_MSG_PACKET = 0
 NFQNL_MSG_VERDICT = 1
@@ -122,7 +123,7 @@ class Holdback:
             self._sock.close()
             raise
         self._thread = threading.Thread(target=self._serve, name="link holdback", daemon=True)
-        self._thread.start()
+        start_blocking_signals(self._thread)
 
     def hold(self, mark: int, delay: float) -> None:
         """Packets that come marked ``mark`` wait ``delay`` seconds (call before the rule that marks them)."""

@@ -17,6 +17,8 @@ import os
 import threading
 from collections.abc import Iterator
 
+from netns.signals import start_blocking_signals
+
 CLONE_NEWNET = 0x40000000
 MS_BIND, MS_REC, MS_SHARED = 0x1000, 0x4000, 1 << 20
 MNT_DETACH = 2
@@ -55,9 +57,7 @@ def create(name: str) -> None:
         except BaseException as exc:  # handed to the creating thread below
             failure.append(exc)
 
-    worker = threading.Thread(target=unshare_and_attach, name=f"create {name}")
-    worker.start()
-    worker.join()
+    start_blocking_signals(threading.Thread(target=unshare_and_attach, name=f"create {name}")).join()
     if failure:
         with contextlib.suppress(OSError):
             remove(name)

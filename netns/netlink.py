@@ -107,20 +107,20 @@ class NetlinkSocket:
 
     def request(self, kind: int, flags: int, body: bytes, what: str) -> None:
         """Send a request that changes something and wait for its acknowledgement; NetlinkRefused if refused."""
-        for _ in self._answers(kind, NLM_F_ACK | flags, body, what):
+        for _ in self._answers(kind, NLM_F_ACK | flags, body, what, single=False):
             pass  # a change is answered by its acknowledgement alone
 
     def get(self, kind: int, body: bytes, what: str) -> bytes:
         """The one message that answers a request for one object."""
-        return next(self._answers(kind, 0, body, what))
+        return next(self._answers(kind, 0, body, what, single=True))
 
     def dump(self, kind: int, body: bytes, what: str, flags: int = NLM_F_ROOT | NLM_F_MATCH) -> Iterator[bytes]:
         """Each message of the answer to a request for many objects."""
-        yield from self._answers(kind, flags, body, what)
+        yield from self._answers(kind, flags, body, what, single=False)
 
-    def _answers(self, kind: int, flags: int, body: bytes, what: str) -> Iterator[bytes]:
+    def _answers(self, kind: int, flags: int, body: bytes, what: str, single: bool) -> Iterator[bytes]:
         """Send a request; yield the messages that answer it, up to its end (NLMSG_DONE, an acknowledgement, or
-        the one message of a get); NetlinkRefused if refused."""
+        with ``single`` the one message of a get); NetlinkRefused if refused."""
         sequence = next(_sequence)
         self.socket.send(message(kind, NLM_F_REQUEST | flags, body, sequence))
         while True:
@@ -135,5 +135,5 @@ class NetlinkSocket:
                         raise NetlinkRefused(code, f"{what}: {os.strerror(code)}")
                     return
                 yield whole
-                if not flags & NLM_F_ROOT:
-                    return  # a get answers with one message
+                if single:
+                    return

@@ -36,9 +36,23 @@ def raise_on_interrupts() -> None:
 
 @contextlib.contextmanager
 def deferred_signals() -> Iterator[None]:
-    """Block SIGINT and SIGTERM for the block; pending ones fire right after it."""
+    """Block SIGINT and SIGTERM for the block; pending ones fire right after it.
+
+    The mask is the calling thread's: for the block to hold the process's
+    signals back, every other thread must block them for good (a signal the
+    kernel hands to another thread is raised in the main thread at once).
+    So the lab starts every thread of its own through ``start_blocking_signals``.
+    """
     previous = signal.pthread_sigmask(signal.SIG_BLOCK, _HELD)
     try:
         yield
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+def start_blocking_signals(thread: threading.Thread) -> threading.Thread:
+    """Start ``thread`` with SIGINT and SIGTERM blocked, a mask it keeps: the kernel then delivers them to
+    the main thread only, whose blocking wait they interrupt and whose ``deferred_signals`` hold them."""
+    with deferred_signals():
+        thread.start()
+    return thread

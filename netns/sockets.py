@@ -1,4 +1,4 @@
-"""A namespace's TCP sockets through sock_diag: the dump request, and aborting them all (as ``ss -K``).
+"""A namespace's TCP sockets through sock_diag (``SockDiag``): listed, looked up, aborted (as ``ss -K``).
 
 Removing a namespace does not end its sockets. An orphan (closed by its
 application, its FIN unanswered) goes on retransmitting for minutes in a

@@ -30,7 +30,7 @@ import threading
 import time
 
 from netns.names import PREFIX, RunId, parse_netns
-from netns.signals import deferred_signals
+from netns.signals import deferred_signals, start_blocking_signals
 
 TRACEFS = b"/sys/kernel/tracing"
 MOUNTED_PLACES = ("/sys/kernel/tracing", "/sys/kernel/debug/tracing")  # where a host mounts tracefs
@@ -115,9 +115,7 @@ def _private_tracefs_root() -> int:
         except (TracingUnavailable, OSError) as error:
             box.append(error)
 
-    thread = threading.Thread(target=mount, name="tcplab-tracefs")
-    thread.start()
-    thread.join()
+    start_blocking_signals(threading.Thread(target=mount, name="tcplab-tracefs")).join()
     if isinstance(box[0], TracingUnavailable):
         raise box[0]
     if isinstance(box[0], OSError):
@@ -239,7 +237,7 @@ def retire_process_instance() -> None:
         with _lock:
             _remove_shared()
 
-    threading.Thread(target=remove, name="tcplab trace instance removal").start()
+    start_blocking_signals(threading.Thread(target=remove, name="tcplab trace instance removal"))
 
 
 def _remove_shared() -> None:

@@ -10,7 +10,7 @@ import json
 
 import pytest
 
-from helpers import judged, tcplab
+from helpers import judged_wrong, tcplab
 from lab.course.catalogue import MODES, exercises
 from lab.course.claims import main_claim
 from lab.script.settings import Settings
@@ -97,7 +97,7 @@ def test_observe_mode_catches_a_wrong_expectation(name, old, new, message, loopb
     exercise = next(e for e in exercises() if e.name == name)
     text = exercise.script.read_text()
     assert text.count(old) == 1
-    result = judged(parse(text.replace(old, new), str(exercise.script)), 4, Settings(loopback=loopback))
+    result = judged_wrong(parse(text.replace(old, new), str(exercise.script)), 4, Settings(loopback=loopback))
     assert not result.passed
     assert message in " | ".join([result.failure.message, *result.failure.fields])
 

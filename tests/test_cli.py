@@ -11,19 +11,19 @@ from helpers import as_nobody, in_unprivileged_container, tcplab
 from lab import __version__
 
 
-@pytest.mark.parametrize(("args", "shown"), [(["--help"], "Commands:"), (["kernels", "list"], "")])
+@pytest.mark.parametrize(("args", "shown"), [(["--help"], "Commands:"), (["kernels", "list"], "kernels")])
 def test_help_and_kernels_list_do_not_import_scapy_or_pyroute2(args, shown):
     """Neither needs a packet or a netlink client (kernels list reads the cache folder, naming the link rules'
     modules without loading nf_tables' client)."""
     probe = (
         "import sys\n"
         "from lab.cli import main\n"
-        f"try:\n    main({args!r})\nexcept SystemExit:\n    pass\n"
+        f"try:\n    main({args!r})\nexcept SystemExit as end:\n    print('EXIT', end.code or 0)\n"
         "heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('scapy', 'pyroute2'))\n"
         "print('HEAVY', heavy)\n"
     )
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
-    assert shown in out
+    assert shown in out and "EXIT 0" in out, out
     assert "HEAVY []" in out
 
 

@@ -24,31 +24,29 @@ def test_a_wrong_expectation_in_such_a_block_fails_at_its_line_with_its_values()
     assert result.failure.message == "assert more == 2 failed (more=1): segments sent since: 1"
 
 
-def test_a_tcp_info_block_waits_until_the_kernel_has_taken_in_the_lab_s_segments():
-    """Drive mode counts its injections and the kernel's TCP InSegs (lab/live/drive.py await_taken_in): a
-    segment sent is counted; while one is not, the wait lasts to its deadline; once all are, it ends at once."""
+def test_a_tcp_info_block_waits_until_the_kernel_has_taken_in_the_lab_s_segments(monkeypatch):
+    """Drive mode counts its injections against the kernel's TCP InSegs (lab/live/drive.py await_taken_in): an
+    injected segment is counted on both sides; while one is missing the wait lasts to its deadline; once none
+    is, it ends at once; and a run calls it before each block that reads tcp_info."""
     import time
 
     from lab.live.drive import DrivePort
     from lab.live.port_lease import leased_ports
-    from lab.script.events import SERVER_PORT
     from lab.script.settings import Settings
-    from lab.tcp.packets import Segment, text_to_flags
 
-    script = parse("0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n", "count.pkt")
+    script = parse("0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n+0 < S 0:0(0) win 1000\n", "count.pkt")
     port = DrivePort(script, 4, Settings().for_script(script))
     with leased_ports() as ports, port.topology() as topology:
         port.setup(topology, ports)
         try:
-            kernel, lab = port.ends["kernel"], port.ends["lab"]
-            before = kernel.observer.segments_in()
-            port.send_segment(Segment(lab.address, kernel.address, lab.port, SERVER_PORT, text_to_flags("S"), 1, 0,
-                                      65535))  # no listener: answered with a RST, taken in all the same
-            deadline = time.monotonic() + 1
-            while kernel.observer.segments_in() == before and time.monotonic() < deadline:
-                time.sleep(0.001)
-            assert kernel.observer.segments_in() == before + 1
-            port.injected = kernel.observer.segments_in() - port.segments_before + 1  # one the kernel never saw
+            port.prepare(port.wire)
+            kernel = port.ends["kernel"].observer
+            before = kernel.segments_in()
+            port.inject(script.events[1])  # no listener: answered with a RST, taken in all the same
+            assert port.injected == 1
+            port.await_taken_in(time.monotonic() + 1)
+            assert kernel.segments_in() == before + 1
+            port.injected += 1  # one the kernel never saw
             started = time.monotonic()
             port.await_taken_in(started + 0.05)
             assert time.monotonic() - started >= 0.05
@@ -60,3 +58,7 @@ def test_a_tcp_info_block_waits_until_the_kernel_has_taken_in_the_lab_s_segments
             port.wire.close()
             for end in port.ends.values():
                 end.close()
+    waits = []
+    monkeypatch.setattr(DrivePort, "await_taken_in", lambda self, deadline: waits.append(deadline))
+    assert judged(parse_file(str(SCRIPT)), 4).passed
+    assert len(waits) == 2  # one before each of the two blocks that read tcp_info

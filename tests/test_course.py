@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from helpers import judged, tcplab
+from helpers import judged, judged_wrong, tcplab
 
 from lab.course.catalogue import find
 from lab.course.claims import claims, evaluate
@@ -57,7 +57,7 @@ def test_a_wrong_expectation_in_a_new_exercise_fails(name, old, new, words):
     exercise = find(name)
     text = exercise.script.read_text()
     assert text.count(old) == 1, old
-    result = judged(parse(text.replace(old, new), str(exercise.script)), 4, Settings())
+    result = judged_wrong(parse(text.replace(old, new), str(exercise.script)), 4, Settings())
     assert not result.passed
     assert words in " | ".join([result.failure.message, *result.failure.fields]), result.failure
 
@@ -82,7 +82,7 @@ def test_a_wrong_expectation_in_an_observe_exercise_fails(name, old, new, words)
     exercise = find(name)
     text = exercise.script.read_text()
     assert text.count(old) == 1, old
-    result = judged(parse(text.replace(old, new), str(exercise.script)), 4, Settings())
+    result = judged_wrong(parse(text.replace(old, new), str(exercise.script)), 4, Settings())
     assert not result.passed and words in " | ".join([result.failure.message, *result.failure.fields])
 
 

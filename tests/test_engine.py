@@ -13,7 +13,7 @@ import struct
 import time
 
 import pytest
-from helpers import SCRIPTS, judged
+from helpers import SCRIPTS, judged, judged_wrong
 
 from lab.live import kernelapp
 from lab.live import punctual
@@ -50,7 +50,7 @@ def run_mutated(name: str, old: str, new: str, family: int = 4):
     assert text.count(old) == 1, f"{old!r} must occur once in {name}"
     mutated = text.replace(old, new)
     line = mutated[: mutated.index(new) + len(new)].count("\n") + 1
-    result = judged(parse(mutated, str(path)), family, Settings())
+    result = judged_wrong(parse(mutated, str(path)), family, Settings())
     assert not result.passed, "the changed expectation should have failed"
     return result.failure, line
 

@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from helpers import TCPLAB, as_nobody, judged, tcplab
+from helpers import TCPLAB, as_nobody, judged, judged_wrong, tcplab
 from lab.script.settings import Settings
 from lab.script.parser import parse
 from netns.names import parse_netns
@@ -96,7 +96,7 @@ def test_an_observe_handshake_shows_syn_sent_and_syn_recv_at_their_moments(famil
 
 
 def test_a_wrong_state_expectation_fails_and_the_trace_still_shows_the_truth():
-    result = judged(parse(HANDSHAKE.format(server_state="ESTABLISHED"), "handshake.pkt"), 4, Settings())
+    result = judged_wrong(parse(HANDSHAKE.format(server_state="ESTABLISHED"), "handshake.pkt"), 4, Settings())
     assert not result.passed
     assert "state: expected ESTABLISHED, the kernel reports CLOSE_WAIT" in result.failure.message
     if result.state_source != "tracepoint":

@@ -21,7 +21,7 @@ import pytest
 from scapy.layers.inet import IP, TCP
 from scapy.utils import PcapNgReader
 
-from helpers import TCPLAB, judged
+from helpers import TCPLAB, judged, judged_wrong
 from lab.course.catalogue import exercises
 from lab.script.settings import Settings
 from lab.views.ladder import mermaid, svg, text_ladder
@@ -194,7 +194,7 @@ MUTATIONS = [
 def test_a_wrong_expectation_fails(name, old, new, message):
     text = exercise(name).script.read_text()
     assert text.count(old) == 1, old
-    result = judged(parse(text.replace(old, new), str(exercise(name).script)), 4, Settings(loopback=True))
+    result = judged_wrong(parse(text.replace(old, new), str(exercise(name).script)), 4, Settings(loopback=True))
     assert not result.passed
     said = " | ".join([result.failure.message, *result.failure.fields])
     assert any(one in said for one in ((message,) if isinstance(message, str) else message)), said
@@ -204,7 +204,7 @@ def test_a_loss_line_that_matches_nothing_says_so():
     old = "+0 link lose client > .\n"
     text = exercise("lost-last-ack").script.read_text()
     assert text.count(old) == 1
-    result = judged(parse(text.replace(old, "+0 link lose client > R.\n"), "x.pkt"), 4, Settings())
+    result = judged_wrong(parse(text.replace(old, "+0 link lose client > R.\n"), "x.pkt"), 4, Settings())
     # Nothing was lost: the client's last ACK reached the server, which went from LAST_ACK to CLOSED at once.
     last_ack = text[:text.index("#last-ack")].count("\n") + 1
     assert not result.passed and result.failure.line == last_ack, result.failure

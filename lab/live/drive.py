@@ -40,7 +40,7 @@ from lab.live.topologies import topology_for
 from lab.judge.verify import injected_tos, injected_ttl_and_flowlabel, scapy_options
 
 DEFAULT_WINDOW = 65535
-TRACED_LAB_PORTS = 16
+TRACED_LAB_PORTS = 16  # from a --connect_port on: the lab's ports (a new passive connection takes the next)
 
 
 class DrivePort(Port):
@@ -56,8 +56,10 @@ class DrivePort(Port):
         if self.gso_size:  # --mss: the lab's super-segments cross the link whole
             enable_segmentation(topology.lab_ns, topology.lab_if)
         # --connect_port: where connect() goes (the lab's port); --bind_port: what bind() takes. Else a port of
-        # the run's lease, the next TRACED_LAB_PORTS in it too (a new passive connection takes the next one).
-        lab_port = self.settings.option("connect_port") or random.randrange(ports.start, ports.stop - TRACED_LAB_PORTS)
+        # the run's lease; a new passive connection takes the next one, within the lease.
+        connect_port = self.settings.option("connect_port")
+        self.lab_ports = range(connect_port, min(connect_port + TRACED_LAB_PORTS, 65536)) if connect_port else ports
+        lab_port = connect_port or random.choice(ports)
         lab = Endpoint(LAB, topology.lab.address(self.family), lab_port, Side.played(self.settings.lab_isn),
                        peer="kernel")
         kernel_address = topology.kernel.address(self.family)
@@ -77,8 +79,8 @@ class DrivePort(Port):
         return "<" if sender == LAB else ">"
 
     def trace_ports(self) -> range:
-        """The lab's random port and the few after it (a new passive connection takes the next one)."""
-        return range(self.ends[LAB].port, self.ends[LAB].port + TRACED_LAB_PORTS)
+        """The ports the lab's connections take (the run's lease)."""
+        return self.lab_ports
 
     def topology_reusable(self) -> bool:
         return not self.gso_size  # --mss switched segmentation offloads on at the lab's end
@@ -118,7 +120,7 @@ class DrivePort(Port):
         fresh sequence spaces and, for another passive one, a new lab port (the old connection may live on)."""
         lab, kernel = self.ends[LAB], self.ends["kernel"]
         if passive and self.connections:
-            lab.port = lab.port + 1 if lab.port < 65535 else 40000
+            lab.port = lab.port + 1 if lab.port + 1 in self.lab_ports else self.lab_ports.start
         self.connections += 1
         lab.side, kernel.side = Side.played(self.settings.lab_isn if self.connections == 1 else None), Side()
 

@@ -23,7 +23,7 @@ import threading
 from collections.abc import Callable
 
 from netns import Topology
-from netns.signals import deferred_signals
+from netns.signals import deferred_signals, start_blocking_signals
 
 _kept: dict[tuple, Topology] | None = None  # None: not in a batch; each run builds and removes its own
 _ahead: dict[tuple, tuple[threading.Thread, list[Topology]]] = {}  # kind -> its builder, and what it built
@@ -84,7 +84,7 @@ def built_ahead(topology: Topology):
     thread = threading.Thread(target=build, name="tcplab topology ahead")
     _ahead[topology.kind] = (thread, built)
     try:
-        thread.start()  # inside the try: an interrupt while it starts still waits for the build and removes it
+        start_blocking_signals(thread)  # inside the try: an interrupt as it starts still waits for the build
         yield
     finally:
         if thread.ident is not None:  # started

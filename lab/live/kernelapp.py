@@ -39,7 +39,7 @@ from lab.script.events import (
     StructValue,
     SyscallEvent,
 )
-from netns import deferred_signals, inside
+from netns import inside, start_blocking_signals
 
 from lab.judge.control import compare_control
 from lab.live.punctual import RunqueueWait, above_timelines
@@ -123,14 +123,6 @@ class _Worker(threading.Thread):
         super().__init__(name="syscalls", daemon=True)
         self.app = app
         self.calls: queue.SimpleQueue = queue.SimpleQueue()
-
-    def start(self) -> None:
-        """Start with SIGINT and SIGTERM blocked, a mask the thread keeps: the kernel then delivers them to
-        the main thread, whose blocking wait they interrupt, and the run unwinds at once; delivered to a
-        worker, a signal would reach the main thread only at its next bytecode, and a run interrupted near
-        its end could finish as if nothing had happened."""
-        with deferred_signals():
-            super().start()
 
     def run(self) -> None:
         above_timelines()
@@ -247,7 +239,7 @@ class KernelApp:
             worker = _Worker(self)
             self._workers.append(worker)
             self._idle_workers.append(worker)
-        worker.start()
+        start_blocking_signals(worker)  # a signal for the run goes to the main thread's wait, not to a worker
 
     def cannot_block(self, event: SyscallEvent) -> bool:
         """Whether the call returns without waiting for the kernel, whatever the kernel does (SYSCALLS' waits).
@@ -291,7 +283,7 @@ class KernelApp:
             if worker is None:
                 worker = _Worker(self)
                 self._workers.append(worker)
-                worker.start()
+                start_blocking_signals(worker)
         worker.calls.put((event, call))
         return call
 

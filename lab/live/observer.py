@@ -1,4 +1,4 @@
-"""Socket states read from the kernel with sock_diag.
+"""Socket states read from the kernel with sock_diag; and the namespace's TCP counters (/proc/net/snmp).
 
 sock_diag sees every TCP socket of a namespace, also those without a file
 descriptor: request sockets in SYN_RECV, orphans in FIN_WAIT_1/2 or LAST_ACK,
@@ -45,24 +45,28 @@ class SocketInfo:
 
 
 class Observer:
-    """A sock_diag socket opened inside one namespace, kept for many samples."""
+    """A sock_diag socket opened inside one namespace, kept for many samples (and its snmp table, once read)."""
 
     def __init__(self, ns: str):
         self.ns = ns
         with inside(ns):
             self._diag = SockDiag()
-            # A /proc/net file stays the namespace's it was opened in; read again from offset 0 at each call.
-            self._snmp = os.open("/proc/net/snmp", os.O_RDONLY | os.O_CLOEXEC)
+        self._snmp: int | None = None
 
     def close(self) -> None:
         self._diag.close()
-        os.close(self._snmp)
+        if self._snmp is not None:
+            os.close(self._snmp)
 
     def segments_in(self) -> int:
         """The namespace's TCP InSegs: every segment its TCP has taken in (IPv4 and IPv6, counted as
         tcp_v4_rcv and tcp_v6_rcv begin, before any socket lookup)."""
-        tcp = [line.split() for line in os.pread(self._snmp, 1 << 13, 0).splitlines() if line.startswith(b"Tcp:")]
-        return int(tcp[1][tcp[0].index(b"InSegs")])
+        if self._snmp is None:
+            # The calling thread's /proc/net (thread-self: inside() moves one thread) stays the namespace's
+            # it was opened in; read again from offset 0 at each call.
+            with inside(self.ns):
+                self._snmp = os.open("/proc/thread-self/net/snmp", os.O_RDONLY | os.O_CLOEXEC)
+        return counter(os.pread(self._snmp, 1 << 13, 0), "Tcp", "InSegs")
 
     def sockets(self, family: int = socket.AF_INET) -> list[SocketInfo]:
         """Every TCP socket of the namespace in ``family``."""
@@ -109,6 +113,13 @@ class Observer:
             if state == wanted or time.monotonic() >= deadline:
                 return state
             time.sleep(0.001)
+
+
+def counter(table: bytes, group: str, name: str) -> int:
+    """One counter of a /proc/net/snmp or /proc/net/netstat text: a header line of names after ``group:``,
+    then a line of values."""
+    rows = [line.split() for line in table.splitlines() if line.startswith(f"{group}:".encode())]
+    return int(rows[1][rows[0].index(name.encode())])
 
 
 def _info(data: bytes) -> SocketInfo:

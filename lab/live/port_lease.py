@@ -20,7 +20,6 @@ import errno
 import fcntl
 import os
 import random
-import tempfile
 from collections.abc import Iterator
 
 from netns.addresses import LEASED_PORTS
@@ -28,7 +27,7 @@ from netns.addresses import LEASED_PORTS
 BLOCK = 64  # ports per lease: an observe run's client range, a drive run's lab port and the next ones
 FIRST_PORT = LEASED_PORTS.start
 BLOCKS = len(LEASED_PORTS) // BLOCK
-LOCK_FOLDER = "/run/lock" if os.path.isdir("/run/lock") else tempfile.gettempdir()
+LOCK_FOLDER = "/run/lock" if os.path.isdir("/run/lock") else "/tmp"  # not $TMPDIR: one file for every run
 LEASES = os.path.join(LOCK_FOLDER, "tcplab-port-leases")
 
 _file: int | None = None  # one descriptor per process: closing any of its descriptors would drop all its locks
@@ -67,21 +66,22 @@ def _lease() -> int:
     for block in ((first + step) % BLOCKS for step in range(BLOCKS)):  # from a random one, each in turn
         if block in _held:
             continue
-        if leases is None:
-            return block
-        try:
-            fcntl.lockf(leases, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, block)
-        except OSError as error:
-            if error.errno in (errno.EACCES, errno.EAGAIN):
-                continue  # another process's run holds it
-            return block
-        _held.add(block)
+        if leases is not None:
+            try:
+                fcntl.lockf(leases, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, block)
+            except OSError as error:
+                if error.errno in (errno.EACCES, errno.EAGAIN):
+                    continue  # another process's run holds it
+                # No lock to be had (ENOLCK): the block unlocked, as without the file.
+        _held.add(block)  # this process's, locked or not
         return block
-    return random.randrange(BLOCKS)  # every block leased: as before leases
+    # Every block leased: one this process does not hold, as before leases.
+    return random.choice([block for block in range(BLOCKS) if block not in _held] or range(BLOCKS))
 
 
 def _release(block: int) -> None:
     if block in _held:
         _held.discard(block)
-        with contextlib.suppress(OSError):
-            fcntl.lockf(_lease_file(), fcntl.LOCK_UN, 1, block)
+        if (leases := _lease_file()) is not None:
+            with contextlib.suppress(OSError):
+                fcntl.lockf(leases, fcntl.LOCK_UN, 1, block)

@@ -39,8 +39,9 @@ START_MARGIN = 0.0003  # seconds: script time 0 is at least this far ahead, so t
 SIGHTING = 0.00005  # seconds: a tick is sighted only between two reads of the coarse clock this close
 TIMER_LIST = "/proc/timer_list"  # each CPU's tick state (tick_sched), readable in ~0.05 ms
 TIMER_LIST_CPU = re.compile(r"^cpu: (\d+)\n.*?\.tick_stopped\s*: (\d).*?\.idle_calls\s*: (\d+)", re.M | re.S)
-# A CPU's tick timer (tick_sched_timer before Linux 6.8 or so) and when it expires, CLOCK_MONOTONIC ns.
-TIMER_LIST_TICK = re.compile(r"tick_(?:nohz_handler|sched_timer), S:\w+\n # expires at (\d+)-")
+# A CPU's tick timer and when it expires, CLOCK_MONOTONIC ns: tick_sched_timer up to Linux 6.6,
+# tick_nohz_highres_handler in 6.7 and 6.8, tick_nohz_handler since.
+TIMER_LIST_TICK = re.compile(r"tick_(?:nohz_handler|nohz_highres_handler|sched_timer), S:\w+\n # expires at (\d+)-")
 SETTLE_LIMIT = 0.1  # seconds: the longest wait for the other CPUs to stop ticking before script time 0
 SETTLE_POLL = 0.001  # seconds between two looks at them
 BUSY_AFTER = 0.012  # seconds (three ticks at HZ=250) without an idle call: the CPU is busy, not settling
@@ -95,13 +96,16 @@ def tick_grid() -> tuple[float, float] | None:
 
 
 def _tick_timer_expiry() -> float | None:
-    """When one CPU's tick timer expires next (monotonic seconds), from /proc/timer_list; None where it
-    cannot be read (not root) or shows no tick timer."""
+    """When this CPU's tick timer expires next (monotonic seconds), from /proc/timer_list (with skew_tick=1
+    each CPU ticks on a grid of its own); None where it cannot be read (not root) or shows no tick timer."""
     try:
         with open(TIMER_LIST) as handle:
-            found = TIMER_LIST_TICK.search(handle.read())
+            text = handle.read()
     except OSError:
         return None
+    sections = re.split(r"^cpu: (\d+)\n", text, flags=re.M)  # [head, cpu, its text, cpu, its text, ...]
+    by_cpu = dict(zip(sections[1::2], sections[2::2]))
+    found = TIMER_LIST_TICK.search(by_cpu.get(str(_libc.sched_getcpu()), text))
     return int(found[1]) / 1e9 if found else None
 
 

@@ -14,10 +14,10 @@ The instance prints every field (``options/fields``), so each line carries
 the socket's address (``skaddr``): a connect()'s first change (CLOSE ->
 SYN_SENT) has no local port yet, and is recognised as the run's when the same
 socket next shows one of the run's ports. The filters keep the buffer to the
-run's ports (drive mode: the lab's random port and the few after it; observe
-mode: a narrow port range of its own set in the client's namespace), and the
-lines are selected again after reading: several runs at once never see each
-other's events. ``tcp_send_reset`` has no port fields to filter on: one from
+run's ports, a block leased machine-wide (lab/live/port_lease.py: drive mode's
+lab ports, observe mode's client range set in the client's namespace), and
+the lines are selected again after reading: several runs at once never see
+each other's events. ``tcp_send_reset`` has no port fields to filter on: one from
 a socket of the run's is the run's by its ``skaddr``; one without a socket
 (``NO_SOCKET``) or from a timewait minisock (no traced state names it) is the
 run's when a RST of the run's endpoint is captured right after it.
@@ -48,6 +48,7 @@ import time
 from dataclasses import dataclass
 
 from lab.tcp.states import CLOSED, STATES
+from netns.signals import start_blocking_signals
 from netns.tracefs import (
     TraceInstance,
     TracingUnavailable,
@@ -249,7 +250,7 @@ def prepare_in_background() -> None:
         # Each of its dozen steps returns from the kernel wanting the GIL, which a busy main thread (imports)
         # hands over only at the switch interval (5 ms): a short one while it runs (put back at its end).
         sys.setswitchinterval(PREPARING_SWITCH_INTERVAL)
-        _preparing.start()
+        start_blocking_signals(_preparing)
         # A worker process runs its finalizers before it joins its threads: let the thread end first, so
         # that the instance it makes is there to be removed (netns.tracefs removes it at exit).
         multiprocessing.util.Finalize(None, _preparing.join, exitpriority=20)

@@ -20,7 +20,7 @@ import time
 from dataclasses import dataclass
 
 from lab.live.clocks import realtime_offset
-from netns import deferred_signals, inside
+from netns import inside, start_blocking_signals
 
 ETH_P_ALL = 0x0003
 PACKET_OUTGOING = 4
@@ -79,9 +79,8 @@ class Wire:
         threads start with SIGINT and SIGTERM blocked, so those reach the main thread
         (kernelapp's syscall workers say why)."""
         sockets = [sock for sock in (self._sock, self._gso_sock) if sock is not None and sock.fileno() >= 0]
-        with deferred_signals():
-            for sock in sockets:
-                threading.Thread(target=sock.close, name="close wire", daemon=True).start()
+        for sock in sockets:
+            start_blocking_signals(threading.Thread(target=sock.close, name="close wire", daemon=True))
 
     def send(self, data: bytes) -> Frame:
         # Stamped before the write: the kernel may answer (and stamp its

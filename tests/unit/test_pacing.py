@@ -67,7 +67,7 @@ def test_only_leading_untimed_commands_are_init_commands():
     assert not script.events[1].timing.relative and script.events[3].timing.relative
 
 
-@pytest.mark.parametrize("handler", ["tick_nohz_handler", "tick_sched_timer"])  # Linux 6.8 on, and before
+@pytest.mark.parametrize("handler", ["tick_nohz_handler", "tick_nohz_highres_handler", "tick_sched_timer"])
 def test_the_tick_timer_s_expiry_is_read_from_timer_list(tmp_path, monkeypatch, handler):
     from lab.live import punctual
 
@@ -82,3 +82,18 @@ def test_the_tick_timer_s_expiry_is_read_from_timer_list(tmp_path, monkeypatch, 
     assert punctual._tick_timer_expiry() == 44378.452
     monkeypatch.setattr(punctual, "TIMER_LIST", str(tmp_path / "unreadable"))
     assert punctual._tick_timer_expiry() is None  # then the tick is sighted on the coarse clock
+
+
+def test_with_skewed_ticks_the_grid_is_this_cpu_s(tmp_path, monkeypatch):
+    """skew_tick=1 puts each CPU's tick on a grid of its own: the timeline's CPU's is the one read."""
+    from lab.live import punctual
+
+    listing = tmp_path / "timer_list"
+    listing.write_text("".join(
+        f"cpu: {cpu}\n active timers:\n #0: <00000000ad5f7ef2>, tick_nohz_handler, S:01\n"
+        f" # expires at {expires}-{expires} nsecs [in 3 to 3 nsecs]\n"
+        for cpu, expires in ((0, 44378452000000), (1, 44378453000000))))
+    monkeypatch.setattr(punctual, "TIMER_LIST", str(listing))
+    for cpu, tick in ((0, 44378.452), (1, 44378.453)):
+        monkeypatch.setattr(punctual._libc, "sched_getcpu", lambda cpu=cpu: cpu)
+        assert punctual._tick_timer_expiry() == tick

@@ -27,7 +27,7 @@ from lab.judge.trace import Failure, RunResult
 from lab.tcp.packets import parse_frame, preload_scapy
 from lab.script.events import SERVER_PORT
 from lab.live.wire import Wire
-from netns import VethTopology, inside, read_sysctl
+from netns import VethTopology, inside, read_sysctl, start_blocking_signals
 
 from lab.course.experiments import failed_check
 
@@ -55,7 +55,7 @@ class Capture:
     def __init__(self, wire: Wire):
         self.wire, self.stop = wire, threading.Event()
         self.thread = threading.Thread(target=self._loop, name="fast-open capture", daemon=True)
-        self.thread.start()
+        start_blocking_signals(self.thread)
 
     def _loop(self) -> None:
         while not self.stop.is_set():
@@ -67,7 +67,7 @@ class Capture:
         self.stop.clear()
         found = [(frame, parse_frame(frame.data)) for frame in self.wire.frames]
         self.thread = threading.Thread(target=self._loop, name="fast-open capture", daemon=True)
-        self.thread.start()
+        start_blocking_signals(self.thread)
         return [(f, s) for f, s in found if s and client_port in (s.sport, s.dport)]
 
 

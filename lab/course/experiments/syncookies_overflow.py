@@ -24,7 +24,7 @@ import time
 from lab.live.port_lease import leased_ports
 from lab.live.recorder import write_pcapng
 from lab.judge.trace import Failure, RunResult
-from lab.live.observer import Observer
+from lab.live.observer import Observer, counter
 from lab.tcp.packets import Segment, build_frame, parse_frame, preload_scapy, text_to_flags
 from lab.script.events import SERVER_PORT
 from lab.live.wire import Wire
@@ -40,13 +40,8 @@ MOD = 2**32
 
 def syncookies_sent(ns: str) -> int:
     """The namespace's TcpExt SyncookiesSent counter (/proc/net/netstat read inside it)."""
-    with inside(ns):
-        with open("/proc/net/netstat", encoding="ascii") as handle:
-            rows = [line.split() for line in handle]
-    for names, values in zip(rows[::2], rows[1::2]):
-        if names[0] == "TcpExt:":
-            return int(values[names.index("SyncookiesSent")])
-    raise Failure(0, "no TcpExt SyncookiesSent counter in /proc/net/netstat")
+    with inside(ns), open("/proc/thread-self/net/netstat", "rb") as handle:
+        return counter(handle.read(), "TcpExt", "SyncookiesSent")
 
 
 class Flooder:
